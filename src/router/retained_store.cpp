@@ -1,0 +1,212 @@
+#include "router/retained_store.hpp"
+
+#include <mutex>
+#include <utility>
+
+namespace firehook::router {
+
+namespace {
+
+// As in subscription_index: empty levels are levels.
+template <class Fn>
+void for_each_level(std::string_view s, Fn&& fn) {
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = s.find('/', begin);
+    if (end == std::string_view::npos) {
+      fn(s.substr(begin));
+      return;
+    }
+    fn(s.substr(begin, end - begin));
+    begin = end + 1;
+  }
+}
+
+bool expired(const mqtt::message& m, retained_store::time_point now) {
+  return m.expires_at && *m.expires_at <= now;
+}
+
+} // namespace
+
+retained_store::retained_store(std::size_t max_messages)
+    : max_messages_(max_messages), root_(std::make_unique<node>()) {}
+
+retained_store::~retained_store() {
+  // Depth first without recursion or allocation: go down to a leaf, unlink it, go back up.
+  node* n = root_.get();
+  while (n != nullptr) {
+    if (!n->children.empty()) {
+      n = n->children.begin()->second.get();
+      continue;
+    }
+    node* parent = n->parent;
+    if (parent != nullptr) {
+      parent->children.erase(parent->children.find(n->key));
+    }
+    n = parent;
+  }
+}
+
+retained_store::node* retained_store::find(std::string_view topic) const {
+  node* n = root_.get();
+  for_each_level(topic, [&](std::string_view level) {
+    if (n == nullptr) {
+      return;
+    }
+    const auto it = n->children.find(level);
+    n = it == n->children.end() ? nullptr : it->second.get();
+  });
+  return n;
+}
+
+void retained_store::clear_message(node* n) {
+  if (n->expiry) {
+    expiries_.erase(*n->expiry);
+    n->expiry.reset();
+  }
+  n->message.reset();
+  --size_;
+}
+
+void retained_store::prune(node* n) {
+  // A deleted topic leaves no nodes behind, so memory follows the live retained messages.
+  while (n != root_.get() && n->children.empty() && !n->message) {
+    node* parent = n->parent;
+    parent->children.erase(parent->children.find(n->key));
+    --node_count_;
+    n = parent;
+  }
+}
+
+retain_status retained_store::set(mqtt::message_ptr message) {
+  const std::string_view topic = message->topic;
+  std::unique_lock lock(mutex_);
+  node* n = find(topic);
+  const bool present = n != nullptr && n->message != nullptr;
+
+  if (message->payload.empty()) {
+    // [MQTT-3.3.1-6] removes the topic's retained message; [MQTT-3.3.1-7] is not stored itself.
+    if (!present) {
+      return retain_status::not_present;
+    }
+    clear_message(n);
+    prune(n);
+    return retain_status::deleted;
+  }
+
+  if (!present && size_ >= max_messages_) {
+    return retain_status::refused; // replacing stays allowed: it does not grow the store
+  }
+  if (n == nullptr) {
+    n = root_.get();
+    for_each_level(topic, [&](std::string_view level) {
+      auto it = n->children.find(level);
+      if (it == n->children.end()) {
+        auto child = std::make_unique<node>();
+        child->parent = n;
+        it = n->children.emplace(std::string(level), std::move(child)).first;
+        it->second->key = it->first;
+        ++node_count_;
+      }
+      n = it->second.get();
+    });
+  }
+
+  // [MQTT-3.3.1-5] the new message replaces the old one. Add the new expiry before dropping the
+  // old one, so an allocation failure leaves the old message with its expiry intact.
+  std::optional<expiry_index::iterator> expiry;
+  if (message->expires_at) {
+    expiry = expiries_.emplace(*message->expires_at, n);
+  }
+  if (n->expiry) {
+    expiries_.erase(*n->expiry);
+  }
+  n->expiry = expiry;
+  n->message = std::move(message);
+  if (present) {
+    return retain_status::replaced;
+  }
+  ++size_;
+  return retain_status::stored;
+}
+
+void retained_store::match(std::string_view filter, time_point now,
+                           std::vector<mqtt::message_ptr>& out) const {
+  out.clear();
+  std::vector<std::string_view> levels;
+  for_each_level(filter, [&](std::string_view level) { levels.push_back(level); });
+
+  // Work items: a node and the index of the filter level to match below it, or `whole_subtree`
+  // for everything under a '#'.
+  constexpr std::size_t whole_subtree = std::numeric_limits<std::size_t>::max();
+  std::vector<std::pair<const node*, std::size_t>> stack;
+
+  const auto emit = [&](const node& n) {
+    if (n.message && !expired(*n.message, now)) {
+      out.push_back(n.message);
+    }
+  };
+  // [MQTT-4.7.2-1] A wildcard in the first filter level does not match a topic starting with '$'.
+  const auto skip = [](std::size_t depth, std::string_view key) {
+    return depth == 0 && key.starts_with('$');
+  };
+
+  std::shared_lock lock(mutex_);
+  stack.emplace_back(root_.get(), 0);
+  while (!stack.empty()) {
+    const auto [n, depth] = stack.back();
+    stack.pop_back();
+    if (depth == whole_subtree) {
+      emit(*n);
+      for (const auto& [key, child] : n->children) {
+        stack.emplace_back(child.get(), whole_subtree);
+      }
+      continue;
+    }
+    if (depth == levels.size()) {
+      emit(*n);
+      continue;
+    }
+    const std::string_view level = levels[depth];
+    if (level == "#" && depth + 1 == levels.size()) {
+      emit(*n); // '#' also matches the parent level: "a/#" matches "a" [MQTT-4.7.1-2]
+      for (const auto& [key, child] : n->children) {
+        if (!skip(depth, key)) {
+          stack.emplace_back(child.get(), whole_subtree);
+        }
+      }
+    } else if (level == "+") {
+      for (const auto& [key, child] : n->children) {
+        if (!skip(depth, key)) {
+          stack.emplace_back(child.get(), depth + 1);
+        }
+      }
+    } else if (const auto it = n->children.find(level); it != n->children.end()) {
+      stack.emplace_back(it->second.get(), depth + 1);
+    }
+  }
+}
+
+std::size_t retained_store::expire(time_point now, std::size_t max_removed) {
+  std::unique_lock lock(mutex_);
+  std::size_t removed = 0;
+  while (removed < max_removed && !expiries_.empty() && expiries_.begin()->first <= now) {
+    node* n = expiries_.begin()->second;
+    clear_message(n);
+    prune(n);
+    ++removed;
+  }
+  return removed;
+}
+
+std::size_t retained_store::size() const {
+  std::shared_lock lock(mutex_);
+  return size_;
+}
+
+std::size_t retained_store::node_count() const {
+  std::shared_lock lock(mutex_);
+  return node_count_;
+}
+
+} // namespace firehook::router
