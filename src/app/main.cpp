@@ -1,0 +1,119 @@
+// firehook: the command line. `serve` runs the broker, `check` validates a configuration.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+#include "base/clock.hpp"
+#include "broker/broker.hpp"
+#include "config/config.hpp"
+#include "net/server.hpp"
+
+namespace {
+
+using namespace firehook;
+
+// Prints every diagnostic; true when none of them is an error.
+bool report(const config::load_result& r) {
+  for (const auto& d : r.diagnostics) {
+    std::cerr << d.to_string() << '\n';
+  }
+  return r.ok();
+}
+
+config::load_result load(const std::string& path) {
+  if (path.empty()) {
+    // No configuration at all: the documented defaults, which listen on loopback only.
+    config::load_result r;
+    r.cfg = std::make_shared<const config::config>(config::defaults());
+    return r;
+  }
+  return config::load_file(path);
+}
+
+void setup_logging(const config::log_settings& log) {
+  auto logger = spdlog::stderr_color_mt("firehook");
+  spdlog::set_default_logger(logger);
+  if (log.format == config::log_format::json) {
+    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
+  static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
+                                                         spdlog::level::info,  spdlog::level::warn,
+                                                         spdlog::level::err,   spdlog::level::off};
+  spdlog::set_level(levels[static_cast<int>(log.level)]);
+}
+
+int serve(const std::string& path) {
+  auto loaded = load(path);
+  if (!report(loaded)) {
+    return 1;
+  }
+  const auto& cfg = loaded.cfg;
+  setup_logging(cfg->log);
+  unsigned shards = cfg->broker.shards;
+  if (shards == 0) {
+    shards = std::max(1u, std::thread::hardware_concurrency());
+  }
+  base::steady_clock clock;
+  broker::broker b(cfg, shards, clock);
+  net::server server(cfg, b, shards);
+  std::vector<net::bound_listener> bound;
+  try {
+    bound = server.start();
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  for (const auto& l : bound) {
+    bool v6 = l.address.find(':') != std::string::npos;
+    // Scripts and tests read this line to learn the port (a configured port 0 becomes a real one).
+    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(), v6 ? "[" : "",
+                l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
+  }
+  std::fflush(stdout);
+  spdlog::info("firehook {} started with {} shard(s)", FIREHOOK_VERSION, shards);
+  server.run();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int check(const std::string& path) {
+  auto loaded = config::load_file(path);
+  if (!report(loaded)) {
+    return 1;
+  }
+  std::cout << path << ": ok\n";
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Firehook, a secure-by-default MQTT broker"};
+  app.require_subcommand(1);
+  std::string config_path;
+
+  auto* serve_cmd = app.add_subcommand("serve", "run the broker");
+  serve_cmd->add_option("-c,--config", config_path, "configuration file (TOML); without one, the defaults")
+      ->check(CLI::ExistingFile);
+
+  std::string check_path;
+  auto* check_cmd = app.add_subcommand("check", "validate a configuration file and report errors with file:line");
+  check_cmd->add_option("-c,--config", check_path, "configuration file (TOML)")->required();
+
+  app.add_subcommand("version", "print the version");
+
+  CLI11_PARSE(app, argc, argv);
+  if (serve_cmd->parsed()) {
+    return serve(config_path);
+  }
+  if (check_cmd->parsed()) {
+    return check(check_path);
+  }
+  std::cout << "firehook " << FIREHOOK_VERSION << '\n';
+  return 0;
+}

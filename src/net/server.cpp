@@ -1,0 +1,214 @@
+#include "net/server.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <future>
+#include <spdlog/spdlog.h>
+#include <stdexcept>
+#include <thread>
+
+#include "broker/broker.hpp"
+#include "broker/shard.hpp"
+#include "config/config.hpp"
+#include "net/shard.hpp"
+
+namespace firehook::net {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+// How long a graceful shutdown waits for clients to receive their DISCONNECT.
+constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
+} // namespace
+
+struct listener {
+  config::listener_settings settings;
+  tcp::acceptor acceptor;
+  listener(config::listener_settings s, asio::io_context& io) : settings(std::move(s)), acceptor(io) {}
+};
+
+struct server::impl {
+  std::shared_ptr<const config::config> cfg;
+  broker::broker& broker;
+  asio::io_context control{1}; // acceptors and signals, on the thread that calls run()
+  asio::signal_set signals{control, SIGINT, SIGTERM};
+  std::vector<std::unique_ptr<listener>> listeners;
+  std::vector<std::unique_ptr<shard>> shards;
+  std::vector<std::thread> threads;
+  std::atomic<std::uint32_t> open_connections{0};
+  unsigned next_shard = 0;
+  bool stopping = false;
+
+  impl(std::shared_ptr<const config::config> c, broker::broker& b, unsigned shard_count)
+      : cfg(std::move(c)), broker(b) {
+    mqtt::decode_limits limits{.max_packet_size = cfg->limits.max_packet_size};
+    for (unsigned i = 0; i < shard_count; ++i) {
+      shards.push_back(std::make_unique<shard>(i, shards, open_connections, limits));
+    }
+    for (auto& s : shards) {
+      s->attach(broker);
+    }
+  }
+
+  void accept(listener& l) {
+    auto& target = *shards[next_shard];
+    next_shard = (next_shard + 1) % shards.size();
+    l.acceptor.async_accept(target.io(), [this, &l, &target](const boost::system::error_code& ec,
+                                                              tcp::socket socket) {
+      if (stopping) {
+        return;
+      }
+      if (ec) {
+        if (ec == asio::error::operation_aborted) {
+          return;
+        }
+        // Out of file descriptors and the like: log, back off a little, keep accepting.
+        spdlog::warn("listener '{}': accept failed: {}", l.settings.name, ec.message());
+        auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(100));
+        timer->async_wait([this, &l, timer](const boost::system::error_code&) { accept(l); });
+        return;
+      }
+      on_accepted(l, target, std::move(socket));
+      accept(l);
+    });
+  }
+
+  void on_accepted(listener& l, shard& target, tcp::socket socket) {
+    if (open_connections.load(std::memory_order_relaxed) >= cfg->limits.max_connections) {
+      spdlog::debug("listener '{}': limits.max_connections ({}) reached, connection refused", l.settings.name,
+                    cfg->limits.max_connections);
+      return; // the socket closes here
+    }
+    open_connections.fetch_add(1, std::memory_order_relaxed);
+    broker::connection_info info;
+    info.listener = l.settings.name;
+    info.allow_anonymous = l.settings.allow_anonymous;
+    boost::system::error_code ec;
+    auto peer = socket.remote_endpoint(ec);
+    if (!ec) {
+      info.peer_address = peer.address().to_string();
+      info.peer_port = peer.port();
+    }
+    asio::post(target.io(), [&target, s = std::move(socket), info = std::move(info)]() mutable {
+      target.adopt(std::move(s), std::move(info));
+    });
+  }
+
+  // Runs `f` on every shard's thread and waits until all have run it.
+  template <typename F>
+  void on_every_shard(F f) {
+    std::vector<std::future<void>> done;
+    for (auto& s : shards) {
+      auto p = std::make_shared<std::promise<void>>();
+      done.push_back(p->get_future());
+      asio::post(s->io(), [p, &s, f] {
+        f(*s);
+        p->set_value();
+      });
+    }
+    for (auto& d : done) {
+      d.wait();
+    }
+  }
+
+  void shutdown() {
+    if (stopping) {
+      return;
+    }
+    stopping = true;
+    spdlog::info("shutting down");
+    for (auto& l : listeners) {
+      boost::system::error_code ignored;
+      l->acceptor.close(ignored);
+    }
+    signals.cancel();
+    on_every_shard([](shard& s) { s.protocol().begin_shutdown(); });
+    // Wills published in phase 1 may travel to other shards in batches: two more rounds through
+    // every shard's queue deliver them (the batch, then its end-of-turn flush) before DISCONNECT.
+    on_every_shard([](shard&) {});
+    on_every_shard([](shard&) {});
+    on_every_shard([](shard& s) { s.protocol().finish_shutdown(); });
+    auto deadline = std::chrono::steady_clock::now() + shutdown_flush_timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::atomic<std::size_t> left{0};
+      on_every_shard([&left](shard& s) { left += s.connection_count(); });
+      if (left == 0) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    for (auto& s : shards) {
+      s->stop();
+    }
+  }
+};
+
+server::server(std::shared_ptr<const config::config> cfg, broker::broker& b, unsigned shard_count)
+    : impl_(std::make_unique<impl>(std::move(cfg), b, shard_count == 0 ? 1 : shard_count)) {}
+
+server::~server() {
+  for (auto& s : impl_->shards) {
+    s->stop();
+  }
+  for (auto& t : impl_->threads) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+}
+
+std::vector<bound_listener> server::start() {
+  std::vector<bound_listener> bound;
+  for (const auto& settings : impl_->cfg->listeners) {
+    auto l = std::make_unique<listener>(settings, impl_->control);
+    auto where = "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
+    try {
+      tcp::resolver resolver(impl_->control);
+      auto results = resolver.resolve(settings.address, std::to_string(settings.port),
+                                      tcp::resolver::numeric_service | tcp::resolver::passive);
+      tcp::endpoint endpoint = results.begin()->endpoint();
+      l->acceptor.open(endpoint.protocol());
+      l->acceptor.set_option(asio::socket_base::reuse_address(true));
+      l->acceptor.bind(endpoint);
+      l->acceptor.listen(asio::socket_base::max_listen_connections);
+      auto local = l->acceptor.local_endpoint();
+      bound.push_back({settings.name, "mqtt", local.address().to_string(), local.port()});
+    } catch (const boost::system::system_error& e) {
+      throw std::runtime_error(where + ": " + e.code().message());
+    }
+    impl_->listeners.push_back(std::move(l));
+  }
+  return bound;
+}
+
+void server::run() {
+  auto& i = *impl_;
+  for (auto& s : i.shards) {
+    i.threads.emplace_back([&s] { s->run(); });
+  }
+  for (auto& l : i.listeners) {
+    i.accept(*l);
+  }
+  i.signals.async_wait([&i](const boost::system::error_code& ec, int signo) {
+    if (!ec) {
+      spdlog::info("signal {} received", signo);
+      i.shutdown();
+    }
+  });
+  i.control.run();
+  for (auto& t : i.threads) {
+    t.join();
+  }
+  i.threads.clear();
+}
+
+void server::request_stop() {
+  asio::post(impl_->control, [this] { impl_->shutdown(); });
+}
+
+} // namespace firehook::net

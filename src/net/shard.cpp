@@ -1,0 +1,131 @@
+#include "net/shard.hpp"
+
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <spdlog/spdlog.h>
+
+#include "broker/shard.hpp"
+#include "net/connection.hpp"
+
+namespace firehook::net {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr auto tick_interval = std::chrono::milliseconds(100);
+std::atomic<broker::connection_id> next_connection_id{1};
+} // namespace
+
+shard::shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers,
+             std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits)
+    : index_(index), peers_(peers), open_connections_(open_connections), limits_(limits) {}
+
+shard::~shard() = default;
+
+void shard::attach(broker::broker& b) { protocol_ = std::make_unique<broker::shard>(b, index_, *this); }
+
+void shard::run() {
+  tick();
+  auto guard = asio::make_work_guard(io_);
+  io_.run();
+}
+
+void shard::stop() { io_.stop(); }
+
+void shard::tick() {
+  tick_timer_.expires_after(tick_interval);
+  tick_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      return;
+    }
+    protocol_->on_tick();
+    tick();
+  });
+}
+
+void shard::adopt(asio::ip::tcp::socket socket, broker::connection_info info) {
+  boost::system::error_code ec;
+  socket.set_option(asio::ip::tcp::no_delay(true), ec);
+  auto id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
+  auto c = std::make_shared<connection>(*this, id, std::move(socket), limits_);
+  connections_.emplace(id, c);
+  protocol_->on_accept(id, std::move(info));
+  c->start();
+}
+
+connection* shard::find(broker::connection_id id) const {
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second.get();
+}
+
+void shard::schedule_flush(connection& c) {
+  if (c.flush_scheduled_) {
+    return;
+  }
+  c.flush_scheduled_ = true;
+  dirty_.push_back(c.shared_from_this());
+  if (!flush_posted_) {
+    // One flush per turn for the whole shard: every packet queued during this turn, for every
+    // connection, goes out together, many packets per system call.
+    flush_posted_ = true;
+    asio::post(io_, [this] { flush_all(); });
+  }
+}
+
+void shard::flush_all() {
+  flush_posted_ = false;
+  auto batch = std::move(dirty_);
+  dirty_.clear();
+  for (auto& c : batch) {
+    c->flush();
+  }
+}
+
+void shard::connection_finished(broker::connection_id id) {
+  auto it = connections_.find(id);
+  if (it == connections_.end()) {
+    return;
+  }
+  auto keep = std::move(it->second); // handlers may still hold it; the table lets go
+  connections_.erase(it);
+  open_connections_.fetch_sub(1, std::memory_order_relaxed);
+  // Told after the current handler, never from inside a transport call the broker made.
+  asio::post(io_, [this, id] { protocol_->on_closed(id); });
+}
+
+void shard::send(broker::connection_id id, std::span<const std::byte> bytes) {
+  if (auto* c = find(id)) {
+    c->send(bytes);
+  }
+}
+
+void shard::send_payload(broker::connection_id id, mqtt::message_ptr owner) {
+  if (auto* c = find(id)) {
+    c->send_payload(std::move(owner));
+  }
+}
+
+void shard::close(broker::connection_id id, bool flush) {
+  if (auto* c = find(id)) {
+    c->close(flush);
+  }
+}
+
+void shard::pause_reading(broker::connection_id id, bool paused) {
+  if (auto* c = find(id)) {
+    c->pause_reading(paused);
+  }
+}
+
+std::size_t shard::queued_bytes(broker::connection_id id) const {
+  auto* c = find(id);
+  return c ? c->queued_bytes() : 0;
+}
+
+void shard::defer(std::function<void()> task) { asio::post(io_, std::move(task)); }
+
+void shard::post_to_shard(unsigned target, std::function<void()> task) {
+  asio::post(peers_.at(target)->io_, std::move(task));
+}
+
+} // namespace firehook::net
