@@ -1,0 +1,507 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace firehook::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+// The one error a snippet must produce; fails the test (with every diagnostic shown) otherwise.
+diagnostic only_error(const load_result& result) {
+  std::string all;
+  for (const auto& d : result.diagnostics) {
+    all += d.to_string() + "\n";
+  }
+  EXPECT_FALSE(result.ok()) << all;
+  EXPECT_EQ(result.cfg, nullptr);
+  EXPECT_EQ(result.diagnostics.size(), 1u) << all;
+  return result.diagnostics.empty() ? diagnostic{} : result.diagnostics.front();
+}
+
+std::string all_diagnostics(const load_result& result) {
+  std::string all;
+  for (const auto& d : result.diagnostics) {
+    all += d.to_string() + "\n";
+  }
+  return all;
+}
+
+TEST(config_defaults, empty_file_gives_documented_defaults) {
+  const load_result result = load_string("");
+  ASSERT_TRUE(result.ok());
+  EXPECT_TRUE(result.diagnostics.empty());
+  const config& cfg = *result.cfg;
+
+  EXPECT_EQ(cfg.broker.shards, 0);
+  EXPECT_EQ(cfg.broker.sys_interval, std::chrono::seconds{10});
+  EXPECT_EQ(cfg.broker.state_dir, "state");
+  EXPECT_EQ(cfg.log.level, log_level::info);
+  EXPECT_EQ(cfg.log.format, log_format::text);
+
+  EXPECT_EQ(cfg.limits.max_connections, 100'000u);
+  EXPECT_EQ(cfg.limits.connect_timeout, std::chrono::seconds{5});
+  EXPECT_EQ(cfg.limits.max_packet_size, 1'048'576u);
+  EXPECT_EQ(cfg.limits.max_inflight, 64);
+  EXPECT_EQ(cfg.limits.max_queued_messages, 1000u);
+  EXPECT_EQ(cfg.limits.max_queued_bytes, 16'777'216u);
+  EXPECT_EQ(cfg.limits.max_subscriptions_per_client, 1000u);
+  EXPECT_EQ(cfg.limits.max_topic_levels, 32);
+  EXPECT_EQ(cfg.limits.max_topic_length, 4096);
+  EXPECT_EQ(cfg.limits.max_client_id_length, 128);
+  EXPECT_EQ(cfg.limits.max_keep_alive, 3600);
+  EXPECT_EQ(cfg.limits.max_session_expiry, 86'400u);
+  EXPECT_EQ(cfg.limits.topic_alias_maximum, 64);
+  EXPECT_EQ(cfg.limits.max_qos, 2);
+  EXPECT_TRUE(cfg.limits.retain_available);
+  EXPECT_EQ(cfg.limits.max_retained_messages, 100'000u);
+  EXPECT_EQ(cfg.limits.max_message_expiry, 0u);
+
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  const listener_settings& listener = cfg.listeners[0];
+  EXPECT_EQ(listener.name, "default");
+  EXPECT_EQ(listener.address, "127.0.0.1");
+  EXPECT_EQ(listener.port, 1883);
+  EXPECT_EQ(listener.protocol, listener_protocol::mqtt);
+  EXPECT_FALSE(listener.allow_plaintext);
+  EXPECT_FALSE(listener.allow_anonymous);
+}
+
+TEST(config_defaults, defaults_function_matches_an_empty_file) {
+  const config built = defaults();
+  const config loaded = *load_string("").cfg;
+  EXPECT_EQ(built.limits.max_inflight, loaded.limits.max_inflight);
+  EXPECT_EQ(built.broker.state_dir, loaded.broker.state_dir);
+  ASSERT_EQ(built.listeners.size(), 1u);
+  EXPECT_EQ(built.listeners[0].name, loaded.listeners[0].name);
+  EXPECT_EQ(built.listeners[0].port, loaded.listeners[0].port);
+}
+
+TEST(config_values, every_key_is_read) {
+  const load_result result = load_string(R"(
+[broker]
+shards = 4
+sys_interval = 0
+state_dir = "/var/lib/firehook"
+
+[log]
+level = "debug"
+format = "json"
+
+[limits]
+max_connections = 10
+connect_timeout = 30
+max_packet_size = 2048
+max_inflight = 10
+max_queued_messages = 0
+max_queued_bytes = 4096
+max_subscriptions_per_client = 7
+max_topic_levels = 8
+max_topic_length = 256
+max_client_id_length = 23
+max_keep_alive = 0
+max_session_expiry = 4294967295
+topic_alias_maximum = 0
+max_qos = 1
+retain_available = false
+max_retained_messages = 0
+max_message_expiry = 600
+
+[[listener]]
+name = "local-v6"
+address = "::1"
+port = 0
+protocol = "mqtt"
+allow_anonymous = true
+)");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  const config& cfg = *result.cfg;
+  EXPECT_EQ(cfg.broker.shards, 4);
+  EXPECT_EQ(cfg.broker.sys_interval, std::chrono::seconds{0});
+  EXPECT_EQ(cfg.broker.state_dir, "/var/lib/firehook");
+  EXPECT_EQ(cfg.log.level, log_level::debug);
+  EXPECT_EQ(cfg.log.format, log_format::json);
+  EXPECT_EQ(cfg.limits.max_connections, 10u);
+  EXPECT_EQ(cfg.limits.connect_timeout, std::chrono::seconds{30});
+  EXPECT_EQ(cfg.limits.max_packet_size, 2048u);
+  EXPECT_EQ(cfg.limits.max_inflight, 10);
+  EXPECT_EQ(cfg.limits.max_queued_messages, 0u);
+  EXPECT_EQ(cfg.limits.max_queued_bytes, 4096u);
+  EXPECT_EQ(cfg.limits.max_subscriptions_per_client, 7u);
+  EXPECT_EQ(cfg.limits.max_topic_levels, 8);
+  EXPECT_EQ(cfg.limits.max_topic_length, 256);
+  EXPECT_EQ(cfg.limits.max_client_id_length, 23);
+  EXPECT_EQ(cfg.limits.max_keep_alive, 0);
+  EXPECT_EQ(cfg.limits.max_session_expiry, 4'294'967'295u);
+  EXPECT_EQ(cfg.limits.topic_alias_maximum, 0);
+  EXPECT_EQ(cfg.limits.max_qos, 1);
+  EXPECT_FALSE(cfg.limits.retain_available);
+  EXPECT_EQ(cfg.limits.max_retained_messages, 0u);
+  EXPECT_EQ(cfg.limits.max_message_expiry, 600u);
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_EQ(cfg.listeners[0].name, "local-v6");
+  EXPECT_EQ(cfg.listeners[0].address, "::1");
+  EXPECT_EQ(cfg.listeners[0].port, 0);
+  EXPECT_TRUE(cfg.listeners[0].allow_anonymous);
+}
+
+// One key's valid range: both ends load, one step beyond either end is an error naming
+// the key and the range, and the value is not clamped into range.
+struct range_case {
+  const char* section;
+  const char* key;
+  std::int64_t min;
+  std::int64_t max;
+};
+
+class config_range : public ::testing::TestWithParam<range_case> {
+protected:
+  load_result load_value(std::int64_t value) const {
+    const range_case& c = GetParam();
+    const std::string header =
+        std::string(c.section) == "listener" ? "[[listener]]" : "[" + std::string(c.section) + "]";
+    return load_string(header + "\n" + c.key + " = " + std::to_string(value) + "\n", "firehook.toml");
+  }
+  std::string expected_message(std::int64_t got) const {
+    const range_case& c = GetParam();
+    return "must be between " + std::to_string(c.min) + " and " + std::to_string(c.max) + " (got " +
+           std::to_string(got) + ")";
+  }
+  std::string expected_key() const {
+    const range_case& c = GetParam();
+    return (std::string(c.section) == "listener" ? "listener[0]" : std::string(c.section)) + "." + c.key;
+  }
+};
+
+TEST_P(config_range, bounds_are_accepted) {
+  const range_case& c = GetParam();
+  for (const std::int64_t value : {c.min, c.max}) {
+    const load_result result = load_value(value);
+    EXPECT_TRUE(result.ok()) << c.key << " = " << value << "\n" << all_diagnostics(result);
+    EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  }
+}
+
+TEST_P(config_range, one_below_minimum_is_an_error) {
+  const range_case& c = GetParam();
+  const diagnostic d = only_error(load_value(c.min - 1));
+  EXPECT_EQ(d.key, expected_key());
+  EXPECT_EQ(d.message, expected_message(c.min - 1));
+  EXPECT_EQ(d.file, "firehook.toml");
+  EXPECT_EQ(d.line, 2u);
+  EXPECT_EQ(d.column, std::string(c.key).size() + 4); // the value, after "key = "
+  EXPECT_FALSE(d.warning);
+}
+
+TEST_P(config_range, one_above_maximum_is_an_error) {
+  const range_case& c = GetParam();
+  const diagnostic d = only_error(load_value(c.max + 1));
+  EXPECT_EQ(d.key, expected_key());
+  EXPECT_EQ(d.message, expected_message(c.max + 1));
+  EXPECT_EQ(d.line, 2u);
+}
+
+INSTANTIATE_TEST_SUITE_P(keys, config_range,
+                         ::testing::Values(range_case{"broker", "shards", 0, 256},
+                                           range_case{"broker", "sys_interval", 0, 3600},
+                                           range_case{"limits", "max_connections", 1, 10'000'000},
+                                           range_case{"limits", "connect_timeout", 1, 300},
+                                           range_case{"limits", "max_packet_size", 64, 268'435'455},
+                                           range_case{"limits", "max_inflight", 1, 65535},
+                                           range_case{"limits", "max_queued_bytes", 0, std::int64_t{1} << 40},
+                                           range_case{"limits", "max_topic_levels", 1, 1024},
+                                           range_case{"limits", "max_keep_alive", 0, 65535},
+                                           range_case{"limits", "max_session_expiry", 0, 4'294'967'295},
+                                           range_case{"limits", "max_qos", 0, 2},
+                                           range_case{"limits", "max_retained_messages", 0, 100'000'000},
+                                           range_case{"listener", "port", 0, 65535}),
+                         [](const ::testing::TestParamInfo<range_case>& param_info) {
+                           return std::string(param_info.param.section) + "_" + param_info.param.key;
+                         });
+
+TEST(config_diagnostics, to_string_names_file_line_column_and_key) {
+  const diagnostic d =
+      only_error(load_string("\n\n\n\n\n\n\n\n\n\n[limits]\n  max_inflight = 0\n", "firehook.toml"));
+  EXPECT_EQ(d.to_string(), "firehook.toml:12:18: limits.max_inflight: must be between 1 and 65535 (got 0)");
+}
+
+TEST(config_diagnostics, unknown_key_is_reported_at_the_key_with_a_suggestion) {
+  const diagnostic d = only_error(load_string("[limits]\nmax_inflight = 8\n   max_inflght = 5\n", "f.toml"));
+  EXPECT_EQ(d.key, "limits.max_inflght");
+  EXPECT_EQ(d.line, 3u);
+  EXPECT_EQ(d.column, 4u);
+  EXPECT_THAT(d.message, HasSubstr("unknown key"));
+  EXPECT_THAT(d.message, HasSubstr("did you mean 'max_inflight'"));
+}
+
+TEST(config_diagnostics, unknown_table_and_unknown_listener_key_are_errors) {
+  const load_result result =
+      load_string("[tls]\ncert = \"x\"\n\n[[listener]]\nname = \"a\"\nbind = \"0.0.0.0\"\n");
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), 2u) << all_diagnostics(result);
+  EXPECT_EQ(result.diagnostics[0].key, "tls");
+  EXPECT_EQ(result.diagnostics[0].line, 1u);
+  EXPECT_THAT(result.diagnostics[0].message, HasSubstr("unknown key"));
+  EXPECT_EQ(result.diagnostics[1].key, "listener[0].bind");
+  EXPECT_EQ(result.diagnostics[1].line, 6u);
+  EXPECT_EQ(result.diagnostics[1].column, 1u);
+}
+
+TEST(config_diagnostics, unknown_nested_table_inside_a_section_is_an_error) {
+  const diagnostic d = only_error(load_string("[limits.per_client]\nmax_inflight = 1\n"));
+  EXPECT_EQ(d.key, "limits.per_client");
+  EXPECT_THAT(d.message, HasSubstr("unknown key"));
+}
+
+TEST(config_diagnostics, wrong_types_are_errors) {
+  EXPECT_EQ(only_error(load_string("[limits]\nmax_inflight = \"64\"\n")).message,
+            "must be an integer (got string)");
+  EXPECT_EQ(only_error(load_string("[limits]\nmax_inflight = 64.0\n")).message,
+            "must be an integer (got floating-point number)");
+  EXPECT_EQ(only_error(load_string("[limits]\nretain_available = 1\n")).message,
+            "must be a boolean (true or false) (got integer)");
+  EXPECT_EQ(only_error(load_string("[log]\nlevel = 3\n")).message, "must be a string (got integer)");
+  const diagnostic section = only_error(load_string("broker = 5\n"));
+  EXPECT_EQ(section.key, "broker");
+  EXPECT_EQ(section.message, "must be a table (got integer)");
+  const diagnostic address = only_error(load_string("[[listener]]\naddress = [127, 0, 0, 1]\n"));
+  EXPECT_EQ(address.key, "listener[0].address");
+  EXPECT_EQ(address.message, "must be a string (got array)");
+}
+
+TEST(config_diagnostics, listener_written_as_a_single_table_is_explained) {
+  const diagnostic d = only_error(load_string("[listener]\nport = 1883\n"));
+  EXPECT_EQ(d.key, "listener");
+  EXPECT_THAT(d.message, HasSubstr("write [[listener]]"));
+}
+
+TEST(config_diagnostics, bad_enum_strings_list_the_choices) {
+  const diagnostic level = only_error(load_string("[log]\nlevel = \"verbose\"\n"));
+  EXPECT_EQ(level.key, "log.level");
+  EXPECT_EQ(level.message, "must be one of trace, debug, info, warn, error, off (got \"verbose\")");
+  const diagnostic format = only_error(load_string("[log]\nformat = \"JSON\"\n"));
+  EXPECT_EQ(format.message, "must be one of text, json (got \"JSON\")");
+}
+
+TEST(config_diagnostics, syntax_error_has_file_line_and_column) {
+  const load_result result = load_string("[limits]\nmax_inflight = 8\nmax_qos = = 1\n", "conf/firehook.toml");
+  const diagnostic d = only_error(result);
+  EXPECT_EQ(d.file, "conf/firehook.toml");
+  EXPECT_EQ(d.line, 3u);
+  EXPECT_GT(d.column, 0u);
+  EXPECT_THAT(d.to_string(), ::testing::StartsWith("conf/firehook.toml:3:"));
+}
+
+TEST(config_diagnostics, duplicate_toml_key_is_a_syntax_error) {
+  const diagnostic d = only_error(load_string("[limits]\nmax_qos = 1\nmax_qos = 2\n"));
+  EXPECT_EQ(d.line, 3u);
+}
+
+TEST(config_diagnostics, all_errors_are_reported_in_file_order) {
+  const load_result result =
+      load_string("[log]\nlevel = \"loud\"\n[broker]\nshards = 999\n[limits]\nmax_qos = 3\n");
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), 3u) << all_diagnostics(result);
+  EXPECT_EQ(result.diagnostics[0].key, "log.level");
+  EXPECT_EQ(result.diagnostics[1].key, "broker.shards");
+  EXPECT_EQ(result.diagnostics[2].key, "limits.max_qos");
+}
+
+TEST(config_diagnostics, control_characters_in_echoed_values_stay_on_one_line) {
+  const diagnostic d = only_error(load_string("[log]\nlevel = \"in\\nfo\"\n"));
+  EXPECT_EQ(d.message.find('\n'), std::string::npos);
+  EXPECT_THAT(d.message, HasSubstr("\"in\\x0afo\""));
+}
+
+TEST(config_listeners, several_listeners_are_kept_in_order) {
+  const load_result result = load_string(R"(
+[[listener]]
+name = "v4"
+[[listener]]
+name = "v6"
+address = "::1"
+)");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  ASSERT_EQ(result.cfg->listeners.size(), 2u);
+  EXPECT_EQ(result.cfg->listeners[0].name, "v4");
+  EXPECT_EQ(result.cfg->listeners[1].name, "v6");
+}
+
+TEST(config_listeners, duplicate_names_are_an_error_at_the_second) {
+  const load_result result = load_string(R"([[listener]]
+name = "edge"
+port = 1883
+[[listener]]
+name = "edge"
+port = 1884
+)");
+  const diagnostic d = only_error(result);
+  EXPECT_EQ(d.key, "listener[1].name");
+  EXPECT_EQ(d.line, 5u);
+  EXPECT_THAT(d.message, HasSubstr("duplicate listener name 'edge'"));
+  EXPECT_THAT(d.message, HasSubstr("line 2"));
+}
+
+TEST(config_listeners, two_unnamed_listeners_collide_on_the_default_name) {
+  const diagnostic d = only_error(load_string("[[listener]]\nport = 1\n[[listener]]\nport = 2\n"));
+  EXPECT_THAT(d.message, HasSubstr("duplicate listener name 'default'"));
+}
+
+TEST(config_listeners, same_address_and_port_is_an_error) {
+  const diagnostic d = only_error(load_string(R"([[listener]]
+name = "a"
+address = "::1"
+[[listener]]
+name = "b"
+address = "0:0:0:0:0:0:0:1"
+)"));
+  EXPECT_EQ(d.key, "listener[1].address");
+  EXPECT_THAT(d.message, HasSubstr("[0:0:0:0:0:0:0:1]:1883"));
+  EXPECT_THAT(d.message, HasSubstr("listener 'a'"));
+}
+
+TEST(config_listeners, same_address_with_port_zero_is_fine) {
+  const load_result result =
+      load_string("[[listener]]\nname = \"a\"\nport = 0\n[[listener]]\nname = \"b\"\nport = 0\n");
+  EXPECT_TRUE(result.ok()) << all_diagnostics(result);
+}
+
+TEST(config_listeners, same_port_on_different_addresses_is_fine) {
+  const load_result result =
+      load_string("[[listener]]\nname = \"a\"\naddress = \"127.0.0.1\"\n[[listener]]\nname = \"b\"\naddress "
+                  "= \"127.0.0.2\"\n");
+  EXPECT_TRUE(result.ok()) << all_diagnostics(result);
+}
+
+TEST(config_listeners, plaintext_on_a_public_address_is_refused) {
+  const diagnostic d =
+      only_error(load_string("[[listener]]\nname = \"x\"\naddress = \"0.0.0.0\"\n", "f.toml"));
+  EXPECT_EQ(d.message, "plaintext listener 'x' on 0.0.0.0 needs allow_plaintext = true");
+  EXPECT_EQ(d.key, "listener[0].address");
+  EXPECT_EQ(d.line, 3u);
+}
+
+TEST(config_listeners, plaintext_on_a_public_address_with_allow_plaintext_is_a_warning) {
+  const load_result result =
+      load_string("[[listener]]\nname = \"x\"\naddress = \"::\"\nallow_plaintext = true\n", "f.toml");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  ASSERT_EQ(result.diagnostics.size(), 1u);
+  const diagnostic& d = result.diagnostics[0];
+  EXPECT_TRUE(d.warning);
+  EXPECT_EQ(d.key, "listener[0].allow_plaintext");
+  EXPECT_EQ(d.line, 4u);
+  EXPECT_THAT(d.to_string(), ::testing::StartsWith("f.toml:4:19: warning: listener[0].allow_plaintext: "));
+  EXPECT_THAT(d.message, HasSubstr("unencrypted"));
+}
+
+TEST(config_listeners, plaintext_on_loopback_needs_nothing) {
+  for (const char* address : {"127.0.0.1", "127.8.9.10", "::1", "localhost"}) {
+    const load_result result = load_string(std::string("[[listener]]\naddress = \"") + address + "\"\n");
+    EXPECT_TRUE(result.ok()) << address << "\n" << all_diagnostics(result);
+    EXPECT_TRUE(result.diagnostics.empty()) << address;
+  }
+}
+
+TEST(config_listeners, unsupported_protocols_say_so) {
+  for (const char* protocol : {"mqtts", "ws", "wss"}) {
+    const diagnostic d =
+        only_error(load_string(std::string("[[listener]]\nprotocol = \"") + protocol + "\"\n"));
+    EXPECT_EQ(d.key, "listener[0].protocol");
+    EXPECT_THAT(d.message, HasSubstr("not supported yet")) << protocol;
+  }
+  // Only the protocol is wrong: it must not also be reported as a plaintext listener.
+  const diagnostic tls =
+      only_error(load_string("[[listener]]\naddress = \"0.0.0.0\"\nprotocol = \"mqtts\"\n"));
+  EXPECT_EQ(tls.key, "listener[0].protocol");
+  const diagnostic other = only_error(load_string("[[listener]]\nprotocol = \"http\"\n"));
+  EXPECT_EQ(other.message, "must be \"mqtt\" (got \"http\")");
+}
+
+TEST(config_listeners, bad_address_and_name_are_errors) {
+  const diagnostic host = only_error(load_string("[[listener]]\naddress = \"broker.example.com\"\n"));
+  EXPECT_EQ(host.key, "listener[0].address");
+  EXPECT_THAT(host.message, HasSubstr("IPv4 or IPv6"));
+  EXPECT_FALSE(load_string("[[listener]]\naddress = \"127.1\"\n").ok());
+  EXPECT_FALSE(load_string("[[listener]]\naddress = \"127.0.0.1\\u0000x\"\n").ok());
+  const diagnostic name = only_error(load_string("[[listener]]\nname = \"my listener\"\n"));
+  EXPECT_EQ(name.key, "listener[0].name");
+  EXPECT_FALSE(load_string("[[listener]]\nname = \"\"\n").ok());
+}
+
+TEST(config_listeners, empty_listener_array_gets_the_default_listener) {
+  const load_result result = load_string("listener = []\n");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  ASSERT_EQ(result.cfg->listeners.size(), 1u);
+  EXPECT_EQ(result.cfg->listeners[0].name, "default");
+}
+
+TEST(config_is_loopback, recognises_loopback_addresses_only) {
+  EXPECT_TRUE(is_loopback("127.0.0.1"));
+  EXPECT_TRUE(is_loopback("127.255.255.254"));
+  EXPECT_TRUE(is_loopback("::1"));
+  EXPECT_TRUE(is_loopback("0:0:0:0:0:0:0:1"));
+  EXPECT_TRUE(is_loopback("::ffff:127.0.0.1"));
+  EXPECT_TRUE(is_loopback("localhost"));
+  EXPECT_FALSE(is_loopback("0.0.0.0"));
+  EXPECT_FALSE(is_loopback("::"));
+  EXPECT_FALSE(is_loopback("128.0.0.1"));
+  EXPECT_FALSE(is_loopback("::2"));
+  EXPECT_FALSE(is_loopback("::ffff:10.0.0.1"));
+  EXPECT_FALSE(is_loopback("localhost.example.com"));
+  EXPECT_FALSE(is_loopback(""));
+  EXPECT_FALSE(is_loopback(std::string_view("127.0.0.1\0x", 11)));
+}
+
+TEST(config_state_dir, relative_path_is_resolved_against_the_config_folder) {
+  EXPECT_EQ(
+      load_string("[broker]\nstate_dir = \"data\"\n", "etc/firehook/firehook.toml").cfg->broker.state_dir,
+      "etc/firehook/data");
+  EXPECT_EQ(load_string("[broker]\nstate_dir = \"../state\"\n", "examples/dev.toml").cfg->broker.state_dir,
+            "state");
+  EXPECT_EQ(load_string("[broker]\nstate_dir = \"/srv/fh\"\n", "etc/firehook.toml").cfg->broker.state_dir,
+            "/srv/fh");
+  EXPECT_EQ(load_string("", "/etc/firehook/firehook.toml").cfg->broker.state_dir, "/etc/firehook/state");
+  EXPECT_EQ(only_error(load_string("[broker]\nstate_dir = \"\"\n")).message, "must not be empty");
+}
+
+TEST(config_files, missing_file_is_a_diagnostic_without_position) {
+  const load_result result = load_file("/nonexistent/firehook.toml");
+  const diagnostic d = only_error(result);
+  EXPECT_EQ(d.file, "/nonexistent/firehook.toml");
+  EXPECT_EQ(d.line, 0u);
+  EXPECT_THAT(d.to_string(), ::testing::StartsWith("/nonexistent/firehook.toml: cannot open: "));
+}
+
+TEST(config_files, a_directory_is_not_a_config_file) {
+  EXPECT_THAT(only_error(load_file(FIREHOOK_SOURCE_DIR "/examples")).message, HasSubstr("is a directory"));
+}
+
+TEST(config_files, production_example_loads_without_diagnostics) {
+  const std::string path = FIREHOOK_SOURCE_DIR "/examples/firehook.toml";
+  const load_result result = load_file(path);
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  EXPECT_FALSE(result.cfg->listeners.empty());
+}
+
+TEST(config_files, dev_example_is_one_anonymous_loopback_listener) {
+  const std::string path = FIREHOOK_SOURCE_DIR "/examples/dev.toml";
+  const load_result result = load_file(path);
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  const config& cfg = *result.cfg;
+  ASSERT_EQ(cfg.listeners.size(), 1u);
+  EXPECT_EQ(cfg.listeners[0].address, "127.0.0.1");
+  EXPECT_EQ(cfg.listeners[0].port, 1883);
+  EXPECT_EQ(cfg.listeners[0].protocol, listener_protocol::mqtt);
+  EXPECT_TRUE(cfg.listeners[0].allow_anonymous);
+  EXPECT_EQ(cfg.broker.state_dir, std::filesystem::path(FIREHOOK_SOURCE_DIR "/state").lexically_normal());
+}
+
+} // namespace
+} // namespace firehook::config
