@@ -61,13 +61,15 @@ class Message:
     retain: bool
     dup: bool
     props: dict = field(default_factory=dict)
+    receiver: str = None  # client id of the client that got it
 
 
 class Client:
     def __init__(self, broker, version=V5, client_id=None, clean=True, keepalive=30, props=None,
-                 will=None, listener=None):
+                 will=None, listener=None, messages=None):
         """props: CONNECT properties by paho name, e.g. {"SessionExpiryInterval": 60}.
-        will: dict(topic=, payload=, qos=, retain=, props=)."""
+        will: dict(topic=, payload=, qos=, retain=, props=).
+        messages: a queue to deliver into (several clients may share one); default: their own."""
         self.broker = broker
         self.version = version
         self.client_id = unique() if client_id is None else client_id
@@ -86,7 +88,7 @@ class Client:
         if will:
             self.c.will_set(will["topic"], will.get("payload", b""), will.get("qos", 0), will.get("retain", False),
                             make_props(PacketTypes.WILLMESSAGE, will.get("props")))
-        self.messages = queue.Queue()
+        self.messages = queue.Queue() if messages is None else messages
         self.connacks = queue.Queue()
         self.disconnected = threading.Event()
         self.disconnect_rc = None
@@ -109,7 +111,7 @@ class Client:
 
     def _on_message(self, client, userdata, msg):
         self.messages.put(Message(msg.topic, msg.payload, msg.qos, bool(msg.retain), bool(msg.dup),
-                                  props_dict(getattr(msg, "properties", None))))
+                                  props_dict(getattr(msg, "properties", None)), self.client_id))
 
     def _put_ack(self, mid, value):
         with self._acks_cv:
@@ -288,6 +290,19 @@ class Client:
         except queue.Empty:
             return
         raise AssertionError(f"{self.client_id}: unexpected message {m!r}")
+
+    def expect_within(self, window=QUIET):
+        """Every message that arrives within `window` seconds (for counting what must not repeat)."""
+        deadline = time.monotonic() + window
+        got = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return got
+            try:
+                got.append(self.messages.get(timeout=remaining))
+            except queue.Empty:
+                return got
 
     def drain(self):
         out = []
