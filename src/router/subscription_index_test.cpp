@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <map>
+#include <new>
 #include <random>
 #include <set>
 #include <string>
@@ -9,6 +12,29 @@
 #include <vector>
 
 #include "router/subscription_index.hpp"
+
+// Counts allocations made by this test binary, so a test can show that match() does not allocate.
+namespace {
+std::atomic<std::size_t> allocations{0};
+} // namespace
+
+void* operator new(std::size_t size) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+// GCC takes the free() in a replacement operator delete for a mismatch once new is inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+#pragma GCC diagnostic pop
 
 namespace firehook::router {
 namespace {
@@ -442,6 +468,34 @@ TEST(SubscriptionIndex, MatchResultIsReusedAcrossCalls) {
   EXPECT_TRUE(r.shared_groups.empty());
   index.match("a", r);
   EXPECT_EQ(r.subscriptions.size(), 1u);
+}
+
+TEST(SubscriptionIndex, MatchDoesNotAllocateOnceTheResultHasGrown) {
+  subscription_index index;
+  for (subscriber_id s = 1; s <= 200; ++s) {
+    const std::string room = std::to_string(s % 20);
+    index.subscribe(s, "b/" + room + "/#", {}, std::nullopt);
+    index.subscribe(s, "b/+/" + room + "/t", {}, s);
+    index.subscribe(s, "$share/g" + std::to_string(s % 3) + "/b/+/+/t", {}, std::nullopt);
+  }
+  std::vector<std::string> topics;
+  for (int i = 0; i < 20; ++i) {
+    topics.push_back("b/" + std::to_string(i) + "/" + std::to_string(19 - i) + "/t");
+  }
+  match_result r;
+  for (const auto& t : topics) { // grow r to fit
+    index.match(t, r);
+  }
+  const std::size_t before = allocations.load();
+  std::size_t hits = 0;
+  for (int round = 0; round < 10; ++round) {
+    for (const auto& t : topics) {
+      index.match(t, r);
+      hits += r.subscriptions.size() + r.shared_groups.size();
+    }
+  }
+  EXPECT_EQ(allocations.load(), before);
+  EXPECT_EQ(hits, 10u * 20u * (10 + 10 + 3));
 }
 
 TEST(SubscriptionIndex, DeepFiltersDoNotRecurse) {
