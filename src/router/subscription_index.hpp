@@ -17,8 +17,11 @@
 // Input: filters are expected to be valid (mqtt::is_valid_topic_filter) and topics valid names;
 // the broker checks both before they get here. The index does not re-validate, but any string is
 // safe: an invalid filter is stored as its literal levels and a '#' that is not last matches
-// nothing after it. No operation recurses, so a filter of 65,535 empty levels costs memory in
-// proportion, never stack.
+// nothing after it. No operation recurses, so a 65,535-byte filter of 65,536 empty levels costs
+// memory in proportion, never stack.
+//
+// Neither copyable nor movable (nodes and entries point into each other); a replica that must move
+// is held by unique_ptr.
 
 #include <cstddef>
 #include <cstdint>
