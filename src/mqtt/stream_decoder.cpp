@@ -1,0 +1,78 @@
+// stream_decoder: frames packets out of bytes that arrive in pieces of any size.
+//
+// The buffer holds the bytes fed but not yet decoded. Whenever next() runs out of whole packets it moves
+// the start of the partial packet to the front, so the buffer holds at most one partial packet (plus
+// whatever was fed since). A partial packet is re-read from its fixed header on each call, which is cheap:
+// decode() returns need_more as soon as the header shows the body is incomplete.
+
+#include "mqtt/codec.hpp"
+#include "mqtt/error.hpp"
+
+namespace firehook::mqtt {
+namespace {
+
+// A buffer that grew for one large packet gives its memory back once it is empty again, so that one
+// big message does not pin memory for the rest of a long-lived connection.
+constexpr std::size_t retained_capacity = 64 * 1024;
+
+} // namespace
+
+void stream_decoder::feed(std::span<const std::byte> bytes) {
+  if (error_) {
+    return; // the connection is over; keeping its bytes would only grow memory
+  }
+  if (start_ == buffer_.size()) {
+    buffer_.clear();
+    start_ = 0;
+  }
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+}
+
+decode_result stream_decoder::next() {
+  if (error_) {
+    decode_result res;
+    res.status = decode_status::error;
+    res.error = error_;
+    return res;
+  }
+  const std::span<const std::byte> pending(buffer_.data() + start_, buffer_.size() - start_);
+  decode_result res = decode(pending, version_, limits_);
+  switch (res.status) {
+  case decode_status::complete:
+    if (!version_) {
+      // decode() accepts only CONNECT as a first packet; its protocol level rules the connection.
+      version_ = std::get<connect>(res.pkt).version;
+    } else if (type_of(res.pkt) == packet_type::connect) {
+      // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error.
+      res = decode_result{};
+      res.status = decode_status::error;
+      res.error = codec_errc::protocol_error;
+      error_ = res.error;
+      break;
+    }
+    start_ += res.consumed;
+    if (start_ == buffer_.size()) {
+      buffer_.clear();
+      start_ = 0;
+      if (buffer_.capacity() > retained_capacity) {
+        buffer_.shrink_to_fit();
+      }
+    }
+    break;
+  case decode_status::need_more:
+    if (start_ != 0) {
+      buffer_.erase(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(start_));
+      start_ = 0;
+    }
+    break;
+  case decode_status::error:
+    error_ = res.error;
+    buffer_.clear();
+    buffer_.shrink_to_fit();
+    start_ = 0;
+    break;
+  }
+  return res;
+}
+
+} // namespace firehook::mqtt
