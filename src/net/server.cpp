@@ -57,7 +57,7 @@ struct server::impl {
 
   void accept(listener& l) {
     auto& target = *shards[next_shard];
-    next_shard = (next_shard + 1) % shards.size();
+    next_shard = (next_shard + 1) % static_cast<unsigned>(shards.size());
     l.acceptor.async_accept(target.io(), [this, &l, &target](const boost::system::error_code& ec,
                                                               tcp::socket socket) {
       if (stopping) {

@@ -1,0 +1,113 @@
+#pragma once
+// Process-wide broker state shared by every shard: the configuration, the session registry,
+// the retained messages, the statistics, the shards themselves. No sockets here (DESIGN.md).
+//
+// Lifetime: the broker outlives its shards; a shard registers itself in its constructor and
+// unregisters in its destructor, before any shard thread runs and after they all stopped.
+//
+// Thread safety: every const member and every member returning a thread-safe part (registry(),
+// retained(), stats()) may be called from any shard thread. attach()/detach() are for start-up
+// and shut-down only. set_log_hook() must be called before the shards run.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "broker/session_registry.hpp"
+#include "broker/transport.hpp"
+#include "config/config.hpp"
+#include "router/retained_store.hpp"
+#include "session/limits.hpp"
+
+namespace firehook::broker {
+
+class shard;
+
+struct connection_info {
+  std::string listener;
+  std::string peer_address;
+  std::uint16_t peer_port = 0;
+  bool allow_anonymous = false;
+};
+
+// Counters for $SYS and logs. Relaxed atomics: each shard adds its own deltas about every
+// 100 ms (shard::on_tick), so nothing on the message path touches a shared cache line.
+struct statistics {
+  std::atomic<std::int64_t> clients_connected{0};
+  std::atomic<std::uint64_t> messages_received{0};
+  std::atomic<std::uint64_t> messages_sent{0};
+  std::atomic<std::uint64_t> messages_dropped{0};
+  std::atomic<std::uint64_t> bytes_received{0};
+  std::atomic<std::uint64_t> bytes_sent{0};
+  std::atomic<std::uint64_t> subscriptions{0}; // kept by shard 0 from its replica
+};
+
+struct statistics_snapshot {
+  std::int64_t clients_connected = 0;
+  std::uint64_t messages_received = 0;
+  std::uint64_t messages_sent = 0;
+  std::uint64_t messages_dropped = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t subscriptions = 0;
+  std::uint64_t retained = 0;
+  std::uint64_t uptime_seconds = 0;
+};
+
+class broker {
+public:
+  // `clock` must outlive the broker. `shard_count` >= 1 shards will attach themselves.
+  broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock);
+  broker(const broker&) = delete;
+  broker& operator=(const broker&) = delete;
+  ~broker();
+
+  const config::config& cfg() const { return *cfg_; }
+  const session::limits& session_limits() const { return limits_; }
+  unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
+  const base::clock& clock() const { return clock_; }
+
+  session_registry& registry() { return registry_; }
+  router::retained_store& retained() { return retained_; }
+  statistics& stats() { return stats_; }
+  statistics_snapshot snapshot() const;
+
+  // Unique for the life of the process: names a session in the subscription index.
+  std::uint64_t next_subscriber_id() { return next_subscriber_.fetch_add(1, std::memory_order_relaxed); }
+  // A client id for a client that sent none: "fh-<random per process>-<counter>".
+  std::string assign_client_id();
+
+  // Operational log lines (dropped messages and the like), rate-limited by the callers. The hook
+  // is called from any shard thread and must be thread-safe; without one, nothing is logged.
+  using log_hook = std::function<void(std::string_view)>;
+  void set_log_hook(log_hook hook) { log_ = std::move(hook); }
+  void log(std::string_view line) const;
+
+  void attach(unsigned index, shard* s);
+  void detach(unsigned index);
+  shard& shard_at(unsigned index) const { return *shards_[index].load(std::memory_order_acquire); }
+
+private:
+  std::shared_ptr<const config::config> cfg_;
+  session::limits limits_;
+  const base::clock& clock_;
+  base::time_point started_;
+  session_registry registry_;
+  router::retained_store retained_;
+  statistics stats_;
+  std::atomic<std::uint64_t> next_subscriber_{1};
+  std::atomic<std::uint64_t> next_client_id_{1};
+  std::string client_id_prefix_;
+  log_hook log_;
+  std::vector<std::atomic<shard*>> shards_;
+};
+
+// session::limits from the configuration.
+session::limits to_session_limits(const config::limit_settings& l);
+
+} // namespace firehook::broker

@@ -1,0 +1,488 @@
+// Connections, CONNECT, session takeover, session end, shutdown.
+#include "broker/shard.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "broker/authenticate.hpp"
+#include "mqtt/error.hpp"
+#include "session/connect.hpp"
+
+namespace firehook::broker {
+
+shard::shard(broker& b, unsigned index, transport& t)
+    : broker_(b), shard_index_(index), transport_(t), limits_(b.session_limits()), clock_(b.clock()),
+      outbox_(b.shard_count()) {
+  broker_.attach(index, this);
+  next_sys_ = clock_.now() + broker_.cfg().broker.sys_interval;
+  next_drop_log_ = clock_.now();
+}
+
+shard::~shard() { broker_.detach(shard_index_); }
+
+void shard::on_accept(connection_id id, connection_info info) {
+  connection& c = connections_[id];
+  c.info = std::move(info);
+  if (shutting_down_) {
+    c.state = connection::phase::closing;
+    transport_.close(id, false);
+    return;
+  }
+  timers_.push(timer{clock_.now() + broker_.cfg().limits.connect_timeout, timer::kind::connect_deadline, id});
+}
+
+void shard::on_packet(connection_id id, mqtt::packet&& p) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) {
+    return;
+  }
+  connection& c = it->second;
+  switch (c.state) {
+  case connection::phase::awaiting_connect:
+    if (auto* cp = std::get_if<mqtt::connect>(&p)) {
+      handle_connect(id, c, std::move(*cp));
+    } else {
+      c.state = connection::phase::closing; // [MQTT-3.1.0-1]; net's decoder already ensures it
+      transport_.close(id, false);
+    }
+    return;
+  case connection::phase::awaiting_session:
+    hold(id, c, std::move(p));
+    return;
+  case connection::phase::connected:
+    if (blocked(c)) {
+      hold(id, c, std::move(p));
+    } else {
+      dispatch(id, std::move(p));
+    }
+    return;
+  case connection::phase::closing:
+    return;
+  }
+}
+
+void shard::dispatch(connection_id id, mqtt::packet&& p) {
+  const subscriber_id sid = connections_.at(id).sid;
+  const auto it = sessions_.find(sid);
+  if (it == sessions_.end()) {
+    return;
+  }
+  it->second.s->on_packet(std::move(p));
+  run_actions(sid);
+}
+
+bool shard::blocked(const connection& c) const {
+  if (c.state == connection::phase::awaiting_session) {
+    return true;
+  }
+  if (c.state != connection::phase::connected) {
+    return false;
+  }
+  const auto it = sessions_.find(c.sid);
+  return it != sessions_.end() && it->second.changes_in_flight > 0;
+}
+
+void shard::hold(connection_id id, connection& c, mqtt::packet&& p) {
+  c.held.push_back(std::move(p));
+  if (!c.paused) {
+    c.paused = true;
+    transport_.pause_reading(id, true);
+  }
+}
+
+void shard::replay_held(connection_id id) {
+  while (true) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) {
+      return;
+    }
+    connection& c = it->second;
+    if (c.state == connection::phase::closing) {
+      c.held.clear();
+      return;
+    }
+    if (blocked(c)) {
+      return;
+    }
+    if (c.held.empty()) {
+      if (c.paused) {
+        c.paused = false;
+        transport_.pause_reading(id, false);
+      }
+      return;
+    }
+    mqtt::packet p = std::move(c.held.front());
+    c.held.pop_front();
+    dispatch(id, std::move(p));
+  }
+}
+
+void shard::on_decode_error(connection_id id, std::error_code ec) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) {
+    return;
+  }
+  connection& c = it->second;
+  switch (c.state) {
+  case connection::phase::awaiting_connect:
+    // The CONNECT itself was bad, so its version is unknown. An unsupported protocol level gets
+    // the 3.1.1 refusal 0x01 that every version can read [MQTT-3.1.2-2]; anything else is closed.
+    if (ec == mqtt::codec_errc::unsupported_protocol_version) {
+      send_packet(id, mqtt::protocol_version::v3_1_1, session::refusal(mqtt::reason_code::unsupported_protocol_version));
+    }
+    c.state = connection::phase::closing;
+    transport_.close(id, true);
+    return;
+  case connection::phase::awaiting_session:
+    c.state = connection::phase::closing;
+    c.held.clear();
+    transport_.close(id, true);
+    return;
+  case connection::phase::connected: {
+    const subscriber_id sid = c.sid;
+    if (auto s = sessions_.find(sid); s != sessions_.end()) {
+      s->second.s->on_decode_error(ec);
+      run_actions(sid);
+    }
+    return;
+  }
+  case connection::phase::closing:
+    return;
+  }
+}
+
+void shard::on_closed(connection_id id) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) {
+    return;
+  }
+  const connection c = std::move(it->second);
+  connections_.erase(it);
+  if (c.state != connection::phase::connected) {
+    return; // awaiting_session: adopt() finds the connection gone
+  }
+  const auto s = sessions_.find(c.sid);
+  if (s == sessions_.end() || s->second.conn != id) {
+    return;
+  }
+  detach(s->second, c.sid);
+  s->second.s->on_connection_lost();
+  run_actions(c.sid);
+}
+
+void shard::detach(session_slot& slot, subscriber_id sid) {
+  if (!slot.conn) {
+    return;
+  }
+  if (const auto it = connections_.find(*slot.conn); it != connections_.end()) {
+    it->second.state = connection::phase::closing;
+    it->second.sid = 0;
+    it->second.held.clear();
+  }
+  slot.conn.reset();
+  broker_.stats().clients_connected.fetch_sub(1, std::memory_order_relaxed);
+  announce_presence(sid, slot, false);
+}
+
+// --- CONNECT --------------------------------------------------------------------------------
+
+void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
+  c.version = p.version;
+  mqtt::reason_code rc = session::check_connect(p, limits_);
+  if (rc == mqtt::reason_code::success) {
+    rc = authenticate(c.info, p);
+  }
+  if (rc == mqtt::reason_code::success && shutting_down_) {
+    rc = mqtt::reason_code::server_unavailable;
+  }
+  if (mqtt::is_error(rc)) {
+    refuse(id, c, rc);
+    return;
+  }
+  if (p.client_id.empty()) {
+    p.client_id = broker_.assign_client_id(); // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
+    c.client_id_assigned = true;
+  }
+  const auto claim = broker_.registry().claim(p.client_id, shard_index_);
+  const handover_request req{p.client_id, shard_index_, id, claim.epoch, p.clean_start};
+  c.state = connection::phase::awaiting_session;
+  c.epoch = claim.epoch;
+  c.connect = std::move(p);
+  awaiting_[req.client_id].push_back(id);
+  if (!claim.previous_shard) {
+    adopt(handover_reply{req.client_id, id, claim.epoch, 0, nullptr, false});
+  } else if (*claim.previous_shard == shard_index_) {
+    on_handover_request(req);
+  } else {
+    c.paused = true;
+    transport_.pause_reading(id, true);
+    shard* target = &broker_.shard_at(*claim.previous_shard);
+    post(*claim.previous_shard, [target, req] { target->on_handover_request(req); });
+  }
+}
+
+void shard::refuse(connection_id id, connection& c, mqtt::reason_code rc) {
+  send_packet(id, c.version, session::refusal(rc));
+  c.state = connection::phase::closing;
+  transport_.close(id, true); // [MQTT-3.2.2-7]
+}
+
+void shard::on_handover_request(const handover_request& req) {
+  if (const auto it = by_client_.find(req.client_id); it != by_client_.end()) {
+    session_slot& slot = sessions_.at(it->second);
+    if (slot.changes_in_flight > 0) {
+      slot.deferred.push_back(req); // after the SUBACK/UNSUBACK being waited for
+      return;
+    }
+    hand_over(it->second, req);
+    return;
+  }
+  // An older CONNECT of this client id on this shard still waits for its session: it is served
+  // first, then this one takes over from it.
+  if (const auto a = awaiting_.find(req.client_id); a != awaiting_.end()) {
+    const bool older = std::any_of(a->second.begin(), a->second.end(), [&](connection_id other) {
+      return req.to_shard != shard_index_ || other != req.to_connection;
+    });
+    if (older) {
+      deferred_handovers_[req.client_id].push_back(req);
+      return;
+    }
+  }
+  reply(req, handover_reply{req.client_id, req.to_connection, req.epoch, 0, nullptr, false});
+}
+
+void shard::hand_over(subscriber_id sid, const handover_request& req) {
+  const bool resume = !req.clean_start;
+  session_slot& slot = sessions_.at(sid);
+  const std::string client_id = slot.s->client_id();
+  slot.s->take_over(resume);
+  run_actions(sid); // DISCONNECT 0x8E, close, will; without resume the session ends here
+  if (!resume) {
+    reply(req, handover_reply{client_id, req.to_connection, req.epoch, 0, nullptr, false});
+    return;
+  }
+  const auto it = sessions_.find(sid);
+  auto st = std::make_shared<session::state>(std::move(*it->second.s->release_state()));
+  sessions_.erase(it);
+  by_client_.erase(client_id);
+  const bool moves = req.to_shard != shard_index_;
+  set_location(sid, location{req.to_shard, req.epoch}); // deliveries still coming are forwarded
+  reply(req, handover_reply{client_id, req.to_connection, req.epoch, sid, std::move(st), moves});
+}
+
+void shard::reply(const handover_request& req, handover_reply rep) {
+  if (req.to_shard == shard_index_) {
+    adopt(std::move(rep));
+    return;
+  }
+  shard* target = &broker_.shard_at(req.to_shard);
+  post(req.to_shard, [target, rep = std::move(rep)]() mutable { target->adopt(std::move(rep)); });
+}
+
+void shard::adopt(handover_reply&& rep) {
+  const std::string client_id = rep.client_id;
+  if (const auto a = awaiting_.find(client_id); a != awaiting_.end()) {
+    std::erase(a->second, rep.to_connection);
+    if (a->second.empty()) {
+      awaiting_.erase(a);
+    }
+  }
+  const auto it = connections_.find(rep.to_connection);
+  if (it == connections_.end() || it->second.state != connection::phase::awaiting_session ||
+      it->second.epoch != rep.epoch) {
+    install_offline(std::move(rep)); // the connection went away meanwhile
+    run_deferred_handovers(client_id);
+    return;
+  }
+  connection& c = it->second;
+  const mqtt::connect cp = std::move(*c.connect);
+  c.connect.reset();
+  const bool resumed = rep.state != nullptr;
+  const subscriber_id sid = resumed ? rep.sid : broker_.next_subscriber_id();
+  std::unique_ptr<session::state> st;
+  if (resumed) {
+    st = std::make_unique<session::state>(std::move(*rep.state));
+  } else {
+    st = std::make_unique<session::state>();
+    st->client_id = client_id;
+  }
+  session_slot& slot = sessions_[sid];
+  slot.s = std::make_unique<session::session>(std::move(st), limits_, clock_, counters_);
+  slot.conn = rep.to_connection;
+  slot.epoch = rep.epoch;
+  by_client_[client_id] = sid;
+  set_location(sid, location{shard_index_, rep.epoch});
+  if (rep.moved && slot.s->current().ever_subscribed) {
+    const location here{shard_index_, rep.epoch};
+    broadcast([sid, here](shard& s) { s.set_location(sid, here); });
+  }
+  c.state = connection::phase::connected;
+  c.sid = sid;
+  broker_.stats().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  slot.s->on_connect(cp, resumed, c.client_id_assigned);
+  announce_presence(sid, slot, true);
+  run_actions(sid);
+  replay_held(rep.to_connection);
+  run_deferred_handovers(client_id);
+}
+
+void shard::install_offline(handover_reply&& rep) {
+  if (!rep.state) {
+    broker_.registry().release(rep.client_id, rep.epoch);
+    return;
+  }
+  // A session taken over for a connection that is gone: it stays, offline, until it expires.
+  const subscriber_id sid = rep.sid;
+  session_slot& slot = sessions_[sid];
+  slot.s = std::make_unique<session::session>(std::make_unique<session::state>(std::move(*rep.state)), limits_,
+                                              clock_, counters_);
+  slot.epoch = rep.epoch;
+  by_client_[rep.client_id] = sid;
+  set_location(sid, location{shard_index_, rep.epoch});
+  if (rep.moved && slot.s->current().ever_subscribed) {
+    const location here{shard_index_, rep.epoch};
+    broadcast([sid, here](shard& s) { s.set_location(sid, here); });
+  }
+  slot.s->on_connection_lost();
+  run_actions(sid);
+}
+
+void shard::run_deferred_handovers(const std::string& client_id) {
+  const auto it = deferred_handovers_.find(client_id);
+  if (it == deferred_handovers_.end()) {
+    return;
+  }
+  const std::vector<handover_request> requests = std::move(it->second);
+  deferred_handovers_.erase(it);
+  for (const auto& req : requests) {
+    on_handover_request(req);
+  }
+}
+
+void shard::end_session(subscriber_id sid) {
+  const auto it = sessions_.find(sid);
+  if (it == sessions_.end()) {
+    return;
+  }
+  session_slot& slot = it->second;
+  detach(slot, sid);
+  const std::string client_id = slot.s->client_id();
+  broker_.registry().release(client_id, slot.epoch);
+  if (const auto c = by_client_.find(client_id); c != by_client_.end() && c->second == sid) {
+    by_client_.erase(c);
+  }
+  const bool known_elsewhere = slot.s->current().ever_subscribed;
+  std::vector<handover_request> deferred = std::move(slot.deferred);
+  sessions_.erase(it);
+  index_.remove_subscriber(sid);
+  locations_.erase(sid);
+  presence_.erase(sid);
+  if (shard_index_ == 0) {
+    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+  }
+  if (known_elsewhere) {
+    broadcast([sid](shard& s) {
+      s.index_.remove_subscriber(sid);
+      s.locations_.erase(sid);
+      s.presence_.erase(sid);
+      if (s.shard_index_ == 0) {
+        s.broker_.stats().subscriptions.store(s.index_.size(), std::memory_order_relaxed);
+      }
+    });
+  }
+  for (const auto& req : deferred) {
+    on_handover_request(req); // nothing left to hand over: the new connection starts afresh
+  }
+}
+
+// --- cross-shard plumbing --------------------------------------------------------------------
+
+void shard::post(unsigned target, std::function<void()> task) {
+  // Deliveries batched for `target` go first, so a task never overtakes them.
+  if (!outbox_[target].empty()) {
+    shard* to = &broker_.shard_at(target);
+    transport_.post_to_shard(target, [to, batch = std::move(outbox_[target])]() mutable {
+      to->receive_deliveries(std::move(batch));
+    });
+    outbox_[target].clear();
+  }
+  transport_.post_to_shard(target, std::move(task));
+}
+
+void shard::broadcast(const std::function<void(shard&)>& task) {
+  for (unsigned t = 0; t < broker_.shard_count(); ++t) {
+    if (t != shard_index_) {
+      shard* to = &broker_.shard_at(t);
+      post(t, [to, task] { task(*to); });
+    }
+  }
+}
+
+void shard::set_location(subscriber_id sid, location where) {
+  auto [it, inserted] = locations_.try_emplace(sid, where);
+  if (!inserted && where.epoch >= it->second.epoch) {
+    it->second = where;
+  }
+}
+
+bool shard::online(subscriber_id sid) const {
+  const auto it = presence_.find(sid);
+  return it == presence_.end() || it->second.online;
+}
+
+void shard::set_presence(subscriber_id sid, bool is_online, std::uint64_t epoch) {
+  auto [it, inserted] = presence_.try_emplace(sid, presence{is_online, epoch});
+  if (!inserted && epoch >= it->second.epoch) {
+    it->second = presence{is_online, epoch};
+  }
+}
+
+void shard::announce_presence(subscriber_id sid, const session_slot& slot, bool is_online) {
+  if (slot.s->current().shared_subscriptions == 0) {
+    return; // only shared subscriptions care (shared_group::pick)
+  }
+  const std::uint64_t epoch = slot.epoch;
+  set_presence(sid, is_online, epoch);
+  broadcast([sid, is_online, epoch](shard& s) { s.set_presence(sid, is_online, epoch); });
+}
+
+// --- shutdown --------------------------------------------------------------------------------
+
+void shard::begin_shutdown() {
+  std::vector<subscriber_id> connected;
+  for (const auto& [sid, slot] : sessions_) {
+    if (slot.conn) {
+      connected.push_back(sid);
+    }
+  }
+  for (const subscriber_id sid : connected) {
+    if (const auto it = sessions_.find(sid); it != sessions_.end()) {
+      it->second.s->publish_will_now();
+      run_actions(sid);
+    }
+  }
+}
+
+void shard::finish_shutdown() {
+  shutting_down_ = true;
+  std::vector<subscriber_id> connected;
+  for (const auto& [sid, slot] : sessions_) {
+    if (slot.conn) {
+      connected.push_back(sid);
+    }
+  }
+  for (const subscriber_id sid : connected) {
+    if (const auto it = sessions_.find(sid); it != sessions_.end()) {
+      it->second.s->shut_down();
+      run_actions(sid);
+    }
+  }
+  for (auto& [id, c] : connections_) {
+    if (c.state != connection::phase::closing) {
+      c.state = connection::phase::closing;
+      transport_.close(id, true);
+    }
+  }
+}
+
+} // namespace firehook::broker

@@ -1,0 +1,252 @@
+#pragma once
+// One broker shard: the protocol side of one network thread. It owns the connections accepted
+// on its thread, the sessions living there, a replica of the subscription index, and a timer
+// queue; it turns session actions into transport calls.
+//
+// Threads (DESIGN.md): every method is called on this shard's thread only, by net/ or by tasks
+// posted from other shards through transport::post_to_shard. No lock is taken on the publish
+// path: the publisher's shard matches the topic in its own replica, delivers to its own sessions
+// directly and hands the others over in one batch per target shard per turn (transport::defer).
+//
+// Cross-shard protocols, all over post_to_shard (FIFO per pair of shards, transport.hpp):
+//  - SUBSCRIBE/UNSUBSCRIBE are applied to the local replica and posted to every other shard; the
+//    SUBACK/UNSUBACK goes out when all have acknowledged, so a message published anywhere after
+//    the SUBACK is delivered. Until then the connection's later packets wait in order (reading
+//    paused), so its own PUBLISH after SUBSCRIBE is routed with the subscription in place.
+//  - A subscriber id (router::subscriber_id) names a session for its whole life. Every replica
+//    knows which shard each subscriber lives on (`locations_`, ordered by registry epoch).
+//  - Session takeover: the CONNECT's shard claims the client id in the broker's registry and asks
+//    the shard that had it to hand the session over. That shard disconnects the old connection
+//    (0x8E), and either ends the session (clean start) or sends its state; the session keeps its
+//    subscriber id, the replicas learn the new shard, and deliveries still on their way to the
+//    old shard are forwarded there. Known limit: a message forwarded that way may arrive after a
+//    later message of the same publisher that went directly to the new shard.
+//
+// Timers: one min-heap of deadlines (connect timeout per connection, one armed deadline per
+// session); on_tick pops what is due, so its cost follows what is due, not the session count.
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "broker/broker.hpp"
+#include "broker/transport.hpp"
+#include "mqtt/packet.hpp"
+#include "router/subscription_index.hpp"
+#include "session/session.hpp"
+
+namespace firehook::broker {
+
+class shard {
+public:
+  // Registers with `b` (b.attach). `b` and `t` must outlive the shard.
+  shard(broker& b, unsigned index, transport& t);
+  shard(const shard&) = delete;
+  shard& operator=(const shard&) = delete;
+  ~shard();
+
+  // A new connection: it must send CONNECT within limits.connect_timeout or is closed.
+  void on_accept(connection_id id, connection_info info);
+  // A decoded packet; the first one of a connection is CONNECT (net's decoder guarantees it).
+  void on_packet(connection_id id, mqtt::packet&& p);
+  // Input that could not be decoded: 5.0 DISCONNECT (or CONNACK for a bad CONNECT) with the
+  // reason code, close; the will is published.
+  void on_decode_error(connection_id id, std::error_code ec);
+  // The connection is gone (peer, error, or after our close).
+  void on_closed(connection_id id);
+  // Every ~100 ms: due timers, statistics, $SYS (shard 0), retained expiry (shard 0).
+  void on_tick();
+  void count_bytes(std::uint64_t in, std::uint64_t out);
+  // SIGTERM phase 1: publish the wills of the connected clients.
+  void begin_shutdown();
+  // Phase 2: DISCONNECT 0x8B to 5.0 clients, close (flush) every connection.
+  void finish_shutdown();
+  std::size_t connection_count() const { return connections_.size(); }
+
+  // For tests and metrics.
+  std::size_t session_count() const { return sessions_.size(); }
+  const router::subscription_index& subscriptions() const { return index_; }
+  unsigned index() const { return shard_index_; }
+
+private:
+  using subscriber_id = router::subscriber_id;
+
+  struct connection {
+    enum class phase : std::uint8_t { awaiting_connect, awaiting_session, connected, closing };
+    connection_info info;
+    phase state = phase::awaiting_connect;
+    mqtt::protocol_version version = mqtt::protocol_version::v3_1_1;
+    subscriber_id sid = 0; // while connected
+    // While awaiting_session: the accepted CONNECT and its registry claim.
+    std::optional<mqtt::connect> connect;
+    bool client_id_assigned = false;
+    std::uint64_t epoch = 0;
+    // Packets that arrived while the session was being fetched or a subscription change was in
+    // flight, in order; reading is paused meanwhile.
+    std::deque<mqtt::packet> held;
+    bool paused = false;
+  };
+
+  struct handover_request {
+    std::string client_id;
+    unsigned to_shard = 0;
+    connection_id to_connection = 0;
+    std::uint64_t epoch = 0;
+    bool clean_start = true;
+  };
+
+  struct handover_reply {
+    std::string client_id;
+    connection_id to_connection = 0;
+    std::uint64_t epoch = 0;
+    subscriber_id sid = 0;                  // 0: no session to resume
+    std::shared_ptr<session::state> state; // set with sid
+    bool moved = false;                     // the state comes from another shard
+  };
+
+  struct session_slot {
+    std::unique_ptr<session::session> s;
+    std::optional<connection_id> conn; // while connected
+    std::uint64_t epoch = 0;           // registry claim of the connection that made or resumed it
+    unsigned changes_in_flight = 0;    // subscription changes not yet acknowledged by every shard
+    std::vector<handover_request> deferred; // takeovers waiting for those changes
+    bool running = false;                   // run_actions() is draining it
+  };
+
+  struct location {
+    unsigned shard = 0;
+    std::uint64_t epoch = 0;
+  };
+
+  // A subscription change as the other replicas apply it.
+  struct replica_change {
+    bool subscribe = true;
+    std::string filter;
+    mqtt::subscribe_options options;
+    std::optional<std::uint32_t> identifier;
+  };
+
+  struct pending_change {
+    subscriber_id sid = 0;
+    connection_id conn = 0;
+    unsigned remaining = 0;
+    mqtt::packet ack;
+    std::vector<session::subscription_change> subscribed; // for retained messages
+  };
+
+  struct remote_delivery {
+    subscriber_id to = 0;
+    session::delivery what;
+    unsigned hops = 0;
+  };
+
+  struct timer {
+    enum class kind : std::uint8_t { connect_deadline, session };
+    base::time_point at;
+    kind what = kind::session;
+    std::uint64_t key = 0; // connection id or subscriber id
+    bool operator>(const timer& o) const { return at > o.at; }
+  };
+
+  // connect and takeover (shard.cpp)
+  void handle_connect(connection_id id, connection& c, mqtt::connect&& p);
+  void refuse(connection_id id, connection& c, mqtt::reason_code rc);
+  void on_handover_request(const handover_request& req);
+  void hand_over(subscriber_id sid, const handover_request& req);
+  void reply(const handover_request& req, handover_reply rep);
+  void adopt(handover_reply&& rep);
+  void install_offline(handover_reply&& rep);
+  void run_deferred_handovers(const std::string& client_id);
+  void dispatch(connection_id id, mqtt::packet&& p);
+  bool blocked(const connection& c) const;
+  void hold(connection_id id, connection& c, mqtt::packet&& p);
+  void replay_held(connection_id id);
+  void detach(session_slot& slot, subscriber_id sid);
+  void end_session(subscriber_id sid);
+  void post(unsigned target, std::function<void()> task);
+  void broadcast(const std::function<void(shard&)>& task);
+
+  // actions and routing (shard_route.cpp)
+  void run_actions(subscriber_id sid);
+  void send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p);
+  void send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p);
+  void route(const mqtt::message_ptr& m, subscriber_id publisher);
+  void dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops);
+  void deliver_local(subscriber_id to, session::delivery&& d, unsigned hops);
+  void receive_deliveries(std::vector<remote_delivery>&& batch);
+  void flush_outbox();
+  void start_subscribe(subscriber_id sid, session_slot& slot, session::apply_subscriptions&& a);
+  void start_unsubscribe(subscriber_id sid, session_slot& slot, session::apply_unsubscriptions&& a);
+  void start_change(subscriber_id sid, session_slot& slot, std::vector<replica_change>&& changes,
+                    pending_change&& pending);
+  void apply_remote_changes(subscriber_id sid, location where, const std::vector<replica_change>& changes);
+  void change_acknowledged(std::uint64_t change_id);
+  void finish_change(pending_change&& p);
+  void set_location(subscriber_id sid, location where);
+  bool online(subscriber_id sid) const;
+  void set_presence(subscriber_id sid, bool is_online, std::uint64_t epoch);
+  void announce_presence(subscriber_id sid, const session_slot& slot, bool is_online);
+
+  // timers, statistics, $SYS (shard_tick.cpp)
+  void fire(const timer& t);
+  void flush_statistics();
+  void publish_sys();
+  void log_drops(base::time_point now);
+
+  broker& broker_;
+  const unsigned shard_index_;
+  transport& transport_;
+  const session::limits& limits_;
+  const base::clock& clock_;
+
+  std::unordered_map<connection_id, connection> connections_;
+  std::unordered_map<subscriber_id, session_slot> sessions_;
+  std::unordered_map<std::string, subscriber_id> by_client_;
+  // Client ids whose CONNECT on this shard waits for the session, and takeovers of them that
+  // arrived meanwhile (served once the session is installed).
+  std::unordered_map<std::string, std::vector<connection_id>> awaiting_;
+  std::unordered_map<std::string, std::vector<handover_request>> deferred_handovers_;
+
+  router::subscription_index index_;
+  router::match_result match_;
+  std::unordered_map<subscriber_id, location> locations_;
+  // Whether subscribers with shared subscriptions are connected (absent: yes), by registry epoch;
+  // shared_group::pick skips those offline.
+  struct presence {
+    bool online = true;
+    std::uint64_t epoch = 0;
+  };
+  std::unordered_map<subscriber_id, presence> presence_;
+
+  std::unordered_map<std::uint64_t, pending_change> changes_;
+  std::uint64_t next_change_ = 1;
+
+  std::vector<std::vector<remote_delivery>> outbox_; // by target shard
+  bool flush_scheduled_ = false;
+
+  std::priority_queue<timer, std::vector<timer>, std::greater<>> timers_;
+
+  session::counters counters_;
+  session::counters flushed_;
+  std::uint64_t bytes_in_ = 0;
+  std::uint64_t bytes_out_ = 0;
+  std::uint64_t dropped_logged_ = 0;
+  base::time_point next_drop_log_{};
+  base::time_point next_sys_{};
+  bool shutting_down_ = false;
+
+  std::vector<std::byte> wire_; // encode scratch
+  std::vector<std::vector<session::action>> spare_actions_;
+  std::vector<mqtt::message_ptr> retained_scratch_;
+};
+
+} // namespace firehook::broker

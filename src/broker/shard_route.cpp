@@ -1,0 +1,307 @@
+// Session actions, routing, cross-shard delivery batches, subscription changes across replicas.
+#include <algorithm>
+#include <utility>
+
+#include "broker/shard.hpp"
+#include "mqtt/codec.hpp"
+#include "mqtt/topic.hpp"
+
+namespace firehook::broker {
+
+namespace {
+
+template <class... F>
+struct overloaded : F... {
+  using F::operator()...;
+};
+
+} // namespace
+
+void shard::run_actions(subscriber_id sid) {
+  const auto it = sessions_.find(sid);
+  if (it == sessions_.end() || it->second.running) {
+    return; // the outer run_actions() of this session picks the new actions up
+  }
+  // Sessions are only erased below, after the loop, so `slot` stays valid throughout.
+  session_slot& slot = it->second;
+  slot.running = true;
+  bool ended = false;
+  std::vector<session::action> batch;
+  if (!spare_actions_.empty()) {
+    batch = std::move(spare_actions_.back());
+    spare_actions_.pop_back();
+  }
+  while (!slot.s->actions().empty()) {
+    batch.swap(slot.s->actions());
+    for (auto& a : batch) {
+      std::visit(overloaded{
+                     [&](session::send_packet& x) {
+                       if (slot.conn) {
+                         send_packet(*slot.conn, slot.s->version(), x.packet);
+                       }
+                     },
+                     [&](session::send_publish& x) {
+                       if (slot.conn) {
+                         send_publish(*slot.conn, slot.s->version(), x);
+                       }
+                     },
+                     [&](session::close_connection& x) {
+                       if (slot.conn) {
+                         transport_.close(*slot.conn, x.flush);
+                         detach(slot, sid);
+                       }
+                     },
+                     [&](session::route_message& x) { route(x.message, sid); },
+                     [&](session::apply_subscriptions& x) { start_subscribe(sid, slot, std::move(x)); },
+                     [&](session::apply_unsubscriptions& x) { start_unsubscribe(sid, slot, std::move(x)); },
+                     [&](session::arm_timer& x) { timers_.push(timer{x.at, timer::kind::session, sid}); },
+                     [&](session::session_ended&) { ended = true; },
+                 },
+                 a);
+    }
+    batch.clear();
+  }
+  spare_actions_.push_back(std::move(batch));
+  slot.running = false;
+  if (ended) {
+    end_session(sid);
+  }
+}
+
+void shard::send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p) {
+  wire_.clear();
+  mqtt::encode(p, v, wire_);
+  transport_.send(id, wire_);
+}
+
+void shard::send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p) {
+  wire_.clear();
+  mqtt::encode_publish_header(p.header, p.message->payload.size(), v, wire_);
+  transport_.send(id, wire_);
+  if (!p.message->payload.empty()) {
+    transport_.send_payload(id, p.message);
+  }
+}
+
+// --- routing ---------------------------------------------------------------------------------
+
+void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
+  if (m->retain && limits_.retain_available) {
+    broker_.retained().set(m); // replace, or delete with an empty payload [MQTT-3.3.1-5..7]
+  }
+  index_.match(m->topic, match_);
+  // One delivery per subscriber for overlapping subscriptions: the highest granted QoS
+  // [MQTT-3.3.4-2], every matching subscription identifier [MQTT-3.3.4-4], [MQTT-3.3.4-5].
+  auto& subs = match_.subscriptions;
+  std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) { return a.subscriber < b.subscriber; });
+  for (std::size_t i = 0; i < subs.size();) {
+    const subscriber_id to = subs[i].subscriber;
+    bool any = false;
+    bool retain_as_published = false;
+    mqtt::qos granted = mqtt::qos::at_most_once;
+    std::vector<std::uint32_t> ids;
+    for (; i < subs.size() && subs[i].subscriber == to; ++i) {
+      const auto& e = subs[i];
+      if (e.options.no_local && to == publisher) {
+        continue; // [MQTT-3.8.3-3]
+      }
+      any = true;
+      granted = std::max(granted, e.options.max_qos);
+      retain_as_published = retain_as_published || e.options.retain_as_published;
+      if (e.subscription_identifier) {
+        ids.push_back(*e.subscription_identifier);
+      }
+    }
+    if (any) {
+      // Routed messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
+      dispatch_delivery(to, session::delivery{m, std::min(m->qos, granted), retain_as_published && m->retain,
+                                              std::move(ids)},
+                        0);
+    }
+  }
+  // Each shared group delivers to one member, online ones first [MQTT-4.8.2-3]. No Local is not
+  // allowed on shared subscriptions [MQTT-3.8.3-4].
+  for (const router::shared_group* g : match_.shared_groups) {
+    const auto& e = g->pick([this](const router::subscription_entry& x) { return online(x.subscriber); });
+    std::vector<std::uint32_t> ids;
+    if (e.subscription_identifier) {
+      ids.push_back(*e.subscription_identifier);
+    }
+    dispatch_delivery(e.subscriber,
+                      session::delivery{m, std::min(m->qos, e.options.max_qos),
+                                        e.options.retain_as_published && m->retain, std::move(ids)},
+                      0);
+  }
+}
+
+void shard::dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops) {
+  const auto it = locations_.find(to);
+  const unsigned target = it == locations_.end() ? shard_index_ : it->second.shard;
+  if (target == shard_index_) {
+    deliver_local(to, std::move(d), hops);
+    return;
+  }
+  outbox_[target].push_back(remote_delivery{to, std::move(d), hops});
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    transport_.defer([this] {
+      flush_scheduled_ = false;
+      flush_outbox();
+    });
+  }
+}
+
+void shard::deliver_local(subscriber_id to, session::delivery&& d, unsigned hops) {
+  const auto it = sessions_.find(to);
+  if (it == sessions_.end()) {
+    // The session moved on (takeover): forward. Gone for good: nobody to deliver to.
+    const auto loc = locations_.find(to);
+    if (loc != locations_.end() && loc->second.shard != shard_index_ && hops < broker_.shard_count()) {
+      dispatch_delivery(to, std::move(d), hops + 1);
+    }
+    return;
+  }
+  session_slot& slot = it->second;
+  const bool congested = d.qos == mqtt::qos::at_most_once && slot.conn &&
+                         transport_.queued_bytes(*slot.conn) > limits_.max_queued_bytes;
+  slot.s->deliver(std::move(d), congested);
+  run_actions(to);
+}
+
+void shard::receive_deliveries(std::vector<remote_delivery>&& batch) {
+  for (auto& r : batch) {
+    deliver_local(r.to, std::move(r.what), r.hops);
+  }
+}
+
+void shard::flush_outbox() {
+  for (unsigned t = 0; t < outbox_.size(); ++t) {
+    if (outbox_[t].empty()) {
+      continue;
+    }
+    shard* to = &broker_.shard_at(t);
+    transport_.post_to_shard(t, [to, batch = std::move(outbox_[t])]() mutable {
+      to->receive_deliveries(std::move(batch));
+    });
+    outbox_[t].clear();
+  }
+}
+
+// --- subscription changes --------------------------------------------------------------------
+
+void shard::start_subscribe(subscriber_id sid, session_slot& slot, session::apply_subscriptions&& a) {
+  std::vector<replica_change> changes;
+  changes.reserve(a.changes.size());
+  for (const auto& c : a.changes) {
+    index_.subscribe(sid, c.filter, c.options, c.identifier);
+    changes.push_back(replica_change{true, c.filter, c.options, c.identifier});
+  }
+  pending_change p;
+  p.sid = sid;
+  p.conn = slot.conn.value_or(0);
+  p.ack = std::move(a.ack);
+  p.subscribed = std::move(a.changes);
+  start_change(sid, slot, std::move(changes), std::move(p));
+}
+
+void shard::start_unsubscribe(subscriber_id sid, session_slot& slot, session::apply_unsubscriptions&& a) {
+  std::vector<replica_change> changes;
+  changes.reserve(a.filters.size());
+  for (auto& f : a.filters) {
+    index_.unsubscribe(sid, f);
+    changes.push_back(replica_change{false, std::move(f), {}, {}});
+  }
+  pending_change p;
+  p.sid = sid;
+  p.conn = slot.conn.value_or(0);
+  p.ack = std::move(a.ack);
+  start_change(sid, slot, std::move(changes), std::move(p));
+}
+
+void shard::start_change(subscriber_id sid, session_slot& slot, std::vector<replica_change>&& changes,
+                         pending_change&& pending) {
+  if (shard_index_ == 0) {
+    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+  }
+  if (broker_.shard_count() == 1 || changes.empty()) {
+    finish_change(std::move(pending));
+    return;
+  }
+  // The ack waits until every replica has the change [MQTT-3.8.4-?]: a message published
+  // anywhere after the client got its SUBACK reaches it.
+  const std::uint64_t id = next_change_++;
+  pending.remaining = broker_.shard_count() - 1;
+  changes_.emplace(id, std::move(pending));
+  ++slot.changes_in_flight;
+  const auto shared = std::make_shared<const std::vector<replica_change>>(std::move(changes));
+  const location where{shard_index_, slot.epoch};
+  shard* origin = this;
+  broadcast([origin, sid, where, shared, id](shard& s) {
+    s.apply_remote_changes(sid, where, *shared);
+    s.post(origin->shard_index_, [origin, id] { origin->change_acknowledged(id); });
+  });
+}
+
+void shard::apply_remote_changes(subscriber_id sid, location where, const std::vector<replica_change>& changes) {
+  set_location(sid, where);
+  for (const auto& c : changes) {
+    if (c.subscribe) {
+      index_.subscribe(sid, c.filter, c.options, c.identifier);
+    } else {
+      index_.unsubscribe(sid, c.filter);
+    }
+  }
+  if (shard_index_ == 0) {
+    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+  }
+}
+
+void shard::change_acknowledged(std::uint64_t change_id) {
+  const auto it = changes_.find(change_id);
+  if (it == changes_.end() || --it->second.remaining > 0) {
+    return;
+  }
+  pending_change p = std::move(it->second);
+  changes_.erase(it);
+  const subscriber_id sid = p.sid;
+  const connection_id conn = p.conn;
+  finish_change(std::move(p));
+  const auto s = sessions_.find(sid);
+  if (s == sessions_.end()) {
+    return;
+  }
+  if (--s->second.changes_in_flight == 0) {
+    const std::vector<handover_request> deferred = std::move(s->second.deferred);
+    s->second.deferred.clear();
+    for (const auto& req : deferred) {
+      on_handover_request(req);
+    }
+  }
+  replay_held(conn);
+}
+
+void shard::finish_change(pending_change&& p) {
+  const auto it = sessions_.find(p.sid);
+  if (it == sessions_.end() || !it->second.conn || *it->second.conn != p.conn) {
+    return; // the connection that asked is gone; nothing to answer
+  }
+  session_slot& slot = it->second;
+  send_packet(p.conn, slot.s->version(), p.ack);
+  // Retained messages after the SUBACK, as Retain Handling says [MQTT-3.3.1-9..11]; never for a
+  // shared subscription [MQTT-3.8.4-?].
+  std::vector<mqtt::message_ptr> retained;
+  for (const auto& c : p.subscribed) {
+    if (c.options.retain_handling == mqtt::retain_handling::do_not_send ||
+        (c.options.retain_handling == mqtt::retain_handling::send_if_new && c.existed) ||
+        mqtt::parse_shared_filter(c.filter)) {
+      continue;
+    }
+    broker_.retained().match(c.filter, clock_.now(), retained);
+    for (const auto& m : retained) {
+      slot.s->deliver_retained(m, c);
+    }
+  }
+  run_actions(p.sid);
+}
+
+} // namespace firehook::broker

@@ -1,0 +1,113 @@
+// Timers, statistics, dropped-message logs, $SYS.
+#include <chrono>
+#include <string>
+
+#include "broker/shard.hpp"
+
+#ifndef FIREHOOK_VERSION
+#define FIREHOOK_VERSION "unknown"
+#endif
+
+namespace firehook::broker {
+
+namespace {
+
+constexpr auto drop_log_interval = std::chrono::seconds(10);
+constexpr std::size_t retained_expiry_batch = 1000; // per tick, to keep the store's lock short
+
+} // namespace
+
+void shard::on_tick() {
+  const base::time_point now = clock_.now();
+  while (!timers_.empty() && timers_.top().at <= now) {
+    const timer t = timers_.top();
+    timers_.pop();
+    fire(t);
+  }
+  flush_statistics();
+  log_drops(now);
+  if (shard_index_ != 0) {
+    return;
+  }
+  broker_.retained().expire(now, retained_expiry_batch);
+  const auto interval = broker_.cfg().broker.sys_interval;
+  if (interval.count() > 0 && now >= next_sys_) {
+    next_sys_ = now + interval;
+    publish_sys();
+  }
+}
+
+void shard::fire(const timer& t) {
+  if (t.what == timer::kind::connect_deadline) {
+    const auto it = connections_.find(t.key);
+    if (it != connections_.end() && it->second.state == connection::phase::awaiting_connect) {
+      it->second.state = connection::phase::closing; // no CONNECT in time: closed, no CONNACK
+      transport_.close(t.key, false);
+    }
+    return;
+  }
+  if (const auto it = sessions_.find(t.key); it != sessions_.end()) {
+    it->second.s->on_timer();
+    run_actions(t.key);
+  }
+}
+
+void shard::count_bytes(std::uint64_t in, std::uint64_t out) {
+  bytes_in_ += in;
+  bytes_out_ += out;
+}
+
+void shard::flush_statistics() {
+  statistics& s = broker_.stats();
+  const auto add = [](std::atomic<std::uint64_t>& to, std::uint64_t& now, std::uint64_t& before) {
+    if (now != before) {
+      to.fetch_add(now - before, std::memory_order_relaxed);
+      before = now;
+    }
+  };
+  add(s.messages_received, counters_.messages_received, flushed_.messages_received);
+  add(s.messages_sent, counters_.messages_sent, flushed_.messages_sent);
+  add(s.messages_dropped, counters_.messages_dropped, flushed_.messages_dropped);
+  std::uint64_t zero = 0;
+  add(s.bytes_received, bytes_in_, zero);
+  zero = 0;
+  add(s.bytes_sent, bytes_out_, zero);
+  bytes_in_ = 0;
+  bytes_out_ = 0;
+}
+
+void shard::log_drops(base::time_point now) {
+  if (counters_.messages_dropped == dropped_logged_ || now < next_drop_log_) {
+    return;
+  }
+  broker_.log("shard " + std::to_string(shard_index_) + ": " +
+              std::to_string(counters_.messages_dropped - dropped_logged_) +
+              " messages dropped (session queue full, transport backlog, or larger than the client's "
+              "Maximum Packet Size)");
+  dropped_logged_ = counters_.messages_dropped;
+  next_drop_log_ = now + drop_log_interval;
+}
+
+void shard::publish_sys() {
+  flush_statistics();
+  const statistics_snapshot s = broker_.snapshot();
+  const auto publish = [this](std::string topic, std::string payload) {
+    auto m = std::make_shared<mqtt::message>();
+    m->topic = std::move(topic);
+    m->payload = std::move(payload);
+    m->retain = true;
+    route(m, 0);
+  };
+  publish("$SYS/broker/version", "firehook " FIREHOOK_VERSION);
+  publish("$SYS/broker/uptime", std::to_string(s.uptime_seconds) + " seconds");
+  publish("$SYS/broker/clients/connected", std::to_string(s.clients_connected));
+  publish("$SYS/broker/subscriptions/count", std::to_string(s.subscriptions));
+  publish("$SYS/broker/messages/received", std::to_string(s.messages_received));
+  publish("$SYS/broker/messages/sent", std::to_string(s.messages_sent));
+  publish("$SYS/broker/bytes/received", std::to_string(s.bytes_received));
+  publish("$SYS/broker/bytes/sent", std::to_string(s.bytes_sent));
+  publish("$SYS/broker/messages/dropped", std::to_string(s.messages_dropped));
+  publish("$SYS/broker/retained/count", std::to_string(s.retained));
+}
+
+} // namespace firehook::broker

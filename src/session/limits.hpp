@@ -1,0 +1,41 @@
+#pragma once
+// What a session enforces and advertises. The broker fills it from config::limit_settings; the
+// session itself knows nothing of configuration files. Plain values, copied into every session.
+
+#include <cstdint>
+
+#include "mqtt/packet.hpp"
+
+namespace firehook::session {
+
+struct limits {
+  // Largest packet the broker accepts; advertised as CONNACK Maximum Packet Size (5.0). The
+  // decoder enforces it on input (net sets the decode limits).
+  std::uint32_t max_packet_size = 268'435'455;
+  // Both directions of the QoS 1/2 window: CONNACK Receive Maximum (inbound, [MQTT-3.3.4-9]) and
+  // the cap on unacknowledged QoS 1/2 PUBLISH sent to one client, together with the client's own
+  // Receive Maximum [MQTT-3.3.4-7]. At least 1.
+  std::uint16_t max_inflight = 65'535;
+  // Per-session queue of QoS 1/2 messages waiting for the inflight window or for the client to
+  // come back. 0 messages: nothing is queued.
+  std::uint32_t max_queued_messages = 1000;
+  std::uint64_t max_queued_bytes = 16'777'216;
+  std::uint32_t max_subscriptions = 1000;
+  std::uint16_t max_topic_levels = 32;
+  std::uint16_t max_topic_length = 4096;
+  std::uint16_t max_client_id_length = 128;
+  // Seconds; 0 = no cap. A 5.0 client asking for more (or for 0) gets Server Keep Alive.
+  std::uint16_t max_keep_alive = 0;
+  // Seconds. Session Expiry Intervals above it are lowered to it (and CONNACK says so); a 3.1.1
+  // session with clean session = 0, which never expires by the spec, also lasts this long.
+  std::uint32_t max_session_expiry = 0xFFFF'FFFF;
+  // Inbound aliases accepted (CONNACK Topic Alias Maximum); outbound aliases used are at most
+  // min(this, the client's Topic Alias Maximum). 0: no aliases either way.
+  std::uint16_t topic_alias_maximum = 0;
+  mqtt::qos max_qos = mqtt::qos::exactly_once;
+  bool retain_available = true;
+  // Seconds; 0 = no cap. Lowers the Message Expiry Interval of incoming messages that have one.
+  std::uint32_t max_message_expiry = 0;
+};
+
+} // namespace firehook::session

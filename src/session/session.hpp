@@ -1,0 +1,191 @@
+#pragma once
+// One client's MQTT session as a state machine without I/O (MQTT 3.1, 3.1.1 and 5.0).
+//
+// Packets, deliveries and timer calls go in; actions (session/action.hpp) come out through
+// actions(), which the owner drains after every call. Nothing here blocks, throws on bad input,
+// or touches a socket, so tests drive a session with packets and read the actions back.
+//
+// Lifetime: a session object is made for one accepted CONNECT and lives while the connection
+// does, then, offline, until its Session Expiry Interval passes or a new connection with the same
+// client id takes it over. A takeover moves the `state` (subscriptions, inflight, queue, QoS 2
+// receive state) into a fresh session object for the new connection, possibly on another shard;
+// what belongs to one connection (will, keep alive, topic aliases, the client's Receive Maximum
+// and Maximum Packet Size) stays behind and ends with the old object.
+//
+// Thread safety: none. A session is used by the one shard thread that owns it.
+//
+// Errors: a protocol violation ends the connection from inside the handler: 5.0 gets a
+// DISCONNECT with the reason code (session/error.hpp), 3.1/3.1.1 a close without one, and the
+// will is published as for any abnormal end.
+//
+// Queue and drop policy (documented for operators in the README):
+//  - QoS 1/2 deliveries beyond the inflight window (min(client Receive Maximum,
+//    limits.max_inflight)) wait in the session queue, in order, also while the client is offline.
+//    When the queue holds limits.max_queued_messages messages or limits.max_queued_bytes bytes,
+//    the new delivery is dropped (tail drop) and counted in counters::messages_dropped.
+//  - QoS 0 deliveries are never queued: sent at once while connected, unless the connection's
+//    transport backlog is over the limit (`congested`), then dropped and counted; not kept for an
+//    offline session (MQTT 5.0 section 3.8.4 allows either).
+//  - A delivery bigger than the client's Maximum Packet Size is dropped and counted
+//    [MQTT-3.1.2-25]. A message whose Message Expiry Interval has passed before it is sent is
+//    discarded [MQTT-3.3.2-5] (not counted as a drop).
+// Outbound topic aliases (5.0): first come, first served. While fewer than
+// min(client Topic Alias Maximum, limits.topic_alias_maximum) aliases are in use, a topic sent for
+// the first time gets the next alias (topic and alias are both sent once); later messages to that
+// topic carry only the alias. Aliases are never reassigned within a connection.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "mqtt/packet.hpp"
+#include "session/action.hpp"
+#include "session/limits.hpp"
+#include "session/state.hpp"
+
+namespace firehook::session {
+
+// Statistics a session adds to. Owned by the caller (one per shard), plain integers: a session
+// is used by one thread.
+struct counters {
+  std::uint64_t messages_received = 0; // PUBLISH packets received from clients
+  std::uint64_t messages_sent = 0;     // PUBLISH packets sent to clients (resends included)
+  std::uint64_t messages_dropped = 0;  // deliveries dropped by the policy above
+};
+
+class session {
+public:
+  // `st` is a fresh state (client_id set) or one taken over from an earlier session. `lim`,
+  // `clock` and `stats` must outlive the session.
+  session(std::unique_ptr<state> st, const limits& lim, const base::clock& clock, counters& stats);
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // The accepted CONNECT (check_connect() and authentication passed, the client id assigned if
+  // it was empty). Sends CONNACK, resends what was in flight when `session_present` [MQTT-4.4.0-1],
+  // then what was queued. Called once, first.
+  void on_connect(const mqtt::connect& c, bool session_present, bool client_id_assigned);
+
+  // A packet received after CONNECT.
+  void on_packet(mqtt::packet&& p);
+
+  // The connection was closed by the peer or failed: an abnormal end, the will is due.
+  void on_connection_lost();
+
+  // The input could not be decoded (`ec` from the codec): 5.0 DISCONNECT with its reason code,
+  // close, will.
+  void on_decode_error(std::error_code ec);
+
+  // Keep alive, will delay and session expiry deadlines.
+  void on_timer();
+
+  // Another connection claims this client id [MQTT-3.1.4-3]. The connection, if any, gets
+  // DISCONNECT 0x8E (5.0) and is closed. With `resumed` (the new connection has clean start 0)
+  // the caller then moves release_state() to the new session: a will with a delay is cancelled
+  // [MQTT-3.1.3-9]. Otherwise the session ends here, its will (pending or not) is published.
+  void take_over(bool resumed);
+
+  // Shutdown phase 1: publish the will now, the connection is about to be lost.
+  void publish_will_now();
+  // Shutdown phase 2: DISCONNECT 0x8B (5.0) and close.
+  void shut_down();
+
+  // A message matching this session's subscriptions. See the queue and drop policy above.
+  // `congested`: the connection's transport backlog is over the limit (QoS 0 is dropped).
+  void deliver(delivery&& d, bool congested = false);
+  // A retained message matching `sub`, just subscribed: RETAIN flag 1 [MQTT-3.3.1-9].
+  void deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub);
+
+  // Moves the state out (after take_over(true)). The session object is then only destroyed.
+  std::unique_ptr<state> release_state();
+
+  const state& current() const { return *st_; }
+  const std::string& client_id() const { return st_->client_id; }
+  bool connected() const { return connected_; }
+  bool ended() const { return ended_; }
+  mqtt::protocol_version version() const { return version_; }
+
+  // Actions to carry out, oldest first. The owner takes them after each call (e.g. by swapping
+  // in an empty vector of its own, to keep the capacity).
+  std::vector<action>& actions() { return actions_; }
+
+private:
+  using time_point = base::time_point;
+
+  // inbound (session_inbound.cpp)
+  void on_publish(mqtt::publish&& p);
+  bool resolve_topic_alias(mqtt::publish& p);
+  mqtt::reason_code check_publish_topic(const mqtt::publish& p) const;
+  void route(mqtt::publish&& p);
+  void acknowledge(mqtt::qos qos, std::uint16_t packet_id, mqtt::reason_code rc);
+  void on_pubrel(const mqtt::pubrel& p);
+  void on_subscribe(mqtt::subscribe&& s);
+  mqtt::reason_code check_filter(std::string_view filter) const;
+  void on_unsubscribe(mqtt::unsubscribe&& u);
+  void on_disconnect(const mqtt::disconnect& d);
+
+  // outbound (session_outbound.cpp)
+  void on_puback(const mqtt::puback& p);
+  void on_pubrec(const mqtt::pubrec& p);
+  void on_pubcomp(const mqtt::pubcomp& p);
+  void start_inflight(delivery&& d);
+  bool send_delivery(const delivery& d, bool dup, std::uint16_t packet_id);
+  std::optional<mqtt::publish> make_publish(const delivery& d, bool dup, std::uint16_t packet_id,
+                                            std::uint16_t& new_alias);
+  bool too_large_for_client(const mqtt::publish& header, std::size_t payload_size);
+  std::uint16_t next_packet_id();
+  void enqueue(delivery&& d);
+  void pump();
+  void resend_inflight();
+  bool expired(const mqtt::message& m) const;
+  void drop();
+
+  // lifecycle (session.cpp)
+  void send(mqtt::packet p);
+  void fail(std::error_code ec);
+  void close(std::error_code ec, bool publish_will);
+  void go_offline(bool publish_will);
+  void publish_will();
+  void end();
+  void arm();
+  std::optional<time_point> next_deadline() const;
+  mqtt::connack make_connack(const mqtt::connect& c, bool session_present, bool client_id_assigned);
+  bool v5() const { return version_ == mqtt::protocol_version::v5; }
+
+  std::unique_ptr<state> st_;
+  const limits& limits_;
+  const base::clock& clock_;
+  counters& stats_;
+  std::vector<action> actions_;
+
+  mqtt::protocol_version version_ = mqtt::protocol_version::v3_1_1;
+  bool connected_ = false;
+  bool ended_ = false;
+  // Keep alive: seconds in force (client's or Server Keep Alive); 0 = none.
+  std::uint16_t keep_alive_ = 0;
+  time_point last_received_{};
+  // The client asked for Session Expiry Interval 0 in CONNECT: DISCONNECT may not raise it
+  // [MQTT-3.14.2-2].
+  bool connect_expiry_zero_ = true;
+
+  std::optional<mqtt::will> will_;
+  std::uint32_t will_delay_ = 0;
+  std::optional<time_point> will_due_;   // offline, will waiting for its delay
+  std::optional<time_point> expiry_due_; // offline, session ends then
+  std::optional<time_point> armed_;      // earliest arm_timer not yet seen by on_timer
+
+  // What the client told us (5.0 CONNECT); outbound limits.
+  std::uint16_t out_window_ = 1;
+  std::uint32_t client_max_packet_ = 0; // 0: no limit beyond the protocol's
+  std::uint16_t out_alias_max_ = 0;
+  std::unordered_map<std::string, std::uint16_t> out_aliases_; // topic -> alias, this connection
+  std::vector<std::string> in_aliases_;                        // alias -> topic, this connection
+  std::vector<std::byte> scratch_;                             // to measure outgoing packets
+};
+
+} // namespace firehook::session

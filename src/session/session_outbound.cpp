@@ -1,0 +1,226 @@
+// What the broker sends the client: deliveries, the inflight window, the queue, outbound QoS 1/2
+// flows, topic aliases, Maximum Packet Size.
+#include <algorithm>
+#include <chrono>
+#include <limits>
+
+#include "mqtt/codec.hpp"
+#include "session/session.hpp"
+
+namespace firehook::session {
+
+namespace {
+
+std::uint64_t size_of(const delivery& d) { return d.message->topic.size() + d.message->payload.size(); }
+
+// Whole seconds left, rounded up so that a message sent at once keeps its full interval.
+std::uint32_t remaining_seconds(base::time_point expires_at, base::time_point now) {
+  if (expires_at <= now) {
+    return 0;
+  }
+  const auto left = std::chrono::ceil<std::chrono::seconds>(expires_at - now).count();
+  return static_cast<std::uint32_t>(std::min<std::int64_t>(left, std::numeric_limits<std::uint32_t>::max()));
+}
+
+} // namespace
+
+bool session::expired(const mqtt::message& m) const { return m.expires_at && *m.expires_at <= clock_.now(); }
+
+void session::drop() { ++stats_.messages_dropped; }
+
+void session::deliver(delivery&& d, bool congested) {
+  if (ended_ || expired(*d.message)) {
+    return; // [MQTT-3.3.2-5]
+  }
+  if (d.qos == mqtt::qos::at_most_once) {
+    if (!connected_) {
+      return; // QoS 0 is not kept for an offline session (policy, see session.hpp)
+    }
+    if (congested) {
+      drop();
+      return;
+    }
+    send_delivery(d, false, 0);
+    return;
+  }
+  if (connected_ && st_->queue.empty() && st_->inflight.size() < out_window_) {
+    start_inflight(std::move(d));
+    return;
+  }
+  enqueue(std::move(d));
+}
+
+void session::deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub) {
+  delivery d;
+  d.message = m;
+  d.qos = std::min(m->qos, sub.options.max_qos);
+  d.retain = true; // [MQTT-3.3.1-9]
+  if (sub.identifier) {
+    d.subscription_ids.push_back(*sub.identifier);
+  }
+  deliver(std::move(d));
+}
+
+void session::enqueue(delivery&& d) {
+  const std::uint64_t bytes = size_of(d);
+  if (st_->queue.size() >= limits_.max_queued_messages || st_->queued_bytes + bytes > limits_.max_queued_bytes) {
+    drop(); // tail drop: what is queued keeps its order
+    return;
+  }
+  st_->queued_bytes += bytes;
+  st_->queue.push_back(std::move(d));
+}
+
+void session::pump() {
+  while (connected_ && !st_->queue.empty() && st_->inflight.size() < out_window_) {
+    delivery d = std::move(st_->queue.front());
+    st_->queue.pop_front();
+    st_->queued_bytes -= size_of(d);
+    if (!expired(*d.message)) {
+      start_inflight(std::move(d));
+    }
+  }
+}
+
+void session::start_inflight(delivery&& d) {
+  if (st_->inflight.size() >= 65'535) {
+    enqueue(std::move(d)); // every packet identifier is in use
+    return;
+  }
+  const std::uint16_t id = next_packet_id();
+  if (!send_delivery(d, false, id)) {
+    return; // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
+  }
+  st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++});
+}
+
+std::uint16_t session::next_packet_id() {
+  // Never 0, never one still in flight [MQTT-2.2.1-3]. The caller made sure one is free.
+  do {
+    ++st_->last_packet_id;
+    if (st_->last_packet_id == 0) {
+      st_->last_packet_id = 1;
+    }
+  } while (st_->inflight.contains(st_->last_packet_id));
+  return st_->last_packet_id;
+}
+
+bool session::send_delivery(const delivery& d, bool dup, std::uint16_t packet_id) {
+  std::uint16_t new_alias = 0;
+  auto header = make_publish(d, dup, packet_id, new_alias);
+  if (!header) {
+    drop();
+    return false;
+  }
+  if (new_alias != 0) {
+    out_aliases_.emplace(d.message->topic, new_alias);
+  }
+  ++stats_.messages_sent;
+  actions_.push_back(send_publish{std::move(*header), d.message});
+  return true;
+}
+
+std::optional<mqtt::publish> session::make_publish(const delivery& d, bool dup, std::uint16_t packet_id,
+                                                   std::uint16_t& new_alias) {
+  const mqtt::message& m = *d.message;
+  mqtt::publish p;
+  p.dup = dup;
+  p.qos = d.qos;
+  p.retain = d.retain;
+  p.packet_id = packet_id;
+  if (!v5()) {
+    p.topic = m.topic;
+    return p;
+  }
+  p.props.payload_format_indicator = m.props.payload_format_indicator;
+  p.props.content_type = m.props.content_type;
+  p.props.response_topic = m.props.response_topic;
+  p.props.correlation_data = m.props.correlation_data;
+  p.props.user = m.props.user; // in the order received [MQTT-3.3.2-18]
+  p.props.subscription_identifiers = d.subscription_ids;
+  if (m.expires_at) {
+    p.props.message_expiry_interval = remaining_seconds(*m.expires_at, clock_.now()); // [MQTT-3.3.2-6]
+  }
+  if (const auto it = out_aliases_.find(m.topic); it != out_aliases_.end()) {
+    p.props.topic_alias = it->second;
+  } else {
+    p.topic = m.topic;
+    if (out_aliases_.size() < out_alias_max_) {
+      new_alias = static_cast<std::uint16_t>(out_aliases_.size() + 1);
+      p.props.topic_alias = new_alias;
+    }
+  }
+  if (too_large_for_client(p, m.payload.size())) {
+    new_alias = 0;
+    return std::nullopt;
+  }
+  return p;
+}
+
+bool session::too_large_for_client(const mqtt::publish& header, std::size_t payload_size) {
+  if (client_max_packet_ == 0) {
+    return false;
+  }
+  scratch_.clear();
+  const std::size_t size = mqtt::encode_publish_header(header, payload_size, version_, scratch_) + payload_size;
+  return size > client_max_packet_; // [MQTT-3.1.2-24]
+}
+
+void session::resend_inflight() {
+  std::vector<std::pair<std::uint64_t, std::uint16_t>> order;
+  order.reserve(st_->inflight.size());
+  for (const auto& [id, entry] : st_->inflight) {
+    order.emplace_back(entry.order, id);
+  }
+  std::sort(order.begin(), order.end());
+  // The original order, PUBLISH with DUP 1 or PUBREL [MQTT-4.4.0-1], [MQTT-4.6.0-1].
+  for (const auto& [unused, id] : order) {
+    auto it = st_->inflight.find(id);
+    if (it->second.released) {
+      send(mqtt::pubrel{id, mqtt::reason_code::success, {}});
+    } else if (!send_delivery(it->second.what, true, id)) {
+      st_->inflight.erase(it);
+    }
+  }
+}
+
+void session::on_puback(const mqtt::puback& p) {
+  const auto it = st_->inflight.find(p.packet_id);
+  if (it == st_->inflight.end() || it->second.what.qos != mqtt::qos::at_least_once) {
+    return; // unknown: nothing to complete
+  }
+  st_->inflight.erase(it); // the identifier is free again [MQTT-4.3.2-?]
+  pump();
+}
+
+void session::on_pubrec(const mqtt::pubrec& p) {
+  const auto it = st_->inflight.find(p.packet_id);
+  if (it == st_->inflight.end() || it->second.what.qos != mqtt::qos::exactly_once) {
+    mqtt::pubrel rel;
+    rel.packet_id = p.packet_id;
+    if (v5()) {
+      rel.reason = mqtt::reason_code::packet_identifier_not_found;
+    }
+    send(std::move(rel));
+    return;
+  }
+  if (mqtt::is_error(p.reason)) {
+    st_->inflight.erase(it); // the receiver ended the flow [MQTT-4.3.3-?]
+    pump();
+    return;
+  }
+  it->second.released = true;
+  it->second.what.message.reset(); // PUBREL needs only the identifier
+  send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}}); // [MQTT-4.3.3-4]
+}
+
+void session::on_pubcomp(const mqtt::pubcomp& p) {
+  const auto it = st_->inflight.find(p.packet_id);
+  if (it == st_->inflight.end() || !it->second.released) {
+    return;
+  }
+  st_->inflight.erase(it);
+  pump();
+}
+
+} // namespace firehook::session
