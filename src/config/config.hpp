@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,9 +28,33 @@ namespace firehook::config {
 enum class log_level : std::uint8_t { trace, debug, info, warn, error, off };
 enum class log_format : std::uint8_t { text, json };
 
-// Only plain TCP for now; "mqtts", "ws" and "wss" are rejected as "not supported yet" until
-// the net/ folder can serve them, rather than accepted and silently served as plaintext.
-enum class listener_protocol : std::uint8_t { mqtt };
+// "mqtt" is plain TCP, "mqtts" is TLS. "ws" and "wss" are rejected as "not supported yet"
+// rather than accepted and silently served as something else.
+enum class listener_protocol : std::uint8_t { mqtt, mqtts };
+
+enum class tls_version : std::uint8_t { tls1_2, tls1_3 };
+enum class client_certificates : std::uint8_t { none, optional, required };
+
+// A TLS listener's material and policy. Paths are resolved against the config file's folder.
+// The files are read when the listener starts and again on SIGHUP or when they change on disk.
+struct tls_settings {
+  std::filesystem::path cert; // PEM: server certificate first, then its chain. Required.
+  std::filesystem::path key;  // PEM private key. Required.
+  std::filesystem::path ca;   // PEM CA bundle that client certificates must chain to; required
+                              // unless client_certificates = "none"
+  std::filesystem::path crl;  // PEM file of CRLs checked for client certificates; optional
+  client_certificates client_certs = client_certificates::none;
+  tls_version min_version = tls_version::tls1_2; // "1.2" or "1.3"
+  // TLS 1.2 cipher list (OpenSSL syntax): ECDHE key exchange with AEAD ciphers only by default.
+  std::string ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                        "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                        "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+  // TLS 1.3 cipher suites (OpenSSL syntax); all of them are AEAD.
+  std::string ciphersuites = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+};
+
+// The authentication methods a listener's chain may name, asked in the listener's order.
+enum class auth_method : std::uint8_t { certificate, password, jwt };
 
 struct broker_settings {
   std::uint16_t shards = 0;                 // threads; 0 = one per CPU core. 0..256
@@ -71,6 +96,50 @@ struct listener_settings {
   listener_protocol protocol = listener_protocol::mqtt;
   bool allow_plaintext = false; // required for plaintext on a non-loopback address
   bool allow_anonymous = false;
+  std::optional<tls_settings> tls; // set exactly when protocol == mqtts ([listener.tls])
+  // The authentication chain, in order. Default: ["certificate", "password"], plus "jwt" when
+  // [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an error.
+  std::vector<auth_method> auth{auth_method::certificate, auth_method::password};
+};
+
+// Which certificate field names the device.
+enum class certificate_identity : std::uint8_t { cn, san_dns, san_uri, san_email };
+// What the client id must be for a client that authenticated with a certificate:
+// any client id; exactly the identity (else CONNACK 0x85 / 3.1.1 0x02); or replaced by it
+// (5.0: sent back as Assigned Client Identifier).
+enum class client_id_binding : std::uint8_t { any, must_match, assign };
+
+struct certificate_auth_settings {
+  certificate_identity identity = certificate_identity::cn;
+  client_id_binding client_id = client_id_binding::must_match;
+};
+
+struct password_auth_settings {
+  // The credential store (SQLite), shared with `firehook user`. Default: <state_dir>/firehook.db.
+  std::filesystem::path database;
+};
+
+// JSON Web Tokens carried in the CONNECT password field. At least one of public_keys, jwks and
+// hmac_secret_file is required. Paths are resolved against the config file's folder.
+struct jwt_auth_settings {
+  std::vector<std::filesystem::path> public_keys; // PEM public keys (RSA, EC P-256/P-384, Ed25519)
+  std::filesystem::path jwks;                     // a JWKS file, reloaded when it changes
+  std::filesystem::path hmac_secret_file;         // enables HS256/384/512; the file holds the secret
+  // Allowed "alg" values. Default: every asymmetric one supported (RS256/384/512, PS256,
+  // ES256/384, EdDSA), plus HS256 when hmac_secret_file is set. "none" is never accepted.
+  std::vector<std::string> algorithms;
+  std::string issuer;                  // required "iss" when not empty
+  std::string audience;                // required in "aud" when not empty
+  std::chrono::seconds leeway{30};     // for exp, nbf and iat. 0..600
+  std::vector<std::string> required_claims; // must be present
+  std::string identity_claim = "sub";  // the claim that names the identity
+  std::string roles_claim = "roles";   // a string or array of strings: the identity's roles
+};
+
+struct auth_settings {
+  certificate_auth_settings certificate;
+  password_auth_settings password;
+  std::optional<jwt_auth_settings> jwt; // [auth.jwt]
 };
 
 struct config {
@@ -78,6 +147,11 @@ struct config {
   log_settings log;
   limit_settings limits;
   std::vector<listener_settings> listeners; // never empty once loaded: absent means the default one
+  auth_settings auth;
+  // The topics file (topic definitions and ACLs); resolved against the config file's folder.
+  // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
+  // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.
+  std::filesystem::path topics;
 };
 
 struct diagnostic {
