@@ -163,6 +163,14 @@ private:
   std::vector<diagnostic> list_;
 };
 
+// One string of a TOML array, and where it is.
+struct string_element {
+  const toml::value<std::string>* value;
+  std::string path; // "listener[0].auth[1]"
+
+  const std::string& text() const { return value->get(); }
+};
+
 // Reads one TOML table into typed fields. Every accessor records its key as known, so that
 // finish() can report all other keys as unknown: a misspelt key would otherwise be ignored
 // and its setting silently left at the default.
@@ -245,16 +253,17 @@ public:
     return value;
   }
 
+  // False when the key is present but unusable (reported); `out` then keeps its default.
   template <class E>
-  void choice(std::string_view key, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
+  bool choice(std::string_view key, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
     const auto* value = string(key);
     if (value == nullptr) {
-      return;
+      return table_.get(key) == nullptr;
     }
     for (const auto& [text, option] : options) {
       if (value->get() == text) {
         out = option;
-        return;
+        return true;
       }
     }
     std::string allowed;
@@ -262,6 +271,34 @@ public:
       allowed += (allowed.empty() ? "" : ", ") + std::string(option.first);
     }
     error(*value, key, "must be one of " + allowed + " (got " + quoted_value(value->get()) + ")");
+    return false;
+  }
+
+  // An array of strings, each element with its key path ("listener[0].auth[1]") for messages.
+  // nullopt when the key is absent or is not an array (the latter reported); an element of
+  // another type is reported and left out.
+  std::optional<std::vector<string_element>> strings(std::string_view key) {
+    const toml::node* node = find(key);
+    if (node == nullptr) {
+      return std::nullopt;
+    }
+    const auto* list = node->as_array();
+    if (list == nullptr) {
+      wrong_type(*node, key, "an array of strings");
+      return std::nullopt;
+    }
+    std::vector<string_element> out;
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const toml::node& element = *list->get(i);
+      std::string path = key_path(key) + "[" + std::to_string(i) + "]";
+      if (const auto* text = element.as_string()) {
+        out.push_back(string_element{.value = text, .path = std::move(path)});
+      } else {
+        sink_.error(element.source(), std::move(path),
+                    "must be a string (got " + std::string(type_name(element.type())) + ")");
+      }
+    }
+    return out;
   }
 
   void error(const toml::node& node, std::string_view key, std::string message) {
@@ -314,19 +351,66 @@ struct listener_entry {
   std::optional<binary_address> binary; // absent for "localhost" or an invalid address
   bool address_valid = false;
   bool protocol_valid = false; // an unsupported protocol must not also be blamed for plaintext
+  toml::source_region protocol_at;
 };
+
+// Why `text` cannot name a file, or nullopt when it can. The check is on the text only: whether
+// the file exists is for whoever opens it (the TLS layer, the credential store) to report, since
+// it may legitimately appear later (a certificate deployed after the configuration).
+std::optional<std::string> path_problem(std::string_view text) {
+  if (text.empty()) {
+    return "must not be empty";
+  }
+  if (text.find('\0') != std::string_view::npos) {
+    return "must not contain a NUL character";
+  }
+  return std::nullopt;
+}
+
+// Relative to the configuration file's folder, not to wherever the broker happens to be started.
+std::filesystem::path resolve(const std::filesystem::path& base, const std::filesystem::path& path) {
+  return path.is_relative() ? (base / path).lexically_normal() : path;
+}
+
+// A file path, resolved against `base`. False when absent or unusable (the latter reported).
+bool read_path(table_reader& section, std::string_view key, std::filesystem::path& out,
+               const std::filesystem::path& base) {
+  const auto* value = section.string(key);
+  if (value == nullptr) {
+    return false;
+  }
+  if (const auto problem = path_problem(value->get())) {
+    section.error(*value, key, *problem);
+    return false;
+  }
+  out = resolve(base, value->get());
+  return true;
+}
+
+// A string that must say something (a claim name, an OpenSSL cipher list). OpenSSL reads the
+// cipher lists as C strings, where a NUL would silently cut the list short.
+void read_text(table_reader& section, std::string_view key, std::string& out) {
+  const auto* value = section.string(key);
+  if (value == nullptr) {
+    return;
+  }
+  if (value->get().empty()) {
+    section.error(*value, key, "must not be empty");
+  } else if (value->get().find('\0') != std::string::npos) {
+    section.error(*value, key, "must not contain a NUL character");
+  } else {
+    out = value->get();
+  }
+}
 
 void read_broker(table_reader& section, broker_settings& out) {
   section.integer("shards", out.shards, 0, 256);
   section.integer("sys_interval", out.sys_interval, 0, 3600);
   if (const auto* dir = section.string("state_dir")) {
-    const std::string& text = dir->get();
-    if (text.empty()) {
-      section.error(*dir, "state_dir", "must not be empty");
-    } else if (text.find('\0') != std::string::npos) {
-      section.error(*dir, "state_dir", "must not contain a NUL character");
+    if (const auto problem = path_problem(dir->get())) {
+      section.error(*dir, "state_dir", *problem);
     } else {
-      out.state_dir = text;
+      out.state_dir = dir->get(); // resolved by load_string, once the whole file is read
     }
   }
   section.finish();
@@ -379,20 +463,155 @@ bool read_protocol(table_reader& section, listener_protocol& out) {
     out = listener_protocol::mqtt;
     return true;
   }
-  if (text == "mqtts" || text == "ws" || text == "wss") {
+  if (text == "mqtts") {
+    out = listener_protocol::mqtts;
+    return true;
+  }
+  if (text == "ws" || text == "wss") {
     section.error(*value, "protocol",
-                  quoted_value(text) + " is not supported yet (only \"mqtt\", plain TCP, for now)");
+                  quoted_value(text) + " is not supported yet (only \"mqtt\" and \"mqtts\" for now)");
   } else {
-    section.error(*value, "protocol", "must be \"mqtt\" (got " + quoted_value(text) + ")");
+    section.error(*value, "protocol", "must be \"mqtt\" or \"mqtts\" (got " + quoted_value(text) + ")");
   }
   return false;
 }
 
-listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, std::string path) {
+std::string_view client_certificates_name(client_certificates mode) {
+  switch (mode) {
+  case client_certificates::none:
+    return "none";
+  case client_certificates::optional:
+    return "optional";
+  case client_certificates::required:
+    return "required";
+  }
+  return "?";
+}
+
+// [listener.tls]. Which files exist is not checked here: the TLS layer loads them (and reloads
+// them on SIGHUP) and reports what it cannot read, with the reason OpenSSL gives.
+tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const std::string& path,
+                      const std::filesystem::path& base) {
+  tls_settings out;
+  table_reader section(sink, table, path);
+  const auto required_path = [&](std::string_view key, std::filesystem::path& field, std::string_view what) {
+    if (section.find(key) == nullptr) {
+      sink.error(table.source(), section.key_path(key), "required: " + std::string(what));
+    } else {
+      read_path(section, key, field, base);
+    }
+  };
+  required_path("cert", out.cert, "the server certificate file (PEM: the certificate, then its chain)");
+  required_path("key", out.key, "the server's private key file (PEM)");
+  const toml::node* ca = section.find("ca");
+  read_path(section, "ca", out.ca, base);
+  const toml::node* crl = section.find("crl");
+  read_path(section, "crl", out.crl, base);
+
+  const toml::node* mode = section.find("client_certificates");
+  const bool mode_valid = section.choice("client_certificates", out.client_certs,
+                                         {{"none", client_certificates::none},
+                                          {"optional", client_certificates::optional},
+                                          {"required", client_certificates::required}});
+  if (mode != nullptr && mode_valid && out.client_certs != client_certificates::none && ca == nullptr) {
+    sink.error(mode->source(), section.key_path("ca"),
+               "required when client_certificates = \"" +
+                   std::string(client_certificates_name(out.client_certs)) +
+                   "\": the CA bundle (PEM) that client certificates must chain to");
+  }
+  // A CA or CRL that is never consulted reads as a check that is not made.
+  if (mode_valid && out.client_certs == client_certificates::none) {
+    for (const auto& [node, key] : {std::pair{ca, "ca"}, std::pair{crl, "crl"}}) {
+      if (node != nullptr) {
+        sink.warning(node->source(), section.key_path(key),
+                     "has no effect: client_certificates is \"none\", so no client certificate is asked for");
+      }
+    }
+  }
+
+  // TOML reads an unquoted 1.2 as a number; say how to write it rather than only "wrong type".
+  const toml::node* version = section.find("min_version");
+  if (version != nullptr && version->is_floating_point()) {
+    section.error(*version, "min_version",
+                  "must be a string: write \"1.2\" or \"1.3\", in quotes (got floating-point number)");
+  } else {
+    section.choice("min_version", out.min_version,
+                   {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}});
+  }
+  read_text(section, "ciphers", out.ciphers);
+  read_text(section, "ciphersuites", out.ciphersuites);
+  section.finish();
+  return out;
+}
+
+// The listener's `auth` chain. Absent: the default from config.hpp, plus "jwt" when [auth.jwt]
+// is configured. Returns where "certificate" is named, for the check that needs the TLS settings.
+std::optional<string_element> read_auth_chain(diagnostics_sink& sink, table_reader& section,
+                                              listener_settings& out, bool jwt_configured) {
+  const toml::node* node = section.find("auth");
+  const auto list = section.strings("auth");
+  if (!list) {
+    if (node == nullptr && jwt_configured) {
+      out.auth.push_back(auth_method::jwt);
+    }
+    return std::nullopt;
+  }
+  out.auth.clear();
+  std::optional<string_element> certificate;
+  std::vector<const string_element*> seen;
+  for (const string_element& element : *list) {
+    const std::string& text = element.text();
+    const auto earlier =
+        std::find_if(seen.begin(), seen.end(), [&](const string_element* e) { return e->text() == text; });
+    auth_method method{};
+    if (text == "certificate") {
+      method = auth_method::certificate;
+    } else if (text == "password") {
+      method = auth_method::password;
+    } else if (text == "jwt") {
+      method = auth_method::jwt;
+    } else {
+      std::string message = "unknown authentication method " + quoted_value(text) +
+                            " (must be one of certificate, password, jwt)";
+      if (text == "anonymous") {
+        message += "; clients without credentials are let in by allow_anonymous = true";
+      }
+      sink.error(element.value->source(), element.path, std::move(message));
+      continue;
+    }
+    if (earlier != seen.end()) {
+      sink.error(element.value->source(), element.path,
+                 quoted_value(text) + " is already in the chain at " + (*earlier)->path +
+                     "; each method is asked once");
+      continue;
+    }
+    seen.push_back(&element);
+    if (method == auth_method::jwt && !jwt_configured) {
+      sink.error(
+          element.value->source(), element.path,
+          "\"jwt\" needs an [auth.jwt] table saying which keys and algorithms tokens are checked with");
+      continue;
+    }
+    if (method == auth_method::certificate) {
+      certificate = element;
+    }
+    out.auth.push_back(method);
+  }
+  // All methods abstaining means deny, so an empty chain without anonymous access lets no one in.
+  if (node->as_array()->empty() && !out.allow_anonymous) {
+    section.error(*node, "auth",
+                  "is empty and allow_anonymous is false, so no client could connect (name a method, or set "
+                  "allow_anonymous = true)");
+  }
+  return certificate;
+}
+
+listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, std::string path,
+                             bool jwt_configured, const std::filesystem::path& base) {
   listener_entry entry;
   entry.path = std::move(path);
   entry.table_at = table.source();
-  entry.name_at = entry.address_at = entry.allow_plaintext_at = entry.table_at;
+  entry.name_at = entry.address_at = entry.allow_plaintext_at = entry.protocol_at = entry.table_at;
   listener_settings& out = entry.settings;
   table_reader section(sink, table, entry.path);
 
@@ -424,14 +643,215 @@ listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, s
   }
 
   section.integer("port", out.port, 0, 65535);
+  if (const toml::node* node = section.find("protocol")) {
+    entry.protocol_at = node->source();
+  }
   entry.protocol_valid = read_protocol(section, out.protocol);
   if (const toml::node* node = section.find("allow_plaintext")) {
     entry.allow_plaintext_at = node->source();
   }
   section.boolean("allow_plaintext", out.allow_plaintext);
   section.boolean("allow_anonymous", out.allow_anonymous);
+
+  // [listener.tls] goes with "mqtts" and only with it: TLS settings on a plain listener would
+  // read as protection that is not there.
+  const toml::table* tls = section.table("tls");
+  if (tls != nullptr) {
+    out.tls = read_tls(sink, *tls, section.key_path("tls"), base);
+  }
+  const bool tls_wrong_type = tls == nullptr && section.find("tls") != nullptr;
+  bool tls_consistent = entry.protocol_valid && !tls_wrong_type;
+  if (entry.protocol_valid && out.protocol == listener_protocol::mqtts && tls == nullptr && !tls_wrong_type) {
+    sink.error(entry.protocol_at, section.key_path("tls"),
+               "listener '" + out.name +
+                   "' uses protocol \"mqtts\" and needs a [listener.tls] table with at "
+                   "least cert and key");
+    tls_consistent = false;
+  }
+  if (entry.protocol_valid && out.protocol == listener_protocol::mqtt && tls != nullptr) {
+    sink.error(
+        tls->source(), section.key_path("tls"),
+        "listener '" + out.name +
+            "' uses protocol \"mqtt\" (plain TCP), which has no TLS: set protocol = \"mqtts\" or remove "
+            "[listener.tls]");
+    tls_consistent = false;
+  }
+
+  const auto certificate = read_auth_chain(sink, section, out, jwt_configured);
+  const bool asks_for_certificates = out.tls && out.tls->client_certs != client_certificates::none;
+  if (certificate && tls_consistent && !asks_for_certificates) {
+    const std::string why = out.tls ? "tls.client_certificates is \"none\"" : "it has no TLS";
+    sink.warning(certificate->value->source(), certificate->path,
+                 "listener '" + out.name + "' never asks clients for a certificate (" + why +
+                     "), so \"certificate\" can never allow a client");
+  }
   section.finish();
   return entry;
+}
+
+// JWS "alg" values a token may be checked with (RFC 7518 §3.1, RFC 8037 §3.1). Names are
+// case-sensitive, as in the token header.
+constexpr std::array<std::string_view, 12> jwt_algorithms{"RS256", "RS384", "RS512", "PS256",
+                                                          "PS384", "PS512", "ES256", "ES384",
+                                                          "EdDSA", "HS256", "HS384", "HS512"};
+
+bool equal_ignoring_case(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           const auto lower = [](char c) {
+             return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+           };
+           return lower(x) == lower(y);
+         });
+}
+
+void read_jwt_algorithms(diagnostics_sink& sink, table_reader& section, jwt_auth_settings& out,
+                         bool secret_given) {
+  const toml::node* node = section.find("algorithms");
+  const auto list = section.strings("algorithms");
+  if (node == nullptr) {
+    // The default of config.hpp: every asymmetric algorithm, and HMAC only with a secret.
+    out.algorithms = {"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"};
+    if (secret_given) {
+      out.algorithms.emplace_back("HS256");
+    }
+    return;
+  }
+  if (!list) {
+    return; // wrong type, reported
+  }
+  std::vector<const string_element*> seen;
+  for (const string_element& element : *list) {
+    const std::string& text = element.text();
+    const auto report = [&](std::string message) {
+      sink.error(element.value->source(), element.path, std::move(message));
+    };
+    if (equal_ignoring_case(text, "none")) {
+      report("\"none\" is never accepted: an unsigned token would let anyone claim any identity");
+      continue;
+    }
+    if (std::find(jwt_algorithms.begin(), jwt_algorithms.end(), text) == jwt_algorithms.end()) {
+      std::string message = "unknown algorithm " + quoted_value(text) + " (must be one of";
+      std::string_view suggestion;
+      for (const std::string_view known : jwt_algorithms) {
+        message += " " + std::string(known);
+        if (equal_ignoring_case(known, text)) {
+          suggestion = known;
+        }
+      }
+      message += ")";
+      if (!suggestion.empty()) {
+        message += "; names are case-sensitive: did you mean '" + std::string(suggestion) + "'?";
+      }
+      report(std::move(message));
+      continue;
+    }
+    const auto earlier =
+        std::find_if(seen.begin(), seen.end(), [&](const string_element* e) { return e->text() == text; });
+    if (earlier != seen.end()) {
+      report(quoted_value(text) + " is already listed at " + (*earlier)->path);
+      continue;
+    }
+    seen.push_back(&element);
+    // An HMAC key must never be a public key: that is the algorithm-confusion attack.
+    if (text.starts_with("HS") && !secret_given) {
+      report(
+          quoted_value(text) +
+          " needs hmac_secret_file: HMAC tokens are checked with a shared secret, never with a public key");
+      continue;
+    }
+    out.algorithms.push_back(text);
+  }
+  if (node->as_array()->empty()) {
+    section.error(*node, "algorithms",
+                  "must name at least one algorithm (leave the key out for the default list)");
+  }
+}
+
+// [auth.jwt]. As for TLS, key files are read (and reloaded) by the token checker, not here.
+jwt_auth_settings read_jwt(diagnostics_sink& sink, const toml::table& table,
+                           const std::filesystem::path& base) {
+  jwt_auth_settings out;
+  table_reader section(sink, table, "auth.jwt");
+
+  const toml::node* keys_node = section.find("public_keys");
+  if (const auto keys = section.strings("public_keys")) {
+    for (const string_element& key : *keys) {
+      if (const auto problem = path_problem(key.text())) {
+        sink.error(key.value->source(), key.path, *problem);
+      } else {
+        out.public_keys.push_back(resolve(base, key.text()));
+      }
+    }
+  }
+  const bool keys_given = keys_node != nullptr && (!keys_node->is_array() || !keys_node->as_array()->empty());
+  const bool jwks_given = section.find("jwks") != nullptr;
+  read_path(section, "jwks", out.jwks, base);
+  // Present counts, even when unusable (reported), so a typo in the path is not also blamed
+  // on every HS algorithm.
+  const bool secret_given = section.find("hmac_secret_file") != nullptr;
+  read_path(section, "hmac_secret_file", out.hmac_secret_file, base);
+  if (!keys_given && !jwks_given && !secret_given) {
+    sink.error(table.source(), "auth.jwt",
+               "needs at least one of public_keys, jwks or hmac_secret_file: without a key no token can be "
+               "checked");
+  }
+
+  read_jwt_algorithms(sink, section, out, secret_given);
+  if (const auto* issuer = section.string("issuer")) {
+    out.issuer = issuer->get();
+  }
+  if (const auto* audience = section.string("audience")) {
+    out.audience = audience->get();
+  }
+  section.integer("leeway", out.leeway, 0, 600);
+  if (const auto claims = section.strings("required_claims")) {
+    for (const string_element& claim : *claims) {
+      if (claim.text().empty()) {
+        sink.error(claim.value->source(), claim.path, "must not be empty");
+      } else {
+        out.required_claims.push_back(claim.text());
+      }
+    }
+  }
+  read_text(section, "identity_claim", out.identity_claim);
+  read_text(section, "roles_claim", out.roles_claim);
+  section.finish();
+  return out;
+}
+
+// [auth]: settings of the methods that listeners name in their chains. Returns whether
+// [auth.jwt] is there, even with errors, so a listener naming "jwt" is not also blamed for them.
+bool read_auth(diagnostics_sink& sink, table_reader& root, auth_settings& out,
+               const std::filesystem::path& base) {
+  const toml::table* table = root.table("auth");
+  if (table == nullptr) {
+    return false;
+  }
+  table_reader section(sink, *table, "auth");
+  if (const toml::table* certificate = section.table("certificate")) {
+    table_reader sub(sink, *certificate, "auth.certificate");
+    sub.choice("identity", out.certificate.identity,
+               {{"cn", certificate_identity::cn},
+                {"san_dns", certificate_identity::san_dns},
+                {"san_uri", certificate_identity::san_uri},
+                {"san_email", certificate_identity::san_email}});
+    sub.choice("client_id", out.certificate.client_id,
+               {{"any", client_id_binding::any},
+                {"must_match", client_id_binding::must_match},
+                {"assign", client_id_binding::assign}});
+    sub.finish();
+  }
+  if (const toml::table* password = section.table("password")) {
+    table_reader sub(sink, *password, "auth.password");
+    read_path(sub, "database", out.password.database, base);
+    sub.finish();
+  }
+  const bool jwt_present = section.find("jwt") != nullptr;
+  if (const toml::table* jwt = section.table("jwt")) {
+    out.jwt = read_jwt(sink, *jwt, base);
+  }
+  section.finish();
+  return jwt_present;
 }
 
 // IPv6 in brackets, as in a URL, so "::" stays readable next to the ':' of a message.
@@ -485,7 +905,8 @@ void check_listeners(diagnostics_sink& sink, const std::vector<listener_entry>& 
   }
 }
 
-void read_listeners(diagnostics_sink& sink, table_reader& root, config& out) {
+void read_listeners(diagnostics_sink& sink, table_reader& root, config& out, bool jwt_configured,
+                    const std::filesystem::path& base) {
   std::vector<listener_entry> entries;
   if (const toml::node* node = root.find("listener")) {
     if (const auto* list = node->as_array()) {
@@ -493,7 +914,7 @@ void read_listeners(diagnostics_sink& sink, table_reader& root, config& out) {
         const toml::node& element = *list->get(i);
         const std::string path = "listener[" + std::to_string(i) + "]";
         if (const auto* table = element.as_table()) {
-          entries.push_back(read_listener(sink, *table, path));
+          entries.push_back(read_listener(sink, *table, path, jwt_configured, base));
         } else {
           sink.error(element.source(), path,
                      "must be a table (got " + std::string(type_name(element.type())) + ")");
@@ -509,6 +930,10 @@ void read_listeners(diagnostics_sink& sink, table_reader& root, config& out) {
   for (listener_entry& entry : entries) {
     out.listeners.push_back(std::move(entry.settings));
   }
+}
+
+std::filesystem::path default_database(const std::filesystem::path& state_dir) {
+  return state_dir / "firehook.db";
 }
 
 } // namespace
@@ -533,6 +958,7 @@ bool load_result::ok() const {
 config defaults() {
   config out;
   out.listeners.emplace_back();
+  out.auth.password.database = default_database(out.broker.state_dir);
   return out;
 }
 
@@ -568,6 +994,9 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
   }
 
   config out;
+  // Relative paths in the file are relative to its folder, not to wherever the broker happens
+  // to be started.
+  const std::filesystem::path base = std::filesystem::path(file_name).parent_path();
   table_reader root(sink, document, "");
   if (const auto* table = root.table("broker")) {
     table_reader section(sink, *table, "broker");
@@ -581,16 +1010,21 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     table_reader section(sink, *table, "limits");
     read_limits(section, out.limits);
   }
-  read_listeners(sink, root, out);
+  // Before the listeners: whether [auth.jwt] exists decides their default chain.
+  const bool jwt_configured = read_auth(sink, root, out.auth, base);
+  read_listeners(sink, root, out, jwt_configured, base);
+  read_path(root, "topics", out.topics, base);
   root.finish();
 
   if (out.listeners.empty()) {
     out.listeners.emplace_back();
+    if (jwt_configured) {
+      out.listeners.back().auth.push_back(auth_method::jwt);
+    }
   }
-  // Relative to the configuration file, not to wherever the broker happens to be started.
-  if (out.broker.state_dir.is_relative()) {
-    out.broker.state_dir =
-        (std::filesystem::path(file_name).parent_path() / out.broker.state_dir).lexically_normal();
+  out.broker.state_dir = resolve(base, out.broker.state_dir);
+  if (out.auth.password.database.empty()) {
+    out.auth.password.database = default_database(out.broker.state_dir);
   }
 
   load_result result;

@@ -9,7 +9,8 @@
 // and a bad reload leaves the running configuration untouched.
 //
 // Every field below has the default documented in docs/configuration.md; `defaults()` and
-// a value-initialised `config{}` are the same except that the latter has no listener.
+// a value-initialised `config{}` are the same except that the latter has no listener and an
+// empty auth.password.database (the loader and `defaults()` fill in <state_dir>/firehook.db).
 //
 // The functions below share no state and may be called from any thread; toml++ is used only
 // inside config.cpp, so including this header stays cheap.
@@ -116,6 +117,8 @@ struct certificate_auth_settings {
 
 struct password_auth_settings {
   // The credential store (SQLite), shared with `firehook user`. Default: <state_dir>/firehook.db.
+  // Never empty in a loaded configuration: the loader fills in the default, after resolving
+  // state_dir; a relative path given in the file is relative to the config file's folder.
   std::filesystem::path database;
 };
 

@@ -407,19 +407,18 @@ TEST(config_listeners, plaintext_on_loopback_needs_nothing) {
   }
 }
 
-TEST(config_listeners, unsupported_protocols_say_so) {
-  for (const char* protocol : {"mqtts", "ws", "wss"}) {
+TEST(config_listeners, websocket_protocols_are_not_supported_yet) {
+  for (const char* protocol : {"ws", "wss"}) {
     const diagnostic d =
         only_error(load_string(std::string("[[listener]]\nprotocol = \"") + protocol + "\"\n"));
     EXPECT_EQ(d.key, "listener[0].protocol");
     EXPECT_THAT(d.message, HasSubstr("not supported yet")) << protocol;
   }
   // Only the protocol is wrong: it must not also be reported as a plaintext listener.
-  const diagnostic tls =
-      only_error(load_string("[[listener]]\naddress = \"0.0.0.0\"\nprotocol = \"mqtts\"\n"));
-  EXPECT_EQ(tls.key, "listener[0].protocol");
+  const diagnostic ws = only_error(load_string("[[listener]]\naddress = \"0.0.0.0\"\nprotocol = \"ws\"\n"));
+  EXPECT_EQ(ws.key, "listener[0].protocol");
   const diagnostic other = only_error(load_string("[[listener]]\nprotocol = \"http\"\n"));
-  EXPECT_EQ(other.message, "must be \"mqtt\" (got \"http\")");
+  EXPECT_EQ(other.message, "must be \"mqtt\" or \"mqtts\" (got \"http\")");
 }
 
 TEST(config_listeners, bad_address_and_name_are_errors) {
@@ -489,18 +488,475 @@ TEST(config_files, production_example_loads_without_diagnostics) {
   EXPECT_FALSE(result.cfg->listeners.empty());
 }
 
-TEST(config_files, dev_example_is_one_anonymous_loopback_listener) {
-  const std::string path = FIREHOOK_SOURCE_DIR "/examples/dev.toml";
-  const load_result result = load_file(path);
+TEST(config_files, production_example_uses_tls_and_the_documented_chains) {
+  const load_result result = load_file(FIREHOOK_SOURCE_DIR "/examples/firehook.toml");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  const config& cfg = *result.cfg;
+  ASSERT_EQ(cfg.listeners.size(), 2u);
+  for (const listener_settings& listener : cfg.listeners) {
+    EXPECT_EQ(listener.protocol, listener_protocol::mqtts) << listener.name;
+    ASSERT_TRUE(listener.tls.has_value()) << listener.name;
+  }
+  EXPECT_EQ(cfg.listeners[0].tls->client_certs, client_certificates::required);
+  EXPECT_EQ(cfg.listeners[0].auth, (std::vector{auth_method::certificate}));
+  EXPECT_EQ(cfg.listeners[1].auth, (std::vector{auth_method::password, auth_method::jwt}));
+  ASSERT_TRUE(cfg.auth.jwt.has_value());
+  EXPECT_EQ(cfg.auth.certificate.client_id, client_id_binding::must_match);
+  EXPECT_FALSE(cfg.topics.empty());
+}
+
+// scripts/dev-run creates the files this names and prints commands that use them.
+TEST(config_files, dev_example_is_one_tls_loopback_listener_with_client_certificates) {
+  const std::filesystem::path root = FIREHOOK_SOURCE_DIR;
+  const load_result result = load_file(root / "examples/dev.toml");
   ASSERT_TRUE(result.ok()) << all_diagnostics(result);
   EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
   const config& cfg = *result.cfg;
+  const std::filesystem::path state = (root / "state").lexically_normal();
+  EXPECT_EQ(cfg.broker.state_dir, state);
+  EXPECT_EQ(cfg.log.level, log_level::debug);
   ASSERT_EQ(cfg.listeners.size(), 1u);
-  EXPECT_EQ(cfg.listeners[0].address, "127.0.0.1");
-  EXPECT_EQ(cfg.listeners[0].port, 1883);
-  EXPECT_EQ(cfg.listeners[0].protocol, listener_protocol::mqtt);
-  EXPECT_TRUE(cfg.listeners[0].allow_anonymous);
-  EXPECT_EQ(cfg.broker.state_dir, std::filesystem::path(FIREHOOK_SOURCE_DIR "/state").lexically_normal());
+  const listener_settings& listener = cfg.listeners[0];
+  EXPECT_EQ(listener.name, "dev");
+  EXPECT_EQ(listener.address, "127.0.0.1");
+  EXPECT_EQ(listener.port, 8883);
+  EXPECT_EQ(listener.protocol, listener_protocol::mqtts);
+  EXPECT_FALSE(listener.allow_anonymous);
+  EXPECT_EQ(listener.auth, (std::vector{auth_method::certificate}));
+  ASSERT_TRUE(listener.tls.has_value());
+  EXPECT_EQ(listener.tls->cert, state / "dev/server.crt");
+  EXPECT_EQ(listener.tls->key, state / "dev/server.key");
+  EXPECT_EQ(listener.tls->ca, state / "dev/ca.crt");
+  EXPECT_EQ(listener.tls->client_certs, client_certificates::required);
+  EXPECT_EQ(cfg.auth.certificate.identity, certificate_identity::cn);
+  EXPECT_EQ(cfg.auth.certificate.client_id, client_id_binding::any);
+}
+
+// ---- TLS listeners, authentication, topics file ----
+
+constexpr const char* full_example = R"(topics = "topics.toml"
+
+[broker]
+state_dir = "/var/lib/firehook"
+
+[[listener]]
+name = "devices"
+address = "0.0.0.0"
+port = 8883
+protocol = "mqtts"
+auth = ["certificate", "password", "jwt"]
+  [listener.tls]
+  cert = "certs/server.crt"
+  key = "/etc/ssl/private/server.key"
+  ca = "certs/ca.crt"
+  crl = "certs/../certs/ca.crl"
+  client_certificates = "required"
+  min_version = "1.3"
+  ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384"
+  ciphersuites = "TLS_AES_256_GCM_SHA384"
+
+[[listener]]
+name = "apps"
+address = "::"
+port = 8884
+protocol = "mqtts"
+auth = ["jwt"]
+  [listener.tls]
+  cert = "certs/server.crt"
+  key = "certs/server.key"
+
+[auth.certificate]
+identity = "san_uri"
+client_id = "assign"
+
+[auth.password]
+database = "db/users.db"
+
+[auth.jwt]
+public_keys = ["keys/issuer.pem", "/etc/firehook/other.pem"]
+jwks = "keys/jwks.json"
+hmac_secret_file = "keys/hs256.secret"
+algorithms = ["RS256", "ES256", "HS512"]
+issuer = "https://auth.example.com"
+audience = "firehook"
+leeway = 0
+required_claims = ["exp", "jti"]
+identity_claim = "device_id"
+roles_claim = "groups"
+)";
+
+TEST(config_tls_auth, every_new_key_is_read_and_paths_are_resolved) {
+  const load_result result = load_string(full_example, "etc/firehook/firehook.toml");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  const config& cfg = *result.cfg;
+  EXPECT_EQ(cfg.topics, "etc/firehook/topics.toml");
+
+  ASSERT_EQ(cfg.listeners.size(), 2u);
+  const listener_settings& devices = cfg.listeners[0];
+  EXPECT_EQ(devices.protocol, listener_protocol::mqtts);
+  EXPECT_FALSE(devices.allow_plaintext);
+  EXPECT_EQ(devices.auth, (std::vector{auth_method::certificate, auth_method::password, auth_method::jwt}));
+  ASSERT_TRUE(devices.tls.has_value());
+  const tls_settings& tls = *devices.tls;
+  EXPECT_EQ(tls.cert, "etc/firehook/certs/server.crt");
+  EXPECT_EQ(tls.key, "/etc/ssl/private/server.key");
+  EXPECT_EQ(tls.ca, "etc/firehook/certs/ca.crt");
+  EXPECT_EQ(tls.crl, "etc/firehook/certs/ca.crl");
+  EXPECT_EQ(tls.client_certs, client_certificates::required);
+  EXPECT_EQ(tls.min_version, tls_version::tls1_3);
+  EXPECT_EQ(tls.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+  EXPECT_EQ(tls.ciphersuites, "TLS_AES_256_GCM_SHA384");
+
+  const listener_settings& apps = cfg.listeners[1];
+  EXPECT_EQ(apps.auth, (std::vector{auth_method::jwt}));
+  ASSERT_TRUE(apps.tls.has_value());
+  EXPECT_EQ(apps.tls->client_certs, client_certificates::none);
+  EXPECT_TRUE(apps.tls->ca.empty());
+  EXPECT_TRUE(apps.tls->crl.empty());
+  EXPECT_EQ(apps.tls->min_version, tls_version::tls1_2);
+  EXPECT_EQ(apps.tls->ciphers, tls_settings{}.ciphers);
+  EXPECT_EQ(apps.tls->ciphersuites, tls_settings{}.ciphersuites);
+
+  EXPECT_EQ(cfg.auth.certificate.identity, certificate_identity::san_uri);
+  EXPECT_EQ(cfg.auth.certificate.client_id, client_id_binding::assign);
+  EXPECT_EQ(cfg.auth.password.database, "etc/firehook/db/users.db");
+  ASSERT_TRUE(cfg.auth.jwt.has_value());
+  const jwt_auth_settings& jwt = *cfg.auth.jwt;
+  EXPECT_EQ(jwt.public_keys,
+            (std::vector<std::filesystem::path>{"etc/firehook/keys/issuer.pem", "/etc/firehook/other.pem"}));
+  EXPECT_EQ(jwt.jwks, "etc/firehook/keys/jwks.json");
+  EXPECT_EQ(jwt.hmac_secret_file, "etc/firehook/keys/hs256.secret");
+  EXPECT_EQ(jwt.algorithms, (std::vector<std::string>{"RS256", "ES256", "HS512"}));
+  EXPECT_EQ(jwt.issuer, "https://auth.example.com");
+  EXPECT_EQ(jwt.audience, "firehook");
+  EXPECT_EQ(jwt.leeway, std::chrono::seconds{0});
+  EXPECT_EQ(jwt.required_claims, (std::vector<std::string>{"exp", "jti"}));
+  EXPECT_EQ(jwt.identity_claim, "device_id");
+  EXPECT_EQ(jwt.roles_claim, "groups");
+}
+
+TEST(config_tls_auth, empty_file_gives_the_documented_auth_defaults) {
+  const load_result result = load_string("");
+  ASSERT_TRUE(result.ok());
+  const config& cfg = *result.cfg;
+  EXPECT_FALSE(cfg.listeners[0].tls.has_value());
+  EXPECT_EQ(cfg.listeners[0].auth, (std::vector{auth_method::certificate, auth_method::password}));
+  EXPECT_EQ(cfg.auth.certificate.identity, certificate_identity::cn);
+  EXPECT_EQ(cfg.auth.certificate.client_id, client_id_binding::must_match);
+  EXPECT_EQ(cfg.auth.password.database, "state/firehook.db");
+  EXPECT_FALSE(cfg.auth.jwt.has_value());
+  EXPECT_TRUE(cfg.topics.empty());
+  EXPECT_EQ(defaults().auth.password.database, cfg.auth.password.database);
+}
+
+TEST(config_tls_auth, password_database_follows_state_dir_unless_given) {
+  EXPECT_EQ(load_string("[broker]\nstate_dir = \"data\"\n", "etc/fh.toml").cfg->auth.password.database,
+            "etc/data/firehook.db");
+  EXPECT_EQ(
+      load_string("[broker]\nstate_dir = \"data\"\n[auth.password]\ndatabase = \"users.db\"\n", "etc/fh.toml")
+          .cfg->auth.password.database,
+      "etc/users.db");
+  const diagnostic d = only_error(load_string("[auth.password]\ndatabase = \"\"\n"));
+  EXPECT_EQ(d.key, "auth.password.database");
+  EXPECT_EQ(d.message, "must not be empty");
+}
+
+TEST(config_tls_auth, tls_defaults_with_only_cert_and_key) {
+  const load_result result = load_string("[[listener]]\naddress = \"0.0.0.0\"\nport = 8883\nprotocol = "
+                                         "\"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey "
+                                         "= \"k\"\n");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  // TLS beyond loopback needs no allow_plaintext, and the default chain (which contains
+  // "certificate") is not blamed for the missing client certificates: only an explicit one is.
+  EXPECT_TRUE(result.diagnostics.empty()) << all_diagnostics(result);
+  const tls_settings& tls = *result.cfg->listeners[0].tls;
+  EXPECT_EQ(tls.client_certs, client_certificates::none);
+  EXPECT_EQ(tls.min_version, tls_version::tls1_2);
+  EXPECT_EQ(tls.cert, "c");
+}
+
+TEST(config_tls_auth, mqtts_without_a_tls_table_is_an_error) {
+  const diagnostic d =
+      only_error(load_string("[[listener]]\nname = \"x\"\nprotocol = \"mqtts\"\n", "f.toml"));
+  EXPECT_EQ(d.key, "listener[0].tls");
+  EXPECT_EQ(d.line, 3u);
+  EXPECT_EQ(d.column, 12u);
+  EXPECT_THAT(d.message, HasSubstr("needs a [listener.tls] table"));
+}
+
+TEST(config_tls_auth, tls_table_on_a_plain_listener_is_an_error) {
+  for (const char* protocol : {"", "protocol = \"mqtt\"\n"}) {
+    const diagnostic d = only_error(load_string(std::string("[[listener]]\nname = \"x\"\n") + protocol +
+                                                "[listener.tls]\ncert = \"c\"\nkey = \"k\"\n"));
+    EXPECT_EQ(d.key, "listener[0].tls");
+    EXPECT_THAT(d.message, HasSubstr("uses protocol \"mqtt\" (plain TCP)"));
+    EXPECT_FALSE(d.warning);
+  }
+}
+
+TEST(config_tls_auth, tls_written_as_a_value_is_a_type_error_only) {
+  const diagnostic d = only_error(load_string("[[listener]]\nprotocol = \"mqtts\"\ntls = \"server.crt\"\n"));
+  EXPECT_EQ(d.key, "listener[0].tls");
+  EXPECT_EQ(d.message, "must be a table (got string)");
+}
+
+TEST(config_tls_auth, missing_cert_and_key_are_errors) {
+  const load_result result = load_string(
+      "[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\nca = \"ca.crt\"\nclient_certificates = "
+      "\"optional\"\n");
+  EXPECT_FALSE(result.ok());
+  ASSERT_EQ(result.diagnostics.size(), 2u) << all_diagnostics(result);
+  EXPECT_EQ(result.diagnostics[0].key, "listener[0].tls.cert");
+  EXPECT_THAT(result.diagnostics[0].message, HasSubstr("required"));
+  EXPECT_EQ(result.diagnostics[0].line, 3u);
+  EXPECT_EQ(result.diagnostics[1].key, "listener[0].tls.key");
+  EXPECT_EQ(only_error(load_string("[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\n")).key,
+            "listener[0].tls.key");
+  EXPECT_EQ(only_error(
+                load_string("[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"\"\nkey = \"k\"\n"))
+                .message,
+            "must not be empty");
+}
+
+TEST(config_tls_auth, client_certificates_need_a_ca) {
+  for (const char* mode : {"optional", "required"}) {
+    const diagnostic d = only_error(
+        load_string(std::string("[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey = "
+                                "\"k\"\nclient_certificates = \"") +
+                    mode + "\"\n"));
+    EXPECT_EQ(d.key, "listener[0].tls.ca");
+    EXPECT_EQ(d.line, 6u); // at client_certificates, the key that asks for the CA
+    EXPECT_THAT(d.message, HasSubstr(std::string("required when client_certificates = \"") + mode));
+  }
+  const diagnostic bad = only_error(load_string(
+      "[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\nclient_certificates = "
+      "\"yes\"\n"));
+  EXPECT_EQ(bad.message, "must be one of none, optional, required (got \"yes\")");
+}
+
+TEST(config_tls_auth, ca_and_crl_without_client_certificates_are_warnings) {
+  const load_result result = load_string(
+      "[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\nca = \"ca\"\ncrl = "
+      "\"crl\"\n");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  ASSERT_EQ(result.diagnostics.size(), 2u) << all_diagnostics(result);
+  EXPECT_TRUE(result.diagnostics[0].warning);
+  EXPECT_EQ(result.diagnostics[0].key, "listener[0].tls.ca");
+  EXPECT_EQ(result.diagnostics[1].key, "listener[0].tls.crl");
+  EXPECT_THAT(result.diagnostics[1].message, HasSubstr("has no effect"));
+}
+
+TEST(config_tls_auth, min_version_must_be_a_quoted_known_version) {
+  const std::string head = "[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\n";
+  const diagnostic number = only_error(load_string(head + "min_version = 1.2\n"));
+  EXPECT_EQ(number.key, "listener[0].tls.min_version");
+  EXPECT_THAT(number.message, HasSubstr("in quotes"));
+  EXPECT_EQ(only_error(load_string(head + "min_version = \"1.1\"\n")).message,
+            "must be one of 1.2, 1.3 (got \"1.1\")");
+  EXPECT_EQ(only_error(load_string(head + "ciphers = \"\"\n")).key, "listener[0].tls.ciphers");
+  EXPECT_EQ(only_error(load_string(head + "ciphersuites = \"\"\n")).message, "must not be empty");
+}
+
+TEST(config_tls_auth, unknown_keys_in_the_new_tables_are_errors) {
+  const diagnostic tls = only_error(load_string(
+      "[[listener]]\nprotocol = \"mqtts\"\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\nverify_peer = true\n"));
+  EXPECT_EQ(tls.key, "listener[0].tls.verify_peer");
+  EXPECT_THAT(tls.message, HasSubstr("unknown key"));
+  EXPECT_EQ(only_error(load_string("[auth.ldap]\nurl = \"x\"\n")).key, "auth.ldap");
+  const diagnostic certificate = only_error(load_string("[auth.certificate]\nidentty = \"cn\"\n"));
+  EXPECT_EQ(certificate.key, "auth.certificate.identty");
+  EXPECT_THAT(certificate.message, HasSubstr("did you mean 'identity'"));
+  EXPECT_EQ(only_error(load_string("[auth.password]\npath = \"x\"\n")).key, "auth.password.path");
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nissuers = \"x\"\n")).key, "auth.jwt.issuers");
+}
+
+TEST(config_tls_auth, certificate_settings_are_choices) {
+  EXPECT_EQ(only_error(load_string("[auth.certificate]\nidentity = \"subject\"\n")).message,
+            "must be one of cn, san_dns, san_uri, san_email (got \"subject\")");
+  EXPECT_EQ(only_error(load_string("[auth.certificate]\nclient_id = \"match\"\n")).message,
+            "must be one of any, must_match, assign (got \"match\")");
+  const load_result dns = load_string("[auth.certificate]\nidentity = \"san_dns\"\n");
+  ASSERT_TRUE(dns.ok()) << all_diagnostics(dns);
+  EXPECT_EQ(dns.cfg->auth.certificate.identity, certificate_identity::san_dns);
+  EXPECT_EQ(dns.cfg->auth.certificate.client_id, client_id_binding::must_match);
+  EXPECT_EQ(load_string("[auth.certificate]\nidentity = \"san_email\"\nclient_id = \"any\"\n")
+                .cfg->auth.certificate.client_id,
+            client_id_binding::any);
+}
+
+TEST(config_tls_auth, certificate_method_without_client_certificates_is_a_warning) {
+  // A plain listener.
+  const load_result plain =
+      load_string("[[listener]]\nname = \"x\"\nauth = [\"password\", \"certificate\"]\n");
+  ASSERT_TRUE(plain.ok()) << all_diagnostics(plain);
+  ASSERT_EQ(plain.diagnostics.size(), 1u) << all_diagnostics(plain);
+  EXPECT_TRUE(plain.diagnostics[0].warning);
+  EXPECT_EQ(plain.diagnostics[0].key, "listener[0].auth[1]");
+  EXPECT_EQ(plain.diagnostics[0].column, 21u);
+  EXPECT_THAT(plain.diagnostics[0].message, HasSubstr("can never allow a client"));
+  EXPECT_EQ(plain.cfg->listeners[0].auth, (std::vector{auth_method::password, auth_method::certificate}));
+  // A TLS listener that does not ask for client certificates.
+  const load_result tls = load_string("[[listener]]\nprotocol = \"mqtts\"\nauth = "
+                                      "[\"certificate\"]\n[listener.tls]\ncert = \"c\"\nkey = \"k\"\n");
+  ASSERT_TRUE(tls.ok()) << all_diagnostics(tls);
+  ASSERT_EQ(tls.diagnostics.size(), 1u) << all_diagnostics(tls);
+  EXPECT_TRUE(tls.diagnostics[0].warning);
+  EXPECT_THAT(tls.diagnostics[0].message, HasSubstr("client_certificates is \"none\""));
+  // Optional client certificates can allow: no warning.
+  const load_result optional = load_string(
+      "[[listener]]\nprotocol = \"mqtts\"\nauth = [\"certificate\"]\n[listener.tls]\ncert = \"c\"\nkey = "
+      "\"k\"\nca = \"ca\"\nclient_certificates = \"optional\"\n");
+  ASSERT_TRUE(optional.ok()) << all_diagnostics(optional);
+  EXPECT_TRUE(optional.diagnostics.empty()) << all_diagnostics(optional);
+}
+
+TEST(config_tls_auth, jwt_in_a_chain_needs_an_auth_jwt_table) {
+  const diagnostic d = only_error(load_string("[[listener]]\nauth = [\"password\", \"jwt\"]\n", "f.toml"));
+  EXPECT_EQ(d.key, "listener[0].auth[1]");
+  EXPECT_EQ(d.line, 2u);
+  EXPECT_EQ(d.column, 21u);
+  EXPECT_THAT(d.message, HasSubstr("needs an [auth.jwt] table"));
+}
+
+TEST(config_tls_auth, duplicate_methods_in_a_chain_are_errors) {
+  const diagnostic d =
+      only_error(load_string("[[listener]]\nauth = [\"password\", \"jwt\", \"password\"]\n[auth.jwt]\njwks = \"j\"\n"));
+  EXPECT_EQ(d.key, "listener[0].auth[2]");
+  EXPECT_THAT(d.message, HasSubstr("already in the chain at listener[0].auth[0]"));
+}
+
+TEST(config_tls_auth, unknown_methods_are_errors) {
+  const diagnostic d = only_error(load_string("[[listener]]\nauth = [\"ldap\"]\n"));
+  EXPECT_EQ(d.key, "listener[0].auth[0]");
+  EXPECT_EQ(d.message, "unknown authentication method \"ldap\" (must be one of certificate, password, jwt)");
+  EXPECT_THAT(only_error(load_string("[[listener]]\nauth = [\"anonymous\"]\n")).message,
+              HasSubstr("allow_anonymous = true"));
+  EXPECT_EQ(only_error(load_string("[[listener]]\nauth = [\"password\", 3]\n")).message,
+            "must be a string (got integer)");
+  EXPECT_EQ(only_error(load_string("[[listener]]\nauth = \"password\"\n")).message,
+            "must be an array of strings (got string)");
+}
+
+TEST(config_tls_auth, an_empty_chain_needs_anonymous_access) {
+  const diagnostic d = only_error(load_string("[[listener]]\nauth = []\n"));
+  EXPECT_EQ(d.key, "listener[0].auth");
+  EXPECT_THAT(d.message, HasSubstr("no client could connect"));
+  const load_result open = load_string("[[listener]]\nauth = []\nallow_anonymous = true\n");
+  ASSERT_TRUE(open.ok()) << all_diagnostics(open);
+  EXPECT_TRUE(open.cfg->listeners[0].auth.empty());
+}
+
+TEST(config_tls_auth, default_chain_adds_jwt_when_auth_jwt_exists) {
+  const load_result result = load_string("[[listener]]\nname = \"a\"\n[auth.jwt]\njwks = \"jwks.json\"\n");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_EQ(result.cfg->listeners[0].auth,
+            (std::vector{auth_method::certificate, auth_method::password, auth_method::jwt}));
+  // The default listener too.
+  const load_result no_listener = load_string("[auth.jwt]\njwks = \"jwks.json\"\n");
+  ASSERT_TRUE(no_listener.ok()) << all_diagnostics(no_listener);
+  EXPECT_EQ(no_listener.cfg->listeners[0].auth,
+            (std::vector{auth_method::certificate, auth_method::password, auth_method::jwt}));
+  // An explicit chain is kept as written.
+  EXPECT_EQ(
+      load_string("[[listener]]\nauth = [\"password\"]\n[auth.jwt]\njwks = \"j\"\n").cfg->listeners[0].auth,
+      (std::vector{auth_method::password}));
+}
+
+TEST(config_tls_auth, jwt_needs_a_key_source) {
+  const diagnostic d = only_error(load_string("[auth.jwt]\nissuer = \"x\"\n", "f.toml"));
+  EXPECT_EQ(d.key, "auth.jwt");
+  EXPECT_EQ(d.line, 1u);
+  EXPECT_THAT(d.message, HasSubstr("public_keys, jwks or hmac_secret_file"));
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\npublic_keys = []\n")).key, "auth.jwt");
+  for (const char* source : {"public_keys = [\"k.pem\"]", "jwks = \"j.json\"", "hmac_secret_file = \"s\""}) {
+    const load_result result = load_string(std::string("[auth.jwt]\n") + source + "\n");
+    EXPECT_TRUE(result.ok()) << source << "\n" << all_diagnostics(result);
+  }
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\npublic_keys = [\"\"]\n")).key, "auth.jwt.public_keys[0]");
+}
+
+TEST(config_tls_auth, jwt_default_algorithms) {
+  const load_result asymmetric = load_string("[auth.jwt]\npublic_keys = [\"k.pem\"]\n");
+  ASSERT_TRUE(asymmetric.ok()) << all_diagnostics(asymmetric);
+  EXPECT_EQ(asymmetric.cfg->auth.jwt->algorithms,
+            (std::vector<std::string>{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"}));
+  const load_result with_secret = load_string("[auth.jwt]\nhmac_secret_file = \"s\"\n");
+  ASSERT_TRUE(with_secret.ok()) << all_diagnostics(with_secret);
+  EXPECT_EQ(
+      with_secret.cfg->auth.jwt->algorithms,
+      (std::vector<std::string>{"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA", "HS256"}));
+  const jwt_auth_settings& jwt = *asymmetric.cfg->auth.jwt;
+  EXPECT_EQ(jwt.leeway, std::chrono::seconds{30});
+  EXPECT_EQ(jwt.identity_claim, "sub");
+  EXPECT_EQ(jwt.roles_claim, "roles");
+  EXPECT_TRUE(jwt.issuer.empty());
+  EXPECT_TRUE(jwt.audience.empty());
+  EXPECT_TRUE(jwt.required_claims.empty());
+}
+
+TEST(config_tls_auth, every_supported_algorithm_is_accepted) {
+  const load_result result = load_string(
+      "[auth.jwt]\njwks = \"j\"\nhmac_secret_file = \"s\"\nalgorithms = [\"RS256\", \"RS384\", \"RS512\", "
+      "\"PS256\", \"PS384\", \"PS512\", \"ES256\", \"ES384\", \"EdDSA\", \"HS256\", \"HS384\", \"HS512\"]\n");
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  EXPECT_EQ(result.cfg->auth.jwt->algorithms.size(), 12u);
+}
+
+TEST(config_tls_auth, alg_none_has_its_own_error) {
+  for (const char* none : {"none", "None", "NONE"}) {
+    const diagnostic d = only_error(
+        load_string(std::string("[auth.jwt]\njwks = \"j\"\nalgorithms = [\"RS256\", \"") + none + "\"]\n"));
+    EXPECT_EQ(d.key, "auth.jwt.algorithms[1]");
+    EXPECT_THAT(d.message, HasSubstr("never accepted")) << none;
+  }
+}
+
+TEST(config_tls_auth, unknown_algorithms_are_errors) {
+  const diagnostic d = only_error(load_string("[auth.jwt]\njwks = \"j\"\nalgorithms = [\"ES512\"]\n"));
+  EXPECT_EQ(d.key, "auth.jwt.algorithms[0]");
+  EXPECT_THAT(d.message, HasSubstr("unknown algorithm \"ES512\" (must be one of RS256 RS384"));
+  EXPECT_THAT(only_error(load_string("[auth.jwt]\njwks = \"j\"\nalgorithms = [\"rs256\"]\n")).message,
+              HasSubstr("did you mean 'RS256'"));
+  EXPECT_THAT(
+      only_error(load_string("[auth.jwt]\njwks = \"j\"\nalgorithms = [\"RS256\", \"RS256\"]\n")).message,
+      HasSubstr("already listed at auth.jwt.algorithms[0]"));
+  EXPECT_THAT(only_error(load_string("[auth.jwt]\njwks = \"j\"\nalgorithms = []\n")).message,
+              HasSubstr("at least one algorithm"));
+}
+
+TEST(config_tls_auth, hmac_algorithms_need_a_secret) {
+  for (const char* alg : {"HS256", "HS384", "HS512"}) {
+    const diagnostic d =
+        only_error(load_string(std::string("[auth.jwt]\njwks = \"j\"\nalgorithms = [\"") + alg + "\"]\n"));
+    EXPECT_EQ(d.key, "auth.jwt.algorithms[0]");
+    EXPECT_THAT(d.message, HasSubstr("needs hmac_secret_file")) << alg;
+  }
+}
+
+TEST(config_tls_auth, jwt_leeway_range_and_claims) {
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nleeway = 601\n")).message,
+            "must be between 0 and 600 (got 601)");
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nleeway = -1\n")).key, "auth.jwt.leeway");
+  EXPECT_EQ(load_string("[auth.jwt]\njwks = \"j\"\nleeway = 600\n").cfg->auth.jwt->leeway,
+            std::chrono::seconds{600});
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nidentity_claim = \"\"\n")).key,
+            "auth.jwt.identity_claim");
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nroles_claim = \"\"\n")).key,
+            "auth.jwt.roles_claim");
+  EXPECT_EQ(only_error(load_string("[auth.jwt]\njwks = \"j\"\nrequired_claims = [\"exp\", \"\"]\n")).key,
+            "auth.jwt.required_claims[1]");
+}
+
+TEST(config_tls_auth, topics_path_is_resolved_and_must_not_be_empty) {
+  EXPECT_EQ(load_string("topics = \"topics.toml\"\n", "/etc/firehook/firehook.toml").cfg->topics,
+            "/etc/firehook/topics.toml");
+  EXPECT_EQ(load_string("topics = \"/srv/topics.toml\"\n", "etc/firehook.toml").cfg->topics,
+            "/srv/topics.toml");
+  const diagnostic d = only_error(load_string("topics = \"\"\n"));
+  EXPECT_EQ(d.key, "topics");
+  EXPECT_EQ(d.message, "must not be empty");
+  EXPECT_EQ(only_error(load_string("topics = [\"a.toml\"]\n")).message, "must be a string (got array)");
 }
 
 } // namespace
