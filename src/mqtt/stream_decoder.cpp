@@ -37,18 +37,18 @@ decode_result stream_decoder::next() {
   }
   const std::span<const std::byte> pending(buffer_.data() + start_, buffer_.size() - start_);
   decode_result res = decode(pending, version_, limits_);
+  if (res.status == decode_status::complete && version_ && type_of(res.pkt) == packet_type::connect) {
+    // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error, which ends the connection (and frees the
+    // buffer) like any other error.
+    res = decode_result{};
+    res.status = decode_status::error;
+    res.error = codec_errc::protocol_error;
+  }
   switch (res.status) {
   case decode_status::complete:
     if (!version_) {
       // decode() accepts only CONNECT as a first packet; its protocol level rules the connection.
       version_ = std::get<connect>(res.pkt).version;
-    } else if (type_of(res.pkt) == packet_type::connect) {
-      // [MQTT-3.1.0-2]: a second CONNECT is a Protocol Error.
-      res = decode_result{};
-      res.status = decode_status::error;
-      res.error = codec_errc::protocol_error;
-      error_ = res.error;
-      break;
     }
     start_ += res.consumed;
     if (start_ == buffer_.size()) {

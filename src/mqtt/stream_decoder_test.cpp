@@ -175,6 +175,12 @@ TEST(stream_decoder, second_connect_is_a_protocol_error) {
   const decode_result r = d.next();
   EXPECT_EQ(r.error, codec_errc::protocol_error);
   EXPECT_EQ(to_reason_code(r.error), reason_code::protocol_error);
+  // Like every error it ends the connection: the second CONNECT is not kept (found by the fuzzer,
+  // fuzz/crashes/stream_decoder/), nor is anything fed after it.
+  EXPECT_EQ(d.buffered(), 0u);
+  d.feed(c);
+  EXPECT_EQ(d.buffered(), 0u);
+  EXPECT_EQ(d.next().error, codec_errc::protocol_error);
 }
 
 TEST(stream_decoder, error_in_a_later_packet_is_reported_after_the_good_ones) {
