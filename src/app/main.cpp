@@ -1,10 +1,12 @@
 // firehook: the command line. `serve` runs the broker, `check` validates a configuration.
-#include <CLI/CLI.hpp>
-#include <cstdio>
-#include <iostream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <iostream>
 #include <thread>
+
+#include <CLI/CLI.hpp>
 
 #include "base/clock.hpp"
 #include "broker/broker.hpp"
@@ -33,6 +35,18 @@ config::load_result load(const std::string& path) {
   return config::load_file(path);
 }
 
+// Every authentication decision, one line each with key=value fields (the audit log builds on
+// these events). Client-chosen text is quoted and escaped ({:?}) so it cannot forge a log line.
+// Denials are warnings: operators watch them for stolen or guessed credentials.
+void log_auth_event(const broker::auth_event& e) {
+  const auto level = e.allowed ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level,
+              "auth: {} listener={} peer={} client_id={:?} username={:?} method={} identity={:?} "
+              "reason=0x{:02X} detail={:?}",
+              e.allowed ? "allow" : "deny", e.listener, e.peer_address, e.client_id, e.username,
+              e.method.empty() ? "-" : e.method, e.identity, static_cast<unsigned>(e.reason), e.detail);
+}
+
 void setup_logging(const config::log_settings& log) {
   auto logger = spdlog::stderr_color_mt("firehook");
   spdlog::set_default_logger(logger);
@@ -59,7 +73,15 @@ int serve(const std::string& path) {
     shards = std::max(1u, std::thread::hardware_concurrency());
   }
   base::steady_clock clock;
-  broker::broker b(cfg, shards, clock);
+  std::unique_ptr<broker::broker> owner;
+  try {
+    owner = std::make_unique<broker::broker>(cfg, shards, clock);
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    return 1;
+  }
+  broker::broker& b = *owner;
+  b.set_auth_hook(log_auth_event);
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
   try {
@@ -71,8 +93,8 @@ int serve(const std::string& path) {
   for (const auto& l : bound) {
     bool v6 = l.address.find(':') != std::string::npos;
     // Scripts and tests read this line to learn the port (a configured port 0 becomes a real one).
-    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(), v6 ? "[" : "",
-                l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
+    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(),
+                v6 ? "[" : "", l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
   }
   std::fflush(stdout);
   spdlog::info("firehook {} started with {} shard(s)", FIREHOOK_VERSION, shards);
@@ -102,7 +124,8 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
 
   std::string check_path;
-  auto* check_cmd = app.add_subcommand("check", "validate a configuration file and report errors with file:line");
+  auto* check_cmd =
+      app.add_subcommand("check", "validate a configuration file and report errors with file:line");
   check_cmd->add_option("-c,--config", check_path, "configuration file (TOML)")->required();
 
   app.add_subcommand("version", "print the version");

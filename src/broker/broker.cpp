@@ -4,7 +4,17 @@
 #include <cstdio>
 #include <random>
 
+#include "broker/authentication.hpp"
+#include "security/auth_factory.hpp"
+
 namespace firehook::broker {
+
+namespace {
+// Two workers: Argon2id verification takes tens of milliseconds and the machine's cores also run
+// the shards; more workers would only compete with them.
+constexpr unsigned auth_workers = 2;
+constexpr std::size_t auth_max_pending = 4096;
+} // namespace
 
 session::limits to_session_limits(const config::limit_settings& l) {
   session::limits s;
@@ -34,9 +44,20 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   char buf[32];
   std::snprintf(buf, sizeof buf, "fh-%016llx-", static_cast<unsigned long long>(nonce));
   client_id_prefix_ = buf;
+  auth_ = std::make_unique<authentication>(security::make_auth_chains(*cfg_), auth_workers, auth_max_pending);
 }
 
 broker::~broker() = default;
+
+void broker::report(const auth_event& e) const {
+  if (auth_log_) {
+    auth_log_(e);
+  }
+}
+
+void broker::stop_authentication() {
+  auth_->stop();
+}
 
 statistics_snapshot broker::snapshot() const {
   statistics_snapshot s;
@@ -48,8 +69,8 @@ statistics_snapshot broker::snapshot() const {
   s.bytes_sent = stats_.bytes_sent.load(std::memory_order_relaxed);
   s.subscriptions = stats_.subscriptions.load(std::memory_order_relaxed);
   s.retained = retained_.size();
-  s.uptime_seconds =
-      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count());
+  s.uptime_seconds = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count());
   return s;
 }
 
@@ -63,8 +84,12 @@ void broker::log(std::string_view line) const {
   }
 }
 
-void broker::attach(unsigned index, shard* s) { shards_.at(index).store(s, std::memory_order_release); }
+void broker::attach(unsigned index, shard* s) {
+  shards_.at(index).store(s, std::memory_order_release);
+}
 
-void broker::detach(unsigned index) { shards_.at(index).store(nullptr, std::memory_order_release); }
+void broker::detach(unsigned index) {
+  shards_.at(index).store(nullptr, std::memory_order_release);
+}
 
 } // namespace firehook::broker

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,6 +23,7 @@
 #include "broker/transport.hpp"
 #include "config/config.hpp"
 #include "router/retained_store.hpp"
+#include "security/authenticator.hpp"
 #include "session/limits.hpp"
 
 namespace firehook::broker {
@@ -33,6 +35,9 @@ struct connection_info {
   std::string peer_address;
   std::uint16_t peer_port = 0;
   bool allow_anonymous = false;
+  // The client certificate the TLS handshake verified (chain, expiry and CRL checked by the TLS
+  // layer); absent on plain TCP and when the client sent none.
+  std::optional<security::certificate_info> certificate;
 };
 
 // Counters for $SYS and logs. Relaxed atomics: each shard adds its own deltas about every
@@ -59,9 +64,28 @@ struct statistics_snapshot {
   std::uint64_t uptime_seconds = 0;
 };
 
+// One authentication decision, for the log (and the audit log built on it). Emitted from one
+// place, the shard that handled the CONNECT, for every allow and deny; also when a credential
+// expires on a live connection (allowed = false, reason 0xA0). Views are valid during the call.
+struct auth_event {
+  bool allowed = false;
+  std::string_view listener;
+  std::string_view peer_address;
+  std::string_view client_id;
+  std::string_view username; // "" when none was sent
+  std::string_view method;   // the method that decided; "" when none did
+  std::string_view identity; // the identity's name when allowed
+  mqtt::reason_code reason = mqtt::reason_code::success;
+  std::string_view detail; // why, for operators only: never sent to the client
+};
+
+class authentication;
+
 class broker {
 public:
   // `clock` must outlive the broker. `shard_count` >= 1 shards will attach themselves.
+  // Throws std::runtime_error when an authentication method cannot start (a key file or the
+  // credential store cannot be read), with a message naming the file.
   broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock);
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;
@@ -88,6 +112,16 @@ public:
   void set_log_hook(log_hook hook) { log_ = std::move(hook); }
   void log(std::string_view line) const;
 
+  // Authentication decisions. Like the log hook: set before the shards run, thread-safe.
+  using auth_hook = std::function<void(const auth_event&)>;
+  void set_auth_hook(auth_hook hook) { auth_log_ = std::move(hook); }
+  void report(const auth_event& e) const;
+
+  // The authentication chains of the listeners, run off the shard threads.
+  authentication& authenticator() { return *auth_; }
+  // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
+  void stop_authentication();
+
   void attach(unsigned index, shard* s);
   void detach(unsigned index);
   shard& shard_at(unsigned index) const { return *shards_[index].load(std::memory_order_acquire); }
@@ -104,6 +138,8 @@ private:
   std::atomic<std::uint64_t> next_client_id_{1};
   std::string client_id_prefix_;
   log_hook log_;
+  auth_hook auth_log_;
+  std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
 };
 

@@ -4,9 +4,10 @@
 #include <algorithm>
 #include <utility>
 
-#include "broker/authenticate.hpp"
+#include "broker/authentication.hpp"
 #include "mqtt/error.hpp"
 #include "session/connect.hpp"
+#include "session/error.hpp"
 
 namespace firehook::broker {
 
@@ -18,7 +19,9 @@ shard::shard(broker& b, unsigned index, transport& t)
   next_drop_log_ = clock_.now();
 }
 
-shard::~shard() { broker_.detach(shard_index_); }
+shard::~shard() {
+  broker_.detach(shard_index_);
+}
 
 void shard::on_accept(connection_id id, connection_info info) {
   connection& c = connections_[id];
@@ -46,6 +49,7 @@ void shard::on_packet(connection_id id, mqtt::packet&& p) {
       transport_.close(id, false);
     }
     return;
+  case connection::phase::authenticating:
   case connection::phase::awaiting_session:
     hold(id, c, std::move(p));
     return;
@@ -72,7 +76,7 @@ void shard::dispatch(connection_id id, mqtt::packet&& p) {
 }
 
 bool shard::blocked(const connection& c) const {
-  if (c.state == connection::phase::awaiting_session) {
+  if (c.state == connection::phase::authenticating || c.state == connection::phase::awaiting_session) {
     return true;
   }
   if (c.state != connection::phase::connected) {
@@ -128,11 +132,13 @@ void shard::on_decode_error(connection_id id, std::error_code ec) {
     // The CONNECT itself was bad, so its version is unknown. An unsupported protocol level gets
     // the 3.1.1 refusal 0x01 that every version can read [MQTT-3.1.2-2]; anything else is closed.
     if (ec == mqtt::codec_errc::unsupported_protocol_version) {
-      send_packet(id, mqtt::protocol_version::v3_1_1, session::refusal(mqtt::reason_code::unsupported_protocol_version));
+      send_packet(id, mqtt::protocol_version::v3_1_1,
+                  session::refusal(mqtt::reason_code::unsupported_protocol_version));
     }
     c.state = connection::phase::closing;
     transport_.close(id, true);
     return;
+  case connection::phase::authenticating:
   case connection::phase::awaiting_session:
     c.state = connection::phase::closing;
     c.held.clear();
@@ -189,9 +195,6 @@ void shard::detach(session_slot& slot, subscriber_id sid) {
 void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
   c.version = p.version;
   mqtt::reason_code rc = session::check_connect(p, limits_);
-  if (rc == mqtt::reason_code::success) {
-    rc = authenticate(c.info, p);
-  }
   if (rc == mqtt::reason_code::success && shutting_down_) {
     rc = mqtt::reason_code::server_unavailable;
   }
@@ -199,6 +202,53 @@ void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
     refuse(id, c, rc);
     return;
   }
+  credentials who{c.info.listener, c.info.peer_address, p.client_id,
+                  p.username,      p.password,          c.info.certificate};
+  c.state = connection::phase::authenticating;
+  c.connect = std::move(p);
+  // The chain runs on the authentication workers; packets that arrive meanwhile are held.
+  broker_.authenticator().submit(std::move(who), [this, id](security::auth_result r) {
+    transport_.post_to_shard(shard_index_,
+                             [this, id, r = std::move(r)]() mutable { on_authenticated(id, std::move(r)); });
+  });
+}
+
+void shard::on_authenticated(connection_id id, security::auth_result&& r) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.state != connection::phase::authenticating) {
+    return; // closed (or timed out) while the chain ran
+  }
+  connection& c = it->second;
+  report(c, r);
+  if (r.decision != security::verdict::allow || shutting_down_) {
+    c.held.clear();
+    refuse(id, c, shutting_down_ ? mqtt::reason_code::server_unavailable : r.reason);
+    return;
+  }
+  if (r.who.assigned_client_id) {
+    c.connect->client_id = *r.who.assigned_client_id;
+    c.client_id_assigned = true; // 5.0: sent back as Assigned Client Identifier
+  }
+  c.who = std::make_shared<const security::identity>(std::move(r.who));
+  accept_connect(id, c);
+}
+
+void shard::report(const connection& c, const security::auth_result& r) const {
+  auth_event e;
+  e.allowed = r.decision == security::verdict::allow;
+  e.listener = c.info.listener;
+  e.peer_address = c.info.peer_address;
+  e.client_id = c.connect->client_id;
+  e.username = c.connect->username ? std::string_view(*c.connect->username) : std::string_view();
+  e.method = r.method;
+  e.identity = e.allowed ? std::string_view(r.who.name) : std::string_view();
+  e.reason = e.allowed ? mqtt::reason_code::success : r.reason;
+  e.detail = r.detail;
+  broker_.report(e);
+}
+
+void shard::accept_connect(connection_id id, connection& c) {
+  mqtt::connect& p = *c.connect;
   if (p.client_id.empty()) {
     p.client_id = broker_.assign_client_id(); // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
     c.client_id_assigned = true;
@@ -207,15 +257,16 @@ void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
   const handover_request req{p.client_id, shard_index_, id, claim.epoch, p.clean_start};
   c.state = connection::phase::awaiting_session;
   c.epoch = claim.epoch;
-  c.connect = std::move(p);
   awaiting_[req.client_id].push_back(id);
   if (!claim.previous_shard) {
     adopt(handover_reply{req.client_id, id, claim.epoch, 0, nullptr, false});
   } else if (*claim.previous_shard == shard_index_) {
     on_handover_request(req);
   } else {
-    c.paused = true;
-    transport_.pause_reading(id, true);
+    if (!c.paused) {
+      c.paused = true;
+      transport_.pause_reading(id, true);
+    }
     shard* target = &broker_.shard_at(*claim.previous_shard);
     post(*claim.previous_shard, [target, req] { target->on_handover_request(req); });
   }
@@ -319,6 +370,13 @@ void shard::adopt(handover_reply&& rep) {
   c.state = connection::phase::connected;
   c.sid = sid;
   broker_.stats().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  slot.who = c.who;
+  if (slot.who && slot.who->expires_at) {
+    // The credential (a token) stops being valid: the connection ends then (5.0: 0xA0).
+    const auto left = *slot.who->expires_at - std::chrono::system_clock::now();
+    timers_.push(timer{clock_.now() + std::chrono::duration_cast<base::time_point::duration>(left),
+                       timer::kind::credential_expiry, rep.to_connection});
+  }
   slot.s->on_connect(cp, resumed, c.client_id_assigned);
   announce_presence(sid, slot, true);
   run_actions(sid);
@@ -334,8 +392,8 @@ void shard::install_offline(handover_reply&& rep) {
   // A session taken over for a connection that is gone: it stays, offline, until it expires.
   const subscriber_id sid = rep.sid;
   session_slot& slot = sessions_[sid];
-  slot.s = std::make_unique<session::session>(std::make_unique<session::state>(std::move(*rep.state)), limits_,
-                                              clock_, counters_);
+  slot.s = std::make_unique<session::session>(std::make_unique<session::state>(std::move(*rep.state)),
+                                              limits_, clock_, counters_);
   slot.epoch = rep.epoch;
   by_client_[rep.client_id] = sid;
   set_location(sid, location{shard_index_, rep.epoch});
@@ -460,6 +518,27 @@ void shard::begin_shutdown() {
       it->second.s->publish_will_now();
       run_actions(sid);
     }
+  }
+}
+
+void shard::disconnect(connection_id id, mqtt::reason_code reason) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second.state == connection::phase::closing) {
+    return;
+  }
+  connection& c = it->second;
+  if (c.state != connection::phase::connected) {
+    c.state = connection::phase::closing;
+    c.held.clear();
+    transport_.close(id, false);
+    return;
+  }
+  const subscriber_id sid = c.sid;
+  if (const auto s = sessions_.find(sid); s != sessions_.end()) {
+    s->second.s->end_connection(reason == mqtt::reason_code::maximum_connect_time
+                                    ? session::session_errc::maximum_connect_time
+                                    : session::session_errc::administrative_action);
+    run_actions(sid);
   }
 }
 

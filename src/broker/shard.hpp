@@ -71,6 +71,11 @@ public:
   // Phase 2: DISCONNECT 0x8B to 5.0 clients, close (flush) every connection.
   void finish_shutdown();
   std::size_t connection_count() const { return connections_.size(); }
+  // Ends a live connection for an administrative reason (0x98 Administrative action for a
+  // revoked certificate, 0xA0 Maximum connect time for an expired token): a 5.0 client gets
+  // DISCONNECT with that reason, the will is published; one not yet connected is just closed.
+  // Unknown ids are ignored.
+  void disconnect(connection_id id, mqtt::reason_code reason);
 
   // For tests and metrics.
   std::size_t session_count() const { return sessions_.size(); }
@@ -81,13 +86,15 @@ private:
   using subscriber_id = router::subscriber_id;
 
   struct connection {
-    enum class phase : std::uint8_t { awaiting_connect, awaiting_session, connected, closing };
+    enum class phase : std::uint8_t { awaiting_connect, authenticating, awaiting_session, connected, closing };
     connection_info info;
+    // Who the client is, once the authentication chain allowed it; moves to the session.
+    std::shared_ptr<const security::identity> who;
     phase state = phase::awaiting_connect;
     mqtt::protocol_version version = mqtt::protocol_version::v3_1_1;
     subscriber_id sid = 0; // while connected
     // While awaiting_session: the accepted CONNECT and its registry claim.
-    std::optional<mqtt::connect> connect;
+    std::optional<mqtt::connect> connect; // also while authenticating
     bool client_id_assigned = false;
     std::uint64_t epoch = 0;
     // Packets that arrived while the session was being fetched or a subscription change was in
@@ -119,6 +126,7 @@ private:
     std::uint64_t epoch = 0;           // registry claim of the connection that made or resumed it
     unsigned changes_in_flight = 0;    // subscription changes not yet acknowledged by every shard
     std::vector<handover_request> deferred; // takeovers waiting for those changes
+    std::shared_ptr<const security::identity> who; // of the current or last connection
     bool running = false;                   // run_actions() is draining it
   };
 
@@ -150,7 +158,7 @@ private:
   };
 
   struct timer {
-    enum class kind : std::uint8_t { connect_deadline, session };
+    enum class kind : std::uint8_t { connect_deadline, session, credential_expiry };
     base::time_point at;
     kind what = kind::session;
     std::uint64_t key = 0; // connection id or subscriber id
@@ -159,7 +167,10 @@ private:
 
   // connect and takeover (shard.cpp)
   void handle_connect(connection_id id, connection& c, mqtt::connect&& p);
+  void on_authenticated(connection_id id, security::auth_result&& r);
+  void accept_connect(connection_id id, connection& c);
   void refuse(connection_id id, connection& c, mqtt::reason_code rc);
+  void report(const connection& c, const security::auth_result& r) const;
   void on_handover_request(const handover_request& req);
   void hand_over(subscriber_id sid, const handover_request& req);
   void reply(const handover_request& req, handover_reply rep);

@@ -40,9 +40,31 @@ void shard::on_tick() {
 void shard::fire(const timer& t) {
   if (t.what == timer::kind::connect_deadline) {
     const auto it = connections_.find(t.key);
-    if (it != connections_.end() && it->second.state == connection::phase::awaiting_connect) {
-      it->second.state = connection::phase::closing; // no CONNECT in time: closed, no CONNACK
+    if (it != connections_.end() && (it->second.state == connection::phase::awaiting_connect ||
+                                     it->second.state == connection::phase::authenticating)) {
+      // No CONNECT, or no verdict on it, in time: closed, no CONNACK.
+      it->second.state = connection::phase::closing;
+      it->second.held.clear();
       transport_.close(t.key, false);
+    }
+    return;
+  }
+  if (t.what == timer::kind::credential_expiry) {
+    const auto it = connections_.find(t.key);
+    if (it != connections_.end() && it->second.state == connection::phase::connected) {
+      const auto s = sessions_.find(it->second.sid);
+      const security::identity* who = s != sessions_.end() ? s->second.who.get() : nullptr;
+      auth_event e;
+      e.listener = it->second.info.listener;
+      e.peer_address = it->second.info.peer_address;
+      e.client_id =
+          s != sessions_.end() ? std::string_view(s->second.s->current().client_id) : std::string_view();
+      e.method = who ? std::string_view(who->method) : std::string_view();
+      e.identity = who ? std::string_view(who->name) : std::string_view();
+      e.reason = mqtt::reason_code::maximum_connect_time;
+      e.detail = "credential expired";
+      broker_.report(e);
+      disconnect(t.key, mqtt::reason_code::maximum_connect_time);
     }
     return;
   }

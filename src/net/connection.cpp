@@ -1,9 +1,9 @@
 #include "net/connection.hpp"
 
-#include <boost/asio/buffer.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
-#include <spdlog/spdlog.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
 
 #include "broker/shard.hpp"
 #include "net/shard.hpp"
@@ -31,13 +31,9 @@ void connection::out_queue::clear() {
   }
 }
 
-connection::connection(shard& owner, broker::connection_id id, asio::ip::tcp::socket socket,
-                       mqtt::decode_limits limits)
-    : owner_(owner), id_(id), socket_(std::move(socket)), decoder_(limits) {}
-
-void connection::start() {
-  boost::system::error_code ec;
-  socket_.non_blocking(true, ec);
+void connection::announce(broker::connection_info info) {
+  announced_ = true;
+  owner_.protocol().on_accept(id_, std::move(info));
   arm_read();
 }
 
@@ -46,17 +42,18 @@ void connection::arm_read() {
     return;
   }
   read_armed_ = true;
-  socket_.async_wait(asio::socket_base::wait_read,
-                     [self = shared_from_this()](const boost::system::error_code& ec) {
-                       self->read_armed_ = false;
-                       if (ec) {
-                         if (ec != asio::error::operation_aborted) {
-                           self->finish();
-                         }
-                         return;
-                       }
-                       self->on_readable();
-                     });
+  async_wait_readable();
+}
+
+void connection::on_wait_done(const boost::system::error_code& ec) {
+  read_armed_ = false;
+  if (ec) {
+    if (ec != asio::error::operation_aborted) {
+      finish();
+    }
+    return;
+  }
+  on_readable();
 }
 
 void connection::on_readable() {
@@ -64,11 +61,11 @@ void connection::on_readable() {
   while (!closing_ && !finished_ && !paused_ && total < read_budget) {
     boost::system::error_code ec;
     auto buf = owner_.read_buffer();
-    std::size_t n = socket_.read_some(asio::buffer(buf.data(), buf.size()), ec);
+    std::size_t n = read_some(buf, ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       break;
     }
-    if (ec) { // eof, reset: the peer is gone
+    if (ec) { // eof, reset, TLS failure: the peer is gone
       finish();
       return;
     }
@@ -137,20 +134,8 @@ void connection::flush() {
   std::swap(pending_, writing_);
   writing_bytes_ = pending_bytes_;
   pending_bytes_ = 0;
-  std::vector<asio::const_buffer> buffers;
-  buffers.reserve(writing_.segments.size());
-  for (const auto& s : writing_.segments) {
-    if (s.payload) {
-      buffers.emplace_back(s.payload->payload.data(), s.payload->payload.size());
-    } else {
-      buffers.emplace_back(writing_.bytes.data() + s.begin, s.end - s.begin);
-    }
-  }
   write_in_progress_ = true;
-  asio::async_write(socket_, buffers,
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                      self->on_written(ec, n);
-                    });
+  async_write(writing_);
 }
 
 void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
@@ -215,9 +200,7 @@ void connection::finish() {
   }
   finished_ = true;
   closing_ = true;
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::socket_base::shutdown_both, ignored);
-  socket_.close(ignored);
+  close_stream();
   if (close_timer_) {
     close_timer_->cancel();
   }

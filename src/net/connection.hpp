@@ -1,19 +1,23 @@
 #pragma once
-// One client's TCP connection on a shard: reads bytes into the MQTT stream decoder and hands whole
-// packets to the broker shard; writes what the broker queued, gathered into as few system calls as
-// possible. Owned by its net::shard (a shared_ptr in the shard's table; pending Asio handlers hold
-// another); used only on the shard's thread.
+// One client's connection on a shard, plain TCP or TLS: reads bytes into the MQTT stream decoder
+// and hands whole packets to the broker shard; writes what the broker queued, gathered into as few
+// system calls as possible. Owned by its net::shard (a shared_ptr in the shard's table; pending
+// Asio handlers hold another); used only on the shard's thread.
 //
 // Reading is reactive: the connection waits for readability and then reads into the shard's one
 // read buffer, so an idle connection holds no read buffer of its own, only the bytes of a partly
-// received packet in its decoder.
+// received packet in its decoder. (A TLS stream keeps OpenSSL's buffers, released when idle by
+// SSL_MODE_RELEASE_BUFFERS, and Asio's record buffers.)
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <memory>
 #include <vector>
 
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "broker/broker.hpp"
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
 
@@ -23,11 +27,13 @@ class shard;
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
-  connection(shard& owner, broker::connection_id id, boost::asio::ip::tcp::socket socket,
-             mqtt::decode_limits limits);
+  virtual ~connection() = default;
 
   broker::connection_id id() const { return id_; }
-  void start();
+
+  // Starts the connection: the TLS handshake first where there is one (bounded by `handshake_timeout`),
+  // then the broker is told (on_accept) and reading begins.
+  virtual void start(broker::connection_info info, std::chrono::seconds handshake_timeout) = 0;
 
   // broker::transport, for this connection
   void send(std::span<const std::byte> bytes);
@@ -39,7 +45,14 @@ public:
   // Called by the shard at the end of a turn for connections that queued output.
   void flush();
 
-private:
+  // The TLS session, for certificate checks after a CRL reload; null for plain TCP.
+  virtual const SSL* tls_session() const { return nullptr; }
+  bool announced() const { return announced_; }
+
+protected:
+  connection(shard& owner, broker::connection_id id, mqtt::decode_limits limits)
+      : owner_(owner), id_(id), decoder_(limits) {}
+
   // Queued output: runs of encoded bytes and payloads sent from their shared message.
   struct segment {
     std::size_t begin = 0, end = 0; // a range of `bytes` when payload is null
@@ -51,29 +64,51 @@ private:
     void clear();
   };
 
+  // The stream underneath.
+  virtual void async_wait_readable() = 0; // calls on_wait_done
+  virtual std::size_t read_some(std::span<std::byte> into, boost::system::error_code& ec) = 0;
+  virtual void async_write(const out_queue& q) = 0; // calls on_written
+  virtual void close_stream() = 0;
+
+  void announce(broker::connection_info info); // tells the broker, starts reading
+  void on_wait_done(const boost::system::error_code& ec);
+  void on_written(const boost::system::error_code& ec, std::size_t n);
+  void finish(); // closes the stream and tells the shard, once
+
+  shard& owner_;
+
+private:
   void arm_read();
   void on_readable();
   void drain_decoder();
-  void on_written(const boost::system::error_code& ec, std::size_t n);
-  void finish(); // closes the socket and tells the shard, once
 
-  shard& owner_;
   broker::connection_id id_;
-  boost::asio::ip::tcp::socket socket_;
   mqtt::stream_decoder decoder_;
-  out_queue pending_;  // appended to by send()
-  out_queue writing_;  // handed to the kernel by the write in progress
+  out_queue pending_; // appended to by send()
+  out_queue writing_; // handed to the kernel by the write in progress
   std::size_t pending_bytes_ = 0;
   std::size_t writing_bytes_ = 0;
   std::unique_ptr<boost::asio::steady_timer> close_timer_; // bounds a flushing close
+  bool announced_ = false;                                 // the broker knows this connection
   bool read_armed_ = false;
   bool paused_ = false;
   bool write_in_progress_ = false;
   bool flush_scheduled_ = false;
   bool closing_ = false;  // no more input is processed
-  bool finished_ = false; // socket closed, shard told
+  bool finished_ = false; // stream closed, shard told
 
   friend class shard;
 };
+
+// A plain TCP connection.
+std::shared_ptr<connection> make_tcp_connection(shard& owner, broker::connection_id id,
+                                                boost::asio::ip::tcp::socket socket,
+                                                mqtt::decode_limits limits);
+
+// A TLS connection using `ctx` (kept alive by the connection).
+std::shared_ptr<connection> make_tls_connection(shard& owner, broker::connection_id id,
+                                                boost::asio::ip::tcp::socket socket,
+                                                mqtt::decode_limits limits,
+                                                std::shared_ptr<boost::asio::ssl::context> ctx);
 
 } // namespace firehook::net

@@ -1,20 +1,23 @@
 #include "net/server.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <future>
+#include <stdexcept>
+#include <thread>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <chrono>
-#include <future>
-#include <spdlog/spdlog.h>
-#include <stdexcept>
-#include <thread>
 
 #include "broker/broker.hpp"
 #include "broker/shard.hpp"
 #include "config/config.hpp"
 #include "net/shard.hpp"
+#include "net/tls.hpp"
 
 namespace firehook::net {
 
@@ -26,9 +29,13 @@ namespace {
 constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
 } // namespace
 
+// How often TLS files are checked for changes on disk (SIGHUP reloads at once).
+constexpr auto tls_watch_interval = std::chrono::seconds(2);
+
 struct listener {
   config::listener_settings settings;
   tcp::acceptor acceptor;
+  std::unique_ptr<tls_material> tls; // null for plain TCP
   listener(config::listener_settings s, asio::io_context& io) : settings(std::move(s)), acceptor(io) {}
 };
 
@@ -37,6 +44,8 @@ struct server::impl {
   broker::broker& broker;
   asio::io_context control{1}; // acceptors and signals, on the thread that calls run()
   asio::signal_set signals{control, SIGINT, SIGTERM};
+  asio::signal_set hangup{control, SIGHUP};
+  asio::steady_timer tls_watch{control};
   std::vector<std::unique_ptr<listener>> listeners;
   std::vector<std::unique_ptr<shard>> shards;
   std::vector<std::thread> threads;
@@ -48,7 +57,8 @@ struct server::impl {
       : cfg(std::move(c)), broker(b) {
     mqtt::decode_limits limits{.max_packet_size = cfg->limits.max_packet_size};
     for (unsigned i = 0; i < shard_count; ++i) {
-      shards.push_back(std::make_unique<shard>(i, shards, open_connections, limits));
+      shards.push_back(
+          std::make_unique<shard>(i, shards, open_connections, limits, cfg->limits.connect_timeout));
     }
     for (auto& s : shards) {
       s->attach(broker);
@@ -58,24 +68,24 @@ struct server::impl {
   void accept(listener& l) {
     auto& target = *shards[next_shard];
     next_shard = (next_shard + 1) % static_cast<unsigned>(shards.size());
-    l.acceptor.async_accept(target.io(), [this, &l, &target](const boost::system::error_code& ec,
-                                                              tcp::socket socket) {
-      if (stopping) {
-        return;
-      }
-      if (ec) {
-        if (ec == asio::error::operation_aborted) {
-          return;
-        }
-        // Out of file descriptors and the like: log, back off a little, keep accepting.
-        spdlog::warn("listener '{}': accept failed: {}", l.settings.name, ec.message());
-        auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(100));
-        timer->async_wait([this, &l, timer](const boost::system::error_code&) { accept(l); });
-        return;
-      }
-      on_accepted(l, target, std::move(socket));
-      accept(l);
-    });
+    l.acceptor.async_accept(
+        target.io(), [this, &l, &target](const boost::system::error_code& ec, tcp::socket socket) {
+          if (stopping) {
+            return;
+          }
+          if (ec) {
+            if (ec == asio::error::operation_aborted) {
+              return;
+            }
+            // Out of file descriptors and the like: log, back off a little, keep accepting.
+            spdlog::warn("listener '{}': accept failed: {}", l.settings.name, ec.message());
+            auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(100));
+            timer->async_wait([this, &l, timer](const boost::system::error_code&) { accept(l); });
+            return;
+          }
+          on_accepted(l, target, std::move(socket));
+          accept(l);
+        });
   }
 
   void on_accepted(listener& l, shard& target, tcp::socket socket) {
@@ -94,8 +104,60 @@ struct server::impl {
       info.peer_address = peer.address().to_string();
       info.peer_port = peer.port();
     }
-    asio::post(target.io(), [&target, s = std::move(socket), info = std::move(info)]() mutable {
-      target.adopt(std::move(s), std::move(info));
+    auto tls = l.tls ? l.tls->current() : nullptr;
+    asio::post(target.io(),
+               [&target, s = std::move(socket), info = std::move(info), tls = std::move(tls)]() mutable {
+                 target.adopt(std::move(s), std::move(info), std::move(tls));
+               });
+  }
+
+  // Re-reads TLS material that changed on disk (every listener's, or all of it when `force`, on
+  // SIGHUP). A broken file keeps the old material; a new CRL also drops live clients it revokes.
+  void reload_tls(bool force) {
+    for (auto& l : listeners) {
+      if (!l->tls) {
+        continue;
+      }
+      std::string error;
+      switch (l->tls->reload(force, error)) {
+      case tls_material::reload_result::unchanged:
+        break;
+      case tls_material::reload_result::failed:
+        spdlog::error("listener '{}': TLS reload failed, keeping the previous certificates: {}",
+                      l->settings.name, error);
+        break;
+      case tls_material::reload_result::reloaded: {
+        spdlog::info("listener '{}': TLS certificates, CA and CRL reloaded", l->settings.name);
+        auto ctx = l->tls->current();
+        if (!l->tls->settings().crl.empty()) {
+          const auto& name = l->settings.name;
+          on_every_shard([&name, &ctx](shard& s) { s.drop_revoked(name, *ctx); });
+        }
+        break;
+      }
+      }
+    }
+  }
+
+  void watch_tls() {
+    tls_watch.expires_after(tls_watch_interval);
+    tls_watch.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) {
+        return;
+      }
+      reload_tls(false);
+      watch_tls();
+    });
+  }
+
+  void wait_hangup() {
+    hangup.async_wait([this](const boost::system::error_code& ec, int) {
+      if (ec || stopping) {
+        return;
+      }
+      spdlog::info("SIGHUP received: reloading");
+      reload_tls(true);
+      wait_hangup();
     });
   }
 
@@ -127,6 +189,11 @@ struct server::impl {
       l->acceptor.close(ignored);
     }
     signals.cancel();
+    hangup.cancel();
+    tls_watch.cancel();
+    // No verdict may be posted to a shard after this: CONNECTs still being authenticated are
+    // closed by finish_shutdown without a CONNACK.
+    broker.stop_authentication();
     on_every_shard([](shard& s) { s.protocol().begin_shutdown(); });
     // Wills published in phase 1 may travel to other shards in batches: two more rounds through
     // every shard's queue deliver them (the batch, then its end-of-turn flush) before DISCONNECT.
@@ -166,7 +233,15 @@ std::vector<bound_listener> server::start() {
   std::vector<bound_listener> bound;
   for (const auto& settings : impl_->cfg->listeners) {
     auto l = std::make_unique<listener>(settings, impl_->control);
-    auto where = "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
+    auto where =
+        "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
+    if (settings.tls) {
+      try {
+        l->tls = std::make_unique<tls_material>(*settings.tls);
+      } catch (const std::exception& e) {
+        throw std::runtime_error(where + ": TLS: " + e.what());
+      }
+    }
     try {
       tcp::resolver resolver(impl_->control);
       auto results = resolver.resolve(settings.address, std::to_string(settings.port),
@@ -177,7 +252,7 @@ std::vector<bound_listener> server::start() {
       l->acceptor.bind(endpoint);
       l->acceptor.listen(asio::socket_base::max_listen_connections);
       auto local = l->acceptor.local_endpoint();
-      bound.push_back({settings.name, "mqtt", local.address().to_string(), local.port()});
+      bound.push_back({settings.name, l->tls ? "mqtts" : "mqtt", local.address().to_string(), local.port()});
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error(where + ": " + e.code().message());
     }
@@ -200,6 +275,8 @@ void server::run() {
       i.shutdown();
     }
   });
+  i.wait_hangup();
+  i.watch_tls();
   i.control.run();
   for (auto& t : i.threads) {
     t.join();

@@ -1,11 +1,14 @@
 #include "net/shard.hpp"
 
-#include <boost/asio/post.hpp>
-#include <chrono>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
+
+#include <boost/asio/post.hpp>
 
 #include "broker/shard.hpp"
 #include "net/connection.hpp"
+#include "net/tls.hpp"
 
 namespace firehook::net {
 
@@ -17,12 +20,16 @@ std::atomic<broker::connection_id> next_connection_id{1};
 } // namespace
 
 shard::shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers,
-             std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits)
-    : index_(index), peers_(peers), open_connections_(open_connections), limits_(limits) {}
+             std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits,
+             std::chrono::seconds handshake_timeout)
+    : index_(index), peers_(peers), open_connections_(open_connections), limits_(limits),
+      handshake_timeout_(handshake_timeout) {}
 
 shard::~shard() = default;
 
-void shard::attach(broker::broker& b) { protocol_ = std::make_unique<broker::shard>(b, index_, *this); }
+void shard::attach(broker::broker& b) {
+  protocol_ = std::make_unique<broker::shard>(b, index_, *this);
+}
 
 void shard::run() {
   tick();
@@ -30,7 +37,9 @@ void shard::run() {
   io_.run();
 }
 
-void shard::stop() { io_.stop(); }
+void shard::stop() {
+  io_.stop();
+}
 
 void shard::tick() {
   tick_timer_.expires_after(tick_interval);
@@ -43,14 +52,34 @@ void shard::tick() {
   });
 }
 
-void shard::adopt(asio::ip::tcp::socket socket, broker::connection_info info) {
+void shard::adopt(asio::ip::tcp::socket socket, broker::connection_info info,
+                  std::shared_ptr<asio::ssl::context> tls) {
   boost::system::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   auto id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
-  auto c = std::make_shared<connection>(*this, id, std::move(socket), limits_);
+  auto c = tls ? make_tls_connection(*this, id, std::move(socket), limits_, std::move(tls))
+               : make_tcp_connection(*this, id, std::move(socket), limits_);
   connections_.emplace(id, c);
-  protocol_->on_accept(id, std::move(info));
-  c->start();
+  if (c->tls_session()) {
+    listener_of_.emplace(id, info.listener);
+  }
+  c->start(std::move(info), handshake_timeout_);
+}
+
+std::size_t shard::drop_revoked(const std::string& listener, asio::ssl::context& ctx) {
+  std::vector<broker::connection_id> revoked;
+  for (const auto& [id, name] : listener_of_) {
+    auto* c = find(id);
+    if (name == listener && c && c->announced() && peer_revoked(c->tls_session(), ctx)) {
+      revoked.push_back(id);
+    }
+  }
+  for (auto id : revoked) {
+    spdlog::warn("connection {} on listener '{}': client certificate revoked by the new CRL, disconnecting",
+                 id, listener);
+    protocol_->disconnect(id, mqtt::reason_code::administrative_action);
+  }
+  return revoked.size();
 }
 
 connection* shard::find(broker::connection_id id) const {
@@ -88,9 +117,12 @@ void shard::connection_finished(broker::connection_id id) {
   }
   auto keep = std::move(it->second); // handlers may still hold it; the table lets go
   connections_.erase(it);
+  listener_of_.erase(id);
   open_connections_.fetch_sub(1, std::memory_order_relaxed);
-  // Told after the current handler, never from inside a transport call the broker made.
-  asio::post(io_, [this, id] { protocol_->on_closed(id); });
+  if (keep->announced()) {
+    // Told after the current handler, never from inside a transport call the broker made.
+    asio::post(io_, [this, id] { protocol_->on_closed(id); });
+  }
 }
 
 void shard::send(broker::connection_id id, std::span<const std::byte> bytes) {
@@ -122,7 +154,9 @@ std::size_t shard::queued_bytes(broker::connection_id id) const {
   return c ? c->queued_bytes() : 0;
 }
 
-void shard::defer(std::function<void()> task) { asio::post(io_, std::move(task)); }
+void shard::defer(std::function<void()> task) {
+  asio::post(io_, std::move(task));
+}
 
 void shard::post_to_shard(unsigned target, std::function<void()> task) {
   asio::post(peers_.at(target)->io_, std::move(task));

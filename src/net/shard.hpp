@@ -3,14 +3,16 @@
 // runs their protocol. Implements broker::transport for that broker shard. Every member is used on
 // the shard's thread only, except io() and post() which any thread may call.
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <array>
 #include <atomic>
 #include <memory>
 #include <unordered_map>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
@@ -29,16 +31,22 @@ class shard final : public broker::transport {
 public:
   // `peers` is every shard of the server, this one included, indexed by shard number; it must
   // be complete before any thread runs. `open_connections` counts connections of the whole server.
-  shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers, std::atomic<std::uint32_t>& open_connections,
-        mqtt::decode_limits limits);
+  shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers,
+        std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits,
+        std::chrono::seconds handshake_timeout);
   ~shard() override;
 
   void attach(broker::broker& b); // before run()
   boost::asio::io_context& io() { return io_; }
   unsigned index() const { return index_; }
 
-  // Takes a freshly accepted socket (on this shard's thread).
-  void adopt(boost::asio::ip::tcp::socket socket, broker::connection_info info);
+  // Takes a freshly accepted socket (on this shard's thread); `tls` is null for plain TCP.
+  void adopt(boost::asio::ip::tcp::socket socket, broker::connection_info info,
+             std::shared_ptr<boost::asio::ssl::context> tls);
+
+  // After a CRL reload of listener `listener`: closes live connections of that listener whose
+  // client certificate `ctx` now says is revoked. Returns how many.
+  std::size_t drop_revoked(const std::string& listener, boost::asio::ssl::context& ctx);
 
   void run();  // the thread's body: ticks and runs handlers until stop()
   void stop(); // any thread
@@ -67,6 +75,9 @@ private:
   const std::vector<std::unique_ptr<shard>>& peers_;
   std::atomic<std::uint32_t>& open_connections_;
   mqtt::decode_limits limits_;
+  std::chrono::seconds handshake_timeout_;
+  // listener name of each connection, for drop_revoked
+  std::unordered_map<broker::connection_id, std::string> listener_of_;
   boost::asio::io_context io_{1};
   boost::asio::steady_timer tick_timer_{io_};
   std::unique_ptr<broker::shard> protocol_;

@@ -61,6 +61,10 @@ mqtt::reason_code to_reason_code(std::error_code ec) {
     return reason_code::server_shutting_down;
   case session_errc::normal_disconnection:
     return reason_code::success;
+  case session_errc::administrative_action:
+    return reason_code::administrative_action;
+  case session_errc::maximum_connect_time:
+    return reason_code::maximum_connect_time;
   }
   return reason_code::unspecified_error;
 }

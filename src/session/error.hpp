@@ -28,6 +28,8 @@ enum class session_errc {
   packet_too_large,             // over the Maximum Packet Size
   server_shutting_down,         // SIGTERM
   normal_disconnection,         // the client sent DISCONNECT
+  administrative_action,        // the operator or a CRL update ended the connection
+  maximum_connect_time,         // the client's credential (a token) expired
 };
 
 const std::error_category& session_category();

@@ -309,6 +309,8 @@ void session::publish_will_now() {
 
 void session::shut_down() { close(session_errc::server_shutting_down, true); }
 
+void session::end_connection(std::error_code why) { close(why, true); }
+
 std::unique_ptr<state> session::release_state() { return std::move(st_); }
 
 void session::send(mqtt::packet p) { actions_.push_back(send_packet{std::move(p)}); }
