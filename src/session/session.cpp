@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "mqtt/codec.hpp"
 #include "mqtt/topic.hpp"
 #include "session/error.hpp"
 
@@ -157,9 +158,7 @@ void session::close(std::error_code ec, bool publish_will_now) {
   }
   // 3.1.1 has no DISCONNECT from the server: the connection is just closed.
   if (v5()) {
-    mqtt::disconnect d;
-    d.reason = to_reason_code(ec);
-    send(std::move(d));
+    send_disconnect(to_reason_code(ec));
   }
   actions_.push_back(close_connection{ec, true});
   go_offline(publish_will_now);
@@ -278,9 +277,7 @@ void session::arm() {
 void session::take_over(bool resumed) {
   if (connected_) {
     if (v5()) {
-      mqtt::disconnect d;
-      d.reason = mqtt::reason_code::session_taken_over; // [MQTT-3.1.4-3]
-      send(std::move(d));
+      send_disconnect(mqtt::reason_code::session_taken_over); // [MQTT-3.1.4-3]
     }
     actions_.push_back(close_connection{session_errc::session_taken_over, true});
     connected_ = false;
@@ -314,5 +311,18 @@ void session::end_connection(std::error_code why) { close(why, true); }
 std::unique_ptr<state> session::release_state() { return std::move(st_); }
 
 void session::send(mqtt::packet p) { actions_.push_back(send_packet{std::move(p)}); }
+
+void session::send_disconnect(mqtt::reason_code reason) {
+  mqtt::disconnect d;
+  d.reason = reason;
+  // A Reason String naming the reason, for the client's logs. Besides, clients that read the
+  // reason code of a DISCONNECT only when properties follow it (paho-mqtt 1.x) see it then.
+  // Left out when it would take the packet past the client's Maximum Packet Size [MQTT-3.14.2-3].
+  d.props.reason_string = std::string(mqtt::to_string(reason));
+  if (client_max_packet_ != 0 && mqtt::encoded_size(d, version_) > client_max_packet_) {
+    d.props.reason_string.reset();
+  }
+  send(std::move(d));
+}
 
 } // namespace firehook::session

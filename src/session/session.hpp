@@ -150,6 +150,7 @@ private:
 
   // lifecycle (session.cpp)
   void send(mqtt::packet p);
+  void send_disconnect(mqtt::reason_code reason); // 5.0 only
   void fail(std::error_code ec);
   void close(std::error_code ec, bool publish_will);
   void go_offline(bool publish_will);
