@@ -66,7 +66,8 @@ SANITIZER_MARKERS = (
     "WARNING: ThreadSanitizer",
 )
 
-LISTENER_RE = re.compile(r'^firehook: listener "(?P<name>[^"]+)" mqtt on (?P<addr>.+):(?P<port>\d+)\s*$')
+LISTENER_RE = re.compile(
+    r'^firehook: listener "(?P<name>[^"]+)" (?P<protocol>mqtts?) on (?P<addr>.+):(?P<port>\d+)\s*$')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -122,18 +123,24 @@ def to_toml(cfg):
         if key is not None:
             lines[key] = len(out)
 
+    def emit_body(header, body, key_prefix):
+        # Keys first, then sub-tables ([listener.tls] after a [[listener]]'s keys, [auth.certificate]).
+        emit(header)
+        for k, v in body.items():
+            if not isinstance(v, dict):
+                emit(f"{k} = {toml_value(v)}", f"{key_prefix}.{k}")
+        emit("")
+        name = header.strip("[]")
+        for k, v in body.items():
+            if isinstance(v, dict):
+                emit_body(f"[{name}.{k}]", v, f"{key_prefix}.{k}")
+
     for table, body in cfg.items():
         if isinstance(body, dict):
-            emit(f"[{table}]")
-            for k, v in body.items():
-                emit(f"{k} = {toml_value(v)}", f"{table}.{k}")
-            emit("")
+            emit_body(f"[{table}]", body, table)
         elif isinstance(body, list) and all(isinstance(x, dict) for x in body):
             for i, entry in enumerate(body):
-                emit(f"[[{table}]]")
-                for k, v in entry.items():
-                    emit(f"{k} = {toml_value(v)}", f"{table}[{i}].{k}")
-                emit("")
+                emit_body(f"[[{table}]]", entry, f"{table}[{i}]")
         else:
             raise TypeError(f"top-level {table!r} must be a table or an array of tables")
     return "\n".join(out) + "\n", lines
