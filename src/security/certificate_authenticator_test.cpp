@@ -1,0 +1,131 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "security/certificate_authenticator.hpp"
+
+namespace firehook::security {
+namespace {
+
+using config::certificate_identity;
+using config::client_id_binding;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+certificate_info device_cert() {
+  certificate_info c;
+  c.subject = "CN=dev-42,OU=sensors,OU=floor3,O=Example";
+  c.common_name = "dev-42";
+  c.organizational_units = {"sensors", "floor3"};
+  c.san_dns = {"dev-42.devices.example", "alt.example"};
+  c.san_uri = {"urn:dev:42"};
+  c.san_email = {};
+  c.serial_hex = "0A1B";
+  return c;
+}
+
+connect_request request_with(const certificate_info* cert, std::string_view client_id) {
+  connect_request r;
+  r.listener = "tls";
+  r.peer_address = "127.0.0.1";
+  r.client_id = client_id;
+  r.certificate = cert;
+  return r;
+}
+
+certificate_authenticator make(certificate_identity id, client_id_binding binding) {
+  return certificate_authenticator(config::certificate_auth_settings{id, binding});
+}
+
+TEST(certificate_authenticator, abstains_without_a_certificate) {
+  const auto a = make(certificate_identity::cn, client_id_binding::any);
+  auto r = request_with(nullptr, "dev-42");
+  r.username = "dev-42";
+  r.password = "pw";
+  EXPECT_EQ(a.authenticate(r).decision, verdict::abstain);
+}
+
+TEST(certificate_authenticator, identity_from_cn_with_ous_as_roles) {
+  const auto cert = device_cert();
+  const auto r = make(certificate_identity::cn, client_id_binding::must_match)
+                     .authenticate(request_with(&cert, "dev-42"));
+  ASSERT_EQ(r.decision, verdict::allow) << r.detail;
+  EXPECT_EQ(r.method, "certificate");
+  EXPECT_EQ(r.who.name, "dev-42");
+  EXPECT_EQ(r.who.method, "certificate");
+  EXPECT_THAT(r.who.roles, ElementsAre("sensors", "floor3"));
+  ASSERT_TRUE(r.who.certificate);
+  EXPECT_EQ(r.who.certificate->serial_hex, "0A1B");
+  EXPECT_FALSE(r.who.assigned_client_id);
+}
+
+TEST(certificate_authenticator, identity_from_the_first_san_of_the_configured_kind) {
+  const auto cert = device_cert();
+  const auto dns =
+      make(certificate_identity::san_dns, client_id_binding::any).authenticate(request_with(&cert, "x"));
+  ASSERT_EQ(dns.decision, verdict::allow);
+  EXPECT_EQ(dns.who.name, "dev-42.devices.example");
+  const auto uri =
+      make(certificate_identity::san_uri, client_id_binding::any).authenticate(request_with(&cert, "x"));
+  ASSERT_EQ(uri.decision, verdict::allow);
+  EXPECT_EQ(uri.who.name, "urn:dev:42");
+}
+
+TEST(certificate_authenticator, missing_identity_field_is_denied_not_authorized) {
+  const auto cert = device_cert();
+  const auto r =
+      make(certificate_identity::san_email, client_id_binding::any).authenticate(request_with(&cert, "x"));
+  EXPECT_EQ(r.decision, verdict::deny);
+  EXPECT_EQ(r.reason, mqtt::reason_code::not_authorized);
+  EXPECT_THAT(r.detail, HasSubstr("e-mail"));
+
+  auto no_cn = device_cert();
+  no_cn.common_name.clear();
+  const auto r2 =
+      make(certificate_identity::cn, client_id_binding::any).authenticate(request_with(&no_cn, "x"));
+  EXPECT_EQ(r2.decision, verdict::deny);
+  EXPECT_EQ(r2.reason, mqtt::reason_code::not_authorized);
+}
+
+TEST(certificate_authenticator, must_match_refuses_another_client_id_with_0x85) {
+  const auto cert = device_cert();
+  const auto a = make(certificate_identity::cn, client_id_binding::must_match);
+  for (std::string_view id : {"dev-43", "", "DEV-42", "dev-42 "}) {
+    const auto r = a.authenticate(request_with(&cert, id));
+    EXPECT_EQ(r.decision, verdict::deny) << "client id \"" << id << "\"";
+    EXPECT_EQ(r.reason, mqtt::reason_code::client_identifier_not_valid);
+  }
+}
+
+TEST(certificate_authenticator, any_accepts_every_client_id) {
+  const auto cert = device_cert();
+  const auto r =
+      make(certificate_identity::cn, client_id_binding::any).authenticate(request_with(&cert, "other"));
+  EXPECT_EQ(r.decision, verdict::allow);
+  EXPECT_FALSE(r.who.assigned_client_id);
+}
+
+TEST(certificate_authenticator, assign_sets_the_client_id_to_the_identity) {
+  const auto cert = device_cert();
+  const auto r =
+      make(certificate_identity::cn, client_id_binding::assign).authenticate(request_with(&cert, "whatever"));
+  ASSERT_EQ(r.decision, verdict::allow);
+  ASSERT_TRUE(r.who.assigned_client_id);
+  EXPECT_EQ(*r.who.assigned_client_id, "dev-42");
+}
+
+TEST(certificate_authenticator, in_a_chain_before_password_the_certificate_decides) {
+  const auto cert = device_cert();
+  auto chain =
+      auth_chain({std::make_shared<const certificate_authenticator>(
+                     config::certificate_auth_settings{certificate_identity::cn, client_id_binding::any})},
+                 false);
+  auto req = request_with(&cert, "c1");
+  EXPECT_EQ(chain.authenticate(req).who.name, "dev-42");
+  req.certificate = nullptr;
+  const auto denied = chain.authenticate(req);
+  EXPECT_EQ(denied.decision, verdict::deny);
+  EXPECT_EQ(denied.reason, mqtt::reason_code::not_authorized);
+}
+
+} // namespace
+} // namespace firehook::security

@@ -1,0 +1,53 @@
+#include "security/password_authenticator.hpp"
+
+#include <exception>
+
+namespace firehook::security {
+
+namespace {
+constexpr std::string_view method_name = "password";
+} // namespace
+
+auth_result password_authenticator::authenticate(const connect_request& request) const {
+  if (!request.username) {
+    return auth_result::abstain();
+  }
+  constexpr auto bad = mqtt::reason_code::bad_user_name_or_password;
+  if (!request.password) {
+    return auth_result::deny(std::string(method_name), bad, "no password");
+  }
+  registry::check_result checked;
+  try {
+    checked = store_->check(*request.username, *request.password);
+  } catch (const std::exception& e) {
+    // Fail closed: a login that cannot be checked is refused.
+    return auth_result::deny(std::string(method_name), bad, std::string("credential store: ") + e.what());
+  }
+  switch (checked.result) {
+  case registry::check_result::outcome::unknown_user:
+    return auth_result::deny(std::string(method_name), bad, "unknown user");
+  case registry::check_result::outcome::wrong_password:
+    return auth_result::deny(std::string(method_name), bad, "wrong password");
+  case registry::check_result::outcome::ok:
+    break;
+  }
+  identity who;
+  who.name = std::move(checked.user.name);
+  who.method = std::string(method_name);
+  who.roles = std::move(checked.user.roles);
+  who.attributes = std::move(checked.user.attributes);
+  auto result = auth_result::allow(std::move(who));
+  if (checked.upgraded) {
+    result.detail = "imported hash upgraded to argon2id";
+  } else if (!checked.upgrade_error.empty()) {
+    result.detail = "hash upgrade failed: " + checked.upgrade_error;
+  }
+  return result;
+}
+
+std::shared_ptr<const password_authenticator> make_password_authenticator(const config::config& cfg) {
+  return std::make_shared<const password_authenticator>(
+      registry::credential_store::open(registry::credential_database_path(cfg)));
+}
+
+} // namespace firehook::security
