@@ -1,0 +1,126 @@
+"""$SYS/broker/... statistics topics: which exist, that their values follow what clients do, and
+that clients cannot publish into the tree."""
+
+import re
+import time
+
+from pahoclient import V5, V311, unique
+
+INTERVAL = {"broker": {"sys_interval": 1}}
+INTEGER_TOPICS = [
+    "$SYS/broker/uptime",
+    "$SYS/broker/clients/connected",
+    "$SYS/broker/subscriptions/count",
+    "$SYS/broker/messages/received",
+    "$SYS/broker/messages/sent",
+    "$SYS/broker/bytes/received",
+    "$SYS/broker/bytes/sent",
+    "$SYS/broker/messages/dropped",
+]
+
+
+def latest(client, topics, timeout=5.0, until=None):
+    """Reads $SYS messages until every topic of `topics` was seen (and `until(values)` holds);
+    returns {topic: payload} with the latest payload of each."""
+    deadline = time.monotonic() + timeout
+    values = {}
+    while time.monotonic() < deadline:
+        try:
+            m = client.expect(timeout=max(deadline - time.monotonic(), 0.01))
+        except AssertionError:
+            break
+        values[m.topic] = m.payload
+        if set(topics) <= set(values) and (until is None or until(values)):
+            return values
+    raise AssertionError(f"$SYS within {timeout}s: missing {sorted(set(topics) - set(values))} "
+                         f"or condition unmet; got {values}")
+
+
+def number(payload):
+    m = re.match(rb"(\d+)", payload)
+    assert m, f"{payload!r} does not start with a decimal number"
+    return int(m.group(1))
+
+
+def test_sys_topics_exist_and_are_retained(start_broker, clients, version):
+    b = start_broker(INTERVAL)
+    first = clients(b, version)
+    first.subscribe("$SYS/broker/#", 0)
+    latest(first, INTEGER_TOPICS + ["$SYS/broker/version"], timeout=4)
+    # A late subscriber gets the retained values at once, without waiting for the next interval.
+    late = clients(b, version)
+    late.subscribe("$SYS/broker/#", 0)
+    got = latest(late, INTEGER_TOPICS + ["$SYS/broker/version"], timeout=0.8)
+    assert got["$SYS/broker/version"].startswith(b"firehook "), got["$SYS/broker/version"]
+    for topic in INTEGER_TOPICS:
+        number(got[topic])
+
+
+def test_sys_values_follow_traffic(start_broker, clients, version):
+    b = start_broker(INTERVAL)
+    watch = clients(b, V311)
+    watch.subscribe("$SYS/broker/#", 0)
+    before = {t: number(v) for t, v in latest(watch, INTEGER_TOPICS, timeout=4).items() if t in INTEGER_TOPICS}
+
+    subs = [clients(b, version) for _ in range(3)]
+    for i, s in enumerate(subs):
+        s.subscribe(f"sysv/{i}", 1)
+    pub = clients(b, version)
+    payload = b"x" * 1000
+    for i in range(3):
+        for _ in range(4):
+            pub.publish(f"sysv/{i}", payload, 1)
+    for s in subs:
+        s.expect_n(4)
+
+    def grown(values):
+        now = {t: number(v) for t, v in values.items() if t in INTEGER_TOPICS}
+        return (now.get("$SYS/broker/clients/connected", 0) >= before["$SYS/broker/clients/connected"] + 4
+                and now.get("$SYS/broker/subscriptions/count", 0) >= before["$SYS/broker/subscriptions/count"] + 3
+                and now.get("$SYS/broker/messages/received", 0) >= before["$SYS/broker/messages/received"] + 12
+                and now.get("$SYS/broker/messages/sent", 0) >= before["$SYS/broker/messages/sent"] + 12
+                and now.get("$SYS/broker/bytes/received", 0) >= before["$SYS/broker/bytes/received"] + 12000
+                and now.get("$SYS/broker/bytes/sent", 0) >= before["$SYS/broker/bytes/sent"] + 12000)
+
+    latest(watch, INTEGER_TOPICS, timeout=5, until=grown)
+
+    # Clients that leave are no longer counted.
+    connected = None
+    for s in subs:
+        s.disconnect()
+    pub.disconnect()
+
+    def shrunk(values):
+        nonlocal connected
+        connected = number(values.get("$SYS/broker/clients/connected", b"999"))
+        return connected <= before["$SYS/broker/clients/connected"]
+
+    latest(watch, ["$SYS/broker/clients/connected"], timeout=5, until=shrunk)
+
+
+def test_sys_uptime_advances(start_broker, clients):
+    b = start_broker(INTERVAL)
+    watch = clients(b, V5)
+    watch.subscribe("$SYS/broker/uptime", 0)
+    first = number(watch.expect(4).payload)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        m = watch.expect(4)
+        if number(m.payload) >= first + 2:
+            return
+    raise AssertionError("$SYS/broker/uptime did not advance by 2 s within 5 s")
+
+
+def test_clients_cannot_publish_to_sys(start_broker, clients, version):
+    b = start_broker(INTERVAL)
+    watch = clients(b, V311)
+    watch.subscribe("$SYS/broker/version", 0)
+    assert watch.expect(4).payload.startswith(b"firehook ")
+    pub = clients(b, version)
+    pub.publish("$SYS/broker/version", b"forged", 1)
+    # Wait past the next interval: only the broker's own value may appear.
+    for m in watch.expect_within(1.5):
+        assert m.payload != b"forged", "a client's PUBLISH reached $SYS/broker/version"
+    late = clients(b, version)
+    late.subscribe("$SYS/broker/version", 0)
+    assert late.expect(2).payload.startswith(b"firehook "), "the retained $SYS value was replaced"
