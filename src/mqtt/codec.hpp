@@ -69,7 +69,7 @@ private:
   std::optional<protocol_version> version_;
   std::vector<std::byte> buffer_;
   std::size_t start_ = 0; // bytes of buffer_ already consumed
-  std::error_code error_;  // once set, every next() returns it and feed() drops what it is given
+  std::error_code error_; // once set, every next() returns it and feed() drops what it is given
 };
 
 // Encodes `p` for `version` and appends it to `out`. Returns the number of bytes appended.

@@ -1,10 +1,9 @@
 // Round trips of every packet in every version, and byte-exact vectors written from the
 // specifications' text.
 
-#include "mqtt/codec.hpp"
-
 #include <gtest/gtest.h>
 
+#include "mqtt/codec.hpp"
 #include "mqtt/error.hpp"
 #include "mqtt/test_packets.hpp"
 #include "mqtt/wire.hpp"
@@ -85,7 +84,9 @@ TEST_P(round_trip, publish_header_ignores_the_payload_field) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all_versions, round_trip, ::testing::ValuesIn(test::all_versions),
-                         [](const auto& param_info) { return std::string(test::version_name(param_info.param)); });
+                         [](const auto& param_info) {
+                           return std::string(test::version_name(param_info.param));
+                         });
 
 TEST(round_trip, large_publish_uses_a_four_byte_remaining_length) {
   publish p;
@@ -129,7 +130,8 @@ TEST(variable_byte_integer, encodes_the_spec_examples) {
     EXPECT_EQ(used, expected.size());
     // Every proper prefix is incomplete.
     for (std::size_t n = 0; n < expected.size(); ++n) {
-      EXPECT_EQ(wire::parse_variable_byte_integer(expected.data(), n, parsed, used), wire::vbi_status::need_more);
+      EXPECT_EQ(wire::parse_variable_byte_integer(expected.data(), n, parsed, used),
+                wire::vbi_status::need_more);
     }
   }
 }
@@ -164,13 +166,13 @@ TEST(variable_byte_integer, remaining_length_is_read_from_the_fixed_header) {
 TEST(vectors, connect_v5_variable_header_example) {
   const auto expected = bytes({
       0x10, 0x20,                                     // CONNECT, remaining length 32
-      0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05, 0xCE,     // protocol name, level 5, flags
+      0x00, 0x04, 'M',  'Q',  'T',  'T',  0x05, 0xCE, // protocol name, level 5, flags
       0x00, 0x0A,                                     // keep alive 10
       0x05, 0x11, 0x00, 0x00, 0x00, 0x0A,             // properties: session expiry interval 10
       0x00, 0x01, 'c',                                // client id
       0x00,                                           // will properties: none
-      0x00, 0x01, 'w', 0x00, 0x01, 'x',               // will topic, will payload
-      0x00, 0x01, 'u', 0x00, 0x01, 'p',               // user name, password
+      0x00, 0x01, 'w',  0x00, 0x01, 'x',              // will topic, will payload
+      0x00, 0x01, 'u',  0x00, 0x01, 'p',              // user name, password
   });
   connect c;
   c.version = v5;
@@ -187,9 +189,9 @@ TEST(vectors, connect_v5_variable_header_example) {
 
 // 3.1.1 section 3.1.2.10, figure 3.6: the same variable header for level 4, without properties.
 TEST(vectors, connect_v311_variable_header_example) {
-  const auto expected = bytes({0x10, 0x19, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0xCE, 0x00, 0x0A, 0x00,
-                               0x01, 'c', 0x00, 0x01, 'w', 0x00, 0x01, 'x', 0x00, 0x01, 'u', 0x00, 0x01,
-                               'p'});
+  const auto expected =
+      bytes({0x10, 0x19, 0x00, 0x04, 'M',  'Q',  'T', 'T',  0x04, 0xCE, 0x00, 0x0A, 0x00, 0x01,
+             'c',  0x00, 0x01, 'w',  0x00, 0x01, 'x', 0x00, 0x01, 'u',  0x00, 0x01, 'p'});
   connect c;
   c.version = v311;
   c.keep_alive = 10;
@@ -203,8 +205,8 @@ TEST(vectors, connect_v311_variable_header_example) {
 
 // MQTT 3.1 section 3.1: protocol name "MQIsdp", version 3.
 TEST(vectors, connect_v31) {
-  const auto expected = bytes({0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3C,
-                               0x00, 0x02, 'c', 'l'});
+  const auto expected = bytes(
+      {0x10, 0x10, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x3C, 0x00, 0x02, 'c', 'l'});
   connect c;
   c.version = v31;
   c.keep_alive = 60;
@@ -223,7 +225,8 @@ TEST(vectors, connack) {
   EXPECT_EQ(encoded(connack{false, reason_code::unsupported_protocol_version, {}}, v31),
             bytes({0x20, 0x02, 0x00, 0x01}));
   // 5.0: flags, reason code, property length 0.
-  EXPECT_EQ(encoded(connack{false, reason_code::not_authorized, {}}, v5), bytes({0x20, 0x03, 0x00, 0x87, 0x00}));
+  EXPECT_EQ(encoded(connack{false, reason_code::not_authorized, {}}, v5),
+            bytes({0x20, 0x03, 0x00, 0x87, 0x00}));
   EXPECT_EQ(decode_all(bytes({0x20, 0x02, 0x00, 0x02}), v311),
             packet(connack{false, reason_code::client_identifier_not_valid, {}}));
 }
@@ -280,7 +283,8 @@ TEST(vectors, subscribe_v311) {
       bytes({0x82, 0x0E, 0x00, 0x0A, 0x00, 0x03, 'a', '/', 'b', 0x01, 0x00, 0x03, 'c', '/', 'd', 0x02});
   subscribe s;
   s.packet_id = 10;
-  s.subscriptions = {{"a/b", {qos::at_least_once, false, false, {}}}, {"c/d", {qos::exactly_once, false, false, {}}}};
+  s.subscriptions = {{"a/b", {qos::at_least_once, false, false, {}}},
+                     {"c/d", {qos::exactly_once, false, false, {}}}};
   EXPECT_EQ(encoded(s, v311), expected);
   EXPECT_EQ(decode_all(expected, v311), packet(s));
 }
@@ -325,11 +329,13 @@ TEST(vectors, ping_and_disconnect) {
   EXPECT_EQ(encoded(pingresp{}, v5), bytes({0xD0, 0x00}));
   EXPECT_EQ(encoded(disconnect{}, v311), bytes({0xE0, 0x00}));
   EXPECT_EQ(encoded(disconnect{}, v5), bytes({0xE0, 0x00}));
-  EXPECT_EQ(encoded(disconnect{reason_code::disconnect_with_will_message, {}}, v5), bytes({0xE0, 0x01, 0x04}));
+  EXPECT_EQ(encoded(disconnect{reason_code::disconnect_with_will_message, {}}, v5),
+            bytes({0xE0, 0x01, 0x04}));
   // Reason codes do not exist in 3.1.1.
   EXPECT_EQ(encoded(disconnect{reason_code::server_shutting_down, {}}, v311), bytes({0xE0, 0x00}));
   // 5.0 section 3.14.2.2.1: below remaining length 2 there is no property length.
-  EXPECT_EQ(decode_all(bytes({0xE0, 0x01, 0x8B}), v5), packet(disconnect{reason_code::server_shutting_down, {}}));
+  EXPECT_EQ(decode_all(bytes({0xE0, 0x01, 0x8B}), v5),
+            packet(disconnect{reason_code::server_shutting_down, {}}));
   EXPECT_EQ(decode_all(bytes({0xE0, 0x02, 0x00, 0x00}), v5), packet(disconnect{}));
 }
 
@@ -351,18 +357,18 @@ TEST(vectors, every_property_identifier_and_type) {
   c.props.server_keep_alive = 0x0506;
   c.props.retain_available = 1;
   c.props.user = {{"k", "v"}};
-  EXPECT_EQ(encoded(c, v5), bytes({0x20, 0x14, 0x00, 0x00, 0x11,             // flags, reason, 17 bytes
-                                   0x13, 0x05, 0x06,                         // server keep alive
-                                   0x25, 0x01,                               // retain available
-                                   0x26, 0x00, 0x01, 'k', 0x00, 0x01, 'v',   // user property
-                                   0x27, 0x01, 0x02, 0x03, 0x04}));          // maximum packet size
+  EXPECT_EQ(encoded(c, v5), bytes({0x20, 0x14, 0x00, 0x00, 0x11,            // flags, reason, 17 bytes
+                                   0x13, 0x05, 0x06,                        // server keep alive
+                                   0x25, 0x01,                              // retain available
+                                   0x26, 0x00, 0x01, 'k',  0x00, 0x01, 'v', // user property
+                                   0x27, 0x01, 0x02, 0x03, 0x04}));         // maximum packet size
   publish p;
   p.topic = "t";
   p.props.subscription_identifiers = {128, 1};
   p.props.correlation_data = std::string("\0", 1);
-  EXPECT_EQ(encoded(p, v5), bytes({0x30, 0x0D, 0x00, 0x01, 't', 0x09,   // property length 9
-                                   0x09, 0x00, 0x01, 0x00,              // correlation data
-                                   0x0B, 0x80, 0x01, 0x0B, 0x01}));     // two subscription identifiers
+  EXPECT_EQ(encoded(p, v5), bytes({0x30, 0x0D, 0x00, 0x01, 't', 0x09, // property length 9
+                                   0x09, 0x00, 0x01, 0x00,            // correlation data
+                                   0x0B, 0x80, 0x01, 0x0B, 0x01}));   // two subscription identifiers
 }
 
 // --- what each version leaves out ---------------------------------------------------------------------
@@ -389,9 +395,9 @@ TEST(versions, v311_encoding_leaves_out_every_5_0_field) {
 TEST(versions, encoder_leaves_out_properties_the_packet_may_not_carry) {
   connect c;
   c.client_id = "x";
-  c.props.topic_alias = 5;            // PUBLISH only
-  c.props.reason_string = "no";       // not in CONNECT
-  c.props.receive_maximum = 1;        // allowed
+  c.props.topic_alias = 5;      // PUBLISH only
+  c.props.reason_string = "no"; // not in CONNECT
+  c.props.receive_maximum = 1;  // allowed
   const auto b = encoded(c, v5);
   connect expected = c;
   expected.props = {};

@@ -93,7 +93,9 @@ codec_errc read_packet_id(reader& r, std::uint16_t& id) {
   return id == 0 ? codec_errc::packet_identifier_zero : ok;
 }
 
-codec_errc expect_end(const reader& r) { return r.empty() ? ok : malformed; }
+codec_errc expect_end(const reader& r) {
+  return r.empty() ? ok : malformed;
+}
 
 // --- CONNECT ------------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ using detail::property_list_size;
 using detail::put_properties;
 namespace rules = detail::rules;
 
-std::uint8_t u8(reason_code rc) { return static_cast<std::uint8_t>(rc); }
+std::uint8_t u8(reason_code rc) {
+  return static_cast<std::uint8_t>(rc);
+}
 
 template <class Out>
 void put(Out& o, const connect& c, protocol_version v) {

@@ -77,11 +77,11 @@ reason_code to_reason_code(std::error_code ec) {
   switch (static_cast<codec_errc>(ec.value())) {
   case codec_errc::malformed_packet:
   case codec_errc::bad_remaining_length:
-  case codec_errc::reserved_flags:      // [MQTT-2.2.2-2]
-  case codec_errc::invalid_packet_type: // 5.0 section 2.1.2: type 0 is "Reserved"
-  case codec_errc::invalid_utf8:        // 5.0 section 1.5.4: ill-formed UTF-8 "is a Malformed Packet"
-  case codec_errc::invalid_property:    // 5.0 section 2.2.2.2: an identifier not valid for the packet
-  case codec_errc::invalid_qos:         // [MQTT-3.3.1-4]: PUBLISH with both QoS bits set
+  case codec_errc::reserved_flags:        // [MQTT-2.2.2-2]
+  case codec_errc::invalid_packet_type:   // 5.0 section 2.1.2: type 0 is "Reserved"
+  case codec_errc::invalid_utf8:          // 5.0 section 1.5.4: ill-formed UTF-8 "is a Malformed Packet"
+  case codec_errc::invalid_property:      // 5.0 section 2.2.2.2: an identifier not valid for the packet
+  case codec_errc::invalid_qos:           // [MQTT-3.3.1-4]: PUBLISH with both QoS bits set
   case codec_errc::invalid_connect_flags: // [MQTT-3.1.2-3] and the Will flag rules of 3.1.2.5-3.1.2.7
     return reason_code::malformed_packet;
   // A Topic Name with a wildcard or without a character is not a Topic Name at all (4.7.1, 4.7.3):
@@ -93,14 +93,15 @@ reason_code to_reason_code(std::error_code ec) {
   // does not accept with 0x8F Topic Filter invalid in that filter's SUBACK slot instead.
   case codec_errc::invalid_topic_filter:
     return reason_code::malformed_packet;
-  case codec_errc::duplicate_property:     // 5.0 section 2.2.2.2 and each property's "It is a Protocol Error to include ... more than once"
-  case codec_errc::property_value_invalid: // each property's "It is a Protocol Error to include ... value"
-  case codec_errc::packet_identifier_zero: // [MQTT-2.2.1-3]: the field parses; its value is not allowed
+  case codec_errc::duplicate_property: // 5.0 section 2.2.2.2 and each property's "It is a Protocol Error to
+                                       // include ... more than once"
+  case codec_errc::property_value_invalid:  // each property's "It is a Protocol Error to include ... value"
+  case codec_errc::packet_identifier_zero:  // [MQTT-2.2.1-3]: the field parses; its value is not allowed
   case codec_errc::empty_subscription_list: // 3.8.3 / 3.10.3: "... with no Payload is a Protocol Error"
-  case codec_errc::invalid_reason_code:    // parsed, but not a value this packet may carry (1.2)
-  case codec_errc::protocol_error:         // e.g. a first packet that is not CONNECT [MQTT-3.1.0-1]
+  case codec_errc::invalid_reason_code:     // parsed, but not a value this packet may carry (1.2)
+  case codec_errc::protocol_error:          // e.g. a first packet that is not CONNECT [MQTT-3.1.0-1]
     return reason_code::protocol_error;
-  case codec_errc::invalid_protocol_name: // [MQTT-3.1.2-1]: "MAY send a CONNACK ... 0x84"
+  case codec_errc::invalid_protocol_name:        // [MQTT-3.1.2-1]: "MAY send a CONNACK ... 0x84"
   case codec_errc::unsupported_protocol_version: // [MQTT-3.1.2-2]
     return reason_code::unsupported_protocol_version;
   case codec_errc::packet_too_large: // 5.0 section 3.1.2.11.4 / 4.13

@@ -26,15 +26,17 @@ enum class codec_errc {
   invalid_topic_filter,         // misplaced wildcard, empty [MQTT-4.7.1-1..2]
   invalid_protocol_name,        // CONNECT protocol name not "MQTT"/"MQIsdp"
   unsupported_protocol_version, // CONNECT protocol level not 3, 4 or 5
-  invalid_connect_flags,        // reserved bit set, will flags inconsistent, password without user name in 3.1.1
-  packet_too_large,             // over the configured maximum packet size
-  invalid_reason_code,          // a reason code not allowed in this packet
-  protocol_error,               // a Protocol Error that is none of the above
+  invalid_connect_flags, // reserved bit set, will flags inconsistent, password without user name in 3.1.1
+  packet_too_large,      // over the configured maximum packet size
+  invalid_reason_code,   // a reason code not allowed in this packet
+  protocol_error,        // a Protocol Error that is none of the above
 };
 
 const std::error_category& codec_category();
 
-inline std::error_code make_error_code(codec_errc e) { return {static_cast<int>(e), codec_category()}; }
+inline std::error_code make_error_code(codec_errc e) {
+  return {static_cast<int>(e), codec_category()};
+}
 
 // The reason code a server sends for this error (0x81, 0x82, 0x84, 0x90, 0x95, ...).
 // Any error_code not from codec_category() maps to unspecified_error.

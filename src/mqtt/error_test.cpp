@@ -1,9 +1,8 @@
 // The codec error category and the mapping to reason codes.
 
-#include "mqtt/error.hpp"
-
 #include <gtest/gtest.h>
 
+#include "mqtt/error.hpp"
 #include "mqtt/reason_code.hpp"
 
 namespace firehook::mqtt {
@@ -49,7 +48,8 @@ TEST(codec_error, reason_codes) {
 }
 
 TEST(codec_error, foreign_errors_are_unspecified) {
-  EXPECT_EQ(to_reason_code(std::make_error_code(std::errc::connection_reset)), reason_code::unspecified_error);
+  EXPECT_EQ(to_reason_code(std::make_error_code(std::errc::connection_reset)),
+            reason_code::unspecified_error);
   // Same value as codec_errc::malformed_packet, other category.
   EXPECT_EQ(to_reason_code(std::error_code(1, std::generic_category())), reason_code::unspecified_error);
   EXPECT_EQ(to_reason_code(std::error_code{}), reason_code::success);
@@ -59,7 +59,8 @@ TEST(reason_code, names) {
   EXPECT_EQ(to_string(reason_code::success), "Success");
   EXPECT_EQ(to_string(reason_code::malformed_packet), "Malformed Packet");
   EXPECT_EQ(to_string(reason_code::packet_too_large), "Packet too large");
-  EXPECT_EQ(to_string(reason_code::wildcard_subscriptions_not_supported), "Wildcard Subscriptions not supported");
+  EXPECT_EQ(to_string(reason_code::wildcard_subscriptions_not_supported),
+            "Wildcard Subscriptions not supported");
   EXPECT_EQ(to_string(static_cast<reason_code>(0x03)), "Unknown");
   EXPECT_EQ(to_string(static_cast<reason_code>(0xFF)), "Unknown");
   // Every defined code has a name.
@@ -76,11 +77,13 @@ TEST(reason_code, v3_connack_mapping) {
   EXPECT_EQ(to_v3_connack(reason_code::success), connack_return_code_v3::accepted);
   EXPECT_EQ(to_v3_connack(reason_code::unsupported_protocol_version),
             connack_return_code_v3::unacceptable_protocol_version);
-  EXPECT_EQ(to_v3_connack(reason_code::client_identifier_not_valid), connack_return_code_v3::identifier_rejected);
+  EXPECT_EQ(to_v3_connack(reason_code::client_identifier_not_valid),
+            connack_return_code_v3::identifier_rejected);
   EXPECT_EQ(to_v3_connack(reason_code::server_unavailable), connack_return_code_v3::server_unavailable);
   EXPECT_EQ(to_v3_connack(reason_code::server_busy), connack_return_code_v3::server_unavailable);
   EXPECT_EQ(to_v3_connack(reason_code::use_another_server), connack_return_code_v3::server_unavailable);
-  EXPECT_EQ(to_v3_connack(reason_code::bad_user_name_or_password), connack_return_code_v3::bad_user_name_or_password);
+  EXPECT_EQ(to_v3_connack(reason_code::bad_user_name_or_password),
+            connack_return_code_v3::bad_user_name_or_password);
   EXPECT_EQ(to_v3_connack(reason_code::not_authorized), connack_return_code_v3::not_authorized);
   EXPECT_EQ(to_v3_connack(reason_code::banned), connack_return_code_v3::not_authorized);
   EXPECT_EQ(to_v3_connack(reason_code::bad_authentication_method), connack_return_code_v3::not_authorized);

@@ -85,7 +85,8 @@ private:
 ::testing::AssertionResult accepted(const std::vector<std::byte>& b, std::optional<protocol_version> v) {
   const decode_result r = decode(b, v, {});
   if (r.status != decode_status::complete || r.consumed != b.size()) {
-    return ::testing::AssertionFailure() << "status " << static_cast<int>(r.status) << ": " << r.error.message();
+    return ::testing::AssertionFailure()
+           << "status " << static_cast<int>(r.status) << ": " << r.error.message();
   }
   return ::testing::AssertionSuccess();
 }
@@ -114,15 +115,18 @@ std::vector<std::byte> publish_v5_with(const body& props) {
 
 TEST(fixed_header, reserved_flags_must_be_as_table_2_2_says) {
   // [MQTT-2.2.2-1], [MQTT-2.2.2-2]
-  EXPECT_TRUE(rejected(bytes({0x41, 0x02, 0x00, 0x01}), v311, codec_errc::reserved_flags, malformed)); // PUBACK
-  EXPECT_TRUE(rejected(bytes({0x60, 0x02, 0x00, 0x01}), v5, codec_errc::reserved_flags, malformed));   // PUBREL 0
-  EXPECT_TRUE(rejected(bytes({0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}), v311, codec_errc::reserved_flags,
+  EXPECT_TRUE(
+      rejected(bytes({0x41, 0x02, 0x00, 0x01}), v311, codec_errc::reserved_flags, malformed)); // PUBACK
+  EXPECT_TRUE(
+      rejected(bytes({0x60, 0x02, 0x00, 0x01}), v5, codec_errc::reserved_flags, malformed)); // PUBREL 0
+  EXPECT_TRUE(rejected(bytes({0x80, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}), v311,
+                       codec_errc::reserved_flags,
                        malformed)); // SUBSCRIBE 0
   EXPECT_TRUE(rejected(bytes({0xA0, 0x05, 0x00, 0x01, 0x00, 0x01, 'a'}), v311, codec_errc::reserved_flags,
-                       malformed)); // UNSUBSCRIBE 0
-  EXPECT_TRUE(rejected(bytes({0xC8, 0x00}), v311, codec_errc::reserved_flags, malformed)); // PINGREQ
-  EXPECT_TRUE(rejected(bytes({0xE2, 0x00}), v5, codec_errc::reserved_flags, malformed));   // DISCONNECT
-  EXPECT_TRUE(rejected(bytes({0xF1, 0x00}), v5, codec_errc::reserved_flags, malformed));   // AUTH
+                       malformed));                                                          // UNSUBSCRIBE 0
+  EXPECT_TRUE(rejected(bytes({0xC8, 0x00}), v311, codec_errc::reserved_flags, malformed));   // PINGREQ
+  EXPECT_TRUE(rejected(bytes({0xE2, 0x00}), v5, codec_errc::reserved_flags, malformed));     // DISCONNECT
+  EXPECT_TRUE(rejected(bytes({0xF1, 0x00}), v5, codec_errc::reserved_flags, malformed));     // AUTH
   EXPECT_TRUE(rejected(bytes({0x11}), std::nullopt, codec_errc::reserved_flags, malformed)); // CONNECT
   EXPECT_TRUE(rejected(bytes({0x6A, 0x02, 0x00, 0x01}), v311, codec_errc::reserved_flags, malformed)); // DUP
 }
@@ -139,7 +143,8 @@ TEST(fixed_header, auth_before_5_0) {
 
 TEST(fixed_header, publish_qos_3) {
   // [MQTT-3.3.1-4]
-  EXPECT_TRUE(rejected(bytes({0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}), v311, codec_errc::invalid_qos, malformed));
+  EXPECT_TRUE(
+      rejected(bytes({0x36, 0x05, 0x00, 0x01, 't', 0x00, 0x01}), v311, codec_errc::invalid_qos, malformed));
   EXPECT_TRUE(rejected(bytes({0x36, 0x06, 0x00, 0x01, 't', 0x00, 0x01, 0x00}), v5, codec_errc::invalid_qos,
                        malformed));
 }
@@ -153,12 +158,14 @@ TEST(fixed_header, remaining_length_of_five_bytes) {
   EXPECT_TRUE(rejected(bytes({0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F}), v311, codec_errc::bad_remaining_length,
                        malformed));
   // Known to be bad as soon as the fourth byte says "more".
-  EXPECT_TRUE(rejected(bytes({0x30, 0x80, 0x80, 0x80, 0x80}), v311, codec_errc::bad_remaining_length, malformed));
+  EXPECT_TRUE(
+      rejected(bytes({0x30, 0x80, 0x80, 0x80, 0x80}), v311, codec_errc::bad_remaining_length, malformed));
 }
 
 TEST(fixed_header, remaining_length_not_minimal) {
   // [MQTT-1.5.5-1]: 2 written in two bytes.
-  EXPECT_TRUE(rejected(bytes({0x40, 0x82, 0x00, 0x00, 0x01}), v311, codec_errc::bad_remaining_length, malformed));
+  EXPECT_TRUE(
+      rejected(bytes({0x40, 0x82, 0x00, 0x00, 0x01}), v311, codec_errc::bad_remaining_length, malformed));
 }
 
 TEST(fixed_header, remaining_length_too_short_for_the_fields) {
@@ -187,8 +194,8 @@ TEST(fixed_header, oversized_packet_is_rejected_from_its_fixed_header) {
   decode_limits limits;
   limits.max_packet_size = 100;
   // Remaining length 200: only the two header bytes have arrived.
-  EXPECT_TRUE(
-      rejected(bytes({0x30, 0xC8, 0x01}), v311, codec_errc::packet_too_large, reason_code::packet_too_large, limits));
+  EXPECT_TRUE(rejected(bytes({0x30, 0xC8, 0x01}), v311, codec_errc::packet_too_large,
+                       reason_code::packet_too_large, limits));
   // A 4-byte remaining length, 5 bytes in all.
   EXPECT_TRUE(rejected(bytes({0x30, 0xFF, 0xFF, 0xFF, 0x7F}), v5, codec_errc::packet_too_large,
                        reason_code::packet_too_large, limits));
@@ -219,7 +226,8 @@ TEST(connect, unsupported_protocol_version) {
            {"MQTT", 6}, {"MQTT", 3}, {"MQTT", 0}, {"MQTT", 0x84}, {"MQIsdp", 4}, {"MQIsdp", 5}}) {
     SCOPED_TRACE(name + " " + std::to_string(level));
     EXPECT_TRUE(rejected(connect_header(name, level, 0x02).append(payload).finish(0x10), std::nullopt,
-                         codec_errc::unsupported_protocol_version, reason_code::unsupported_protocol_version));
+                         codec_errc::unsupported_protocol_version,
+                         reason_code::unsupported_protocol_version));
   }
 }
 
@@ -236,8 +244,8 @@ TEST(connect, reserved_flag_set) {
   // [MQTT-3.1.2-3]
   EXPECT_TRUE(rejected(connect_v311(0x03, body().str("id")), std::nullopt, codec_errc::invalid_connect_flags,
                        malformed));
-  EXPECT_TRUE(rejected(connect_v5(0x03, body(), body().str("id")), std::nullopt, codec_errc::invalid_connect_flags,
-                       malformed));
+  EXPECT_TRUE(rejected(connect_v5(0x03, body(), body().str("id")), std::nullopt,
+                       codec_errc::invalid_connect_flags, malformed));
 }
 
 TEST(connect, will_qos_3) {
@@ -249,8 +257,10 @@ TEST(connect, will_qos_3) {
 TEST(connect, will_qos_or_retain_without_will_flag) {
   // 5.0 [MQTT-3.1.2-11], [MQTT-3.1.2-13]
   const body payload = body().str("id");
-  EXPECT_TRUE(rejected(connect_v311(0x0A, payload), std::nullopt, codec_errc::invalid_connect_flags, malformed));
-  EXPECT_TRUE(rejected(connect_v311(0x12, payload), std::nullopt, codec_errc::invalid_connect_flags, malformed));
+  EXPECT_TRUE(
+      rejected(connect_v311(0x0A, payload), std::nullopt, codec_errc::invalid_connect_flags, malformed));
+  EXPECT_TRUE(
+      rejected(connect_v311(0x12, payload), std::nullopt, codec_errc::invalid_connect_flags, malformed));
   EXPECT_TRUE(rejected(connect_v5(0x22, body(), payload), std::nullopt, codec_errc::invalid_connect_flags,
                        malformed));
 }
@@ -286,7 +296,8 @@ TEST(connect, will_property_not_allowed_in_will) {
   // Topic Alias is a PUBLISH property, not a Will property.
   const body will_props = body().u8(0x23).u16(1);
   const body payload = body().str("id").props(will_props).str("w").str("x");
-  EXPECT_TRUE(rejected(connect_v5(0x06, body(), payload), std::nullopt, codec_errc::invalid_property, malformed));
+  EXPECT_TRUE(
+      rejected(connect_v5(0x06, body(), payload), std::nullopt, codec_errc::invalid_property, malformed));
 }
 
 TEST(connect, connect_property_not_allowed_in_will_and_vice_versa) {
@@ -299,12 +310,13 @@ TEST(connect, connect_property_not_allowed_in_will_and_vice_versa) {
 
 TEST(properties, duplicate_property) {
   // 5.0 section 3.3.2.3.3: "It is a Protocol Error to include the Message Expiry Interval more than once".
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x02).u32(1).u8(0x02).u32(2)), v5, codec_errc::duplicate_property,
-                       protocol));
-  EXPECT_TRUE(rejected(connect_v5(0x02, body().u8(0x21).u16(1).u8(0x21).u16(1), body().str("id")), std::nullopt,
+  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x02).u32(1).u8(0x02).u32(2)), v5,
                        codec_errc::duplicate_property, protocol));
-  EXPECT_TRUE(rejected(bytes({0x40, 0x0C, 0x00, 0x01, 0x00, 0x08, 0x1F, 0x00, 0x01, 'a', 0x1F, 0x00, 0x01, 'b'}), v5,
-                       codec_errc::duplicate_property, protocol));
+  EXPECT_TRUE(rejected(connect_v5(0x02, body().u8(0x21).u16(1).u8(0x21).u16(1), body().str("id")),
+                       std::nullopt, codec_errc::duplicate_property, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x40, 0x0C, 0x00, 0x01, 0x00, 0x08, 0x1F, 0x00, 0x01, 'a', 0x1F, 0x00, 0x01, 'b'}), v5,
+               codec_errc::duplicate_property, protocol));
 }
 
 TEST(properties, repeatable_properties) {
@@ -318,11 +330,13 @@ TEST(properties, repeatable_properties) {
 
 TEST(properties, property_not_allowed_in_packet) {
   // 5.0 section 2.2.2.2: a Malformed Packet.
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x11).u32(10)), v5, codec_errc::invalid_property, malformed));
+  EXPECT_TRUE(
+      rejected(publish_v5_with(body().u8(0x11).u32(10)), v5, codec_errc::invalid_property, malformed));
   EXPECT_TRUE(rejected(connect_v5(0x02, body().u8(0x23).u16(1), body().str("id")), std::nullopt,
                        codec_errc::invalid_property, malformed));
   // Reason String is not a PUBLISH property; Server Reference is not a PUBACK property.
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x1F).str("r")), v5, codec_errc::invalid_property, malformed));
+  EXPECT_TRUE(
+      rejected(publish_v5_with(body().u8(0x1F).str("r")), v5, codec_errc::invalid_property, malformed));
   EXPECT_TRUE(rejected(bytes({0x40, 0x08, 0x00, 0x01, 0x00, 0x04, 0x1C, 0x00, 0x01, 's'}), v5,
                        codec_errc::invalid_property, malformed));
   // UNSUBSCRIBE takes only user properties.
@@ -336,7 +350,8 @@ TEST(properties, unknown_identifier) {
     EXPECT_TRUE(rejected(publish_v5_with(body().u8(id).u8(0)), v5, codec_errc::invalid_property, malformed));
   }
   // A two-byte identifier (129) is not defined either.
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x81).u8(0x01).u8(0)), v5, codec_errc::invalid_property, malformed));
+  EXPECT_TRUE(
+      rejected(publish_v5_with(body().u8(0x81).u8(0x01).u8(0)), v5, codec_errc::invalid_property, malformed));
 }
 
 TEST(properties, truncated_value) {
@@ -359,9 +374,11 @@ TEST(properties, invalid_values_are_protocol_errors) {
   EXPECT_TRUE(rejected(connect_v5(0x02, body().u8(0x19).u8(2), id), std::nullopt,
                        codec_errc::property_value_invalid, protocol));
   // Payload Format Indicator 2 (3.3.2.3.2)
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x01).u8(2)), v5, codec_errc::property_value_invalid, protocol));
+  EXPECT_TRUE(
+      rejected(publish_v5_with(body().u8(0x01).u8(2)), v5, codec_errc::property_value_invalid, protocol));
   // Subscription Identifier 0 (3.3.2.3.8, 3.8.2.1.2)
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x0B).vbi(0)), v5, codec_errc::property_value_invalid, protocol));
+  EXPECT_TRUE(
+      rejected(publish_v5_with(body().u8(0x0B).vbi(0)), v5, codec_errc::property_value_invalid, protocol));
   EXPECT_TRUE(rejected(body().u16(1).props(body().u8(0x0B).vbi(0)).str("a").u8(0).finish(0x82), v5,
                        codec_errc::property_value_invalid, protocol));
   // Maximum QoS 2 and Retain Available 2 in CONNACK (3.2.2.3.4, 3.2.2.3.5)
@@ -380,8 +397,8 @@ TEST(properties, response_topic_with_wildcard) {
 }
 
 TEST(properties, user_property_with_invalid_utf8) {
-  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x26).str("k").str("\xED\xA0\x80")), v5, codec_errc::invalid_utf8,
-                       malformed));
+  EXPECT_TRUE(rejected(publish_v5_with(body().u8(0x26).str("k").str("\xED\xA0\x80")), v5,
+                       codec_errc::invalid_utf8, malformed));
 }
 
 TEST(properties, property_length_past_the_packet) {
@@ -393,16 +410,16 @@ TEST(properties, property_length_past_the_packet) {
 
 TEST(utf8, invalid_strings_in_a_topic_name) {
   // [MQTT-1.5.4-1], [MQTT-1.5.4-2]
-  for (const std::string_view s : {std::string_view("a\xC0\xAF", 3),         // overlong '/'
-                                   std::string_view("\xE0\x80\xAF", 3),       // overlong, 3 bytes
-                                   std::string_view("\xF0\x80\x80\xAF", 4),   // overlong, 4 bytes
-                                   std::string_view("\xED\xA0\x80", 3),       // U+D800, a surrogate
-                                   std::string_view("\xED\xBF\xBF", 3),       // U+DFFF
-                                   std::string_view("a\0b", 3),               // U+0000
-                                   std::string_view("\xF4\x90\x80\x80", 4),   // U+110000
-                                   std::string_view("\xFF", 1),
-                                   std::string_view("\x80", 1),               // lone continuation
-                                   std::string_view("\xE2\x82", 2)}) {        // truncated sequence
+  for (const std::string_view s :
+       {std::string_view("a\xC0\xAF", 3),                         // overlong '/'
+        std::string_view("\xE0\x80\xAF", 3),                      // overlong, 3 bytes
+        std::string_view("\xF0\x80\x80\xAF", 4),                  // overlong, 4 bytes
+        std::string_view("\xED\xA0\x80", 3),                      // U+D800, a surrogate
+        std::string_view("\xED\xBF\xBF", 3),                      // U+DFFF
+        std::string_view("a\0b", 3),                              // U+0000
+        std::string_view("\xF4\x90\x80\x80", 4),                  // U+110000
+        std::string_view("\xFF", 1), std::string_view("\x80", 1), // lone continuation
+        std::string_view("\xE2\x82", 2)}) {                       // truncated sequence
     SCOPED_TRACE(::testing::PrintToString(std::string(s)));
     EXPECT_TRUE(rejected(body().str(s).finish(0x30), v311, codec_errc::invalid_utf8, malformed));
     EXPECT_TRUE(rejected(body().str(s).u8(0).finish(0x30), v5, codec_errc::invalid_utf8, malformed));
@@ -425,13 +442,15 @@ TEST(publish, wildcard_in_topic_name) {
   // [MQTT-3.3.2-2]
   for (const std::string_view topic : {"a/+", "#", "a/#", "+", "a+b"}) {
     EXPECT_TRUE(rejected(body().str(topic).finish(0x30), v311, codec_errc::invalid_topic_name, malformed));
-    EXPECT_TRUE(rejected(body().str(topic).u8(0).finish(0x30), v5, codec_errc::invalid_topic_name, malformed));
+    EXPECT_TRUE(
+        rejected(body().str(topic).u8(0).finish(0x30), v5, codec_errc::invalid_topic_name, malformed));
   }
 }
 
 TEST(publish, empty_topic) {
   // 3.1.1 [MQTT-4.7.3-1]
-  EXPECT_TRUE(rejected(body().str("").raw("x").finish(0x30), v311, codec_errc::invalid_topic_name, malformed));
+  EXPECT_TRUE(
+      rejected(body().str("").raw("x").finish(0x30), v311, codec_errc::invalid_topic_name, malformed));
   // 5.0 section 3.3.2.1: a Protocol Error without a Topic Alias, valid with one.
   EXPECT_TRUE(rejected(body().str("").u8(0).raw("x").finish(0x30), v5, codec_errc::protocol_error, protocol));
   EXPECT_TRUE(accepted(body().str("").props(body().u8(0x23).u16(4)).raw("x").finish(0x30), v5));
@@ -439,8 +458,10 @@ TEST(publish, empty_topic) {
 
 TEST(publish, packet_id_zero) {
   // [MQTT-2.2.1-3]
-  EXPECT_TRUE(rejected(body().str("t").u16(0).finish(0x32), v311, codec_errc::packet_identifier_zero, protocol));
-  EXPECT_TRUE(rejected(body().str("t").u16(0).u8(0).finish(0x34), v5, codec_errc::packet_identifier_zero, protocol));
+  EXPECT_TRUE(
+      rejected(body().str("t").u16(0).finish(0x32), v311, codec_errc::packet_identifier_zero, protocol));
+  EXPECT_TRUE(
+      rejected(body().str("t").u16(0).u8(0).finish(0x34), v5, codec_errc::packet_identifier_zero, protocol));
 }
 
 TEST(publish, qos_1_without_packet_id) {
@@ -454,7 +475,8 @@ TEST(acknowledgement, packet_id_zero) {
   EXPECT_TRUE(rejected(bytes({0x50, 0x02, 0x00, 0x00}), v5, codec_errc::packet_identifier_zero, protocol));
   EXPECT_TRUE(rejected(bytes({0x62, 0x02, 0x00, 0x00}), v5, codec_errc::packet_identifier_zero, protocol));
   EXPECT_TRUE(rejected(bytes({0x70, 0x02, 0x00, 0x00}), v311, codec_errc::packet_identifier_zero, protocol));
-  EXPECT_TRUE(rejected(bytes({0x90, 0x03, 0x00, 0x00, 0x00}), v311, codec_errc::packet_identifier_zero, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x90, 0x03, 0x00, 0x00, 0x00}), v311, codec_errc::packet_identifier_zero, protocol));
   EXPECT_TRUE(rejected(bytes({0xB0, 0x02, 0x00, 0x00}), v311, codec_errc::packet_identifier_zero, protocol));
 }
 
@@ -466,12 +488,16 @@ TEST(acknowledgement, reason_code_not_allowed_in_packet) {
   EXPECT_TRUE(rejected(bytes({0xE0, 0x01, 0x01}), v5, codec_errc::invalid_reason_code, protocol));
   EXPECT_TRUE(rejected(bytes({0xF0, 0x02, 0x80, 0x00}), v5, codec_errc::invalid_reason_code, protocol));
   EXPECT_TRUE(rejected(bytes({0x20, 0x03, 0x00, 0x04, 0x00}), v5, codec_errc::invalid_reason_code, protocol));
-  EXPECT_TRUE(rejected(bytes({0x90, 0x04, 0x00, 0x01, 0x00, 0x10}), v5, codec_errc::invalid_reason_code, protocol));
-  EXPECT_TRUE(rejected(bytes({0xB0, 0x04, 0x00, 0x01, 0x00, 0x02}), v5, codec_errc::invalid_reason_code, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x90, 0x04, 0x00, 0x01, 0x00, 0x10}), v5, codec_errc::invalid_reason_code, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0xB0, 0x04, 0x00, 0x01, 0x00, 0x02}), v5, codec_errc::invalid_reason_code, protocol));
   // 3.1.1: CONNACK return codes stop at 5, SUBACK knows 0, 1, 2 and 0x80.
   EXPECT_TRUE(rejected(bytes({0x20, 0x02, 0x00, 0x06}), v311, codec_errc::invalid_reason_code, protocol));
-  EXPECT_TRUE(rejected(bytes({0x90, 0x03, 0x00, 0x01, 0x03}), v311, codec_errc::invalid_reason_code, protocol));
-  EXPECT_TRUE(rejected(bytes({0x90, 0x03, 0x00, 0x01, 0x87}), v311, codec_errc::invalid_reason_code, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x90, 0x03, 0x00, 0x01, 0x03}), v311, codec_errc::invalid_reason_code, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x90, 0x03, 0x00, 0x01, 0x87}), v311, codec_errc::invalid_reason_code, protocol));
 }
 
 TEST(acknowledgement, connack_reserved_bits) {
@@ -502,7 +528,8 @@ TEST(acknowledgement, auth_with_reason_code_but_no_property_length) {
 TEST(subscribe, empty_payload) {
   // 5.0 [MQTT-3.8.3-2] ("A SUBSCRIBE packet with no Payload is a Protocol Error"), 3.1.1 [MQTT-3.8.3-3]
   EXPECT_TRUE(rejected(bytes({0x82, 0x02, 0x00, 0x01}), v311, codec_errc::empty_subscription_list, protocol));
-  EXPECT_TRUE(rejected(bytes({0x82, 0x03, 0x00, 0x01, 0x00}), v5, codec_errc::empty_subscription_list, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0x82, 0x03, 0x00, 0x01, 0x00}), v5, codec_errc::empty_subscription_list, protocol));
 }
 
 TEST(subscribe, packet_id_zero) {
@@ -516,26 +543,29 @@ TEST(subscribe, options_reserved_bits_v311) {
     EXPECT_TRUE(rejected(body().u16(1).str("a").u8(options).finish(0x82), v311, codec_errc::malformed_packet,
                          malformed));
   }
-  EXPECT_TRUE(rejected(body().u16(1).str("a").u8(0x03).finish(0x82), v311, codec_errc::invalid_qos, malformed));
+  EXPECT_TRUE(
+      rejected(body().u16(1).str("a").u8(0x03).finish(0x82), v311, codec_errc::invalid_qos, malformed));
 }
 
 TEST(subscribe, options_reserved_bits_v5) {
   // 5.0 [MQTT-3.8.3-5]: bits 6 and 7.
   for (const int options : {0x40, 0x80}) {
-    EXPECT_TRUE(rejected(body().u16(1).u8(0).str("a").u8(options).finish(0x82), v5, codec_errc::malformed_packet,
-                         malformed));
+    EXPECT_TRUE(rejected(body().u16(1).u8(0).str("a").u8(options).finish(0x82), v5,
+                         codec_errc::malformed_packet, malformed));
   }
   // 5.0 section 3.8.3.1: QoS 3 and Retain Handling 3 are Protocol Errors.
-  EXPECT_TRUE(rejected(body().u16(1).u8(0).str("a").u8(0x03).finish(0x82), v5, codec_errc::protocol_error, protocol));
-  EXPECT_TRUE(rejected(body().u16(1).u8(0).str("a").u8(0x30).finish(0x82), v5, codec_errc::protocol_error, protocol));
+  EXPECT_TRUE(
+      rejected(body().u16(1).u8(0).str("a").u8(0x03).finish(0x82), v5, codec_errc::protocol_error, protocol));
+  EXPECT_TRUE(
+      rejected(body().u16(1).u8(0).str("a").u8(0x30).finish(0x82), v5, codec_errc::protocol_error, protocol));
   // No Local, Retain As Published and Retain Handling 2 are fine.
   EXPECT_TRUE(accepted(body().u16(1).u8(0).str("a").u8(0x2E).finish(0x82), v5));
 }
 
 TEST(subscribe, no_local_on_shared_subscription) {
   // [MQTT-3.8.3-4]
-  EXPECT_TRUE(rejected(body().u16(1).u8(0).str("$share/g/a").u8(0x04).finish(0x82), v5, codec_errc::protocol_error,
-                       protocol));
+  EXPECT_TRUE(rejected(body().u16(1).u8(0).str("$share/g/a").u8(0x04).finish(0x82), v5,
+                       codec_errc::protocol_error, protocol));
 }
 
 TEST(subscribe, invalid_topic_filters) {
@@ -544,11 +574,12 @@ TEST(subscribe, invalid_topic_filters) {
        {"", "a/#/b", "a#", "#/", "a+", "+a/b", "a/b+", "$share/g", "$share//a", "$share/g+/a", "$share/g#/a",
         "$share/g/", "$share/g/a/#/b"}) {
     SCOPED_TRACE(filter);
+    EXPECT_TRUE(rejected(body().u16(1).str(filter).u8(0).finish(0x82), v311, codec_errc::invalid_topic_filter,
+                         malformed));
+    EXPECT_TRUE(rejected(body().u16(1).u8(0).str(filter).u8(0).finish(0x82), v5,
+                         codec_errc::invalid_topic_filter, malformed));
     EXPECT_TRUE(
-        rejected(body().u16(1).str(filter).u8(0).finish(0x82), v311, codec_errc::invalid_topic_filter, malformed));
-    EXPECT_TRUE(
-        rejected(body().u16(1).u8(0).str(filter).u8(0).finish(0x82), v5, codec_errc::invalid_topic_filter, malformed));
-    EXPECT_TRUE(rejected(body().u16(1).str(filter).finish(0xA2), v311, codec_errc::invalid_topic_filter, malformed));
+        rejected(body().u16(1).str(filter).finish(0xA2), v311, codec_errc::invalid_topic_filter, malformed));
   }
 }
 
@@ -560,11 +591,13 @@ TEST(subscribe, pair_without_options_byte) {
 TEST(unsubscribe, empty_payload) {
   // 5.0 [MQTT-3.10.3-2] ("An UNSUBSCRIBE packet with no Payload is a Protocol Error")
   EXPECT_TRUE(rejected(bytes({0xA2, 0x02, 0x00, 0x01}), v311, codec_errc::empty_subscription_list, protocol));
-  EXPECT_TRUE(rejected(bytes({0xA2, 0x03, 0x00, 0x01, 0x00}), v5, codec_errc::empty_subscription_list, protocol));
+  EXPECT_TRUE(
+      rejected(bytes({0xA2, 0x03, 0x00, 0x01, 0x00}), v5, codec_errc::empty_subscription_list, protocol));
 }
 
 TEST(unsubscribe, packet_id_zero) {
-  EXPECT_TRUE(rejected(body().u16(0).str("a").finish(0xA2), v311, codec_errc::packet_identifier_zero, protocol));
+  EXPECT_TRUE(
+      rejected(body().u16(0).str("a").finish(0xA2), v311, codec_errc::packet_identifier_zero, protocol));
 }
 
 // --- every rejected packet is rejected at every split ------------------------------------------------

@@ -74,8 +74,8 @@ struct publish {
   bool dup = false;
   mqtt::qos qos = qos::at_most_once;
   bool retain = false;
-  std::string topic;              // may be empty in 5.0 when props.topic_alias is set
-  std::uint16_t packet_id = 0;    // 0 for QoS 0
+  std::string topic;           // may be empty in 5.0 when props.topic_alias is set
+  std::uint16_t packet_id = 0; // 0 for QoS 0
   properties props;
   std::string payload;
 
@@ -113,8 +113,8 @@ enum class retain_handling : std::uint8_t { send_on_subscribe = 0, send_if_new =
 
 struct subscribe_options {
   mqtt::qos max_qos = qos::at_most_once;
-  bool no_local = false;           // 5.0
-  bool retain_as_published = false; // 5.0
+  bool no_local = false;                                                      // 5.0
+  bool retain_as_published = false;                                           // 5.0
   mqtt::retain_handling retain_handling = retain_handling::send_on_subscribe; // 5.0
   bool operator==(const subscribe_options&) const = default;
 };
@@ -176,6 +176,8 @@ struct auth {
 using packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, pubcomp, subscribe, suback,
                             unsubscribe, unsuback, pingreq, pingresp, disconnect, auth>;
 
-inline packet_type type_of(const packet& p) { return static_cast<packet_type>(p.index() + 1); }
+inline packet_type type_of(const packet& p) {
+  return static_cast<packet_type>(p.index() + 1);
+}
 
 } // namespace firehook::mqtt

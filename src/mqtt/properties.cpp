@@ -42,7 +42,9 @@ codec_errc read_u32(wire::reader& r, std::optional<std::uint32_t>& out) {
   return wire::ok;
 }
 
-codec_errc read_string(wire::reader& r, std::optional<std::string>& out) { return r.read_utf8(out.emplace()); }
+codec_errc read_string(wire::reader& r, std::optional<std::string>& out) {
+  return r.read_utf8(out.emplace());
+}
 
 codec_errc read_binary(wire::reader& r, std::optional<std::string>& out) {
   return r.read_binary(out.emplace()) ? wire::ok : malformed;

@@ -12,23 +12,24 @@
 namespace firehook::mqtt {
 
 enum class property_id : std::uint8_t {
-  payload_format_indicator = 0x01,          // byte              PUBLISH, Will
-  message_expiry_interval = 0x02,           // four byte int     PUBLISH, Will
-  content_type = 0x03,                      // UTF-8 string      PUBLISH, Will
-  response_topic = 0x08,                    // UTF-8 string      PUBLISH, Will
-  correlation_data = 0x09,                  // binary data       PUBLISH, Will
-  subscription_identifier = 0x0B,           // var byte int      PUBLISH, SUBSCRIBE
-  session_expiry_interval = 0x11,           // four byte int     CONNECT, CONNACK, DISCONNECT
-  assigned_client_identifier = 0x12,        // UTF-8 string      CONNACK
-  server_keep_alive = 0x13,                 // two byte int      CONNACK
-  authentication_method = 0x15,             // UTF-8 string      CONNECT, CONNACK, AUTH
-  authentication_data = 0x16,               // binary data       CONNECT, CONNACK, AUTH
-  request_problem_information = 0x17,       // byte              CONNECT
-  will_delay_interval = 0x18,               // four byte int     Will
-  request_response_information = 0x19,      // byte              CONNECT
-  response_information = 0x1A,              // UTF-8 string      CONNACK
-  server_reference = 0x1C,                  // UTF-8 string      CONNACK, DISCONNECT
-  reason_string = 0x1F,                     // UTF-8 string      CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH
+  payload_format_indicator = 0x01,     // byte              PUBLISH, Will
+  message_expiry_interval = 0x02,      // four byte int     PUBLISH, Will
+  content_type = 0x03,                 // UTF-8 string      PUBLISH, Will
+  response_topic = 0x08,               // UTF-8 string      PUBLISH, Will
+  correlation_data = 0x09,             // binary data       PUBLISH, Will
+  subscription_identifier = 0x0B,      // var byte int      PUBLISH, SUBSCRIBE
+  session_expiry_interval = 0x11,      // four byte int     CONNECT, CONNACK, DISCONNECT
+  assigned_client_identifier = 0x12,   // UTF-8 string      CONNACK
+  server_keep_alive = 0x13,            // two byte int      CONNACK
+  authentication_method = 0x15,        // UTF-8 string      CONNECT, CONNACK, AUTH
+  authentication_data = 0x16,          // binary data       CONNECT, CONNACK, AUTH
+  request_problem_information = 0x17,  // byte              CONNECT
+  will_delay_interval = 0x18,          // four byte int     Will
+  request_response_information = 0x19, // byte              CONNECT
+  response_information = 0x1A,         // UTF-8 string      CONNACK
+  server_reference = 0x1C,             // UTF-8 string      CONNACK, DISCONNECT
+  reason_string =
+      0x1F, // UTF-8 string      CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT, AUTH
   receive_maximum = 0x21,                   // two byte int      CONNECT, CONNACK
   topic_alias_maximum = 0x22,               // two byte int      CONNECT, CONNACK
   topic_alias = 0x23,                       // two byte int      PUBLISH

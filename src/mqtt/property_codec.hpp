@@ -21,7 +21,9 @@ namespace firehook::mqtt::detail {
 
 using property_set = std::uint64_t; // bit n stands for identifier n; every identifier is below 64
 
-constexpr property_set bit(property_id id) { return property_set{1} << static_cast<unsigned>(id); }
+constexpr property_set bit(property_id id) {
+  return property_set{1} << static_cast<unsigned>(id);
+}
 
 struct property_rules {
   property_set allowed = 0;
@@ -42,17 +44,18 @@ inline constexpr property_rules will{bit(payload_format_indicator) | bit(message
                                      bit(content_type) | bit(response_topic) | bit(correlation_data) |
                                      bit(will_delay_interval) | bit(user_property)};
 
-inline constexpr property_rules connect{bit(session_expiry_interval) | bit(authentication_method) |
-                                        bit(authentication_data) | bit(request_problem_information) |
-                                        bit(request_response_information) | bit(receive_maximum) |
-                                        bit(topic_alias_maximum) | bit(user_property) | bit(maximum_packet_size)};
+inline constexpr property_rules connect{
+    bit(session_expiry_interval) | bit(authentication_method) | bit(authentication_data) |
+    bit(request_problem_information) | bit(request_response_information) | bit(receive_maximum) |
+    bit(topic_alias_maximum) | bit(user_property) | bit(maximum_packet_size)};
 
 inline constexpr property_rules connack{
     bit(session_expiry_interval) | bit(assigned_client_identifier) | bit(server_keep_alive) |
-    bit(authentication_method) | bit(authentication_data) | bit(response_information) | bit(server_reference) |
-    bit(reason_string) | bit(receive_maximum) | bit(topic_alias_maximum) | bit(maximum_qos) |
-    bit(retain_available) | bit(user_property) | bit(maximum_packet_size) | bit(wildcard_subscription_available) |
-    bit(subscription_identifier_available) | bit(shared_subscription_available)};
+    bit(authentication_method) | bit(authentication_data) | bit(response_information) |
+    bit(server_reference) | bit(reason_string) | bit(receive_maximum) | bit(topic_alias_maximum) |
+    bit(maximum_qos) | bit(retain_available) | bit(user_property) | bit(maximum_packet_size) |
+    bit(wildcard_subscription_available) | bit(subscription_identifier_available) |
+    bit(shared_subscription_available)};
 
 // PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK
 inline constexpr property_rules acknowledgement{bit(reason_string) | bit(user_property)};
@@ -64,8 +67,8 @@ inline constexpr property_rules unsubscribe{bit(user_property)};
 inline constexpr property_rules disconnect{bit(session_expiry_interval) | bit(server_reference) |
                                            bit(reason_string) | bit(user_property)};
 
-inline constexpr property_rules auth{bit(authentication_method) | bit(authentication_data) | bit(reason_string) |
-                                     bit(user_property)};
+inline constexpr property_rules auth{bit(authentication_method) | bit(authentication_data) |
+                                     bit(reason_string) | bit(user_property)};
 } // namespace rules
 
 // Reads a property length and the properties it covers, all of which must lie inside `r`.

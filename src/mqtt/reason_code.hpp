@@ -69,6 +69,8 @@ connack_return_code_v3 to_v3_connack(reason_code rc);
 // A short English name, e.g. "Malformed Packet". Never empty; unknown values give "Unknown".
 std::string_view to_string(reason_code rc);
 
-constexpr bool is_error(reason_code rc) { return static_cast<std::uint8_t>(rc) >= 0x80; }
+constexpr bool is_error(reason_code rc) {
+  return static_cast<std::uint8_t>(rc) >= 0x80;
+}
 
 } // namespace firehook::mqtt

@@ -85,7 +85,9 @@ TEST_P(stream, several_packets_in_one_feed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(all_versions, stream, ::testing::ValuesIn(test::all_versions),
-                         [](const auto& param_info) { return std::string(test::version_name(param_info.param)); });
+                         [](const auto& param_info) {
+                           return std::string(test::version_name(param_info.param));
+                         });
 
 TEST(stream_decoder, keeps_only_the_partial_packet) {
   const auto connect_bytes = encoded(test::sample_connect(protocol_version::v5), protocol_version::v5);

@@ -142,9 +142,14 @@ inline subscribe sample_subscribe(protocol_version v) {
   subscribe s;
   s.packet_id = 1;
   const bool v5 = v == protocol_version::v5;
-  s.subscriptions.push_back({"sensors/+/temperature", {qos::at_most_once, v5, false, retain_handling::send_on_subscribe}});
-  s.subscriptions.push_back({"sensors/#", {qos::at_least_once, false, v5, v5 ? retain_handling::send_if_new : retain_handling::send_on_subscribe}});
-  s.subscriptions.push_back({"$share/workers/jobs/+", {qos::exactly_once, false, false, v5 ? retain_handling::do_not_send : retain_handling::send_on_subscribe}});
+  s.subscriptions.push_back(
+      {"sensors/+/temperature", {qos::at_most_once, v5, false, retain_handling::send_on_subscribe}});
+  s.subscriptions.push_back({"sensors/#",
+                             {qos::at_least_once, false, v5,
+                              v5 ? retain_handling::send_if_new : retain_handling::send_on_subscribe}});
+  s.subscriptions.push_back({"$share/workers/jobs/+",
+                             {qos::exactly_once, false, false,
+                              v5 ? retain_handling::do_not_send : retain_handling::send_on_subscribe}});
   s.subscriptions.push_back({"#", {}});
   if (v5) {
     s.props.subscription_identifiers = {268'435'455};
@@ -258,10 +263,9 @@ inline std::string_view version_name(protocol_version v) {
 }
 
 inline std::string_view type_name(packet_type t) {
-  constexpr std::string_view names[] = {"reserved", "connect",  "connack",  "publish", "puback",
-                                        "pubrec",   "pubrel",   "pubcomp",  "subscribe", "suback",
-                                        "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect",
-                                        "auth"};
+  constexpr std::string_view names[] = {
+      "reserved",  "connect", "connack",     "publish",  "puback",  "pubrec",   "pubrel",     "pubcomp",
+      "subscribe", "suback",  "unsubscribe", "unsuback", "pingreq", "pingresp", "disconnect", "auth"};
   return names[static_cast<unsigned>(t)];
 }
 

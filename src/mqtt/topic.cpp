@@ -138,7 +138,9 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-bool has_wildcard(std::string_view filter) { return filter.find_first_of("+#") != std::string_view::npos; }
+bool has_wildcard(std::string_view filter) {
+  return filter.find_first_of("+#") != std::string_view::npos;
+}
 
 bool is_valid_topic_name(std::string_view topic) {
   // [MQTT-4.7.3-1] at least one character; [MQTT-4.7.1-1] no wildcard characters.
@@ -179,7 +181,8 @@ std::optional<shared_filter> parse_shared_filter(std::string_view filter) {
 
 bool topic_matches(std::string_view filter, std::string_view topic) {
   // [MQTT-4.7.2-1]: "$SYS/..." and the like are not matched by a filter starting with a wildcard.
-  if (!topic.empty() && topic.front() == '$' && !filter.empty() && (filter.front() == '+' || filter.front() == '#')) {
+  if (!topic.empty() && topic.front() == '$' && !filter.empty() &&
+      (filter.front() == '+' || filter.front() == '#')) {
     return false;
   }
   level_cursor f(filter);

@@ -1,10 +1,10 @@
 // Topic names, topic filters, shared subscription filters, matching, and UTF-8 validation.
 
-#include "mqtt/topic.hpp"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "mqtt/topic.hpp"
 
 namespace firehook::mqtt {
 namespace {
@@ -12,40 +12,40 @@ namespace {
 TEST(utf8, accepts_well_formed_strings) {
   EXPECT_TRUE(is_valid_utf8(""));
   EXPECT_TRUE(is_valid_utf8("plain ascii, longer than eight bytes"));
-  EXPECT_TRUE(is_valid_utf8("\x7F"));                  // U+007F
-  EXPECT_TRUE(is_valid_utf8("\xC2\x80"));              // U+0080
-  EXPECT_TRUE(is_valid_utf8("\xDF\xBF"));              // U+07FF
-  EXPECT_TRUE(is_valid_utf8("\xE0\xA0\x80"));          // U+0800
-  EXPECT_TRUE(is_valid_utf8("\xED\x9F\xBF"));          // U+D7FF, just below the surrogates
-  EXPECT_TRUE(is_valid_utf8("\xEE\x80\x80"));          // U+E000, just above
-  EXPECT_TRUE(is_valid_utf8("\xEF\xBB\xBF"));          // U+FEFF is kept, not stripped [MQTT-1.5.4-3]
-  EXPECT_TRUE(is_valid_utf8("\xEF\xBF\xBF"));          // U+FFFF
-  EXPECT_TRUE(is_valid_utf8("\xF0\x90\x80\x80"));      // U+10000
-  EXPECT_TRUE(is_valid_utf8("\xF4\x8F\xBF\xBF"));      // U+10FFFF
+  EXPECT_TRUE(is_valid_utf8("\x7F"));             // U+007F
+  EXPECT_TRUE(is_valid_utf8("\xC2\x80"));         // U+0080
+  EXPECT_TRUE(is_valid_utf8("\xDF\xBF"));         // U+07FF
+  EXPECT_TRUE(is_valid_utf8("\xE0\xA0\x80"));     // U+0800
+  EXPECT_TRUE(is_valid_utf8("\xED\x9F\xBF"));     // U+D7FF, just below the surrogates
+  EXPECT_TRUE(is_valid_utf8("\xEE\x80\x80"));     // U+E000, just above
+  EXPECT_TRUE(is_valid_utf8("\xEF\xBB\xBF"));     // U+FEFF is kept, not stripped [MQTT-1.5.4-3]
+  EXPECT_TRUE(is_valid_utf8("\xEF\xBF\xBF"));     // U+FFFF
+  EXPECT_TRUE(is_valid_utf8("\xF0\x90\x80\x80")); // U+10000
+  EXPECT_TRUE(is_valid_utf8("\xF4\x8F\xBF\xBF")); // U+10FFFF
   EXPECT_TRUE(is_valid_utf8("température/région/✓/😀"));
   EXPECT_TRUE(is_valid_utf8(std::string(65'535, 'a')));
 }
 
 TEST(utf8, rejects_ill_formed_strings) {
-  EXPECT_FALSE(is_valid_utf8(std::string_view("\0", 1)));                 // U+0000 [MQTT-1.5.4-2]
-  EXPECT_FALSE(is_valid_utf8(std::string_view("abcdefgh\0ijk", 12)));     // U+0000 inside a fast-path word
-  EXPECT_FALSE(is_valid_utf8("\xC0\x80"));                                 // overlong U+0000
-  EXPECT_FALSE(is_valid_utf8("\xC1\xBF"));                                 // overlong U+007F
-  EXPECT_FALSE(is_valid_utf8("\xE0\x9F\xBF"));                             // overlong U+07FF
-  EXPECT_FALSE(is_valid_utf8("\xF0\x8F\xBF\xBF"));                         // overlong U+FFFF
-  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));                             // U+D800 [MQTT-1.5.4-1]
-  EXPECT_FALSE(is_valid_utf8("\xED\xBF\xBF"));                             // U+DFFF
-  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));                         // U+110000
+  EXPECT_FALSE(is_valid_utf8(std::string_view("\0", 1)));             // U+0000 [MQTT-1.5.4-2]
+  EXPECT_FALSE(is_valid_utf8(std::string_view("abcdefgh\0ijk", 12))); // U+0000 inside a fast-path word
+  EXPECT_FALSE(is_valid_utf8("\xC0\x80"));                            // overlong U+0000
+  EXPECT_FALSE(is_valid_utf8("\xC1\xBF"));                            // overlong U+007F
+  EXPECT_FALSE(is_valid_utf8("\xE0\x9F\xBF"));                        // overlong U+07FF
+  EXPECT_FALSE(is_valid_utf8("\xF0\x8F\xBF\xBF"));                    // overlong U+FFFF
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));                        // U+D800 [MQTT-1.5.4-1]
+  EXPECT_FALSE(is_valid_utf8("\xED\xBF\xBF"));                        // U+DFFF
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));                    // U+110000
   EXPECT_FALSE(is_valid_utf8("\xF5\x80\x80\x80"));
   EXPECT_FALSE(is_valid_utf8("\xFE"));
   EXPECT_FALSE(is_valid_utf8("\xFF"));
-  EXPECT_FALSE(is_valid_utf8("\x80"));                                     // continuation without lead
-  EXPECT_FALSE(is_valid_utf8("\xC3"));                                     // truncated
+  EXPECT_FALSE(is_valid_utf8("\x80")); // continuation without lead
+  EXPECT_FALSE(is_valid_utf8("\xC3")); // truncated
   EXPECT_FALSE(is_valid_utf8("\xE2\x82"));
   EXPECT_FALSE(is_valid_utf8("\xF0\x9F\x98"));
-  EXPECT_FALSE(is_valid_utf8("\xE2\x28\xA1"));                             // bad continuation
-  EXPECT_FALSE(is_valid_utf8("abcdefghijklmno\xC3"));                      // truncated after a fast-path word
-  EXPECT_FALSE(is_valid_utf8(std::string(65'536, 'a')));                   // longer than a string can be
+  EXPECT_FALSE(is_valid_utf8("\xE2\x28\xA1"));           // bad continuation
+  EXPECT_FALSE(is_valid_utf8("abcdefghijklmno\xC3"));    // truncated after a fast-path word
+  EXPECT_FALSE(is_valid_utf8(std::string(65'536, 'a'))); // longer than a string can be
 }
 
 TEST(topic_name, validity) {
@@ -54,8 +54,8 @@ TEST(topic_name, validity) {
   EXPECT_TRUE(is_valid_topic_name("sport/tennis/player1"));
   EXPECT_TRUE(is_valid_topic_name("$SYS/broker/uptime"));
   EXPECT_TRUE(is_valid_topic_name("a//b/ with spaces "));
-  EXPECT_FALSE(is_valid_topic_name(""));         // [MQTT-4.7.3-1]
-  EXPECT_FALSE(is_valid_topic_name("a/+/b"));    // [MQTT-4.7.1-1]
+  EXPECT_FALSE(is_valid_topic_name(""));      // [MQTT-4.7.3-1]
+  EXPECT_FALSE(is_valid_topic_name("a/+/b")); // [MQTT-4.7.1-1]
   EXPECT_FALSE(is_valid_topic_name("a/#"));
   EXPECT_FALSE(is_valid_topic_name("a+"));
   EXPECT_FALSE(is_valid_topic_name("\xED\xA0\x80"));
@@ -63,9 +63,9 @@ TEST(topic_name, validity) {
 }
 
 TEST(topic_filter, validity) {
-  for (const char* f : {"#", "+", "+/+", "/+", "+/", "sport/#", "sport/tennis/#", "sport/+/player1", "+/tennis/#",
-                        "/", "//", "$SYS/#", "a/b/c", "$share", "$sharex/a", "$share/g/#", "$share/group/a/+/c",
-                        "$share/g/$share/x"}) {
+  for (const char* f :
+       {"#", "+", "+/+", "/+", "+/", "sport/#", "sport/tennis/#", "sport/+/player1", "+/tennis/#", "/", "//",
+        "$SYS/#", "a/b/c", "$share", "$sharex/a", "$share/g/#", "$share/group/a/+/c", "$share/g/$share/x"}) {
     EXPECT_TRUE(is_valid_topic_filter(f)) << f;
   }
   for (const char* f : {"", "sport/tennis#", "sport/tennis/#/ranking", "#/", "a/#/", "sport+", "+sport",
