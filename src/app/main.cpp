@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/user_command.hpp"
 #include "base/clock.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
   check_cmd->add_option("-c,--config", check_path, "configuration file (TOML)")->required();
 
   app.add_subcommand("version", "print the version");
+  firehook::app::user_command user_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -136,6 +138,9 @@ int main(int argc, char** argv) {
   }
   if (check_cmd->parsed()) {
     return check(check_path);
+  }
+  if (user_cmd.parsed()) {
+    return user_cmd.run(std::cin, std::cout, std::cerr);
   }
   std::cout << "firehook " << FIREHOOK_VERSION << '\n';
   return 0;
