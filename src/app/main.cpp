@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/topics_command.hpp"
 #include "app/user_command.hpp"
 #include "base/clock.hpp"
 #include "broker/broker.hpp"
@@ -109,6 +110,9 @@ int check(const std::string& path) {
   if (!report(loaded)) {
     return 1;
   }
+  if (!loaded.cfg->topics.empty() && !firehook::app::report_topics_file(loaded.cfg->topics, std::cerr)) {
+    return 1;
+  }
   std::cout << path << ": ok\n";
   return 0;
 }
@@ -131,6 +135,7 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("version", "print the version");
   firehook::app::user_command user_cmd(app);
+  firehook::app::topics_command topics_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -141,6 +146,9 @@ int main(int argc, char** argv) {
   }
   if (user_cmd.parsed()) {
     return user_cmd.run(std::cin, std::cout, std::cerr);
+  }
+  if (topics_cmd.parsed()) {
+    return topics_cmd.run();
   }
   std::cout << "firehook " << FIREHOOK_VERSION << '\n';
   return 0;
