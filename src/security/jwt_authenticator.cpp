@@ -212,7 +212,7 @@ std::optional<std::string> jwt_authenticator::reload_locked() const {
     const std::lock_guard lock(keys_mutex_);
     keys_ = std::move(fresh);
   }
-  failed_stamp_ = {};
+  failed_stamp_.reset();
   log("jwt: keys reloaded: " + std::to_string(count) + " verification keys");
   return std::nullopt;
 }

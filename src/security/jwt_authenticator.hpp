@@ -110,7 +110,7 @@ private:
   mutable std::shared_ptr<const key_set> keys_;
 
   mutable std::mutex reload_mutex_;                 // one reload at a time; guards failed_stamp_
-  mutable file_stamp failed_stamp_;                 // the JWKS file as it was when its reload last failed
+  mutable std::optional<file_stamp> failed_stamp_;  // the JWKS file as it was when its reload last failed
   mutable std::atomic<std::int64_t> next_check_{0}; // steady_clock ticks of the next JWKS look
 };
 
