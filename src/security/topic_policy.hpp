@@ -130,7 +130,8 @@ class topic_access {
 public:
   // No rights at all (before CONNECT completes).
   topic_access() = default;
-  // `client_id` is the session's client identifier (the {client_id} placeholder).
+  // `policy` must not be null. `client_id` is the session's final client identifier (the
+  // {client_id} placeholder). Costs about a microsecond per dozen grants: once per CONNECT or reload.
   topic_access(std::shared_ptr<const topic_policy> policy, const identity& who, std::string_view client_id);
 
   // A PUBLISH of `topic` (a valid topic name, not an alias) at `qos` with the retain flag `retain`.
