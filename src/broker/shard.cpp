@@ -535,9 +535,7 @@ void shard::disconnect(connection_id id, mqtt::reason_code reason) {
   }
   const subscriber_id sid = c.sid;
   if (const auto s = sessions_.find(sid); s != sessions_.end()) {
-    s->second.s->end_connection(reason == mqtt::reason_code::maximum_connect_time
-                                    ? session::session_errc::maximum_connect_time
-                                    : session::session_errc::administrative_action);
+    s->second.s->end_connection(reason);
     run_actions(sid);
   }
 }

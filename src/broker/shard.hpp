@@ -73,8 +73,8 @@ public:
   std::size_t connection_count() const { return connections_.size(); }
   // Ends a live connection for an administrative reason (0x98 Administrative action for a
   // revoked certificate, 0xA0 Maximum connect time for an expired token): a 5.0 client gets
-  // DISCONNECT with that reason, the will is published; one not yet connected is just closed.
-  // Unknown ids are ignored.
+  // DISCONNECT with that reason, a 3.1/3.1.1 client is only closed, the will is published; one
+  // not yet connected is just closed. Unknown ids and connections already closing are ignored.
   void disconnect(connection_id id, mqtt::reason_code reason);
 
   // For tests and metrics.

@@ -306,7 +306,18 @@ void session::publish_will_now() {
 
 void session::shut_down() { close(session_errc::server_shutting_down, true); }
 
-void session::end_connection(std::error_code why) { close(why, true); }
+void session::end_connection(mqtt::reason_code reason) {
+  if (!connected_) {
+    return;
+  }
+  if (v5()) {
+    send_disconnect(reason);
+  }
+  const session_errc why = reason == mqtt::reason_code::maximum_connect_time ? session_errc::maximum_connect_time
+                                                                             : session_errc::administrative_action;
+  actions_.push_back(close_connection{why, true});
+  go_offline(true);
+}
 
 std::unique_ptr<state> session::release_state() { return std::move(st_); }
 

@@ -94,9 +94,10 @@ public:
   void publish_will_now();
   // Shutdown phase 2: DISCONNECT 0x8B (5.0) and close.
   void shut_down();
-  // The server ends the connection (revoked certificate, expired token): 5.0 DISCONNECT with
-  // the reason for `why`, close; the will is published as for any server-side disconnect.
-  void end_connection(std::error_code why);
+  // The server ends the connection as an administrative action (revoked certificate: 0x98,
+  // expired token: 0xA0 Maximum connect time): 5.0 DISCONNECT with `reason`, 3.1/3.1.1 only a
+  // close; the will is published as for any server-side disconnect. No-op when not connected.
+  void end_connection(mqtt::reason_code reason);
 
   // A message matching this session's subscriptions. See the queue and drop policy above.
   // `congested`: the connection's transport backlog is over the limit (QoS 0 is dropped).

@@ -747,7 +747,7 @@ TEST_F(session_test, shutdown_sends_server_shutting_down) {
 
 TEST_F(session_test, end_connection_sends_its_reason_and_publishes_the_will) {
   connect(with_will(protocol_version::v5));
-  s_->end_connection(session_errc::maximum_connect_time);
+  s_->end_connection(reason_code::maximum_connect_time);
   const auto acts = take();
   EXPECT_EQ(sent<mqtt::disconnect>(acts).at(0).reason, reason_code::maximum_connect_time);
   EXPECT_TRUE(closed(acts));

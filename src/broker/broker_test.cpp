@@ -1,0 +1,340 @@
+// Broker shards driven through a fake transport: what a client would see on its connection after
+// session takeover (on one shard and across two) and after shard::disconnect().
+//
+// The fake runs every shard on the test's thread: post_to_shard and defer queue tasks that
+// pump() runs. Authentication runs on the broker's worker threads, so pump() also waits (a
+// bounded time) for verdicts to come back.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "broker/broker.hpp"
+#include "broker/shard.hpp"
+#include "broker/transport.hpp"
+#include "config/config.hpp"
+#include "mqtt/codec.hpp"
+
+namespace firehook::broker {
+namespace {
+
+using namespace std::chrono_literals;
+using mqtt::protocol_version;
+using mqtt::reason_code;
+
+class network;
+
+// One shard's transport. Written bytes and closes are recorded per connection.
+class fake_transport final : public transport {
+public:
+  fake_transport(network& net, unsigned index) : net_(net), index_(index) {}
+
+  void send(connection_id id, std::span<const std::byte> bytes) override {
+    auto& out = written[id];
+    out.insert(out.end(), bytes.begin(), bytes.end());
+  }
+  void send_payload(connection_id id, mqtt::message_ptr owner) override {
+    const auto* p = reinterpret_cast<const std::byte*>(owner->payload.data());
+    send(id, std::span<const std::byte>(p, owner->payload.size()));
+  }
+  void close(connection_id id, bool flush) override;
+  void pause_reading(connection_id id, bool pause) override { paused[id] = pause; }
+  std::size_t queued_bytes(connection_id) const override { return 0; }
+  void defer(std::function<void()> task) override;
+  void post_to_shard(unsigned shard, std::function<void()> task) override;
+
+  std::map<connection_id, std::vector<std::byte>> written;
+  std::map<connection_id, bool> closed; // id -> flush
+  std::map<connection_id, bool> paused;
+
+private:
+  network& net_;
+  unsigned index_;
+};
+
+class network {
+public:
+  network(const std::string& toml, unsigned shards) {
+    auto loaded = config::load_string(toml, "test.toml");
+    if (!loaded.cfg) {
+      throw std::runtime_error("bad test configuration");
+    }
+    broker_ = std::make_unique<broker>(loaded.cfg, shards, clock_);
+    for (unsigned i = 0; i < shards; ++i) {
+      transports_.push_back(std::make_unique<fake_transport>(*this, i));
+    }
+    for (unsigned i = 0; i < shards; ++i) {
+      shards_.push_back(std::make_unique<shard>(*broker_, i, *transports_[i]));
+    }
+  }
+  ~network() {
+    broker_->stop_authentication();
+    shards_.clear();
+  }
+
+  void post(std::function<void()> task) {
+    const std::lock_guard lock(mutex_);
+    tasks_.push_back(std::move(task));
+  }
+
+  // Runs queued tasks until `done()` holds or 5 s pass (authentication verdicts arrive from
+  // worker threads meanwhile).
+  bool pump(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (true) {
+      std::deque<std::function<void()>> batch;
+      {
+        const std::lock_guard lock(mutex_);
+        batch.swap(tasks_);
+      }
+      for (auto& t : batch) {
+        t();
+      }
+      if (batch.empty()) {
+        if (done()) {
+          return true;
+        }
+        if (std::chrono::steady_clock::now() > deadline) {
+          return false;
+        }
+        std::this_thread::sleep_for(1ms);
+      }
+    }
+  }
+
+  // Accepts a connection on shard `s` and sends `c`; waits for the CONNACK.
+  connection_id connect(unsigned s, const mqtt::connect& c) {
+    const connection_id id = next_id_++;
+    versions_[id] = c.version;
+    shards_[s]->on_accept(id, connection_info{"default", "127.0.0.1", 40000, true, std::nullopt});
+    shards_[s]->on_packet(id, mqtt::packet(c));
+    EXPECT_TRUE(pump([&] { return !received(s, id).empty(); })) << "no CONNACK";
+    return id;
+  }
+
+  // Everything written to connection `id` of shard `s`, decoded.
+  std::vector<mqtt::packet> received(unsigned s, connection_id id) const {
+    std::vector<mqtt::packet> out;
+    const auto it = transports_[s]->written.find(id);
+    if (it == transports_[s]->written.end()) {
+      return out;
+    }
+    std::span<const std::byte> rest(it->second);
+    while (!rest.empty()) {
+      auto r = mqtt::decode(rest, versions_.at(id), {});
+      if (r.status != mqtt::decode_status::complete) {
+        ADD_FAILURE() << "undecodable bytes written to connection " << id;
+        break;
+      }
+      out.push_back(std::move(r.pkt));
+      rest = rest.subspan(r.consumed);
+    }
+    return out;
+  }
+
+  bool closed(unsigned s, connection_id id) const { return transports_[s]->closed.contains(id); }
+
+  // The transport reports a close back to the shard, as net/ does after close().
+  void report_closed(unsigned s, connection_id id) { shards_[s]->on_closed(id); }
+
+  shard& at(unsigned s) { return *shards_[s]; }
+  fake_transport& transport_of(unsigned s) { return *transports_[s]; }
+  broker& the_broker() { return *broker_; }
+
+private:
+  base::manual_clock clock_{base::time_point{} + 1000s};
+  std::unique_ptr<broker> broker_;
+  std::vector<std::unique_ptr<fake_transport>> transports_;
+  std::vector<std::unique_ptr<shard>> shards_;
+  std::mutex mutex_; // guards tasks_: verdicts are posted from authentication workers
+  std::deque<std::function<void()>> tasks_;
+  connection_id next_id_ = 1;
+  std::map<connection_id, protocol_version> versions_;
+};
+
+void fake_transport::close(connection_id id, bool flush) {
+  closed.emplace(id, flush);
+}
+void fake_transport::defer(std::function<void()> task) {
+  net_.post(std::move(task));
+}
+void fake_transport::post_to_shard(unsigned, std::function<void()> task) {
+  net_.post(std::move(task));
+}
+
+const char* const config_text = R"(
+[broker]
+shards = 2
+
+[[listener]]
+name = "default"
+address = "127.0.0.1"
+port = 0
+protocol = "mqtt"
+allow_anonymous = true
+)";
+
+mqtt::connect connect_packet(protocol_version v, std::string id, bool clean = true) {
+  mqtt::connect c;
+  c.version = v;
+  c.client_id = std::move(id);
+  c.clean_start = clean;
+  if (v == protocol_version::v5 && !clean) {
+    c.props.session_expiry_interval = 60;
+  }
+  return c;
+}
+
+mqtt::connect with_will(mqtt::connect c) {
+  mqtt::will w;
+  w.topic = "will/t";
+  w.payload = "gone";
+  c.will_message = w;
+  return c;
+}
+
+template <class P>
+std::vector<P> only(const std::vector<mqtt::packet>& ps) {
+  std::vector<P> out;
+  for (const auto& p : ps) {
+    if (const auto* x = std::get_if<P>(&p)) {
+      out.push_back(*x);
+    }
+  }
+  return out;
+}
+
+void subscribe(network& net, unsigned s, connection_id id, const std::string& filter) {
+  mqtt::subscribe sub;
+  sub.packet_id = 1;
+  sub.subscriptions.push_back(mqtt::subscription{filter, mqtt::subscribe_options{mqtt::qos::at_least_once}});
+  net.at(s).on_packet(id, mqtt::packet(sub));
+  EXPECT_TRUE(net.pump([&] { return !only<mqtt::suback>(net.received(s, id)).empty(); })) << "no SUBACK";
+}
+
+// --- takeover ------------------------------------------------------------------------------------
+
+class takeover : public ::testing::TestWithParam<unsigned> {}; // the new connection's shard
+
+TEST_P(takeover, v5_old_connection_gets_disconnect_0x8e_and_is_closed) {
+  network net(config_text, 2);
+  const unsigned new_shard = GetParam();
+  const auto old_id = net.connect(0, connect_packet(protocol_version::v5, "dev"));
+  const auto new_id = net.connect(new_shard, connect_packet(protocol_version::v5, "dev"));
+  ASSERT_TRUE(net.pump([&] { return net.closed(0, old_id); })) << "old connection not closed";
+  const auto got = only<mqtt::disconnect>(net.received(0, old_id));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].reason, reason_code::session_taken_over);
+  EXPECT_TRUE(net.transport_of(0).closed.at(old_id)) << "closed after the DISCONNECT is written";
+  const auto ack = only<mqtt::connack>(net.received(new_shard, new_id));
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(ack[0].reason, reason_code::success);
+  EXPECT_FALSE(ack[0].session_present) << "clean start";
+  EXPECT_FALSE(net.closed(new_shard, new_id));
+}
+
+TEST_P(takeover, v311_old_connection_is_closed_without_disconnect) {
+  network net(config_text, 2);
+  const unsigned new_shard = GetParam();
+  const auto old_id = net.connect(0, connect_packet(protocol_version::v3_1_1, "dev"));
+  net.connect(new_shard, connect_packet(protocol_version::v3_1_1, "dev"));
+  ASSERT_TRUE(net.pump([&] { return net.closed(0, old_id); }));
+  EXPECT_TRUE(only<mqtt::disconnect>(net.received(0, old_id)).empty());
+}
+
+TEST_P(takeover, resumed_session_keeps_its_subscriptions_and_the_old_will_is_published) {
+  network net(config_text, 2);
+  const unsigned new_shard = GetParam();
+  const auto watcher = net.connect(1, connect_packet(protocol_version::v5, "watcher"));
+  subscribe(net, 1, watcher, "will/t");
+  const auto old_id = net.connect(0, with_will(connect_packet(protocol_version::v5, "dev", false)));
+  subscribe(net, 0, old_id, "data/t");
+  const auto new_id = net.connect(new_shard, connect_packet(protocol_version::v5, "dev", false));
+  ASSERT_TRUE(net.pump([&] { return net.closed(0, old_id); }));
+  net.report_closed(0, old_id);
+  const auto ack = only<mqtt::connack>(net.received(new_shard, new_id));
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].session_present);
+  // The will of the ended connection (no delay) goes [MQTT-3.1.3-9] ...
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(1, watcher)).empty(); }));
+  EXPECT_EQ(only<mqtt::publish>(net.received(1, watcher))[0].topic, "will/t");
+  // ... and a message to the subscription reaches the new connection.
+  mqtt::publish p;
+  p.topic = "data/t";
+  p.payload = "after";
+  p.qos = mqtt::qos::at_least_once;
+  p.packet_id = 9;
+  net.at(1).on_packet(watcher, mqtt::packet(p));
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(new_shard, new_id)).empty(); }));
+  EXPECT_EQ(only<mqtt::publish>(net.received(new_shard, new_id))[0].payload, "after");
+}
+
+INSTANTIATE_TEST_SUITE_P(same_and_other_shard, takeover, ::testing::Values(0u, 1u));
+
+// --- shard::disconnect ---------------------------------------------------------------------------
+
+TEST(disconnect, v5_client_gets_the_reason_and_its_will_is_published) {
+  network net(config_text, 2);
+  const auto watcher = net.connect(1, connect_packet(protocol_version::v5, "watcher"));
+  subscribe(net, 1, watcher, "will/t");
+  const auto id = net.connect(0, with_will(connect_packet(protocol_version::v5, "dev")));
+  net.at(0).disconnect(id, reason_code::maximum_connect_time);
+  ASSERT_TRUE(net.pump([&] { return net.closed(0, id); }));
+  const auto d = only<mqtt::disconnect>(net.received(0, id));
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].reason, reason_code::maximum_connect_time);
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(1, watcher)).empty(); }));
+  EXPECT_EQ(only<mqtt::publish>(net.received(1, watcher))[0].payload, "gone");
+}
+
+TEST(disconnect, v5_client_gets_whichever_reason_is_given) {
+  for (const auto reason :
+       {reason_code::administrative_action, reason_code::not_authorized, reason_code::server_busy}) {
+    network net(config_text, 1);
+    const auto id = net.connect(0, connect_packet(protocol_version::v5, "dev"));
+    net.at(0).disconnect(id, reason);
+    ASSERT_TRUE(net.closed(0, id));
+    EXPECT_EQ(only<mqtt::disconnect>(net.received(0, id)).at(0).reason, reason);
+  }
+}
+
+TEST(disconnect, v311_client_is_closed_without_disconnect) {
+  network net(config_text, 1);
+  const auto id = net.connect(0, with_will(connect_packet(protocol_version::v3_1_1, "dev")));
+  net.at(0).disconnect(id, reason_code::administrative_action);
+  ASSERT_TRUE(net.closed(0, id));
+  EXPECT_TRUE(only<mqtt::disconnect>(net.received(0, id)).empty());
+}
+
+TEST(disconnect, unknown_or_repeated_id_is_a_no_op) {
+  network net(config_text, 1);
+  const auto id = net.connect(0, connect_packet(protocol_version::v5, "dev"));
+  net.at(0).disconnect(id + 100, reason_code::administrative_action);
+  EXPECT_FALSE(net.closed(0, id));
+  net.at(0).disconnect(id, reason_code::administrative_action);
+  net.at(0).disconnect(id, reason_code::administrative_action);
+  net.report_closed(0, id);
+  net.at(0).disconnect(id, reason_code::administrative_action);
+  EXPECT_EQ(only<mqtt::disconnect>(net.received(0, id)).size(), 1u);
+}
+
+TEST(disconnect, connection_before_connack_is_closed_without_answer) {
+  network net(config_text, 1);
+  net.at(0).on_accept(7, connection_info{"default", "127.0.0.1", 40000, true, std::nullopt});
+  net.at(0).disconnect(7, reason_code::administrative_action);
+  EXPECT_TRUE(net.closed(0, 7));
+  EXPECT_TRUE(net.transport_of(0).written[7].empty());
+}
+
+} // namespace
+} // namespace firehook::broker
