@@ -44,7 +44,8 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   char buf[32];
   std::snprintf(buf, sizeof buf, "fh-%016llx-", static_cast<unsigned long long>(nonce));
   client_id_prefix_ = buf;
-  auth_ = std::make_unique<authentication>(security::make_auth_chains(*cfg_), auth_workers, auth_max_pending);
+  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line); });
+  auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, auth_max_pending);
 }
 
 broker::~broker() = default;
@@ -57,6 +58,10 @@ void broker::report(const auth_event& e) const {
 
 void broker::stop_authentication() {
   auth_->stop();
+}
+
+std::optional<std::string> broker::reload_credentials() const {
+  return methods_.reload();
 }
 
 statistics_snapshot broker::snapshot() const {

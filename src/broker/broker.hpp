@@ -23,6 +23,7 @@
 #include "broker/transport.hpp"
 #include "config/config.hpp"
 #include "router/retained_store.hpp"
+#include "security/auth_factory.hpp"
 #include "security/authenticator.hpp"
 #include "session/limits.hpp"
 
@@ -119,6 +120,9 @@ public:
 
   // The authentication chains of the listeners, run off the shard threads.
   authentication& authenticator() { return *auth_; }
+  // Rereads the files authentication methods use (token keys): on SIGHUP. nullopt when all went
+  // well, otherwise why not (the previous keys stay in use). Thread-safe.
+  std::optional<std::string> reload_credentials() const;
   // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
   void stop_authentication();
 
@@ -139,6 +143,7 @@ private:
   std::string client_id_prefix_;
   log_hook log_;
   auth_hook auth_log_;
+  security::auth_methods methods_;
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
 };

@@ -157,6 +157,9 @@ struct server::impl {
       }
       spdlog::info("SIGHUP received: reloading");
       reload_tls(true);
+      if (auto error = broker.reload_credentials()) {
+        spdlog::error("token keys not reloaded, the previous ones stay in use: {}", *error);
+      }
       wait_hangup();
     });
   }

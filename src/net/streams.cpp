@@ -81,20 +81,25 @@ public:
       }
     });
     peer_ = info.peer_address;
-    stream_.async_handshake(asio::ssl::stream_base::server, [self = shared_from_this(), this,
-                                                             info = std::move(info)](
-                                                                const boost::system::error_code& ec) mutable {
-      handshake_timer_.reset();
-      if (ec) {
-        spdlog::info("TLS handshake from {}:{} failed: {}", info.peer_address, info.peer_port, ec.message());
-        finish();
-        return;
-      }
-      boost::system::error_code ignored;
-      stream_.next_layer().non_blocking(true, ignored);
-      info.certificate = peer_certificate(stream_.native_handle());
-      announce(std::move(info));
-    });
+    stream_.async_handshake(
+        asio::ssl::stream_base::server, [self = shared_from_this(), this, info = std::move(info)](
+                                            const boost::system::error_code& ec) mutable {
+          handshake_timer_.reset();
+          if (ec) {
+            // "certificate verify failed" alone does not tell an operator which check refused the device.
+            std::string why = ec.message();
+            if (long verify = SSL_get_verify_result(stream_.native_handle()); verify != X509_V_OK) {
+              why += std::string(": ") + X509_verify_cert_error_string(verify);
+            }
+            spdlog::info("TLS handshake from {}:{} failed: {}", info.peer_address, info.peer_port, why);
+            finish();
+            return;
+          }
+          boost::system::error_code ignored;
+          stream_.next_layer().non_blocking(true, ignored);
+          info.certificate = peer_certificate(stream_.native_handle());
+          announce(std::move(info));
+        });
   }
 
   const SSL* tls_session() const override { return const_cast<stream_type&>(stream_).native_handle(); }
@@ -104,7 +109,10 @@ private:
 
   void async_wait_readable() override {
     // Bytes OpenSSL already decrypted are readable without the socket becoming readable again.
-    if (SSL_pending(stream_.native_handle()) > 0) {
+    // So are records Asio already took off the socket into the SSL's read BIO (e.g. a CONNECT
+    // that arrived with the client's TLS 1.3 Finished during the handshake).
+    SSL* ssl = stream_.native_handle();
+    if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
       asio::post(owner_.io(), [self = shared_from_this(), this] { on_wait_done({}); });
       return;
     }

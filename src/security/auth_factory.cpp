@@ -2,16 +2,53 @@
 
 #include <vector>
 
+#include "security/certificate_authenticator.hpp"
+#include "security/jwt_authenticator.hpp"
+#include "security/password_authenticator.hpp"
+
 namespace firehook::security {
 
-std::map<std::string, std::shared_ptr<const auth_chain>, std::less<>>
-make_auth_chains(const config::config& cfg) {
-  std::map<std::string, std::shared_ptr<const auth_chain>, std::less<>> chains;
-  for (const auto& l : cfg.listeners) {
-    std::vector<std::shared_ptr<const authenticator>> methods;
-    chains.emplace(l.name, std::make_shared<const auth_chain>(std::move(methods), l.allow_anonymous));
+std::optional<std::string> auth_methods::reload() const {
+  if (jwt) {
+    return jwt->reload();
   }
-  return chains;
+  return std::nullopt;
+}
+
+auth_methods make_auth_methods(const config::config& cfg, std::function<void(std::string_view)> log) {
+  auth_methods m;
+  std::shared_ptr<const authenticator> certificate;
+  std::shared_ptr<const authenticator> password;
+  for (const auto& l : cfg.listeners) {
+    std::vector<std::shared_ptr<const authenticator>> chain;
+    for (const config::auth_method method : l.auth) {
+      switch (method) {
+      case config::auth_method::certificate:
+        if (!certificate) {
+          certificate = std::make_shared<const certificate_authenticator>(cfg.auth.certificate);
+        }
+        chain.push_back(certificate);
+        break;
+      case config::auth_method::password:
+        if (!password) {
+          password = make_password_authenticator(cfg);
+        }
+        chain.push_back(password);
+        break;
+      case config::auth_method::jwt:
+        if (!m.jwt) {
+          // The loader refuses "jwt" in a listener's chain without [auth.jwt].
+          jwt_options options;
+          options.log = log;
+          m.jwt = std::make_shared<const jwt_authenticator>(*cfg.auth.jwt, std::move(options));
+        }
+        chain.push_back(m.jwt);
+        break;
+      }
+    }
+    m.by_listener.emplace(l.name, std::make_shared<const auth_chain>(std::move(chain), l.allow_anonymous));
+  }
+  return m;
 }
 
 } // namespace firehook::security
