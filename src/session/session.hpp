@@ -18,7 +18,7 @@
 // DISCONNECT with the reason code (session/error.hpp), 3.1/3.1.1 a close without one, and the
 // will is published as for any abnormal end.
 //
-// Queue and drop policy (documented for operators in the README):
+// Queue and drop policy (documented for operators in docs/broker.md):
 //  - QoS 1/2 deliveries beyond the inflight window (min(client Receive Maximum,
 //    limits.max_inflight)) wait in the session queue, in order, also while the client is offline.
 //    When the queue holds limits.max_queued_messages messages or limits.max_queued_bytes bytes,

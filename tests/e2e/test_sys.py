@@ -124,3 +124,30 @@ def test_clients_cannot_publish_to_sys(start_broker, clients, version):
     late = clients(b, version)
     late.subscribe("$SYS/broker/version", 0)
     assert late.expect(2).payload.startswith(b"firehook "), "the retained $SYS value was replaced"
+
+
+def test_drops_are_counted_and_logged(start_broker, clients, version):
+    """Past the per-session bound a delivery is dropped, never silently: $SYS counts it and the
+    broker logs a line (docs/broker.md)."""
+    b = start_broker({"limits": {"max_queued_messages": 2}, "broker": {"sys_interval": 1}})
+    cid = unique("drop")
+    extra = {"props": {"SessionExpiryInterval": 60}} if version == V5 else {}
+    sub = clients(b, version, client_id=cid, clean=False, **extra)
+    sub.subscribe("drop/t", 1)
+    sub.disconnect()
+    pub = clients(b, version)
+    for i in range(5):
+        pub.publish("drop/t", str(i).encode(), 1)
+    watch = clients(b, V311)
+    watch.subscribe("$SYS/broker/messages/dropped", 0)
+    latest(watch, ["$SYS/broker/messages/dropped"], timeout=4,
+           until=lambda v: number(v["$SYS/broker/messages/dropped"]) >= 3)
+    # Lines are written at most every 10 s per shard, each with the drops since the last one.
+    deadline = time.monotonic() + 12
+    logged = 0
+    while time.monotonic() < deadline:
+        logged = sum(int(n) for n in re.findall(r"\b(\d+) messages dropped", b.stderr_text()))
+        if logged >= 3:
+            break
+        time.sleep(0.2)
+    assert logged == 3, f"{logged} drops logged, expected 3:\n" + b.stderr_text()[-2000:]
