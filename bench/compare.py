@@ -1,0 +1,613 @@
+#!/usr/bin/python3
+"""Side-by-side benchmark of Firehook and Mosquitto with firehook-bench; writes bench/RESULTS.md.
+
+Run by `make bench` through scripts/bench (after the micro-benchmarks):
+
+    bench/compare.py --build build/release [--runs 3] [--out bench/RESULTS.md] [--quick]
+
+For every run of every scenario a fresh broker is started on a free loopback port with a generated
+configuration (so no run inherits another's memory or queues), pinned with `taskset -c 0`; the
+generator runs pinned to core 1 with one thread. Runs are interleaved (run 1 of every scenario on
+both brokers, then run 2, ...) so that a noisy minute on a shared machine hits both brokers alike.
+The table holds the median of the runs and the ratio Firehook/Mosquitto, against the targets of
+issue 6.
+
+Both brokers are configured to be lossless: Mosquitto with no queue or inflight limit
+(max_queued_messages 0, max_inflight_messages 0, max_queued_bytes 0), Firehook with the largest
+inflight window and queue limits its configuration accepts. firehook-bench exits 1 when an
+acknowledged QoS 1/2 message is lost; this script then fails after writing what it measured.
+
+Everything a run writes is kept under BUILD/bench-results/ (one JSON line per run, broker logs).
+Python 3 standard library only; the broker binaries, openssl, taskset and mosquitto are external.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTES_MARKER = "<!-- Everything below this line is kept by bench/compare.py when it rewrites the file. -->"
+
+LISTENER_RE = re.compile(r'^firehook: listener "[^"]+" (mqtts?) on (\S+):(\d+)\s*$')
+
+
+# --- scenarios -------------------------------------------------------------------------------
+
+class Scenario:
+    """One generator command and the figure it is judged by.
+
+    metric: key of the generator's JSON line; better: "higher" or "lower";
+    target: (op, factor) for the ratio Firehook/Mosquitto, or None (informational).
+    """
+
+    def __init__(self, key, title, args, metric, better, target=None, tls=False, fresh_memory=False,
+                 extra=()):
+        self.key = key
+        self.title = title
+        self.args = args
+        self.metric = metric
+        self.better = better
+        self.target = target
+        self.tls = tls
+        self.fresh_memory = fresh_memory
+        self.extra = extra  # further (metric, better, target, title) read from the same runs
+
+
+def scenarios(quick):
+    # Durations and counts are scaled so that `make bench` (3 runs, 2 brokers) ends in about
+    # 12 minutes on a 2-core machine; --quick is a smoke test of the whole pipeline (about 2 minutes).
+    d = "1" if quick else "3"
+    conns = "1000" if quick else "10000"
+    rate_d = "1" if quick else "3"
+    s = [
+        Scenario("fanin_q0", "fan-in 8→1, QoS 0, closed loop",
+                 ["fanin", "--publishers", "8", "--qos", "0", "--duration", d], "delivered_per_s", "higher",
+                 (">=", 3.0)),
+        Scenario("fanin_q1", "fan-in 8→1, QoS 1, closed loop",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--duration", d], "delivered_per_s", "higher",
+                 (">=", 3.0)),
+        Scenario("fanin_q2", "fan-in 8→1, QoS 2, closed loop",
+                 ["fanin", "--publishers", "8", "--qos", "2", "--duration", d], "delivered_per_s", "higher"),
+        Scenario("fanout_q0", "fan-out 1→100, QoS 0, closed loop",
+                 ["fanout", "--subscribers", "100", "--qos", "0", "--duration", d, "--window", "100"],
+                 "delivered_per_s", "higher", (">=", 2.0)),
+        Scenario("fanout_q1", "fan-out 1→100, QoS 1, closed loop",
+                 ["fanout", "--subscribers", "100", "--qos", "1", "--duration", d, "--window", "100"],
+                 "delivered_per_s", "higher", (">=", 2.0)),
+        Scenario("pairs_q0", "100 pairs, QoS 0, closed loop",
+                 ["pairs", "--pairs", "100", "--qos", "0", "--duration", d, "--window", "100"],
+                 "delivered_per_s", "higher", (">=", 2.0)),
+        Scenario("pairs_q1", "100 pairs, QoS 1, closed loop",
+                 ["pairs", "--pairs", "100", "--qos", "1", "--duration", d, "--window", "100"],
+                 "delivered_per_s", "higher", (">=", 2.0)),
+        Scenario("latency_q0", "latency, 8→1 at 20,000 msg/s, QoS 0, open loop",
+                 ["fanin", "--publishers", "8", "--qos", "0", "--rate", "20000", "--duration", rate_d],
+                 "latency_p99_us", "lower", ("<=", 0.5),
+                 extra=(("latency_p50_us", "lower", None, "p50 latency (µs)"),
+                        ("latency_p999_us", "lower", None, "p99.9 latency (µs)"))),
+        Scenario("latency_q1", "latency, 8→1 at 20,000 msg/s, QoS 1, open loop",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--rate", "20000", "--duration", rate_d],
+                 "latency_p99_us", "lower", ("<=", 0.5),
+                 extra=(("latency_p50_us", "lower", None, "p50 latency (µs)"),
+                        ("latency_p999_us", "lower", None, "p99.9 latency (µs)"))),
+        Scenario("conn_plain", f"{conns} connections, plain",
+                 ["conn", "--connections", conns, "--hold", "2"], "conn_per_s", "higher", (">=", 2.0),
+                 fresh_memory=True,
+                 extra=(("broker_bytes_per_conn", "lower", ("<=", 1.0), "resident bytes per idle connection"),)),
+        Scenario("conn_tls", f"{conns} connections, TLS (ECDSA P-256)",
+                 ["conn", "--connections", conns, "--hold", "2"], "conn_per_s", "higher", (">=", 1.0),
+                 tls=True, fresh_memory=True,
+                 extra=(("broker_bytes_per_conn", "lower", ("<=", 0.5), "resident bytes per idle connection"),)),
+    ]
+    return s
+
+
+# --- brokers ---------------------------------------------------------------------------------
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, proc, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Broker:
+    """A broker process for one run. `cpus`: the taskset CPU list, or None for unpinned."""
+
+    def __init__(self, kind, binary, workdir, tls_files, cpus, shards):
+        self.kind = kind
+        self.binary = binary
+        self.workdir = workdir
+        self.tls_files = tls_files
+        self.cpus = cpus
+        self.shards = shards
+        self.proc = None
+        self.port = None
+        self.log = None
+        self.command = None
+
+    def _prefix(self):
+        return ["taskset", "-c", self.cpus] if self.cpus is not None else []
+
+    def start(self, tls, log_path):
+        self.log = open(log_path, "w")
+        if self.kind == "firehook":
+            conf = self.workdir / "firehook.toml"
+            conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files))
+            self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
+            self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 20
+            while self.port is None and time.monotonic() < deadline and self.proc.poll() is None:
+                for line in Path(log_path).read_text().splitlines():
+                    m = LISTENER_RE.match(line)
+                    if m:
+                        self.port = int(m.group(3))
+                time.sleep(0.02)
+            if self.port is None:
+                self.stop()
+                raise RuntimeError(f"firehook did not report its listener; see {log_path}")
+        else:
+            self.port = free_port()
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(mosquitto_config(self.port, tls, self.tls_files))
+            self.command = self._prefix() + [str(self.binary), "-c", str(conf)]
+            self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_for_port(self.port, self.proc):
+            self.stop()
+            raise RuntimeError(f"{self.kind} did not start listening; see {log_path}")
+        # Let the broker forget the probe connection before the generator reads its resident memory.
+        time.sleep(0.2)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def firehook_config(workdir, shards, tls, tls_files):
+    # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
+    # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
+    listener = [
+        "[[listener]]",
+        'name = "bench"',
+        'address = "127.0.0.1"',
+        "port = 0",
+        f'protocol = "{"mqtts" if tls else "mqtt"}"',
+        "allow_anonymous = true",
+        "auth = []",
+    ]
+    if tls:
+        listener += ["  [listener.tls]", f'  cert = "{tls_files[0]}"', f'  key = "{tls_files[1]}"']
+    return "\n".join([
+        "[broker]",
+        f"shards = {shards}",
+        "sys_interval = 0",
+        f'state_dir = "{workdir / "state"}"',
+        "[log]",
+        'level = "warn"',
+        "[limits]",
+        "max_connections = 1000000",
+        "max_inflight = 65535",
+        "max_queued_messages = 10000000",
+        "max_queued_bytes = 1099511627776",
+        *listener,
+        "",
+    ])
+
+
+def mosquitto_config(port, tls, tls_files):
+    # mosquitto.conf(5): max_inflight_messages 0 and max_queued_messages 0 are "no maximum", and
+    # max_queued_bytes defaults to 0 (no maximum): nothing is dropped, QoS 0 included (a QoS 0
+    # message is dropped only when a queue limit is reached). set_tcp_nodelay as the issue asks.
+    lines = [
+        # Started as root, Mosquitto would switch to the user "mosquitto", which cannot read the
+        # generated certificate in our private temporary folder.
+        *(["user root"] if os.geteuid() == 0 else []),
+        "per_listener_settings false",
+        "allow_anonymous true",
+        "persistence false",
+        "max_inflight_messages 0",
+        "max_queued_messages 0",
+        "max_queued_bytes 0",
+        "set_tcp_nodelay true",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "connection_messages false",
+        f"listener {port} 127.0.0.1",
+        "max_connections -1",
+    ]
+    if tls:
+        lines += [f"certfile {tls_files[0]}", f"keyfile {tls_files[1]}"]
+    return "\n".join(lines) + "\n"
+
+
+def make_server_cert(tmp):
+    """An ECDSA P-256 self-signed server certificate for 127.0.0.1 (the generator checks the IP SAN)."""
+    key = tmp / "server.key"
+    crt = tmp / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-keyout", str(key), "-out", str(crt), "-days", "2", "-sha256",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
+    args = [str(bench_bin), *sc.args, "--port", str(broker.port), "--broker-pid", str(broker.proc.pid),
+            "--label", label, "--json"]
+    if sc.tls:
+        args += ["--tls", "--cafile", str(tls_files[0])]
+    cmd = (["taskset", "-c", gen_cpus] if gen_cpus is not None else []) + args
+    started = time.monotonic()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
+    elapsed = time.monotonic() - started
+    (outdir / f"{label}.stderr").write_text(p.stderr)
+    result = None
+    for line in p.stdout.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            result = json.loads(line)
+    with open(outdir / "runs.jsonl", "a") as f:
+        f.write(json.dumps({"label": label, "rc": p.returncode, "elapsed_s": round(elapsed, 2),
+                            "command": cmd, "result": result}) + "\n")
+    return p.returncode, result, cmd, p.stderr.strip()
+
+
+def fmt(v, metric):
+    if v is None:
+        return "—"
+    if metric.endswith("_us"):
+        return f"{v:,.0f}" if v >= 100 else f"{v:,.1f}"
+    return f"{v:,.0f}"
+
+
+def verdict(ratio, target):
+    if target is None or ratio is None:
+        return ""
+    op, factor = target
+    ok = ratio >= factor if op == ">=" else ratio <= factor
+    if ok:
+        return "met"
+    if op == ">=":
+        return f"missed: {ratio / factor:.0%} of the target"
+    return f"missed: {ratio / factor:.1f}× the allowed"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=20).stdout.strip()
+    except Exception as e:  # noqa: BLE001 (a description of the machine must not stop the benchmark)
+        return f"({e})"
+
+
+def display_cmd(cmd, port):
+    text = " ".join(shlex.quote(c) for c in cmd)
+    text = re.sub(r"--port \d+", "--port $PORT", text)
+    text = re.sub(r"--broker-pid \d+", "--broker-pid $BROKER_PID", text)
+    text = re.sub(r"--label \S+ ", "", text)
+    text = re.sub(r"--cafile \S+", "--cafile $TMP/server.crt", text)
+    return text.replace(str(ROOT) + "/", "")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", required=True, help="the Release build folder (holds src/app/firehook, bench/)")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    ap.add_argument("--quick", action="store_true", help="short runs: a smoke test of the pipeline")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys, and `unpinned` for the scaling runs (default: all)")
+    ap.add_argument("--micro", default="", help="a file with the micro-benchmarks' output, quoted in RESULTS.md")
+    ap.add_argument("--mosquitto", default=shutil.which("mosquitto") or "/usr/sbin/mosquitto")
+    opt = ap.parse_args()
+
+    build = Path(opt.build).resolve()
+    firehook = build / "src" / "app" / "firehook"
+    bench_bin = build / "bench" / "firehook-bench"
+    mosquitto = Path(opt.mosquitto)
+    for f in (firehook, bench_bin, mosquitto):
+        if not os.access(f, os.X_OK):
+            sys.exit(f"compare.py: {f} is missing or not executable")
+    for tool in ("taskset", "openssl"):
+        if shutil.which(tool) is None:
+            sys.exit(f"compare.py: {tool} is needed")
+
+    # 10,000 connections need as many descriptors in the broker and in the generator.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) >= 2:
+        broker_cpus, gen_cpus = str(cpus[0]), str(cpus[1])
+    else:
+        broker_cpus, gen_cpus = None, None
+        print("compare.py: fewer than 2 CPUs: nothing is pinned; ratios are still comparable, "
+              "absolute figures are not", file=sys.stderr)
+
+    selected = scenarios(opt.quick)
+    if opt.only:
+        keys = set(opt.only.split(","))
+        selected = [s for s in selected if s.key in keys]
+    want_unpinned = not opt.only or "unpinned" in opt.only.split(",")
+
+    outdir = build / "bench-results" / time.strftime("%Y%m%d-%H%M%S")
+    outdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="firehook-bench-"))
+    tls_files = make_server_cert(tmp)
+
+    machine = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "cpu": sh("lscpu | sed -n 's/^Model name:[ \\t]*//p'"),
+        "cpus": str(os.cpu_count()),
+        "memory": sh("free -h | awk '/^Mem:/ {print $2}'"),
+        "kernel": platform.release(),
+        "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
+        "firehook": sh(f"{shlex.quote(str(firehook))} version") + " (commit " + sh(
+            f"git -C {shlex.quote(str(ROOT))} rev-parse --short HEAD") + (
+            ", uncommitted changes in the tree" if sh(f"git -C {shlex.quote(str(ROOT))} status --porcelain src")
+            else "") + ")",
+        "mosquitto": sh(f"{shlex.quote(str(mosquitto))} -h | head -1"),
+        "compiler": sh("c++ --version | head -1"),
+        "openssl": sh("openssl version"),
+        "load_before": sh("cat /proc/loadavg"),
+    }
+    print(f"compare.py: load before: {machine['load_before']}", file=sys.stderr)
+
+    results = {}   # (scenario key, broker kind) -> list of result dicts
+    failures = []  # text lines
+    commands = {}  # scenario key -> (broker command, generator command) of the first run
+    broker_commands = {}
+    guarantee_broken = False
+    t_start = time.monotonic()
+
+    def one(sc, kind, cpus_for_broker, gen, shards, run):
+        nonlocal guarantee_broken
+        label = f"{sc.key}-{kind}{'' if cpus_for_broker is not None else '-unpinned'}-run{run}"
+        wd = tmp / label
+        wd.mkdir()
+        b = Broker(kind, firehook if kind == "firehook" else mosquitto, wd, tls_files, cpus_for_broker, shards)
+        try:
+            b.start(sc.tls, outdir / f"{label}.broker.log")
+        except RuntimeError as e:
+            failures.append(f"{label}: {e}")
+            print(f"compare.py: {label}: {e}", file=sys.stderr)
+            return
+        try:
+            rc, res, cmd, err = run_once(bench_bin, sc, b, gen, tls_files, outdir, label)
+        except subprocess.TimeoutExpired:
+            rc, res, cmd, err = 2, None, [], "timed out after 240 s"
+        finally:
+            b.stop()
+        commands.setdefault(sc.key + ("" if cpus_for_broker is not None else "-unpinned"), (b.command, cmd))
+        broker_commands[kind] = b.command
+        key = (sc.key + ("" if cpus_for_broker is not None else "-unpinned"), kind)
+        metric = res.get(sc.metric) if res else None
+        print(f"compare.py: {label}: rc={rc} {sc.metric}={metric} gen_cpu={res.get('gen_cpu') if res else None} "
+              f"broker_cpu={res.get('broker_cpu') if res else None}", file=sys.stderr)
+        if rc == 1:
+            guarantee_broken = True
+            last = err.splitlines()[-1] if err else ""
+            failures.append(f"{label}: DELIVERY GUARANTEE BROKEN: {last}")
+            print(f"compare.py: {label}: FAIL: {last}", file=sys.stderr)
+        elif rc != 0:
+            last = err.splitlines()[-1] if err else f"exit status {rc}"
+            failures.append(f"{label}: {last}")
+        if res is not None and rc in (0, 1):
+            results.setdefault(key, []).append(res)
+
+    for run in range(1, opt.runs + 1):
+        for sc in selected:
+            for kind in ("firehook", "mosquitto"):
+                one(sc, kind, broker_cpus, gen_cpus, 1, run)
+        if want_unpinned and broker_cpus is not None:
+            # The shards must scale: Firehook with one shard per core, nothing pinned.
+            for sc in scenarios(opt.quick):
+                if sc.key in ("fanin_q0", "pairs_q0"):
+                    one(sc, "firehook", None, None, 0, run)
+
+    machine["load_after"] = sh("cat /proc/loadavg")
+    elapsed = time.monotonic() - t_start
+    print(f"compare.py: load after: {machine['load_after']}; {elapsed:.0f} s", file=sys.stderr)
+
+    write_results(Path(opt.out), opt, machine, selected, results, failures, commands, broker_commands,
+                  elapsed, broker_cpus, gen_cpus, want_unpinned, Path(opt.micro) if opt.micro else None,
+                  outdir)
+    shutil.rmtree(tmp, ignore_errors=True)
+    print(f"compare.py: wrote {opt.out}; raw results in {outdir}", file=sys.stderr)
+    if guarantee_broken:
+        print("compare.py: FAIL: a broker lost an acknowledged QoS 1/2 message (see above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def write_results(out, opt, machine, selected, results, failures, commands, broker_commands, elapsed,
+                  broker_cpus, gen_cpus, want_unpinned, micro, outdir):
+    kept = ""
+    if out.exists():
+        text = out.read_text()
+        if NOTES_MARKER in text:
+            kept = text.split(NOTES_MARKER, 1)[1]
+
+    def med(key, kind, metric):
+        return median([r.get(metric) for r in results.get((key, kind), [])])
+
+    L = []
+    L.append("# Firehook vs Mosquitto: side-by-side benchmark")
+    L.append("")
+    L.append(f"Written by `bench/compare.py` (`make bench`) on {machine['date']}, "
+             f"{opt.runs} run(s) per scenario and broker{', --quick (short runs)' if opt.quick else ''}; "
+             f"the whole comparison took {elapsed / 60:.1f} minutes. Each figure is the median of the runs. "
+             "Ratio = Firehook / Mosquitto.")
+    L.append("")
+    L.append("## Results")
+    L.append("")
+    L.append("| scenario | figure | Firehook | Mosquitto | ratio | target | verdict |")
+    L.append("| --- | --- | ---: | ---: | ---: | --- | --- |")
+    for sc in selected:
+        rows = [(sc.metric, sc.better, sc.target, metric_title(sc.metric))] + list(sc.extra)
+        for metric, _better, target, title in rows:
+            f = med(sc.key, "firehook", metric)
+            m = med(sc.key, "mosquitto", metric)
+            ratio = f / m if f is not None and m not in (None, 0) else None
+            tgt = f"{target[0]} {target[1]:g}×" if target else "—"
+            why = verdict(ratio, target)
+            broken = [k for k in ("firehook", "mosquitto") if failed_runs(failures, sc.key, k)]
+            if broken:
+                why = (why + "; " if why else "") + ", ".join(
+                    f"{k}: {failed_runs(failures, sc.key, k)} of {opt.runs} runs failed (see below)" for k in broken)
+            L.append(f"| {sc.title} | {title} | {fmt(f, metric)} | {fmt(m, metric)} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}'} | {tgt} | {why} |")
+    if want_unpinned and broker_cpus is not None:
+        for key, title in (("fanin_q0", "fan-in 8→1, QoS 0"), ("pairs_q0", "100 pairs, QoS 0")):
+            pinned = med(key, "firehook", "delivered_per_s")
+            unpinned = med(key + "-unpinned", "firehook", "delivered_per_s")
+            ratio = unpinned / pinned if pinned and unpinned else None
+            L.append(f"| {title}: Firehook unpinned (shards = 0) vs pinned (shards = 1) | delivered msg/s | "
+                     f"{fmt(unpinned, 'x')} | (pinned: {fmt(pinned, 'x')}) | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}'} | >= 1.6× | {verdict(ratio, ('>=', 1.6))} |")
+    L.append("")
+    L.append("### Generator and broker CPU (medians; 1.00 = one core busy all the time)")
+    L.append("")
+    L.append("A generator near 1.00 on its core could be what limits a closed-loop figure; a pinned broker near "
+             "1.00 is saturated, as it should be in the throughput scenarios.")
+    L.append("")
+    L.append("| scenario | broker | generator CPU | broker CPU | runs ok | lost | duplicated | out of order |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    keys = [sc.key for sc in selected]
+    if want_unpinned and broker_cpus is not None:
+        keys += ["fanin_q0-unpinned", "pairs_q0-unpinned"]
+    for key in keys:
+        for kind in ("firehook", "mosquitto"):
+            rs = results.get((key, kind), [])
+            if not rs:
+                continue
+            gen = median([r.get("gen_cpu") for r in rs])
+            brk = median([r.get("broker_cpu") for r in rs])
+            oks = sum(1 for r in rs if r.get("ok"))
+            lost = sum(r.get("lost", 0) for r in rs)
+            dup = sum(r.get("duplicated", 0) for r in rs)
+            ooo = sum(r.get("out_of_order", 0) for r in rs)
+            L.append(f"| {key} | {kind} | {'—' if gen is None else f'{gen:.2f}'} | "
+                     f"{'—' if brk is None else f'{brk:.2f}'} | {oks}/{opt.runs} | {lost:,} | {dup:,} | {ooo:,} |")
+    L.append("")
+    if failures:
+        L.append("### Failed runs")
+        L.append("")
+        for f in failures:
+            L.append(f"- {f}")
+        L.append("")
+    L.append("## Machine")
+    L.append("")
+    for k in ("cpu", "cpus", "memory", "os", "kernel", "compiler", "openssl", "firehook", "mosquitto"):
+        L.append(f"- {k}: {machine[k]}")
+    L.append(f"- load average (1, 5, 15 min) before: {machine['load_before']}; after: {machine['load_after']}")
+    L.append(f"- pinning: broker on CPU {broker_cpus}, generator on CPU {gen_cpus} (one generator thread)"
+             if broker_cpus is not None else "- pinning: none (fewer than 2 CPUs)")
+    L.append("")
+    L.append("## How it was run")
+    L.append("")
+    build = Path(opt.build).resolve()
+    build_name = build.relative_to(ROOT) if build.is_relative_to(ROOT) else build
+    L.append("`make bench` runs `scripts/bench build/release`: it builds Release, runs the micro-benchmarks, "
+             f"then `bench/compare.py`. This file came from `bench/compare.py --build {build_name} --runs {opt.runs}"
+             f"{' --quick' if opt.quick else ''}`. For every run a fresh broker is started with a generated "
+             "configuration on a free loopback port; runs are interleaved (run 1 of every scenario on both "
+             "brokers, then run 2, ...). Raw JSON lines and broker logs: "
+             f"`{outdir.relative_to(ROOT) if outdir.is_relative_to(ROOT) else outdir}`.")
+    L.append("")
+    L.append("Scale: each closed-loop run publishes for "
+             f"{'1' if opt.quick else '3'} s (then waits for what is in flight), each open-loop run for "
+             f"{'1' if opt.quick else '3'} s at 20,000 msg/s, and the connection runs open "
+             f"{'1,000' if opt.quick else '10,000'} connections and hold them 2 s, so that the whole "
+             "`make bench` stays near a quarter of an hour on 2 cores. Longer runs move the medians by less than "
+             "the run-to-run spread on a quiet machine; on a shared one the spread dominates.")
+    L.append("")
+    L.append("Broker configurations (ports are chosen per run):")
+    L.append("")
+    L.append("```toml\n# firehook.toml\n" + firehook_config(Path("$TMP"), 1, False, None).rstrip() + "\n```")
+    L.append("")
+    L.append("```\n# mosquitto.conf\n" + mosquitto_config("$PORT", False, None).rstrip() + "\n```")
+    L.append("")
+    L.append("With TLS, Firehook's listener is `protocol = \"mqtts\"` with `[listener.tls] cert`/`key`, and "
+             "Mosquitto's has `certfile`/`keyfile`: a self-signed ECDSA P-256 certificate for IP 127.0.0.1 made "
+             "by `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1`; the generator verifies it (`--cafile`). Unpinned Firehook "
+             "runs use `shards = 0` (one per core).")
+    L.append("")
+    L.append("Commands (first run of each scenario):")
+    L.append("")
+    L.append("```")
+    for kind, bc in broker_commands.items():
+        L.append(f"# {kind}: " + display_cmd(bc, None).replace(str(Path(tempfile.gettempdir())), "$TMP"))
+    for key, (_bc, gc) in commands.items():
+        if gc:
+            L.append(display_cmd(gc, None))
+    L.append("```")
+    L.append("")
+    if micro is not None and micro.exists():
+        L.append("## Micro-benchmarks (same build)")
+        L.append("")
+        L.append("```")
+        L.append(micro.read_text().rstrip())
+        L.append("```")
+        L.append("")
+    L.append(NOTES_MARKER)
+    text = "\n".join(L) + (kept if kept else "\n")
+    out.write_text(text)
+
+
+def failed_runs(failures, key, kind):
+    """Runs of scenario `key` on broker `kind` that did not finish cleanly (their figures are left out)."""
+    return sum(1 for f in failures if f.startswith(f"{key}-{kind}-run"))
+
+
+def metric_title(metric):
+    return {
+        "delivered_per_s": "delivered msg/s",
+        "latency_p99_us": "p99 latency (µs)",
+        "conn_per_s": "connections/s",
+    }.get(metric, metric)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
