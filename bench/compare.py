@@ -481,6 +481,10 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append("")
     L.append("## Results")
     L.append("")
+    busy = busy_note(machine, results, selected)
+    if busy:
+        L.append(busy)
+        L.append("")
     L.append("| scenario | figure | Firehook | Mosquitto | ratio | target | verdict |")
     L.append("| --- | --- | ---: | ---: | ---: | --- | --- |")
     for sc in selected:
@@ -594,6 +598,29 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append(NOTES_MARKER)
     text = "\n".join(L) + (kept if kept else "\n")
     out.write_text(text)
+
+
+def busy_note(machine, results, selected):
+    """A warning when the machine was not quiet: the 1-minute load or starved pinned brokers."""
+    try:
+        loads = [float(machine["load_before"].split()[0]), float(machine["load_after"].split()[0])]
+    except (ValueError, IndexError):
+        loads = []
+    # The closed-loop runs should keep the pinned broker's core busy; a broker that got much less
+    # than that shared its core with something else.
+    cpu = [r.get("broker_cpu") for sc in selected if sc.metric == "delivered_per_s"
+           for kind in ("firehook", "mosquitto") for r in results.get((sc.key, kind), [])]
+    cpu = [c for c in cpu if c is not None]
+    starved = cpu and statistics.median(cpu) < 0.8
+    if not (loads and max(loads) > 1.0) and not starved:
+        return ""
+    text = ("**The machine was not quiet during this run** (1-minute load average "
+            f"{' → '.join(f'{x:.1f}' for x in loads)} on {machine['cpus']} CPUs")
+    if cpu:
+        text += f"; median CPU of the pinned broker in the closed-loop runs {statistics.median(cpu):.2f} of its core"
+    text += ("). Other processes shared the pinned cores, so absolute figures are low and noisy; the ratios "
+             "are less affected because the runs of both brokers were interleaved, but read them as indicative.")
+    return text
 
 
 def failed_runs(failures, key, kind):
