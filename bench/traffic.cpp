@@ -117,6 +117,7 @@ public:
   std::uint64_t rejected() const { return rejected_.size(); }
   std::uint64_t unexpected_acks() const { return unexpected_acks_; }
   const latency_histogram& send_lag() const { return send_lag_; }
+  std::uint16_t receive_maximum() const { return client_.receive_maximum(); }
   void settle() {
     for (const std::uint64_t s : seq_by_packet_id_) {
       if (s != no_sequence) {
@@ -636,7 +637,9 @@ int run_traffic(const options& opt) {
   std::uint64_t rejected = 0;
   std::uint64_t unexpected_acks = 0;
   latency_histogram send_lag;
+  std::uint16_t receive_maximum = 65535; // the smallest the broker granted a publisher
   for (auto& p : pubs) {
+    receive_maximum = std::min(receive_maximum, p->receive_maximum());
     p->settle();
     sent += p->sent();
     acked += p->acked();
@@ -700,6 +703,9 @@ int run_traffic(const options& opt) {
     r.add("window", opt.window == 0 ? std::uint64_t{1000} : opt.window);
   }
   r.add("threads", pool.size());
+  if (opt.mqtt == 5) {
+    r.add("receive_maximum", unsigned{receive_maximum});
+  }
   r.add("publish_s", publish_s, 3);
   r.add("sent", sent);
   r.add("acked", acked);
