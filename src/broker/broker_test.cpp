@@ -112,12 +112,33 @@ public:
     }
   }
 
-  // Accepts a connection on shard `s` and sends `c`; waits for the CONNACK.
-  connection_id connect(unsigned s, const mqtt::connect& c) {
+  // Waits (without running anything) until `n` tasks are queued, e.g. an authentication verdict.
+  bool wait_queued(std::size_t n) {
+    const auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        const std::lock_guard lock(mutex_);
+        if (tasks_.size() >= n) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(1ms);
+    }
+    return false;
+  }
+
+  // Accepts a connection on shard `s` and sends `c`, without running what that queues.
+  connection_id start_connect(unsigned s, const mqtt::connect& c) {
     const connection_id id = next_id_++;
     versions_[id] = c.version;
     shards_[s]->on_accept(id, connection_info{"default", "127.0.0.1", 40000, true, std::nullopt});
     shards_[s]->on_packet(id, mqtt::packet(c));
+    return id;
+  }
+
+  // As start_connect, then waits for the CONNACK.
+  connection_id connect(unsigned s, const mqtt::connect& c) {
+    const connection_id id = start_connect(s, c);
     EXPECT_TRUE(pump([&] { return !received(s, id).empty(); })) << "no CONNACK";
     return id;
   }
@@ -277,6 +298,42 @@ TEST_P(takeover, resumed_session_keeps_its_subscriptions_and_the_old_will_is_pub
   net.at(1).on_packet(watcher, mqtt::packet(p));
   ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(new_shard, new_id)).empty(); }));
   EXPECT_EQ(only<mqtt::publish>(net.received(new_shard, new_id))[0].payload, "after");
+}
+
+TEST_P(takeover, waits_for_a_subscription_change_in_flight) {
+  // The old connection's SUBSCRIBE is still being applied on the other shard when the new
+  // CONNECT arrives: the old client gets its SUBACK first, then 0x8E, and the resumed session
+  // has the subscription.
+  network net(config_text, 2);
+  const unsigned new_shard = GetParam();
+  const auto old_id = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+  mqtt::subscribe sub;
+  sub.packet_id = 4;
+  sub.subscriptions.push_back(
+      mqtt::subscription{"late/t", mqtt::subscribe_options{mqtt::qos::at_least_once}});
+  net.at(0).on_packet(old_id, mqtt::packet(sub)); // broadcast queued, not yet run
+  const auto new_id = net.start_connect(new_shard, connect_packet(protocol_version::v5, "dev", false));
+  // The verdict queued behind the subscription change: on the same shard the takeover request
+  // then finds the change in flight and is deferred until the SUBACK.
+  ASSERT_TRUE(net.wait_queued(2));
+  ASSERT_TRUE(net.pump([&] { return net.closed(0, old_id) && !net.received(new_shard, new_id).empty(); }));
+  const auto old_got = net.received(0, old_id);
+  ASSERT_GE(old_got.size(), 3u); // CONNACK, SUBACK, DISCONNECT
+  EXPECT_TRUE(std::holds_alternative<mqtt::suback>(old_got[1]));
+  ASSERT_TRUE(std::holds_alternative<mqtt::disconnect>(old_got.back()));
+  EXPECT_EQ(std::get<mqtt::disconnect>(old_got.back()).reason, reason_code::session_taken_over);
+  const auto ack = only<mqtt::connack>(net.received(new_shard, new_id));
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].session_present);
+  net.report_closed(0, old_id);
+
+  const auto pub_id = net.connect(1 - new_shard, connect_packet(protocol_version::v5, "pub"));
+  mqtt::publish p;
+  p.topic = "late/t";
+  p.payload = "kept";
+  net.at(1 - new_shard).on_packet(pub_id, mqtt::packet(p));
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(new_shard, new_id)).empty(); }));
+  EXPECT_EQ(only<mqtt::publish>(net.received(new_shard, new_id))[0].payload, "kept");
 }
 
 INSTANTIATE_TEST_SUITE_P(same_and_other_shard, takeover, ::testing::Values(0u, 1u));
