@@ -74,6 +74,12 @@ int serve(const std::string& path) {
   if (shards == 0) {
     shards = std::max(1u, std::thread::hardware_concurrency());
   }
+  if (cfg->topics.empty()) {
+    spdlog::warn("no topics file (`topics` in the configuration): every client may publish and subscribe to "
+                 "every topic");
+  } else if (!firehook::app::report_topics_file(cfg->topics, std::cerr)) {
+    return 1;
+  }
   base::steady_clock clock;
   std::unique_ptr<broker::broker> owner;
   try {
@@ -112,7 +118,11 @@ int check(const std::string& path) {
   if (!report(loaded)) {
     return 1;
   }
-  if (!loaded.cfg->topics.empty() && !firehook::app::report_topics_file(loaded.cfg->topics, std::cerr)) {
+  if (loaded.cfg->topics.empty()) {
+    std::cerr << path
+              << ": warning: topics: no topics file, so every client may publish and subscribe to every "
+                 "topic\n";
+  } else if (!firehook::app::report_topics_file(loaded.cfg->topics, std::cerr)) {
     return 1;
   }
   std::cout << path << ": ok\n";

@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
+#include <stdexcept>
 
 #include "broker/authentication.hpp"
 #include "security/auth_factory.hpp"
@@ -45,7 +47,15 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   std::snprintf(buf, sizeof buf, "fh-%016llx-", static_cast<unsigned long long>(nonce));
   client_id_prefix_ = buf;
   methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line); });
+  limits_.disconnect_on_denied_publish =
+      cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, auth_max_pending);
+  if (!cfg_->topics.empty()) {
+    std::string error;
+    if (reload_topics(true, error) == reload_outcome::failed) {
+      throw std::runtime_error(error);
+    }
+  }
 }
 
 broker::~broker() = default;
@@ -54,6 +64,44 @@ void broker::report(const auth_event& e) const {
   if (auth_log_) {
     auth_log_(e);
   }
+}
+
+std::shared_ptr<const security::topic_policy> broker::policy() const {
+  std::lock_guard lock(policy_mutex_);
+  return policy_;
+}
+
+broker::reload_outcome broker::reload_topics(bool force, std::string& error) {
+  const auto& path = cfg_->topics;
+  if (path.empty()) {
+    return reload_outcome::unchanged;
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto mtime = std::filesystem::last_write_time(path, ec);
+  const std::string stamp =
+      ec ? std::string() : std::to_string(size) + "/" + std::to_string(mtime.time_since_epoch().count());
+  {
+    std::lock_guard lock(policy_mutex_);
+    if (!force && stamp == topics_stamp_) {
+      return reload_outcome::unchanged;
+    }
+    topics_stamp_ = stamp; // a broken file is reported once, not every watch interval
+  }
+  const auto loaded = config::load_topics_file(path);
+  if (!loaded.ok()) {
+    error = "topics file " + path.string() + " not loaded:";
+    for (const auto& d : loaded.diagnostics) {
+      if (!d.warning) {
+        error += "\n  " + d.to_string();
+      }
+    }
+    return reload_outcome::failed;
+  }
+  auto compiled = security::topic_policy::compile(loaded.topics);
+  std::lock_guard lock(policy_mutex_);
+  policy_ = std::move(compiled);
+  return reload_outcome::reloaded;
 }
 
 void broker::stop_authentication() {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,7 @@
 #include "router/retained_store.hpp"
 #include "security/auth_factory.hpp"
 #include "security/authenticator.hpp"
+#include "security/topic_policy.hpp"
 #include "session/limits.hpp"
 
 namespace firehook::broker {
@@ -120,6 +122,15 @@ public:
 
   // The authentication chains of the listeners, run off the shard threads.
   authentication& authenticator() { return *auth_; }
+  // The compiled topics file; null when the configuration names none (every topic allowed).
+  // Any thread: the pointer is swapped under a mutex on reload, never changed in place.
+  std::shared_ptr<const security::topic_policy> policy() const;
+  // Reloads the topics file: at once when `force` (SIGHUP), otherwise only when the file changed
+  // since it was last read (the file watch). A file with errors keeps the running policy and
+  // `error` says why. After `reloaded`, the caller tells every shard (shard::on_policy_changed).
+  enum class reload_outcome : std::uint8_t { unchanged, reloaded, failed };
+  reload_outcome reload_topics(bool force, std::string& error);
+
   // Rereads the files authentication methods use (token keys): on SIGHUP. nullopt when all went
   // well, otherwise why not (the previous keys stay in use). Thread-safe.
   std::optional<std::string> reload_credentials() const;
@@ -144,6 +155,9 @@ private:
   log_hook log_;
   auth_hook auth_log_;
   security::auth_methods methods_;
+  mutable std::mutex policy_mutex_; // guards policy_ and topics_stamp_
+  std::shared_ptr<const security::topic_policy> policy_;
+  std::string topics_stamp_; // size and mtime of the topics file last read
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
 };

@@ -19,7 +19,7 @@ namespace firehook::broker {
 class session_registry {
 public:
   struct claim_result {
-    std::uint64_t epoch = 0;               // this claim's; newer than every earlier one
+    std::uint64_t epoch = 0;                // this claim's; newer than every earlier one
     std::optional<unsigned> previous_shard; // where the client id's session was, if anywhere
   };
 

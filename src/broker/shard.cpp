@@ -247,6 +247,61 @@ void shard::report(const connection& c, const security::auth_result& r) const {
   broker_.report(e);
 }
 
+namespace {
+
+// A client's rights from the compiled topics file, as the session asks for them.
+class topic_rights final : public session::authorizer {
+public:
+  topic_rights(std::shared_ptr<const security::topic_policy> policy, const security::identity& who,
+               std::string_view client_id)
+      : access_(std::move(policy), who, client_id) {}
+
+  bool may_publish(std::string_view topic, mqtt::qos qos, bool retain) const override {
+    return access_.may_publish(topic, static_cast<std::uint8_t>(qos), retain).allowed();
+  }
+  bool may_subscribe(std::string_view filter) const override {
+    return access_.may_subscribe(filter).allowed();
+  }
+  bool may_receive(std::string_view topic) const override { return access_.may_receive(topic).allowed(); }
+
+private:
+  security::topic_access access_;
+};
+
+} // namespace
+
+std::shared_ptr<const session::authorizer> shard::rights_for(const security::identity& who,
+                                                             std::string_view client_id) const {
+  auto policy = broker_.policy();
+  if (!policy) {
+    return nullptr; // no topics file: every topic
+  }
+  return std::make_shared<const topic_rights>(std::move(policy), who, client_id);
+}
+
+void shard::on_policy_changed() {
+  std::vector<subscriber_id> sids;
+  sids.reserve(sessions_.size());
+  for (const auto& [sid, slot] : sessions_) {
+    if (slot.who) {
+      sids.push_back(sid);
+    }
+  }
+  for (const subscriber_id sid : sids) {
+    const auto it = sessions_.find(sid);
+    if (it == sessions_.end()) {
+      continue;
+    }
+    session::session& s = *it->second.s;
+    s.set_rights(rights_for(*it->second.who, s.client_id()));
+    for (const auto& filter : s.recheck_subscriptions()) {
+      broker_.log("subscription \"" + filter + "\" of client \"" + s.client_id() +
+                  "\" removed: the topics file no longer grants it");
+    }
+    run_actions(sid);
+  }
+}
+
 void shard::accept_connect(connection_id id, connection& c) {
   mqtt::connect& p = *c.connect;
   if (p.client_id.empty()) {
@@ -371,6 +426,9 @@ void shard::adopt(handover_reply&& rep) {
   c.sid = sid;
   broker_.stats().clients_connected.fetch_add(1, std::memory_order_relaxed);
   slot.who = c.who;
+  if (slot.who) {
+    slot.s->set_rights(rights_for(*slot.who, client_id));
+  }
   if (slot.who && slot.who->expires_at) {
     // The credential (a token) stops being valid: the connection ends then (5.0: 0xA0).
     const auto left = *slot.who->expires_at - std::chrono::system_clock::now();

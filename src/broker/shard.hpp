@@ -71,6 +71,9 @@ public:
   // Phase 2: DISCONNECT 0x8B to 5.0 clients, close (flush) every connection.
   void finish_shutdown();
   std::size_t connection_count() const { return connections_.size(); }
+  // The topics file changed (broker::policy() is the new one): every session gets its new rights,
+  // and live subscriptions they no longer grant are removed (logged and counted).
+  void on_policy_changed();
   // Ends a live connection for an administrative reason (0x98 Administrative action for a
   // revoked certificate, 0xA0 Maximum connect time for an expired token): a 5.0 client gets
   // DISCONNECT with that reason, a 3.1/3.1.1 client is only closed, the will is published; one
@@ -86,7 +89,13 @@ private:
   using subscriber_id = router::subscriber_id;
 
   struct connection {
-    enum class phase : std::uint8_t { awaiting_connect, authenticating, awaiting_session, connected, closing };
+    enum class phase : std::uint8_t {
+      awaiting_connect,
+      authenticating,
+      awaiting_session,
+      connected,
+      closing
+    };
     connection_info info;
     // Who the client is, once the authentication chain allowed it; moves to the session.
     std::shared_ptr<const security::identity> who;
@@ -115,19 +124,19 @@ private:
     std::string client_id;
     connection_id to_connection = 0;
     std::uint64_t epoch = 0;
-    subscriber_id sid = 0;                  // 0: no session to resume
+    subscriber_id sid = 0;                 // 0: no session to resume
     std::shared_ptr<session::state> state; // set with sid
-    bool moved = false;                     // the state comes from another shard
+    bool moved = false;                    // the state comes from another shard
   };
 
   struct session_slot {
     std::unique_ptr<session::session> s;
-    std::optional<connection_id> conn; // while connected
-    std::uint64_t epoch = 0;           // registry claim of the connection that made or resumed it
-    unsigned changes_in_flight = 0;    // subscription changes not yet acknowledged by every shard
-    std::vector<handover_request> deferred; // takeovers waiting for those changes
+    std::optional<connection_id> conn;             // while connected
+    std::uint64_t epoch = 0;                       // registry claim of the connection that made or resumed it
+    unsigned changes_in_flight = 0;                // subscription changes not yet acknowledged by every shard
+    std::vector<handover_request> deferred;        // takeovers waiting for those changes
     std::shared_ptr<const security::identity> who; // of the current or last connection
-    bool running = false;                   // run_actions() is draining it
+    bool running = false;                          // run_actions() is draining it
   };
 
   struct location {
@@ -147,7 +156,7 @@ private:
     subscriber_id sid = 0;
     connection_id conn = 0;
     unsigned remaining = 0;
-    mqtt::packet ack;
+    std::optional<mqtt::packet> ack;                      // none for subscriptions the broker revoked
     std::vector<session::subscription_change> subscribed; // for retained messages
   };
 
@@ -171,6 +180,8 @@ private:
   void accept_connect(connection_id id, connection& c);
   void refuse(connection_id id, connection& c, mqtt::reason_code rc);
   void report(const connection& c, const security::auth_result& r) const;
+  std::shared_ptr<const session::authorizer> rights_for(const security::identity& who,
+                                                        std::string_view client_id) const;
   void on_handover_request(const handover_request& req);
   void hand_over(subscriber_id sid, const handover_request& req);
   void reply(const handover_request& req, handover_reply rep);

@@ -54,7 +54,9 @@ void shard::run_actions(subscriber_id sid) {
                      [&](session::route_message& x) { route(x.message, sid); },
                      [&](session::apply_subscriptions& x) { start_subscribe(sid, slot, std::move(x)); },
                      [&](session::apply_unsubscriptions& x) { start_unsubscribe(sid, slot, std::move(x)); },
-                     [&](session::arm_timer& x) { timers_.push(timer{x.at, timer::kind::session, sid}); },
+                     [&](session::arm_timer& x) {
+                       timers_.push(timer{x.at, timer::kind::session, sid});
+                     },
                      [&](session::session_ended&) { ended = true; },
                  },
                  a);
@@ -93,7 +95,8 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
   // One delivery per subscriber for overlapping subscriptions: the highest granted QoS
   // [MQTT-3.3.4-2], every matching subscription identifier [MQTT-3.3.4-4], [MQTT-3.3.4-5].
   auto& subs = match_.subscriptions;
-  std::sort(subs.begin(), subs.end(), [](const auto& a, const auto& b) { return a.subscriber < b.subscriber; });
+  std::sort(subs.begin(), subs.end(),
+            [](const auto& a, const auto& b) { return a.subscriber < b.subscriber; });
   for (std::size_t i = 0; i < subs.size();) {
     const subscriber_id to = subs[i].subscriber;
     bool any = false;
@@ -114,9 +117,10 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
     }
     if (any) {
       // Routed messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
-      dispatch_delivery(to, session::delivery{m, std::min(m->qos, granted), retain_as_published && m->retain,
-                                              std::move(ids)},
-                        0);
+      dispatch_delivery(
+          to,
+          session::delivery{m, std::min(m->qos, granted), retain_as_published && m->retain, std::move(ids)},
+          0);
     }
   }
   // Each shared group delivers to one member, online ones first [MQTT-4.8.2-3]. No Local is not
@@ -180,9 +184,8 @@ void shard::flush_outbox() {
       continue;
     }
     shard* to = &broker_.shard_at(t);
-    transport_.post_to_shard(t, [to, batch = std::move(outbox_[t])]() mutable {
-      to->receive_deliveries(std::move(batch));
-    });
+    transport_.post_to_shard(
+        t, [to, batch = std::move(outbox_[t])]() mutable { to->receive_deliveries(std::move(batch)); });
     outbox_[t].clear();
   }
 }
@@ -214,7 +217,9 @@ void shard::start_unsubscribe(subscriber_id sid, session_slot& slot, session::ap
   pending_change p;
   p.sid = sid;
   p.conn = slot.conn.value_or(0);
-  p.ack = std::move(a.ack);
+  if (a.acknowledge) {
+    p.ack = std::move(a.ack);
+  }
   start_change(sid, slot, std::move(changes), std::move(p));
 }
 
@@ -242,7 +247,8 @@ void shard::start_change(subscriber_id sid, session_slot& slot, std::vector<repl
   });
 }
 
-void shard::apply_remote_changes(subscriber_id sid, location where, const std::vector<replica_change>& changes) {
+void shard::apply_remote_changes(subscriber_id sid, location where,
+                                 const std::vector<replica_change>& changes) {
   set_location(sid, where);
   for (const auto& c : changes) {
     if (c.subscribe) {
@@ -286,7 +292,9 @@ void shard::finish_change(pending_change&& p) {
     return; // the connection that asked is gone; nothing to answer
   }
   session_slot& slot = it->second;
-  send_packet(p.conn, slot.s->version(), p.ack);
+  if (p.ack) {
+    send_packet(p.conn, slot.s->version(), *p.ack);
+  }
   // Retained messages after the SUBACK, as Retain Handling says [MQTT-3.3.1-9..11]; never for a
   // shared subscription [MQTT-3.8.4-?].
   std::vector<mqtt::message_ptr> retained;

@@ -1010,6 +1010,13 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     table_reader section(sink, *table, "limits");
     read_limits(section, out.limits);
   }
+  if (const auto* table = root.table("authorization")) {
+    table_reader section(sink, *table, "authorization");
+    section.choice(
+        "denied_publish", out.authorization.on_denied_publish,
+        {{"acknowledge", denied_publish::acknowledge}, {"disconnect", denied_publish::disconnect}});
+    section.finish();
+  }
   // Before the listeners: whether [auth.jwt] exists decides their default chain.
   const bool jwt_configured = read_auth(sink, root, out.auth, base);
   read_listeners(sink, root, out, jwt_configured, base);

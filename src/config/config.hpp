@@ -131,12 +131,21 @@ struct jwt_auth_settings {
   // Allowed "alg" values. Default: every asymmetric one supported (RS256/384/512, PS256,
   // ES256/384, EdDSA), plus HS256 when hmac_secret_file is set. "none" is never accepted.
   std::vector<std::string> algorithms;
-  std::string issuer;                  // required "iss" when not empty
-  std::string audience;                // required in "aud" when not empty
-  std::chrono::seconds leeway{30};     // for exp, nbf and iat. 0..600
+  std::string issuer;                       // required "iss" when not empty
+  std::string audience;                     // required in "aud" when not empty
+  std::chrono::seconds leeway{30};          // for exp, nbf and iat. 0..600
   std::vector<std::string> required_claims; // must be present
-  std::string identity_claim = "sub";  // the claim that names the identity
-  std::string roles_claim = "roles";   // a string or array of strings: the identity's roles
+  std::string identity_claim = "sub";       // the claim that names the identity
+  std::string roles_claim = "roles";        // a string or array of strings: the identity's roles
+};
+
+// What happens to a PUBLISH the topics file does not allow: 5.0 clients always get PUBACK/PUBREC
+// 0x87; "acknowledge" acknowledges and drops it for 3.1/3.1.1 clients (which cannot be told),
+// "disconnect" ends the connection instead (5.0: DISCONNECT 0x87), whatever the version.
+enum class denied_publish : std::uint8_t { acknowledge, disconnect };
+
+struct authorization_settings {
+  denied_publish on_denied_publish = denied_publish::acknowledge; // [authorization] denied_publish
 };
 
 struct auth_settings {
@@ -151,6 +160,7 @@ struct config {
   limit_settings limits;
   std::vector<listener_settings> listeners; // never empty once loaded: absent means the default one
   auth_settings auth;
+  authorization_settings authorization;
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -820,8 +820,8 @@ TEST(config_tls_auth, jwt_in_a_chain_needs_an_auth_jwt_table) {
 }
 
 TEST(config_tls_auth, duplicate_methods_in_a_chain_are_errors) {
-  const diagnostic d =
-      only_error(load_string("[[listener]]\nauth = [\"password\", \"jwt\", \"password\"]\n[auth.jwt]\njwks = \"j\"\n"));
+  const diagnostic d = only_error(
+      load_string("[[listener]]\nauth = [\"password\", \"jwt\", \"password\"]\n[auth.jwt]\njwks = \"j\"\n"));
   EXPECT_EQ(d.key, "listener[0].auth[2]");
   EXPECT_THAT(d.message, HasSubstr("already in the chain at listener[0].auth[0]"));
 }
@@ -957,6 +957,25 @@ TEST(config_tls_auth, topics_path_is_resolved_and_must_not_be_empty) {
   EXPECT_EQ(d.key, "topics");
   EXPECT_EQ(d.message, "must not be empty");
   EXPECT_EQ(only_error(load_string("topics = [\"a.toml\"]\n")).message, "must be a string (got array)");
+}
+
+} // namespace
+} // namespace firehook::config
+
+namespace firehook::config {
+namespace {
+
+TEST(config_authorization, denied_publish_defaults_to_acknowledge_and_reads_disconnect) {
+  EXPECT_EQ(load_string("").cfg->authorization.on_denied_publish, denied_publish::acknowledge);
+  const auto r = load_string("[authorization]\ndenied_publish = \"disconnect\"\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  EXPECT_EQ(r.cfg->authorization.on_denied_publish, denied_publish::disconnect);
+}
+
+TEST(config_authorization, unknown_denied_publish_names_the_key) {
+  const auto d = only_error(load_string("[authorization]\ndenied_publish = \"drop\"\n", "f.toml"));
+  EXPECT_EQ(d.key, "authorization.denied_publish");
+  EXPECT_EQ(d.line, 2u);
 }
 
 } // namespace

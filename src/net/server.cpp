@@ -29,8 +29,8 @@ namespace {
 constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
 } // namespace
 
-// How often TLS files are checked for changes on disk (SIGHUP reloads at once).
-constexpr auto tls_watch_interval = std::chrono::seconds(2);
+// How often TLS files and the topics file are checked for changes on disk (SIGHUP reloads at once).
+constexpr auto file_watch_interval = std::chrono::seconds(2);
 
 struct listener {
   config::listener_settings settings;
@@ -45,7 +45,7 @@ struct server::impl {
   asio::io_context control{1}; // acceptors and signals, on the thread that calls run()
   asio::signal_set signals{control, SIGINT, SIGTERM};
   asio::signal_set hangup{control, SIGHUP};
-  asio::steady_timer tls_watch{control};
+  asio::steady_timer file_watch{control};
   std::vector<std::unique_ptr<listener>> listeners;
   std::vector<std::unique_ptr<shard>> shards;
   std::vector<std::thread> threads;
@@ -139,14 +139,32 @@ struct server::impl {
     }
   }
 
-  void watch_tls() {
-    tls_watch.expires_after(tls_watch_interval);
-    tls_watch.async_wait([this](const boost::system::error_code& ec) {
+  // Re-reads the topics file when it changed (or at once when `force`). A broken file keeps the
+  // running rights; a good one reaches every shard, which re-checks its live subscriptions.
+  void reload_topics(bool force) {
+    std::string error;
+    switch (broker.reload_topics(force, error)) {
+    case broker::broker::reload_outcome::unchanged:
+      break;
+    case broker::broker::reload_outcome::failed:
+      spdlog::error("{}; the previous topics file stays in force", error);
+      break;
+    case broker::broker::reload_outcome::reloaded:
+      spdlog::info("topics file {} reloaded", cfg->topics.string());
+      on_every_shard([](shard& s) { s.protocol().on_policy_changed(); });
+      break;
+    }
+  }
+
+  void watch_files() {
+    file_watch.expires_after(file_watch_interval);
+    file_watch.async_wait([this](const boost::system::error_code& ec) {
       if (ec || stopping) {
         return;
       }
       reload_tls(false);
-      watch_tls();
+      reload_topics(false);
+      watch_files();
     });
   }
 
@@ -157,6 +175,7 @@ struct server::impl {
       }
       spdlog::info("SIGHUP received: reloading");
       reload_tls(true);
+      reload_topics(true);
       if (auto error = broker.reload_credentials()) {
         spdlog::error("token keys not reloaded, the previous ones stay in use: {}", *error);
       }
@@ -193,7 +212,7 @@ struct server::impl {
     }
     signals.cancel();
     hangup.cancel();
-    tls_watch.cancel();
+    file_watch.cancel();
     // No verdict may be posted to a shard after this: CONNECTs still being authenticated are
     // closed by finish_shutdown without a CONNACK.
     broker.stop_authentication();
@@ -279,7 +298,7 @@ void server::run() {
     }
   });
   i.wait_hangup();
-  i.watch_tls();
+  i.watch_files();
   i.control.run();
   for (auto& t : i.threads) {
     t.join();

@@ -42,7 +42,7 @@ struct route_message {
 
 // One subscription added or replaced by SUBSCRIBE.
 struct subscription_change {
-  std::string filter; // as subscribed, with any "$share/group/" prefix
+  std::string filter;              // as subscribed, with any "$share/group/" prefix
   mqtt::subscribe_options options; // max_qos is the granted QoS
   std::optional<std::uint32_t> identifier;
   bool existed = false; // it replaced a subscription with the same filter (Retain Handling 1)
@@ -56,10 +56,12 @@ struct apply_subscriptions {
   mqtt::suback ack;
 };
 
-// Remove `filters` (subscriptions that existed) from the index, then send `ack`.
+// Remove `filters` (subscriptions that existed) from the index, then send `ack` (unless
+// `acknowledge` is false: subscriptions revoked by the broker, not asked for by the client).
 struct apply_unsubscriptions {
   std::vector<std::string> filters;
   mqtt::unsuback ack;
+  bool acknowledge = true;
 };
 
 // Call session::on_timer() at `at` or soon after. Calling it early is harmless.

@@ -34,7 +34,9 @@ enum class session_errc {
 
 const std::error_category& session_category();
 
-inline std::error_code make_error_code(session_errc e) { return {static_cast<int>(e), session_category()}; }
+inline std::error_code make_error_code(session_errc e) {
+  return {static_cast<int>(e), session_category()};
+}
 
 // The reason code a server sends for `ec`: session errors map to their namesake, codec errors go
 // through mqtt::to_reason_code(), anything else is Unspecified Error (0x80).

@@ -36,6 +36,9 @@ struct limits {
   bool retain_available = true;
   // Seconds; 0 = no cap. Lowers the Message Expiry Interval of incoming messages that have one.
   std::uint32_t max_message_expiry = 0;
+  // A PUBLISH the client has no right to: false = 5.0 PUBACK/PUBREC 0x87, 3.1/3.1.1 acknowledged
+  // and dropped; true = the connection ends (5.0: DISCONNECT 0x87).
+  bool disconnect_on_denied_publish = false;
 };
 
 } // namespace firehook::session

@@ -19,7 +19,9 @@ struct overloaded : F... {
 
 constexpr std::uint32_t never_expires = 0xFFFF'FFFF;
 
-std::chrono::seconds seconds(std::uint32_t s) { return std::chrono::seconds(s); }
+std::chrono::seconds seconds(std::uint32_t s) {
+  return std::chrono::seconds(s);
+}
 
 } // namespace
 
@@ -42,8 +44,8 @@ void session::on_connect(const mqtt::connect& c, bool session_present, bool clie
     }
   }
   // The client's side of the flow control [MQTT-3.3.4-7], [MQTT-3.1.2-24], [MQTT-3.1.2-26].
-  out_window_ = std::max<std::uint16_t>(
-      1, std::min(c.props.receive_maximum.value_or(65'535), std::max<std::uint16_t>(limits_.max_inflight, 1)));
+  out_window_ = std::max<std::uint16_t>(1, std::min(c.props.receive_maximum.value_or(65'535),
+                                                    std::max<std::uint16_t>(limits_.max_inflight, 1)));
   client_max_packet_ = c.props.maximum_packet_size.value_or(0);
   out_alias_max_ = std::min(c.props.topic_alias_maximum.value_or(0), limits_.topic_alias_maximum);
   out_aliases_.clear();
@@ -148,9 +150,13 @@ void session::on_connection_lost() {
   }
 }
 
-void session::on_decode_error(std::error_code ec) { fail(ec); }
+void session::on_decode_error(std::error_code ec) {
+  fail(ec);
+}
 
-void session::fail(std::error_code ec) { close(ec, true); }
+void session::fail(std::error_code ec) {
+  close(ec, true);
+}
 
 void session::close(std::error_code ec, bool publish_will_now) {
   if (!connected_) {
@@ -304,7 +310,9 @@ void session::publish_will_now() {
   }
 }
 
-void session::shut_down() { close(session_errc::server_shutting_down, true); }
+void session::shut_down() {
+  close(session_errc::server_shutting_down, true);
+}
 
 void session::end_connection(mqtt::reason_code reason) {
   if (!connected_) {
@@ -313,15 +321,50 @@ void session::end_connection(mqtt::reason_code reason) {
   if (v5()) {
     send_disconnect(reason);
   }
-  const session_errc why = reason == mqtt::reason_code::maximum_connect_time ? session_errc::maximum_connect_time
-                                                                             : session_errc::administrative_action;
+  const session_errc why = reason == mqtt::reason_code::maximum_connect_time
+                               ? session_errc::maximum_connect_time
+                               : session_errc::administrative_action;
   actions_.push_back(close_connection{why, true});
   go_offline(true);
 }
 
-std::unique_ptr<state> session::release_state() { return std::move(st_); }
+void session::set_rights(std::shared_ptr<const authorizer> rights) {
+  st_->rights = std::move(rights);
+}
 
-void session::send(mqtt::packet p) { actions_.push_back(send_packet{std::move(p)}); }
+std::vector<std::string> session::recheck_subscriptions() {
+  std::vector<std::string> revoked;
+  if (!st_->rights) {
+    return revoked;
+  }
+  for (auto it = st_->subscriptions.begin(); it != st_->subscriptions.end();) {
+    if (st_->rights->may_subscribe(it->first)) {
+      ++it;
+      continue;
+    }
+    if (mqtt::parse_shared_filter(it->first)) {
+      --st_->shared_subscriptions;
+    }
+    revoked.push_back(it->first);
+    it = st_->subscriptions.erase(it);
+  }
+  if (!revoked.empty()) {
+    stats_.subscriptions_revoked += revoked.size();
+    apply_unsubscriptions out;
+    out.filters = revoked;
+    out.acknowledge = false;
+    actions_.push_back(std::move(out));
+  }
+  return revoked;
+}
+
+std::unique_ptr<state> session::release_state() {
+  return std::move(st_);
+}
+
+void session::send(mqtt::packet p) {
+  actions_.push_back(send_packet{std::move(p)});
+}
 
 void session::send_disconnect(mqtt::reason_code reason) {
   mqtt::disconnect d;

@@ -53,9 +53,13 @@ namespace firehook::session {
 // Statistics a session adds to. Owned by the caller (one per shard), plain integers: a session
 // is used by one thread.
 struct counters {
-  std::uint64_t messages_received = 0; // PUBLISH packets received from clients
-  std::uint64_t messages_sent = 0;     // PUBLISH packets sent to clients (resends included)
-  std::uint64_t messages_dropped = 0;  // deliveries dropped by the policy above
+  std::uint64_t messages_received = 0;     // PUBLISH packets received from clients
+  std::uint64_t messages_sent = 0;         // PUBLISH packets sent to clients (resends included)
+  std::uint64_t messages_dropped = 0;      // deliveries dropped by the policy above
+  std::uint64_t publishes_denied = 0;      // PUBLISH refused by the client's rights (state::rights)
+  std::uint64_t subscribes_denied = 0;     // SUBSCRIBE filters refused by them
+  std::uint64_t deliveries_withheld = 0;   // deliveries the subscriber had no right to receive
+  std::uint64_t subscriptions_revoked = 0; // live subscriptions removed by a change of rights
 };
 
 class session {
@@ -98,6 +102,14 @@ public:
   // expired token: 0xA0 Maximum connect time): 5.0 DISCONNECT with `reason`, 3.1/3.1.1 only a
   // close; the will is published as for any server-side disconnect. No-op when not connected.
   void end_connection(mqtt::reason_code reason);
+
+  // The client's rights (state::rights): set before on_connect, and again when the topics file
+  // changes. Null: every topic.
+  void set_rights(std::shared_ptr<const authorizer> rights);
+  // After set_rights on a reload: removes the subscriptions the new rights no longer grant
+  // (apply_unsubscriptions without an UNSUBACK: MQTT has no way to tell the client) and returns
+  // their filters, for the log.
+  std::vector<std::string> recheck_subscriptions();
 
   // A message matching this session's subscriptions. See the queue and drop policy above.
   // `congested`: the connection's transport backlog is over the limit (QoS 0 is dropped).

@@ -11,9 +11,13 @@ namespace firehook::session {
 
 namespace {
 
-bool above(mqtt::qos a, mqtt::qos b) { return static_cast<int>(a) > static_cast<int>(b); }
+bool above(mqtt::qos a, mqtt::qos b) {
+  return static_cast<int>(a) > static_cast<int>(b);
+}
 
-mqtt::reason_code granted(mqtt::qos q) { return static_cast<mqtt::reason_code>(static_cast<std::uint8_t>(q)); }
+mqtt::reason_code granted(mqtt::qos q) {
+  return static_cast<mqtt::reason_code>(static_cast<std::uint8_t>(q));
+}
 
 } // namespace
 
@@ -34,7 +38,8 @@ void session::on_publish(mqtt::publish&& p) {
     p.retain = false; // 3.1.1 has no way to refuse it: routed as not retained
   }
   if (p.qos == mqtt::qos::exactly_once && st_->awaiting_pubrel.contains(p.packet_id)) {
-    acknowledge(p.qos, p.packet_id, mqtt::reason_code::success); // a resend: PUBREC again, not routed twice [MQTT-4.3.3-9]
+    acknowledge(p.qos, p.packet_id,
+                mqtt::reason_code::success); // a resend: PUBREC again, not routed twice [MQTT-4.3.3-9]
     return;
   }
   // QoS 1 is acknowledged at once, so only QoS 2 awaiting PUBREL holds the receive window.
@@ -43,10 +48,18 @@ void session::on_publish(mqtt::publish&& p) {
     fail(session_errc::receive_maximum_exceeded); // [MQTT-3.3.4-9]
     return;
   }
-  const mqtt::reason_code rc = check_publish_topic(p);
+  mqtt::reason_code rc = check_publish_topic(p);
   if (rc == mqtt::reason_code::topic_name_invalid && !v5()) {
     fail(session_errc::topic_name_invalid); // 3.1.1 cannot say it in an ack
     return;
+  }
+  if (!mqtt::is_error(rc) && st_->rights && !st_->rights->may_publish(p.topic, p.qos, p.retain)) {
+    ++stats_.publishes_denied;
+    if (limits_.disconnect_on_denied_publish) {
+      fail(session_errc::not_authorized);
+      return;
+    }
+    rc = mqtt::reason_code::not_authorized; // 5.0: PUBACK/PUBREC 0x87; 3.1.1: acknowledged, dropped
   }
   const mqtt::qos qos = p.qos;
   const std::uint16_t packet_id = p.packet_id;
@@ -175,9 +188,14 @@ void session::on_subscribe(mqtt::subscribe&& s) {
   out.ack.reasons.reserve(s.subscriptions.size());
   for (auto& sub : s.subscriptions) {
     mqtt::reason_code rc = check_filter(sub.filter);
+    if (rc == mqtt::reason_code::success && st_->rights && !st_->rights->may_subscribe(sub.filter)) {
+      ++stats_.subscribes_denied;
+      rc = mqtt::reason_code::not_authorized; // 3.1.1: 0x80 below
+    }
     const auto existing = st_->subscriptions.find(sub.filter);
     const bool existed = existing != st_->subscriptions.end();
-    if (rc == mqtt::reason_code::success && !existed && st_->subscriptions.size() >= limits_.max_subscriptions) {
+    if (rc == mqtt::reason_code::success && !existed &&
+        st_->subscriptions.size() >= limits_.max_subscriptions) {
       rc = mqtt::reason_code::quota_exceeded;
     }
     if (mqtt::is_error(rc)) {

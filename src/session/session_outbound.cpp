@@ -11,7 +11,9 @@ namespace firehook::session {
 
 namespace {
 
-std::uint64_t size_of(const delivery& d) { return d.message->topic.size() + d.message->payload.size(); }
+std::uint64_t size_of(const delivery& d) {
+  return d.message->topic.size() + d.message->payload.size();
+}
 
 // Whole seconds left, rounded up so that a message sent at once keeps its full interval.
 std::uint32_t remaining_seconds(base::time_point expires_at, base::time_point now) {
@@ -24,13 +26,21 @@ std::uint32_t remaining_seconds(base::time_point expires_at, base::time_point no
 
 } // namespace
 
-bool session::expired(const mqtt::message& m) const { return m.expires_at && *m.expires_at <= clock_.now(); }
+bool session::expired(const mqtt::message& m) const {
+  return m.expires_at && *m.expires_at <= clock_.now();
+}
 
-void session::drop() { ++stats_.messages_dropped; }
+void session::drop() {
+  ++stats_.messages_dropped;
+}
 
 void session::deliver(delivery&& d, bool congested) {
   if (ended_ || expired(*d.message)) {
     return; // [MQTT-3.3.2-5]
+  }
+  if (st_->rights && !st_->rights->may_receive(d.message->topic)) {
+    ++stats_.deliveries_withheld; // e.g. "#" granted beside a denied "internal/#"
+    return;
   }
   if (d.qos == mqtt::qos::at_most_once) {
     if (!connected_) {
@@ -63,7 +73,8 @@ void session::deliver_retained(const mqtt::message_ptr& m, const subscription_ch
 
 void session::enqueue(delivery&& d) {
   const std::uint64_t bytes = size_of(d);
-  if (st_->queue.size() >= limits_.max_queued_messages || st_->queued_bytes + bytes > limits_.max_queued_bytes) {
+  if (st_->queue.size() >= limits_.max_queued_messages ||
+      st_->queued_bytes + bytes > limits_.max_queued_bytes) {
     drop(); // tail drop: what is queued keeps its order
     return;
   }
@@ -162,7 +173,8 @@ bool session::too_large_for_client(const mqtt::publish& header, std::size_t payl
     return false;
   }
   scratch_.clear();
-  const std::size_t size = mqtt::encode_publish_header(header, payload_size, version_, scratch_) + payload_size;
+  const std::size_t size =
+      mqtt::encode_publish_header(header, payload_size, version_, scratch_) + payload_size;
   return size > client_max_packet_; // [MQTT-3.1.2-24]
 }
 
@@ -210,7 +222,7 @@ void session::on_pubrec(const mqtt::pubrec& p) {
     return;
   }
   it->second.released = true;
-  it->second.what.message.reset(); // PUBREL needs only the identifier
+  it->second.what.message.reset();                                 // PUBREL needs only the identifier
   send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}}); // [MQTT-4.3.3-4]
 }
 

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -18,14 +19,15 @@
 
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
+#include "session/authorizer.hpp"
 
 namespace firehook::session {
 
 // One message on its way to one session. The message itself is shared, never copied.
 struct delivery {
   mqtt::message_ptr message;
-  mqtt::qos qos = mqtt::qos::at_most_once; // already min(message QoS, granted QoS) [MQTT-3.8.4-8]
-  bool retain = false;                     // the RETAIN flag to send [MQTT-3.3.1-8], [MQTT-3.3.1-9]
+  mqtt::qos qos = mqtt::qos::at_most_once;     // already min(message QoS, granted QoS) [MQTT-3.8.4-8]
+  bool retain = false;                         // the RETAIN flag to send [MQTT-3.3.1-8], [MQTT-3.3.1-9]
   std::vector<std::uint32_t> subscription_ids; // 5.0: of every matching subscription [MQTT-3.3.4-4]
 };
 
@@ -38,7 +40,7 @@ struct stored_subscription {
 // [MQTT-2.2.1-3].
 struct inflight_message {
   delivery what;
-  bool released = false;  // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
+  bool released = false;   // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
   std::uint64_t order = 0; // send order, to resend in the original order [MQTT-4.6.0-1]
 };
 
@@ -62,6 +64,9 @@ struct state {
   bool ever_subscribed = false;
   // Number of "$share/..." entries in `subscriptions`.
   std::size_t shared_subscriptions = 0;
+  // What the client may publish, subscribe to and receive; null: every topic (no topics file).
+  // Kept while offline, so deliveries queued for the session are checked too.
+  std::shared_ptr<const authorizer> rights;
 };
 
 } // namespace firehook::session
