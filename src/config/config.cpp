@@ -544,6 +544,14 @@ tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const st
   return out;
 }
 
+// The default chain gains "jwt" before "password": the token method abstains on a password that is
+// not a token, while the password method refuses every user name it does not know, so the other
+// order would refuse every token client that also sends a user name (mosquitto_pub -u needs one).
+void add_default_jwt(std::vector<auth_method>& chain) {
+  const auto password = std::find(chain.begin(), chain.end(), auth_method::password);
+  chain.insert(password, auth_method::jwt);
+}
+
 // The listener's `auth` chain. Absent: the default from config.hpp, plus "jwt" when [auth.jwt]
 // is configured. Returns where "certificate" is named, for the check that needs the TLS settings.
 std::optional<string_element> read_auth_chain(diagnostics_sink& sink, table_reader& section,
@@ -552,7 +560,7 @@ std::optional<string_element> read_auth_chain(diagnostics_sink& sink, table_read
   const auto list = section.strings("auth");
   if (!list) {
     if (node == nullptr && jwt_configured) {
-      out.auth.push_back(auth_method::jwt);
+      add_default_jwt(out.auth);
     }
     return std::nullopt;
   }
@@ -1026,7 +1034,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
   if (out.listeners.empty()) {
     out.listeners.emplace_back();
     if (jwt_configured) {
-      out.listeners.back().auth.push_back(auth_method::jwt);
+      add_default_jwt(out.listeners.back().auth);
     }
   }
   out.broker.state_dir = resolve(base, out.broker.state_dir);

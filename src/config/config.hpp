@@ -98,8 +98,8 @@ struct listener_settings {
   bool allow_plaintext = false; // required for plaintext on a non-loopback address
   bool allow_anonymous = false;
   std::optional<tls_settings> tls; // set exactly when protocol == mqtts ([listener.tls])
-  // The authentication chain, in order. Default: ["certificate", "password"], plus "jwt" when
-  // [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an error.
+  // The authentication chain, in order. Default: ["certificate", "password"], or
+  // ["certificate", "jwt", "password"] when [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an error.
   std::vector<auth_method> auth{auth_method::certificate, auth_method::password};
 };
 

@@ -499,7 +499,7 @@ TEST(config_files, production_example_uses_tls_and_the_documented_chains) {
   }
   EXPECT_EQ(cfg.listeners[0].tls->client_certs, client_certificates::required);
   EXPECT_EQ(cfg.listeners[0].auth, (std::vector{auth_method::certificate}));
-  EXPECT_EQ(cfg.listeners[1].auth, (std::vector{auth_method::password, auth_method::jwt}));
+  EXPECT_EQ(cfg.listeners[1].auth, (std::vector{auth_method::jwt, auth_method::password}));
   ASSERT_TRUE(cfg.auth.jwt.has_value());
   EXPECT_EQ(cfg.auth.certificate.client_id, client_id_binding::must_match);
   EXPECT_FALSE(cfg.topics.empty());
@@ -851,12 +851,12 @@ TEST(config_tls_auth, default_chain_adds_jwt_when_auth_jwt_exists) {
   const load_result result = load_string("[[listener]]\nname = \"a\"\n[auth.jwt]\njwks = \"jwks.json\"\n");
   ASSERT_TRUE(result.ok()) << all_diagnostics(result);
   EXPECT_EQ(result.cfg->listeners[0].auth,
-            (std::vector{auth_method::certificate, auth_method::password, auth_method::jwt}));
+            (std::vector{auth_method::certificate, auth_method::jwt, auth_method::password}));
   // The default listener too.
   const load_result no_listener = load_string("[auth.jwt]\njwks = \"jwks.json\"\n");
   ASSERT_TRUE(no_listener.ok()) << all_diagnostics(no_listener);
   EXPECT_EQ(no_listener.cfg->listeners[0].auth,
-            (std::vector{auth_method::certificate, auth_method::password, auth_method::jwt}));
+            (std::vector{auth_method::certificate, auth_method::jwt, auth_method::password}));
   // An explicit chain is kept as written.
   EXPECT_EQ(
       load_string("[[listener]]\nauth = [\"password\"]\n[auth.jwt]\njwks = \"j\"\n").cfg->listeners[0].auth,
