@@ -37,8 +37,9 @@ RELOAD_TIMEOUT = 10.0  # SIGHUP reloads at once; the file watch looks every 2 s
 # The topics file of the tests: examples/topics.toml cut down, plus grants bound to token claims.
 
 
-def topics_toml(controller_reads_temperature=True, controller_reads_setpoint=False):
+def topics_toml(controller_reads_temperature=True, controller_reads_setpoint=False, thermostat_status=True):
     """The topics file. The flags change one grant each, for the reload tests."""
+    status_publishers = '"thermostat"' if thermostat_status else '"hvac-controller"'
     controller_read = ('{ role = "hvac-controller", where = { building = "claim.building" } }, '
                        if controller_reads_temperature else "")
     setpoint_read = ('{ role = "hvac-controller", where = { building = "claim.building" } }, '
@@ -88,7 +89,7 @@ pattern = "devices/{{client_id}}/status"
 description = "Online or offline"
 max_qos = 1
 retain = true
-publish = ["thermostat"]
+publish = [{status_publishers}]
 subscribe = ["dashboard"]
 
 [[topic]]
