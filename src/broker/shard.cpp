@@ -280,26 +280,17 @@ std::shared_ptr<const session::authorizer> shard::rights_for(const security::ide
 }
 
 void shard::on_policy_changed() {
-  std::vector<subscriber_id> sids;
-  sids.reserve(sessions_.size());
-  for (const auto& [sid, slot] : sessions_) {
-    if (slot.who) {
-      sids.push_back(sid);
+  for_each_session(false, [this](session_slot& slot) {
+    if (!slot.who) {
+      return;
     }
-  }
-  for (const subscriber_id sid : sids) {
-    const auto it = sessions_.find(sid);
-    if (it == sessions_.end()) {
-      continue;
-    }
-    session::session& s = *it->second.s;
-    s.set_rights(rights_for(*it->second.who, s.client_id()));
+    session::session& s = *slot.s;
+    s.set_rights(rights_for(*slot.who, s.client_id()));
     for (const auto& filter : s.recheck_subscriptions()) {
       broker_.log("subscription \"" + filter + "\" of client \"" + s.client_id() +
                   "\" removed: the topics file no longer grants it");
     }
-    run_actions(sid);
-  }
+  });
 }
 
 void shard::accept_connect(connection_id id, connection& c) {
@@ -564,19 +555,25 @@ void shard::announce_presence(subscriber_id sid, const session_slot& slot, bool 
 
 // --- shutdown --------------------------------------------------------------------------------
 
-void shard::begin_shutdown() {
-  std::vector<subscriber_id> connected;
+void shard::for_each_session(bool connected_only, const std::function<void(session_slot&)>& f) {
+  // Ids first: run_actions() may end a session and so change sessions_.
+  std::vector<subscriber_id> sids;
+  sids.reserve(sessions_.size());
   for (const auto& [sid, slot] : sessions_) {
-    if (slot.conn) {
-      connected.push_back(sid);
+    if (!connected_only || slot.conn) {
+      sids.push_back(sid);
     }
   }
-  for (const subscriber_id sid : connected) {
+  for (const subscriber_id sid : sids) {
     if (const auto it = sessions_.find(sid); it != sessions_.end()) {
-      it->second.s->publish_will_now();
+      f(it->second);
       run_actions(sid);
     }
   }
+}
+
+void shard::begin_shutdown() {
+  for_each_session(true, [](session_slot& slot) { slot.s->publish_will_now(); });
 }
 
 void shard::disconnect(connection_id id, mqtt::reason_code reason) {
@@ -600,18 +597,7 @@ void shard::disconnect(connection_id id, mqtt::reason_code reason) {
 
 void shard::finish_shutdown() {
   shutting_down_ = true;
-  std::vector<subscriber_id> connected;
-  for (const auto& [sid, slot] : sessions_) {
-    if (slot.conn) {
-      connected.push_back(sid);
-    }
-  }
-  for (const subscriber_id sid : connected) {
-    if (const auto it = sessions_.find(sid); it != sessions_.end()) {
-      it->second.s->shut_down();
-      run_actions(sid);
-    }
-  }
+  for_each_session(true, [](session_slot& slot) { slot.s->shut_down(); });
   for (auto& [id, c] : connections_) {
     if (c.state != connection::phase::closing) {
       c.state = connection::phase::closing;

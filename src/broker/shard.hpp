@@ -180,6 +180,8 @@ private:
   void accept_connect(connection_id id, connection& c);
   void refuse(connection_id id, connection& c, mqtt::reason_code rc);
   void report(const connection& c, const security::auth_result& r) const;
+  // Runs f on every session (or every connected one), then carries out its actions.
+  void for_each_session(bool connected_only, const std::function<void(session_slot&)>& f);
   std::shared_ptr<const session::authorizer> rights_for(const security::identity& who,
                                                         std::string_view client_id) const;
   void on_handover_request(const handover_request& req);
