@@ -2,97 +2,22 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <toml++/toml.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
-#include <initializer_list>
-#include <iterator>
 #include <optional>
-#include <system_error>
-#include <type_traits>
 #include <utility>
 
-// Debian's libtomlplusplus is a compiled library that exports only the exception-mode ABI
-// (toml::v3::ex): parse() throws toml::parse_error. Fail here, not at link time, if a
-// compiler flag ever turns that off.
-#if !TOML_EXCEPTIONS
-#error "firehook config expects toml++ with TOML_EXCEPTIONS=1 (the ABI Debian's libtomlplusplus exports)"
-#endif
+#include "config/toml_reader.hpp"
 
 namespace firehook::config {
 namespace {
 
-std::string_view type_name(toml::node_type type) {
-  switch (type) {
-  case toml::node_type::table:
-    return "table";
-  case toml::node_type::array:
-    return "array";
-  case toml::node_type::string:
-    return "string";
-  case toml::node_type::integer:
-    return "integer";
-  case toml::node_type::floating_point:
-    return "floating-point number";
-  case toml::node_type::boolean:
-    return "boolean";
-  case toml::node_type::date:
-    return "date";
-  case toml::node_type::time:
-    return "time";
-  case toml::node_type::date_time:
-    return "date-time";
-  case toml::node_type::none:
-    break;
-  }
-  return "nothing";
-}
-
-// A user's string echoed in a message: quoted, control bytes escaped so a diagnostic stays
-// on one line, and shortened so a pasted blob does not drown the message.
-std::string quoted_value(std::string_view text) {
-  constexpr std::size_t max_shown = 64;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      std::array<char, 8> hex{};
-      std::snprintf(hex.data(), hex.size(), "\\x%02x", c);
-      out += hex.data();
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > max_shown) {
-    out += "...";
-  }
-  out += '"';
-  return out;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
+using detail::diagnostics_sink;
+using detail::quoted_value;
+using detail::string_element;
+using detail::table_reader;
+using detail::type_name;
 
 // An address in its binary form, so "::1" and "0:0:0:0:0:0:0:1" compare equal.
 struct binary_address {
@@ -118,227 +43,6 @@ std::optional<binary_address> parse_ip(std::string_view text) {
   }
   return std::nullopt;
 }
-
-bool valid_listener_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
-
-class diagnostics_sink {
-public:
-  explicit diagnostics_sink(std::string file) : file_(std::move(file)) {}
-
-  void error(const toml::source_region& where, std::string key, std::string message) {
-    add(where, std::move(key), std::move(message), false);
-  }
-  void warning(const toml::source_region& where, std::string key, std::string message) {
-    add(where, std::move(key), std::move(message), true);
-  }
-
-  bool has_errors() const {
-    return std::any_of(list_.begin(), list_.end(), [](const diagnostic& d) { return !d.warning; });
-  }
-
-  // In file order, so a user fixing them top to bottom never scrolls back; stable so that
-  // several findings on one line keep the order they were found in.
-  std::vector<diagnostic> take() {
-    std::stable_sort(list_.begin(), list_.end(), [](const diagnostic& a, const diagnostic& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
-    return std::move(list_);
-  }
-
-private:
-  void add(const toml::source_region& where, std::string key, std::string message, bool warning) {
-    list_.push_back(diagnostic{.file = file_,
-                               .line = where.begin.line,
-                               .column = where.begin.column,
-                               .key = std::move(key),
-                               .message = std::move(message),
-                               .warning = warning});
-  }
-
-  std::string file_;
-  std::vector<diagnostic> list_;
-};
-
-// One string of a TOML array, and where it is.
-struct string_element {
-  const toml::value<std::string>* value;
-  std::string path; // "listener[0].auth[1]"
-
-  const std::string& text() const { return value->get(); }
-};
-
-// Reads one TOML table into typed fields. Every accessor records its key as known, so that
-// finish() can report all other keys as unknown: a misspelt key would otherwise be ignored
-// and its setting silently left at the default.
-class table_reader {
-public:
-  table_reader(diagnostics_sink& sink, const toml::table& table, std::string path)
-      : sink_(sink), table_(table), path_(std::move(path)) {}
-
-  std::string key_path(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-  }
-
-  const toml::node* find(std::string_view key) {
-    known_.push_back(key);
-    return table_.get(key);
-  }
-
-  // A sub-table; reports a value of another type. Null when absent or wrong.
-  const toml::table* table(std::string_view key) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    if (!node->is_table()) {
-      wrong_type(*node, key, "a table");
-      return nullptr;
-    }
-    return node->as_table();
-  }
-
-  // T is an integer type or std::chrono::seconds; [min, max] must fit in T. `out` keeps its
-  // default when the key is absent or wrong.
-  template <class T>
-  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return;
-    }
-    const auto* value = node->as_integer();
-    if (value == nullptr) {
-      wrong_type(*node, key, "an integer");
-      return;
-    }
-    const std::int64_t got = value->get();
-    if (got < min || got > max) {
-      sink_.error(node->source(), key_path(key),
-                  "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
-                      std::to_string(got) + ")");
-      return;
-    }
-    if constexpr (std::is_same_v<T, std::chrono::seconds>) {
-      out = std::chrono::seconds{got};
-    } else {
-      out = static_cast<T>(got);
-    }
-  }
-
-  void boolean(std::string_view key, bool& out) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return;
-    }
-    if (const auto* value = node->as_boolean()) {
-      out = value->get();
-    } else {
-      wrong_type(*node, key, "a boolean (true or false)");
-    }
-  }
-
-  // Null when absent or not a string (the latter reported).
-  const toml::value<std::string>* string(std::string_view key) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    const auto* value = node->as_string();
-    if (value == nullptr) {
-      wrong_type(*node, key, "a string");
-    }
-    return value;
-  }
-
-  // False when the key is present but unusable (reported); `out` then keeps its default.
-  template <class E>
-  bool choice(std::string_view key, E& out, std::initializer_list<std::pair<std::string_view, E>> options) {
-    const auto* value = string(key);
-    if (value == nullptr) {
-      return table_.get(key) == nullptr;
-    }
-    for (const auto& [text, option] : options) {
-      if (value->get() == text) {
-        out = option;
-        return true;
-      }
-    }
-    std::string allowed;
-    for (const auto& option : options) {
-      allowed += (allowed.empty() ? "" : ", ") + std::string(option.first);
-    }
-    error(*value, key, "must be one of " + allowed + " (got " + quoted_value(value->get()) + ")");
-    return false;
-  }
-
-  // An array of strings, each element with its key path ("listener[0].auth[1]") for messages.
-  // nullopt when the key is absent or is not an array (the latter reported); an element of
-  // another type is reported and left out.
-  std::optional<std::vector<string_element>> strings(std::string_view key) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return std::nullopt;
-    }
-    const auto* list = node->as_array();
-    if (list == nullptr) {
-      wrong_type(*node, key, "an array of strings");
-      return std::nullopt;
-    }
-    std::vector<string_element> out;
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      const toml::node& element = *list->get(i);
-      std::string path = key_path(key) + "[" + std::to_string(i) + "]";
-      if (const auto* text = element.as_string()) {
-        out.push_back(string_element{.value = text, .path = std::move(path)});
-      } else {
-        sink_.error(element.source(), std::move(path),
-                    "must be a string (got " + std::string(type_name(element.type())) + ")");
-      }
-    }
-    return out;
-  }
-
-  void error(const toml::node& node, std::string_view key, std::string message) {
-    sink_.error(node.source(), key_path(key), std::move(message));
-  }
-
-  void wrong_type(const toml::node& node, std::string_view key, std::string_view expected) {
-    error(node, key,
-          "must be " + std::string(expected) + " (got " + std::string(type_name(node.type())) + ")");
-  }
-
-  void finish() {
-    for (const auto& [key, node] : table_) {
-      const std::string_view name = key.str();
-      if (std::find(known_.begin(), known_.end(), name) != known_.end()) {
-        continue;
-      }
-      std::string message = "unknown key";
-      std::string_view closest;
-      std::size_t closest_distance = 3; // suggest only near misses: a typo, not a different word
-      for (const std::string_view candidate : known_) {
-        const std::size_t distance = edit_distance(name, candidate);
-        if (distance < closest_distance) {
-          closest = candidate;
-          closest_distance = distance;
-        }
-      }
-      if (!closest.empty()) {
-        message += " (did you mean '" + std::string(closest) + "'?)";
-      }
-      sink_.error(key.source(), key_path(name), std::move(message));
-    }
-  }
-
-private:
-  diagnostics_sink& sink_;
-  const toml::table& table_;
-  std::string path_;
-  std::vector<std::string_view> known_;
-};
 
 // A listener as read, with the positions the cross-listener checks need to point at.
 struct listener_entry {
@@ -625,7 +329,7 @@ listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, s
 
   if (const auto* name = section.string("name")) {
     entry.name_at = name->source();
-    if (valid_listener_name(name->get())) {
+    if (detail::valid_name(name->get())) {
       out.name = name->get();
     } else {
       section.error(*name, "name",
@@ -993,11 +697,7 @@ bool is_loopback(std::string_view address) {
 load_result load_string(std::string_view toml_text, std::string_view file_name) {
   diagnostics_sink sink{std::string(file_name)};
   toml::table document;
-  try {
-    document = toml::parse(toml_text, file_name);
-  } catch (const toml::parse_error& e) {
-    // A syntax error leaves no document to validate; toml++ stops at the first one.
-    sink.error(e.source(), "", std::string(e.description()));
+  if (!detail::parse_document(sink, toml_text, file_name, document)) {
     return load_result{.cfg = nullptr, .diagnostics = sink.take()};
   }
 
@@ -1051,26 +751,11 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
 }
 
 load_result load_file(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  const auto unreadable = [&](std::string message) {
-    diagnostic d;
-    d.file = name;
-    d.message = std::move(message);
-    return load_result{.cfg = nullptr, .diagnostics = {std::move(d)}};
-  };
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return unreadable("cannot read: is a directory");
+  std::string text;
+  if (auto unreadable = detail::read_file(path, text)) {
+    return load_result{.cfg = nullptr, .diagnostics = {std::move(*unreadable)}};
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return unreadable("cannot open: " + std::generic_category().message(errno));
-  }
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) {
-    return unreadable("cannot read: " + std::generic_category().message(errno));
-  }
-  return load_string(text, name);
+  return load_string(text, path.string());
 }
 
 } // namespace firehook::config

@@ -1,253 +1,28 @@
 #include "config/topics.hpp"
 
-#include <toml++/toml.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstdio>
-#include <fstream>
-#include <iterator>
-#include <system_error>
 #include <utility>
 
-// See config.cpp: Debian's libtomlplusplus exports only the exception-mode ABI.
-#if !TOML_EXCEPTIONS
-#error "firehook config expects toml++ with TOML_EXCEPTIONS=1 (the ABI Debian's libtomlplusplus exports)"
-#endif
+#include "config/toml_reader.hpp"
 
 namespace firehook::config {
 namespace {
 
-// The reading helpers below mirror those of config.cpp (which keeps its own private); they are
-// small, and sharing them would mean a header that pulls toml++ into both files' interfaces.
-
-std::string_view type_name(toml::node_type type) {
-  switch (type) {
-  case toml::node_type::table:
-    return "table";
-  case toml::node_type::array:
-    return "array";
-  case toml::node_type::string:
-    return "string";
-  case toml::node_type::integer:
-    return "integer";
-  case toml::node_type::floating_point:
-    return "floating-point number";
-  case toml::node_type::boolean:
-    return "boolean";
-  case toml::node_type::date:
-    return "date";
-  case toml::node_type::time:
-    return "time";
-  case toml::node_type::date_time:
-    return "date-time";
-  case toml::node_type::none:
-    break;
-  }
-  return "nothing";
-}
-
-// A user's string echoed in a message: quoted, control bytes escaped, shortened.
-std::string quote(std::string_view text) {
-  constexpr std::size_t max_shown = 64;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < text.size() && i < max_shown; ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      std::array<char, 8> hex{};
-      std::snprintf(hex.data(), hex.size(), "\\x%02x", c);
-      out += hex.data();
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (text.size() > max_shown) {
-    out += "...";
-  }
-  return out + "\"";
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) {
-    row[j] = j;
-  }
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
-// " (did you mean 'x'?)" for a near miss among `candidates`, else "".
-template <class Range>
-std::string suggestion(std::string_view name, const Range& candidates) {
-  std::string_view closest;
-  std::size_t closest_distance = 3; // a typo, not a different word
-  for (const auto& candidate : candidates) {
-    const std::size_t distance = edit_distance(name, candidate);
-    if (distance < closest_distance) {
-      closest = candidate;
-      closest_distance = distance;
-    }
-  }
-  return closest.empty() ? std::string() : " (did you mean '" + std::string(closest) + "'?)";
-}
+using detail::diagnostics_sink;
+using detail::quoted_value;
+using detail::suggestion;
+using detail::table_reader;
+using detail::type_name;
+using detail::valid_name;
 
 source_position position_of(const toml::source_region& where) {
   return {where.begin.line, where.begin.column};
 }
 
-class diagnostics_sink {
-public:
-  explicit diagnostics_sink(std::string file) : file_(std::move(file)) {}
-
-  void error(const toml::source_region& where, std::string key, std::string message) {
-    add(where, std::move(key), std::move(message), false);
-  }
-  void warning(const toml::source_region& where, std::string key, std::string message) {
-    add(where, std::move(key), std::move(message), true);
-  }
-  bool has_errors() const {
-    return std::any_of(list_.begin(), list_.end(), [](const diagnostic& d) { return !d.warning; });
-  }
-  std::vector<diagnostic> take() {
-    std::stable_sort(list_.begin(), list_.end(), [](const diagnostic& a, const diagnostic& b) {
-      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
-    });
-    return std::move(list_);
-  }
-
-private:
-  void add(const toml::source_region& where, std::string key, std::string message, bool warning) {
-    list_.push_back(diagnostic{.file = file_,
-                               .line = where.begin.line,
-                               .column = where.begin.column,
-                               .key = std::move(key),
-                               .message = std::move(message),
-                               .warning = warning});
-  }
-
-  std::string file_;
-  std::vector<diagnostic> list_;
-};
-
-// Reads one TOML table; every key asked for is known, finish() reports the others as unknown.
-class table_reader {
-public:
-  table_reader(diagnostics_sink& sink, const toml::table& table, std::string path)
-      : sink_(sink), table_(table), path_(std::move(path)) {}
-
-  std::string key_path(std::string_view key) const {
-    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-  }
-
-  const toml::node* find(std::string_view key) {
-    known_.push_back(key);
-    return table_.get(key);
-  }
-
-  template <class T>
-  const T* typed(std::string_view key, std::string_view expected) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    const T* value = node->as<typename T::value_type>();
-    if (value == nullptr) {
-      wrong_type(*node, key, expected);
-    }
-    return value;
-  }
-
-  const toml::value<std::string>* string(std::string_view key) {
-    return typed<toml::value<std::string>>(key, "a string");
-  }
-
-  // A string for people (a description, payload notes): any text without NUL.
-  void text(std::string_view key, std::string& out) {
-    if (const auto* value = string(key)) {
-      if (value->get().find('\0') != std::string::npos) {
-        error(*value, key, "must not contain a NUL character");
-      } else {
-        out = value->get();
-      }
-    }
-  }
-
-  void boolean(std::string_view key, bool& out) {
-    if (const auto* value = typed<toml::value<bool>>(key, "a boolean (true or false)")) {
-      out = value->get();
-    }
-  }
-
-  const toml::table* table(std::string_view key) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    if (!node->is_table()) {
-      wrong_type(*node, key, "a table");
-      return nullptr;
-    }
-    return node->as_table();
-  }
-
-  const toml::array* array(std::string_view key, std::string_view expected) {
-    const toml::node* node = find(key);
-    if (node == nullptr) {
-      return nullptr;
-    }
-    if (!node->is_array()) {
-      wrong_type(*node, key, expected);
-      return nullptr;
-    }
-    return node->as_array();
-  }
-
-  void error(const toml::node& node, std::string_view key, std::string message) {
-    sink_.error(node.source(), key_path(key), std::move(message));
-  }
-
-  void wrong_type(const toml::node& node, std::string_view key, std::string_view expected) {
-    error(node, key,
-          "must be " + std::string(expected) + " (got " + std::string(type_name(node.type())) + ")");
-  }
-
-  void finish() {
-    for (const auto& [key, node] : table_) {
-      const std::string_view name = key.str();
-      if (std::find(known_.begin(), known_.end(), name) == known_.end()) {
-        sink_.error(key.source(), key_path(name), "unknown key" + suggestion(name, known_));
-      }
-    }
-  }
-
-private:
-  diagnostics_sink& sink_;
-  const toml::table& table_;
-  std::string path_;
-  std::vector<std::string_view> known_;
-};
-
 constexpr std::string_view source_list =
     "client_id, username, cert.cn, cert.ou, cert.san_dns, cert.san_uri, cert.san_email, claim.<name> or "
     "attr.<name>";
-
-bool valid_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-  });
-}
 
 // Parses a pattern; the error message when it is not one. `placeholders` is false for deny
 // patterns, which bind nothing.
@@ -276,11 +51,11 @@ std::optional<std::string> parse_pattern(std::string_view text, bool placeholder
     if (level.find_first_of("{}") != std::string_view::npos) {
       if (level.size() < 3 || level.front() != '{' || level.back() != '}' ||
           level.substr(1, level.size() - 2).find_first_of("{}+#") != std::string_view::npos) {
-        return "level " + quote(level) + ": a placeholder is a whole level, {name}";
+        return "level " + quoted_value(level) + ": a placeholder is a whole level, {name}";
       }
       const std::string_view name = level.substr(1, level.size() - 2);
       if (!placeholders) {
-        return "level " + quote(level) + ": a deny binds nothing; write '+' for any one level";
+        return "level " + quoted_value(level) + ": a deny binds nothing; write '+' for any one level";
       }
       parsed.type = pattern_level::kind::placeholder;
       parsed.text = std::string(name);
@@ -298,7 +73,7 @@ std::optional<std::string> parse_pattern(std::string_view text, bool placeholder
       }
     } else if (level.find_first_of("+#") != std::string_view::npos) {
       if (level.size() != 1) {
-        return "level " + quote(level) + ": '+' and '#' must be a whole level";
+        return "level " + quoted_value(level) + ": '+' and '#' must be a whole level";
       }
       if (level == "#" && !last) {
         return "'#' must be the last level";
@@ -414,8 +189,8 @@ private:
     };
     if (equals == std::string_view::npos) {
       sink_.error(node.source(), path,
-                  "must read \"<source> = <value>\", e.g. \"cert.ou = thermostats\" (got " + quote(all) +
-                      ")");
+                  "must read \"<source> = <value>\", e.g. \"cert.ou = thermostats\" (got " +
+                      quoted_value(all) + ")");
       return;
     }
     const std::string_view name = trim(all.substr(0, equals));
@@ -423,8 +198,8 @@ private:
     const auto source = parse_identity_source(name);
     if (!source) {
       sink_.error(node.source(), path,
-                  "no identity source provides " + quote(name) + " (use one of " + std::string(source_list) +
-                      ")");
+                  "no identity source provides " + quoted_value(name) + " (use one of " +
+                      std::string(source_list) + ")");
       return;
     }
     if (source->type == identity_source::kind::client_id) {
@@ -467,7 +242,7 @@ private:
       declared += (declared.empty() ? "" : ", ") + role.name;
     }
     sink_.error(name.source(), path,
-                "unknown role " + quote(name.get()) + suggestion(name.get(), names) +
+                "unknown role " + quoted_value(name.get()) + suggestion(name.get(), names) +
                     (declared.empty() ? "; no role is declared under [roles]" : "; declared: " + declared));
     return false;
   }
@@ -496,7 +271,8 @@ private:
       for (const auto& [earlier, line] : patterns_seen_) {
         if (earlier == topic.pattern.text) {
           section.error(*section.find("pattern"), "pattern",
-                        "topic " + quote(earlier) + " is already defined on line " + std::to_string(line));
+                        "topic " + quoted_value(earlier) + " is already defined on line " +
+                            std::to_string(line));
         }
       }
       patterns_seen_.emplace_back(topic.pattern.text, topic.at.line);
@@ -524,7 +300,7 @@ private:
     if (topic.description.empty() && pattern_ok) {
       sink_.warning(
           table.source(), path,
-          "topic " + quote(topic.pattern.text) +
+          "topic " + quoted_value(topic.pattern.text) +
               " has no description: say what it carries, for the people who read the generated document");
     }
     out_.topics.push_back(std::move(topic));
@@ -592,7 +368,7 @@ private:
       const auto source = parse_identity_source(value->get());
       if (!source) {
         sink_.error(node.source(), key_path,
-                    "no identity source provides " + quote(value->get()) + " (use one of " +
+                    "no identity source provides " + quoted_value(value->get()) + " (use one of " +
                         std::string(source_list) + ")");
         ok = false;
         continue;
@@ -610,7 +386,7 @@ private:
             }
           }
           sink_.error(key.source(), key_path,
-                      "pattern " + quote(pattern->text) + " has no placeholder {" + variable + "}" +
+                      "pattern " + quoted_value(pattern->text) + " has no placeholder {" + variable + "}" +
                           suggestion(variable, names));
           ok = false;
           continue;
@@ -644,7 +420,7 @@ private:
     if (first.type == pattern_level::kind::multi_wildcard) {
       what = "the whole topic tree ('#')";
     } else if (first.type == pattern_level::kind::single_wildcard || unbound) {
-      what = "a wildcard over the first level (" + quote(pattern.text) + ")";
+      what = "a wildcard over the first level (" + quoted_value(pattern.text) + ")";
     } else {
       return;
     }
@@ -691,7 +467,8 @@ private:
       } else if (only->get() == "subscribe") {
         deny.publish = false;
       } else {
-        section.error(*only, "only", "must be \"publish\" or \"subscribe\" (got " + quote(only->get()) + ")");
+        section.error(*only, "only",
+                      "must be \"publish\" or \"subscribe\" (got " + quoted_value(only->get()) + ")");
       }
     }
     section.finish();
@@ -789,10 +566,7 @@ bool topics_load_result::ok() const {
 topics_load_result load_topics_string(std::string_view toml_text, std::string_view file_name) {
   diagnostics_sink sink{std::string(file_name)};
   toml::table document;
-  try {
-    document = toml::parse(toml_text, file_name);
-  } catch (const toml::parse_error& e) {
-    sink.error(e.source(), "", std::string(e.description()));
+  if (!detail::parse_document(sink, toml_text, file_name, document)) {
     return topics_load_result{.topics = nullptr, .diagnostics = sink.take()};
   }
   topics_file out;
@@ -809,26 +583,11 @@ topics_load_result load_topics_string(std::string_view toml_text, std::string_vi
 }
 
 topics_load_result load_topics_file(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  const auto unreadable = [&](std::string message) {
-    diagnostic d;
-    d.file = name;
-    d.message = std::move(message);
-    return topics_load_result{.topics = nullptr, .diagnostics = {std::move(d)}};
-  };
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) {
-    return unreadable("cannot read: is a directory");
+  std::string text;
+  if (auto unreadable = detail::read_file(path, text)) {
+    return topics_load_result{.topics = nullptr, .diagnostics = {std::move(*unreadable)}};
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return unreadable("cannot open: " + std::generic_category().message(errno));
-  }
-  const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) {
-    return unreadable("cannot read: " + std::generic_category().message(errno));
-  }
-  return load_topics_string(text, name);
+  return load_topics_string(text, path.string());
 }
 
 } // namespace firehook::config

@@ -21,7 +21,7 @@
 // loads a new topics_file and compiles a new policy from it.
 //
 // The functions below share no state and may be called from any thread; toml++ is used only in
-// topics.cpp.
+// topics.cpp and toml_reader.cpp.
 
 #include <cstdint>
 #include <filesystem>
