@@ -121,6 +121,10 @@ statistics_snapshot broker::snapshot() const {
   s.bytes_received = stats_.bytes_received.load(std::memory_order_relaxed);
   s.bytes_sent = stats_.bytes_sent.load(std::memory_order_relaxed);
   s.subscriptions = stats_.subscriptions.load(std::memory_order_relaxed);
+  s.publishes_denied = stats_.publishes_denied.load(std::memory_order_relaxed);
+  s.subscribes_denied = stats_.subscribes_denied.load(std::memory_order_relaxed);
+  s.deliveries_withheld = stats_.deliveries_withheld.load(std::memory_order_relaxed);
+  s.subscriptions_revoked = stats_.subscriptions_revoked.load(std::memory_order_relaxed);
   s.retained = retained_.size();
   s.uptime_seconds = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count());

@@ -53,6 +53,12 @@ struct statistics {
   std::atomic<std::uint64_t> bytes_received{0};
   std::atomic<std::uint64_t> bytes_sent{0};
   std::atomic<std::uint64_t> subscriptions{0}; // kept by shard 0 from its replica
+  // Authorization (the topics file): refused PUBLISH packets and SUBSCRIBE filters, deliveries
+  // withheld from a subscriber, live subscriptions removed by a reload.
+  std::atomic<std::uint64_t> publishes_denied{0};
+  std::atomic<std::uint64_t> subscribes_denied{0};
+  std::atomic<std::uint64_t> deliveries_withheld{0};
+  std::atomic<std::uint64_t> subscriptions_revoked{0};
 };
 
 struct statistics_snapshot {
@@ -63,6 +69,10 @@ struct statistics_snapshot {
   std::uint64_t bytes_received = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t subscriptions = 0;
+  std::uint64_t publishes_denied = 0;
+  std::uint64_t subscribes_denied = 0;
+  std::uint64_t deliveries_withheld = 0;
+  std::uint64_t subscriptions_revoked = 0;
   std::uint64_t retained = 0;
   std::uint64_t uptime_seconds = 0;
 };

@@ -90,6 +90,10 @@ void shard::flush_statistics() {
   add(s.messages_received, counters_.messages_received, flushed_.messages_received);
   add(s.messages_sent, counters_.messages_sent, flushed_.messages_sent);
   add(s.messages_dropped, counters_.messages_dropped, flushed_.messages_dropped);
+  add(s.publishes_denied, counters_.publishes_denied, flushed_.publishes_denied);
+  add(s.subscribes_denied, counters_.subscribes_denied, flushed_.subscribes_denied);
+  add(s.deliveries_withheld, counters_.deliveries_withheld, flushed_.deliveries_withheld);
+  add(s.subscriptions_revoked, counters_.subscriptions_revoked, flushed_.subscriptions_revoked);
   std::uint64_t zero = 0;
   add(s.bytes_received, bytes_in_, zero);
   zero = 0;
@@ -130,6 +134,10 @@ void shard::publish_sys() {
   publish("$SYS/broker/bytes/sent", std::to_string(s.bytes_sent));
   publish("$SYS/broker/messages/dropped", std::to_string(s.messages_dropped));
   publish("$SYS/broker/retained/count", std::to_string(s.retained));
+  publish("$SYS/broker/authorization/publishes_denied", std::to_string(s.publishes_denied));
+  publish("$SYS/broker/authorization/subscribes_denied", std::to_string(s.subscribes_denied));
+  publish("$SYS/broker/authorization/deliveries_withheld", std::to_string(s.deliveries_withheld));
+  publish("$SYS/broker/authorization/subscriptions_revoked", std::to_string(s.subscriptions_revoked));
 }
 
 } // namespace firehook::broker

@@ -135,7 +135,13 @@ def to_toml(cfg):
             if isinstance(v, dict):
                 emit_body(f"[{name}.{k}]", v, f"{key_prefix}.{k}")
 
+    # Top-level keys (e.g. `topics`) must come before the first [table] header.
+    for key, value in cfg.items():
+        if not isinstance(value, (dict, list)):
+            emit(f"{key} = {toml_value(value)}", key)
     for table, body in cfg.items():
+        if not isinstance(body, (dict, list)):
+            continue
         if isinstance(body, dict):
             emit_body(f"[{table}]", body, table)
         elif isinstance(body, list) and all(isinstance(x, dict) for x in body):

@@ -155,3 +155,31 @@ def test_drops_are_counted_and_logged(start_broker, clients, version):
             break
         time.sleep(0.2)
     assert logged == 3, f"{logged} drops logged, expected 3:\n" + b.stderr_text()[-2000:]
+
+
+AUTHZ_TOPICS = [
+    "$SYS/broker/authorization/publishes_denied",
+    "$SYS/broker/authorization/subscribes_denied",
+    "$SYS/broker/authorization/deliveries_withheld",
+    "$SYS/broker/authorization/subscriptions_revoked",
+]
+
+
+def test_authorization_refusals_are_counted(start_broker, clients, tmp_path):
+    """With a topics file, refused PUBLISH packets and SUBSCRIBE filters show in $SYS."""
+    topics = tmp_path / "topics.toml"
+    topics.write_text('[anonymous]\nrole = "guest"\n\n[roles.guest]\ndescription = "anyone"\n\n'
+                      '[[topic]]\npattern = "open/#"\ndescription = "open"\npublish = ["guest"]\nsubscribe = ["guest"]\n\n'
+                      '[[topic]]\npattern = "$SYS/broker/#"\ndescription = "statistics"\nsubscribe = ["guest"]\n')
+    b = start_broker({"topics": str(topics), "broker": {"sys_interval": 1}})
+    c = clients(b, V5)
+    assert c.subscribe("$SYS/broker/authorization/#", 0) == [0]
+    start = {t: number(v) for t, v in latest(c, AUTHZ_TOPICS, timeout=4).items()}
+    assert c.subscribe("closed/#", 0) == [0x87]
+    c.publish("closed/x", b"no", 1)  # PUBACK 0x87 (paho does not show it; test_topics.py checks it)
+    denied, refused = AUTHZ_TOPICS[0], AUTHZ_TOPICS[1]
+    got = latest(c, AUTHZ_TOPICS, timeout=5, fresh=True,
+                 until=lambda v: number(v.get(denied, b"0")) > start[denied]
+                 and number(v.get(refused, b"0")) > start[refused])
+    assert number(got[denied]) == start[denied] + 1
+    assert number(got[refused]) == start[refused] + 1
