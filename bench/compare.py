@@ -419,7 +419,7 @@ def main():
         finally:
             b.stop()
         commands.setdefault(sc.key + ("" if cpus_for_broker is not None else "-unpinned"), (b.command, cmd))
-        broker_commands[kind] = b.command
+        broker_commands.setdefault(kind + ("" if cpus_for_broker is not None else ", unpinned"), b.command)
         key = (sc.key + ("" if cpus_for_broker is not None else "-unpinned"), kind)
         metric = res.get(sc.metric) if res else None
         print(f"compare.py: {label}: rc={rc} {sc.metric}={metric} gen_cpu={res.get('gen_cpu') if res else None} "
@@ -562,9 +562,10 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append("Scale: each closed-loop run publishes for "
              f"{'1' if opt.quick else '3'} s (then waits for what is in flight), each open-loop run for "
              f"{'1' if opt.quick else '3'} s at 20,000 msg/s, and the connection runs open "
-             f"{'1,000' if opt.quick else '10,000'} connections and hold them 2 s, so that the whole "
-             "`make bench` stays near a quarter of an hour on 2 cores. Longer runs move the medians by less than "
-             "the run-to-run spread on a quiet machine; on a shared one the spread dominates.")
+             f"{'1,000' if opt.quick else '10,000'} connections and hold them 2 s, so that the comparison "
+             "takes about 5 minutes on 2 cores and `make bench`, a first Release build included, stays under a "
+             "quarter of an hour. Longer runs move the medians by less than the run-to-run spread on a quiet "
+             "machine; on a shared one the spread dominates.")
     L.append("")
     L.append("Broker configurations (ports are chosen per run):")
     L.append("")
@@ -582,10 +583,10 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append("")
     L.append("```")
     for kind, bc in broker_commands.items():
-        L.append(f"# {kind}: " + display_cmd(bc, None).replace(str(Path(tempfile.gettempdir())), "$TMP"))
+        L.append(f"# {kind}: " + re.sub(r"\S*/firehook-bench-[^/]+/[^/]+/", "$TMP/$RUN/", display_cmd(bc, None)))
     for key, (_bc, gc) in commands.items():
         if gc:
-            L.append(display_cmd(gc, None))
+            L.append(f"# {key}\n" + display_cmd(gc, None))
     L.append("```")
     L.append("")
     if micro is not None and micro.exists():
