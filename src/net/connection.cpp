@@ -1,5 +1,7 @@
 #include "net/connection.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 
 #include <boost/asio/buffer.hpp>
@@ -56,6 +58,24 @@ void connection::on_wait_done(const boost::system::error_code& ec) {
   on_readable();
 }
 
+void connection::on_read_done(const boost::system::error_code& ec, std::span<const std::byte> data) {
+  read_armed_ = false;
+  if (ec) {
+    if (ec != asio::error::operation_aborted && !finished_) {
+      spdlog::debug("connection {}: read ended: {}", id_, ec.message());
+      finish();
+    }
+    return;
+  }
+  if (closing_ || finished_) {
+    return;
+  }
+  decoder_.feed(data);
+  drain_decoder();
+  owner_.protocol().count_bytes(data.size(), 0);
+  arm_read();
+}
+
 void connection::on_readable() {
   std::size_t total = 0;
   while (!closing_ && !finished_ && !paused_ && total < read_budget) {
@@ -66,6 +86,7 @@ void connection::on_readable() {
       break;
     }
     if (ec) { // eof, reset, TLS failure: the peer is gone
+      spdlog::debug("connection {}: read ended: {}", id_, ec.message());
       finish();
       return;
     }
@@ -147,6 +168,7 @@ void connection::on_written(const boost::system::error_code& ec, std::size_t n) 
   }
   owner_.protocol().count_bytes(0, n);
   if (ec) {
+    spdlog::debug("connection {}: write failed: {}", id_, ec.message());
     finish();
     return;
   }

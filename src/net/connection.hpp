@@ -4,10 +4,13 @@
 // system calls as possible. Owned by its net::shard (a shared_ptr in the shard's table; pending
 // Asio handlers hold another); used only on the shard's thread.
 //
-// Reading is reactive: the connection waits for readability and then reads into the shard's one
-// read buffer, so an idle connection holds no read buffer of its own, only the bytes of a partly
-// received packet in its decoder. (A TLS stream keeps OpenSSL's buffers, released when idle by
-// SSL_MODE_RELEASE_BUFFERS, and Asio's record buffers.)
+// Plain TCP reading is reactive: the connection waits for readability and then reads into the
+// shard's one read buffer, so an idle connection holds no read buffer of its own, only the bytes
+// of a partly received packet in its decoder. A TLS connection instead keeps one asynchronous read
+// outstanding into a small buffer of its own (tls_read_buffer_size): Asio's ssl::stream supports
+// one asynchronous read beside one asynchronous write, but not a synchronous read while a write is
+// in flight (that corrupts the record stream). OpenSSL's own buffers are released when idle
+// (SSL_MODE_RELEASE_BUFFERS).
 
 #include <cstddef>
 #include <memory>
@@ -65,13 +68,16 @@ protected:
   };
 
   // The stream underneath.
-  virtual void async_wait_readable() = 0; // calls on_wait_done
+  // Either waits for readability and calls on_wait_done (then read_some reads), or reads by itself
+  // and calls on_read_done with what it read (then read_some is never called).
+  virtual void async_wait_readable() = 0;
   virtual std::size_t read_some(std::span<std::byte> into, boost::system::error_code& ec) = 0;
   virtual void async_write(const out_queue& q) = 0; // calls on_written
   virtual void close_stream() = 0;
 
   void announce(broker::connection_info info); // tells the broker, starts reading
   void on_wait_done(const boost::system::error_code& ec);
+  void on_read_done(const boost::system::error_code& ec, std::span<const std::byte> data);
   void on_written(const boost::system::error_code& ec, std::size_t n);
   void finish(); // closes the stream and tells the shard, once
 

@@ -1,6 +1,8 @@
 // The two kinds of connection stream: plain TCP and TLS over TCP.
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -64,6 +66,10 @@ private:
   std::vector<asio::const_buffer> buffers_;
 };
 
+// Plaintext bytes one TLS read may return. A full TLS record is 16 KiB; smaller reads just take
+// more turns for large packets, and every idle TLS connection holds this much.
+constexpr std::size_t tls_read_buffer_size = 4096;
+
 class tls_connection final : public connection {
 public:
   tls_connection(shard& owner, broker::connection_id id, tcp::socket socket, mqtt::decode_limits limits,
@@ -95,8 +101,6 @@ public:
             finish();
             return;
           }
-          boost::system::error_code ignored;
-          stream_.next_layer().non_blocking(true, ignored);
           info.certificate = peer_certificate(stream_.native_handle());
           announce(std::move(info));
         });
@@ -107,22 +111,19 @@ public:
 private:
   using stream_type = asio::ssl::stream<tcp::socket>;
 
+  // One asynchronous read at a time (see connection.hpp for why not the reactive way). Records
+  // Asio already holds, such as a CONNECT that came with the client's TLS 1.3 Finished, are
+  // decrypted at once.
   void async_wait_readable() override {
-    // Bytes OpenSSL already decrypted are readable without the socket becoming readable again.
-    // So are records Asio already took off the socket into the SSL's read BIO (e.g. a CONNECT
-    // that arrived with the client's TLS 1.3 Finished during the handshake).
-    SSL* ssl = stream_.native_handle();
-    if (SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0) {
-      asio::post(owner_.io(), [self = shared_from_this(), this] { on_wait_done({}); });
-      return;
-    }
-    stream_.next_layer().async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this(), this](const boost::system::error_code& ec) { on_wait_done(ec); });
+    stream_.async_read_some(asio::buffer(inbox_), [self = shared_from_this(),
+                                                   this](const boost::system::error_code& ec, std::size_t n) {
+      on_read_done(ec, std::span<const std::byte>(inbox_.data(), n));
+    });
   }
 
-  std::size_t read_some(std::span<std::byte> into, boost::system::error_code& ec) override {
-    return stream_.read_some(asio::buffer(into.data(), into.size()), ec);
+  std::size_t read_some(std::span<std::byte>, boost::system::error_code& ec) override {
+    ec = asio::error::operation_not_supported; // never called: async_wait_readable reads
+    return 0;
   }
 
   void async_write(const out_queue& q) override {
@@ -159,6 +160,7 @@ private:
   stream_type stream_;
   std::unique_ptr<asio::steady_timer> handshake_timer_;
   std::vector<std::byte> plain_;
+  std::array<std::byte, tls_read_buffer_size> inbox_{};
   std::string peer_;
 };
 
