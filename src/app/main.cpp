@@ -91,7 +91,9 @@ int serve(const std::string& path) {
   broker::broker& b = *owner;
   b.set_auth_hook(log_auth_event);
   // Dropped messages (rate-limited by the shards), token keys reloaded or refused.
-  b.set_log_hook([](std::string_view line) { spdlog::warn("{}", line); });
+  b.set_log_hook([](std::string_view line, bool warning) {
+    spdlog::log(warning ? spdlog::level::warn : spdlog::level::info, "{}", line);
+  });
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
   try {

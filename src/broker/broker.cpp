@@ -46,7 +46,7 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   char buf[32];
   std::snprintf(buf, sizeof buf, "fh-%016llx-", static_cast<unsigned long long>(nonce));
   client_id_prefix_ = buf;
-  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line); });
+  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line, false); });
   limits_.disconnect_on_denied_publish =
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, auth_max_pending);
@@ -135,9 +135,9 @@ std::string broker::assign_client_id() {
   return client_id_prefix_ + std::to_string(next_client_id_.fetch_add(1, std::memory_order_relaxed));
 }
 
-void broker::log(std::string_view line) const {
+void broker::log(std::string_view line, bool warning) const {
   if (log_) {
-    log_(line);
+    log_(line, warning);
   }
 }
 

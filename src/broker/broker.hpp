@@ -121,9 +121,10 @@ public:
 
   // Operational log lines (dropped messages and the like), rate-limited by the callers. The hook
   // is called from any shard thread and must be thread-safe; without one, nothing is logged.
-  using log_hook = std::function<void(std::string_view)>;
+  // `warning`: something was lost or refused (drops); otherwise a notice (token keys reloaded).
+  using log_hook = std::function<void(std::string_view line, bool warning)>;
   void set_log_hook(log_hook hook) { log_ = std::move(hook); }
-  void log(std::string_view line) const;
+  void log(std::string_view line, bool warning = true) const;
 
   // Authentication decisions. Like the log hook: set before the shards run, thread-safe.
   using auth_hook = std::function<void(const auth_event&)>;

@@ -150,8 +150,9 @@ struct server::impl {
       spdlog::error("{}; the previous topics file stays in force", error);
       break;
     case broker::broker::reload_outcome::reloaded:
-      spdlog::info("topics file {} reloaded", cfg->topics.string());
+      // Logged once every session has its new rights, so the line means they are in force.
       on_every_shard([](shard& s) { s.protocol().on_policy_changed(); });
+      spdlog::info("topics file {} reloaded", cfg->topics.string());
       break;
     }
   }
