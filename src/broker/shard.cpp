@@ -249,6 +249,28 @@ void shard::report(const connection& c, const security::auth_result& r) const {
 
 namespace {
 
+// Client-chosen text in a log line: quoted, with quotes, backslashes and control characters
+// escaped, so a client id or filter cannot forge a line of its own.
+std::string log_quoted(std::string_view text) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out = "\"";
+  for (const char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 0xf];
+    } else {
+      out += ch;
+    }
+  }
+  out += '"';
+  return out;
+}
+
 // A client's rights from the compiled topics file, as the session asks for them.
 class topic_rights final : public session::authorizer {
 public:
@@ -287,8 +309,8 @@ void shard::on_policy_changed() {
     session::session& s = *slot.s;
     s.set_rights(rights_for(*slot.who, s.client_id()));
     for (const auto& filter : s.recheck_subscriptions()) {
-      broker_.log("subscription \"" + filter + "\" of client \"" + s.client_id() +
-                  "\" removed: the topics file no longer grants it");
+      broker_.log("subscription " + log_quoted(filter) + " of client " + log_quoted(s.client_id()) +
+                  " removed: the topics file no longer grants it");
     }
   });
 }
