@@ -45,7 +45,9 @@ public:
   virtual void defer(std::function<void()> task) = 0;
 
   // Runs `task` on shard `shard`'s thread. Cross-shard hand-over goes through here; callers batch,
-  // so this is called about once per target shard per turn, not once per message.
+  // so this is called about once per target shard per turn, not once per message. The one call
+  // that may come from another thread: the authentication workers hand a verdict back with it
+  // (broker/authentication.hpp), so implementations must make it thread-safe.
   virtual void post_to_shard(unsigned shard, std::function<void()> task) = 0;
 };
 
