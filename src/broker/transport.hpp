@@ -1,8 +1,9 @@
 #pragma once
 // What the network layer does for one broker shard. net::shard implements it; tests use a fake.
 //
-// Threading: a transport belongs to one shard thread. Every call is made on that thread, and every
-// callback it runs (defer, post_to_shard tasks) runs on the thread of the shard it targets.
+// Threading: a transport belongs to one shard thread. Every call is made on that thread (except
+// post_to_shard, below), and every callback it runs (defer, post_to_shard tasks) runs on the thread
+// of the shard it targets.
 
 #include <cstddef>
 #include <cstdint>
