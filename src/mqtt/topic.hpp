@@ -2,6 +2,7 @@
 // Topic names, topic filters and UTF-8 strings as MQTT defines them (3.1.1 sections 1.5.3 and 4.7,
 // 5.0 sections 1.5.4 and 4.7, 4.8.2 for shared subscriptions).
 
+#include <cstddef>
 #include <optional>
 #include <string_view>
 
@@ -29,6 +30,22 @@ struct shared_filter {
 std::optional<shared_filter> parse_shared_filter(std::string_view filter);
 
 bool has_wildcard(std::string_view filter);
+
+// Calls fn(level) for each '/'-separated level of a topic or filter. Empty levels are levels:
+// "a//b" has three, "/a" and "a/" two each, "" one.
+template <class Fn>
+void for_each_level(std::string_view s, Fn&& fn) {
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = s.find('/', begin);
+    if (end == std::string_view::npos) {
+      fn(s.substr(begin));
+      return;
+    }
+    fn(s.substr(begin, end - begin));
+    begin = end + 1;
+  }
+}
 
 // Whether `topic` (a valid name) matches `filter` (a valid, non-shared filter). Topics beginning
 // with '$' are not matched by a filter beginning with '#' or '+' [MQTT-4.7.2-1].

@@ -3,24 +3,13 @@
 #include <mutex>
 #include <utility>
 
+#include "mqtt/topic.hpp"
+
 namespace firehook::router {
 
-namespace {
+using mqtt::for_each_level;
 
-// As in subscription_index: empty levels are levels.
-template <class Fn>
-void for_each_level(std::string_view s, Fn&& fn) {
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t end = s.find('/', begin);
-    if (end == std::string_view::npos) {
-      fn(s.substr(begin));
-      return;
-    }
-    fn(s.substr(begin, end - begin));
-    begin = end + 1;
-  }
-}
+namespace {
 
 bool expired(const mqtt::message& m, retained_store::time_point now) {
   return m.expires_at && *m.expires_at <= now;

@@ -2,28 +2,16 @@
 
 #include <tuple>
 
+#include "mqtt/topic.hpp"
+
 namespace firehook::router {
+
+using mqtt::for_each_level;
 
 using detail::index_node;
 using detail::subscription_ref;
 
 namespace {
-
-// Calls fn(level) for each '/'-separated level. Empty levels are levels: "a//b" has three, "/a"
-// and "a/" two each, "" one.
-template <class Fn>
-void for_each_level(std::string_view s, Fn&& fn) {
-  std::size_t begin = 0;
-  for (;;) {
-    const std::size_t end = s.find('/', begin);
-    if (end == std::string_view::npos) {
-      fn(s.substr(begin));
-      return;
-    }
-    fn(s.substr(begin, end - begin));
-    begin = end + 1;
-  }
-}
 
 struct parsed_filter {
   bool shared = false;
