@@ -21,7 +21,6 @@ its index also makes `openssl ca -revoke` / `-gencrl` work.
 """
 
 import subprocess
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 

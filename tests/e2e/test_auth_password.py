@@ -7,7 +7,6 @@ A refused password gets CONNACK 0x86 (5.0) / 0x04 (3.1.1) and the connection is 
 the user is unknown or the password wrong; no credentials at all gets 0x87 / 0x05.
 """
 
-import shutil
 import subprocess
 import time
 
@@ -21,10 +20,6 @@ BAD_CREDENTIALS = {V5: 0x86, V311: 0x04}
 NOT_AUTHORIZED = {V5: 0x87, V311: 0x05}
 VERSION_FLAG = {V5: "mqttv5", V311: "mqttv311"}
 
-needs_mosquitto_passwd = pytest.mark.skipif(shutil.which("mosquitto_passwd") is None,
-                                            reason="mosquitto_passwd (Debian package mosquitto) is not installed")
-needs_mosquitto_pub = pytest.mark.skipif(shutil.which("mosquitto_pub") is None,
-                                         reason="mosquitto_pub (Debian package mosquitto-clients) is not installed")
 
 
 def user_cmd(db, *args, password=None, check=True):
@@ -147,7 +142,6 @@ def test_users_added_changed_and_removed_while_the_broker_runs(pw_broker, db, cl
     assert connack_of(pw_broker, V5, username="dev2", password=b"third") == 0x86
 
 
-@needs_mosquitto_pub
 @pytest.mark.parametrize("level", [V311, V5], ids=["3.1.1", "5.0"])
 def test_mosquitto_pub_with_right_and_wrong_password(pw_broker, level):
     def pub(password):
@@ -162,7 +156,6 @@ def test_mosquitto_pub_with_right_and_wrong_password(pw_broker, level):
     assert "bad user name or password" in bad.stderr.lower(), bad.stderr
 
 
-@needs_mosquitto_passwd
 def test_imported_mosquitto_password_file(start_broker, tmp_path, clients, version):
     pwfile = tmp_path / "mosquitto.passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), "m7", "pbkdf2 pass"], check=True)
@@ -185,7 +178,6 @@ def test_imported_mosquitto_password_file(start_broker, tmp_path, clients, versi
     paho_login(clients, b, version, "m7", "pbkdf2 pass", 0)
 
 
-@needs_mosquitto_passwd
 def test_import_reports_bad_lines_and_imports_nothing(tmp_path):
     pwfile = tmp_path / "mosquitto.passwd"
     subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), "good", "pw"], check=True)

@@ -2,17 +2,13 @@
 firehook, under MQTT 3.1.1 and 5.0: delivery at every QoS, retained set and delete, offline queues
 of a persistent session, MQTT 5.0 properties, and interoperation with paho clients."""
 
-import shutil
 import subprocess
 import threading
-import time
 
 import pytest
 
 from pahoclient import V5, unique
 
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto_sub") is None or shutil.which("mosquitto_pub") is None,
-                                reason="mosquitto-clients is not installed (Debian package mosquitto-clients)")
 
 VERSION_FLAG = {4: "mqttv311", 5: "mqttv5"}
 TIMEOUT = 10

@@ -16,7 +16,6 @@ the later one, and nothing else comes within a quiet window.
 """
 
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -37,8 +36,6 @@ SUB_REFUSED = {V5: 0x87, V311: 0x80}
 NOT_AUTHORIZED = 0x87
 VERSION_FLAG = {V5: "mqttv5", V311: "mqttv311"}
 
-needs_mosquitto = pytest.mark.skipif(shutil.which("mosquitto_sub") is None or shutil.which("mosquitto_pub") is None,
-                                     reason="mosquitto-clients is not installed (Debian package mosquitto-clients)")
 
 
 def temperature(building, room):
@@ -519,7 +516,6 @@ def mosquitto_pub(fleet, listener, version, *args):
     return cmd, r
 
 
-@needs_mosquitto
 def test_mosquitto_thermostat_allowed_and_refused(fleet, version, mosquitto_subs):
     """mosquitto_sub as the dashboard (token) reads the thermostat's room; mosquitto_pub as the
     thermostat (password, attributes) publishes there, and is refused another room."""
@@ -544,7 +540,6 @@ def test_mosquitto_thermostat_allowed_and_refused(fleet, version, mosquitto_subs
     assert got == [f"{temperature('b1', 'r1')}|21.5"], f"mosquitto_sub received {got}"
 
 
-@needs_mosquitto
 def test_mosquitto_controller_refused_hash(fleet, version, mosquitto_subs):
     token = fleet.token("ctl-b1", kind="hvac-controller", building="b1")
     sub = mosquitto_subs([*mosquitto_common(fleet, "tokens", version), "-i", unique("msub"), "-u", "ctl-b1", "-P",
