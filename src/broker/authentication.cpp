@@ -60,12 +60,10 @@ void authentication::work() {
   }
 }
 
-security::auth_result authentication::run(const credentials& who) const {
-  const auto chain = chains_.find(who.listener);
-  if (chain == chains_.end()) {
-    return security::auth_result::deny("", mqtt::reason_code::not_authorized,
-                                       "listener has no authentication chain");
-  }
+namespace {
+
+// The chain reads views into `who`, which outlives the call.
+security::connect_request request_of(const credentials& who) {
   security::connect_request req;
   req.listener = who.listener;
   req.peer_address = who.peer_address;
@@ -77,12 +75,40 @@ security::auth_result authentication::run(const credentials& who) const {
     req.password = *who.password;
   }
   req.certificate = who.certificate ? &*who.certificate : nullptr;
+  return req;
+}
+
+// Runs `run_chain` on the listener's chain, failing closed (STYLE.md): no chain, or a method that
+// throws (store unreadable, ...), denies.
+template <typename F>
+std::optional<security::auth_result> with_chain(const authentication::chains& chains, const credentials& who,
+                                                F run_chain) {
+  const auto chain = chains.find(who.listener);
+  if (chain == chains.end()) {
+    return security::auth_result::deny("", mqtt::reason_code::not_authorized,
+                                       "listener has no authentication chain");
+  }
   try {
-    return chain->second->authenticate(req);
+    return run_chain(*chain->second, request_of(who));
   } catch (const std::exception& e) {
-    // Fail closed (STYLE.md): a method that throws (store unreadable, ...) denies.
     return security::auth_result::deny("", mqtt::reason_code::not_authorized, e.what());
   }
+}
+
+} // namespace
+
+std::optional<security::auth_result> authentication::try_quick(const credentials& who) const {
+  return with_chain(chains_, who,
+                    [](const security::auth_chain& chain, const security::connect_request& req) {
+                      return chain.authenticate_quick(req);
+                    });
+}
+
+security::auth_result authentication::run(const credentials& who) const {
+  return *with_chain(chains_, who,
+                     [](const security::auth_chain& chain, const security::connect_request& req) {
+                       return std::optional(chain.authenticate(req));
+                     });
 }
 
 } // namespace firehook::broker

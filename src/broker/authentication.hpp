@@ -53,6 +53,11 @@ public:
   ~authentication();
 
   void submit(credentials who, callback done);
+
+  // The verdict at once, on the calling thread, when the listener's chain decides before reaching
+  // a slow method (anonymous access, client certificates: see security::authenticator::quick);
+  // nullopt when the request must go through submit(). Any thread.
+  std::optional<security::auth_result> try_quick(const credentials& who) const;
   void stop();
 
 private:

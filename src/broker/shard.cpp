@@ -206,7 +206,12 @@ void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
                   p.username,      p.password,          c.info.certificate};
   c.state = connection::phase::authenticating;
   c.connect = std::move(p);
-  // The chain runs on the authentication workers; packets that arrive meanwhile are held.
+  // Anonymous access and client certificates are decided here; password and token checks run on
+  // the authentication workers, and packets that arrive meanwhile are held.
+  if (auto r = broker_.authenticator().try_quick(who)) {
+    on_authenticated(id, std::move(*r));
+    return;
+  }
   broker_.authenticator().submit(std::move(who), [this, id](security::auth_result r) {
     transport_.post_to_shard(shard_index_,
                              [this, id, r = std::move(r)]() mutable { on_authenticated(id, std::move(r)); });

@@ -29,6 +29,26 @@ auth_result auth_chain::authenticate(const connect_request& request) const {
       return r;
     }
   }
+  return fallback(request);
+}
+
+std::optional<auth_result> auth_chain::authenticate_quick(const connect_request& request) const {
+  for (const auto& m : methods_) {
+    if (!m->quick()) {
+      return std::nullopt;
+    }
+    auto r = m->authenticate(request);
+    if (r.decision != verdict::abstain) {
+      if (r.method.empty()) {
+        r.method = std::string(m->method());
+      }
+      return r;
+    }
+  }
+  return fallback(request);
+}
+
+auth_result auth_chain::fallback(const connect_request& request) const {
   bool has_credentials = request.username || request.password;
   if (allow_anonymous_ && !has_credentials) {
     identity anon;
@@ -40,7 +60,8 @@ auth_result auth_chain::authenticate(const connect_request& request) const {
     return auth_result::deny("", mqtt::reason_code::bad_user_name_or_password,
                              "credentials given but no configured method accepted them");
   }
-  return auth_result::deny("", mqtt::reason_code::not_authorized, "no credentials and anonymous access is off");
+  return auth_result::deny("", mqtt::reason_code::not_authorized,
+                           "no credentials and anonymous access is off");
 }
 
 } // namespace firehook::security

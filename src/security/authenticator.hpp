@@ -22,33 +22,33 @@ namespace firehook::security {
 
 // What the TLS layer learnt about a verified client certificate.
 struct certificate_info {
-  std::string subject;              // one-line RFC 2253 form
-  std::string common_name;          // subject CN ("" when absent)
+  std::string subject;                           // one-line RFC 2253 form
+  std::string common_name;                       // subject CN ("" when absent)
   std::vector<std::string> organizational_units; // subject OU values
   std::vector<std::string> san_dns, san_uri, san_email;
-  std::string serial_hex;           // upper-case hex, no separators
-  std::string issuer;               // one-line RFC 2253 form
-  std::string fingerprint_sha256;   // lower-case hex of the DER
+  std::string serial_hex;         // upper-case hex, no separators
+  std::string issuer;             // one-line RFC 2253 form
+  std::string fingerprint_sha256; // lower-case hex of the DER
   std::chrono::system_clock::time_point not_after;
 };
 
 struct connect_request {
   std::string_view listener;
   std::string_view peer_address;
-  std::string_view client_id;       // as sent; may be empty
+  std::string_view client_id; // as sent; may be empty
   std::optional<std::string_view> username;
-  std::optional<std::string_view> password; // binary
+  std::optional<std::string_view> password;      // binary
   const certificate_info* certificate = nullptr; // null without a verified client certificate
 };
 
 // The authenticated identity, attached to the session for authorization.
 struct identity {
-  std::string name;                 // the identity's name: certificate CN/SAN, user name, token subject
-  std::string method;               // "certificate", "password", "jwt" or "anonymous"
+  std::string name;   // the identity's name: certificate CN/SAN, user name, token subject
+  std::string method; // "certificate", "password", "jwt" or "anonymous"
   std::optional<certificate_info> certificate;
   std::map<std::string, std::string, std::less<>> claims;     // token claims with string or number values
   std::map<std::string, std::string, std::less<>> attributes; // attributes stored with the credential
-  std::vector<std::string> roles;   // from the credential store or claims; the topics file uses them
+  std::vector<std::string> roles; // from the credential store or claims; the topics file uses them
   // When the credential stops being valid (token exp): the broker disconnects then (5.0: 0xA0).
   std::optional<std::chrono::system_clock::time_point> expires_at;
   // Set when the method fixes the client id (certificate method with client_id = "assign").
@@ -59,11 +59,11 @@ enum class verdict : std::uint8_t { allow, deny, abstain };
 
 struct auth_result {
   verdict decision = verdict::abstain;
-  identity who;                     // when allow
+  identity who; // when allow
   // When deny: bad_user_name_or_password (0x86 / 3.1.1 0x04) or not_authorized (0x87 / 0x05).
   mqtt::reason_code reason = mqtt::reason_code::not_authorized;
-  std::string method;               // the method that decided ("" when all abstained)
-  std::string detail;               // why, for the log and audit event; never sent to the client
+  std::string method; // the method that decided ("" when all abstained)
+  std::string detail; // why, for the log and audit event; never sent to the client
 
   static auth_result abstain() { return {}; }
   static auth_result deny(std::string method, mqtt::reason_code rc, std::string detail);
@@ -75,6 +75,10 @@ public:
   virtual ~authenticator() = default;
   virtual std::string_view method() const = 0;
   virtual auth_result authenticate(const connect_request& request) const = 0;
+  // Whether authenticate() answers in microseconds without I/O or deliberately slow work (a
+  // certificate check does; an Argon2id hash or a token signature check does not), so that it may
+  // run on a shard thread instead of the authentication pool.
+  virtual bool quick() const { return false; }
 };
 
 class auth_chain {
@@ -86,7 +90,14 @@ public:
   // not_authorized when no credentials were given and bad_user_name_or_password when some were.
   auth_result authenticate(const connect_request& request) const;
 
+  // The same, using only the methods before the first one that is not quick(): their verdict, or
+  // nullopt when the request reaches a slow method (then authenticate() must run off the shard).
+  std::optional<auth_result> authenticate_quick(const connect_request& request) const;
+
 private:
+  // When every method abstained: anonymous access or a deny.
+  auth_result fallback(const connect_request& request) const;
+
   std::vector<std::shared_ptr<const authenticator>> methods_;
   bool allow_anonymous_;
 };

@@ -29,6 +29,7 @@ public:
 
   std::string_view method() const override { return "certificate"; }
   auth_result authenticate(const connect_request& request) const override;
+  bool quick() const override { return true; } // reads the already verified certificate only
 
 private:
   config::certificate_auth_settings settings_;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "security/certificate_authenticator.hpp"
 #include "security/password_authenticator.hpp"
 
 namespace firehook::security {
@@ -137,6 +138,32 @@ TEST_F(password_authenticator_test, chain_order_decides_between_password_and_oth
   r.password = "eyJ.eyJ.sig";
   EXPECT_EQ(password_first.authenticate(r).decision, verdict::deny);
   EXPECT_EQ(other_first.authenticate(r).decision, verdict::allow);
+}
+
+TEST_F(password_authenticator_test, quick_part_of_a_chain_stops_at_the_password_method) {
+  // The certificate method decides on the shard thread; a request it leaves to the password method
+  // is not decided there (nullopt), so the Argon2id check runs on the authentication pool.
+  const auto cert = std::make_shared<const certificate_authenticator>(
+      config::certificate_auth_settings{config::certificate_identity::cn, config::client_id_binding::any});
+  EXPECT_FALSE(auth_->quick());
+  EXPECT_TRUE(cert->quick());
+  const auth_chain chain({cert, auth_}, false);
+  connect_request with_password;
+  with_password.username = "nobody";
+  with_password.password = "secret";
+  EXPECT_FALSE(chain.authenticate_quick(with_password));
+  EXPECT_EQ(chain.authenticate(with_password).decision, verdict::deny);
+
+  // Only quick methods: the anonymous fallback is decided at once, as authenticate() would.
+  const auth_chain anonymous({cert}, true);
+  const auto anon = anonymous.authenticate_quick(connect_request{});
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->decision, verdict::allow);
+  EXPECT_EQ(anon->who.name, "anonymous");
+  const auth_chain closed({cert}, false);
+  const auto refused = closed.authenticate_quick(with_password);
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->reason, mqtt::reason_code::bad_user_name_or_password);
 }
 
 } // namespace
