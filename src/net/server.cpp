@@ -32,26 +32,29 @@ constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
 // How often TLS files and the topics file are checked for changes on disk (SIGHUP reloads at once).
 constexpr auto file_watch_interval = std::chrono::seconds(2);
 
+// One acceptor per shard, on that shard's io_context, so a connection is accepted by the thread
+// that will serve it: no hand-over between threads before its first byte is read. With more than
+// one shard the acceptors share the port with SO_REUSEPORT and the kernel spreads new connections
+// over them.
 struct listener {
   config::listener_settings settings;
-  tcp::acceptor acceptor;
-  std::unique_ptr<tls_material> tls; // null for plain TCP
-  listener(config::listener_settings s, asio::io_context& io) : settings(std::move(s)), acceptor(io) {}
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors; // by shard index
+  std::unique_ptr<tls_material> tls;                     // null for plain TCP
+  explicit listener(config::listener_settings s) : settings(std::move(s)) {}
 };
 
 struct server::impl {
   std::shared_ptr<const config::config> cfg;
   broker::broker& broker;
-  asio::io_context control{1}; // acceptors and signals, on the thread that calls run()
+  asio::io_context control{1}; // signals and file watching, on the thread that calls run()
   asio::signal_set signals{control, SIGINT, SIGTERM};
   asio::signal_set hangup{control, SIGHUP};
   asio::steady_timer file_watch{control};
-  std::vector<std::unique_ptr<listener>> listeners;
   std::vector<std::unique_ptr<shard>> shards;
+  std::vector<std::unique_ptr<listener>> listeners; // after shards: their acceptors use the shards' io
   std::vector<std::thread> threads;
   std::atomic<std::uint32_t> open_connections{0};
-  unsigned next_shard = 0;
-  bool stopping = false;
+  std::atomic<bool> stopping{false}; // read by the shards' accept handlers
 
   impl(std::shared_ptr<const config::config> c, broker::broker& b, unsigned shard_count)
       : cfg(std::move(c)), broker(b) {
@@ -65,36 +68,36 @@ struct server::impl {
     }
   }
 
-  void accept(listener& l) {
-    auto& target = *shards[next_shard];
-    next_shard = (next_shard + 1) % static_cast<unsigned>(shards.size());
-    l.acceptor.async_accept(
-        target.io(), [this, &l, &target](const boost::system::error_code& ec, tcp::socket socket) {
-          if (stopping) {
-            return;
-          }
-          if (ec) {
-            if (ec == asio::error::operation_aborted) {
-              return;
-            }
-            // Out of file descriptors and the like: log, back off a little, keep accepting.
-            spdlog::warn("listener '{}': accept failed: {}", l.settings.name, ec.message());
-            auto timer = std::make_shared<asio::steady_timer>(control, std::chrono::milliseconds(100));
-            timer->async_wait([this, &l, timer](const boost::system::error_code&) { accept(l); });
-            return;
-          }
-          on_accepted(l, target, std::move(socket));
-          accept(l);
-        });
+  // Accepts on shard `index`'s acceptor of `l`, on that shard's thread.
+  void accept(listener& l, unsigned index) {
+    l.acceptors[index]->async_accept([this, &l, index](const boost::system::error_code& ec,
+                                                       tcp::socket socket) {
+      if (stopping) {
+        return;
+      }
+      if (ec) {
+        if (ec == asio::error::operation_aborted) {
+          return;
+        }
+        // Out of file descriptors and the like: log, back off a little, keep accepting.
+        spdlog::warn("listener '{}': accept failed: {}", l.settings.name, ec.message());
+        auto timer =
+            std::make_shared<asio::steady_timer>(shards[index]->io(), std::chrono::milliseconds(100));
+        timer->async_wait([this, &l, index, timer](const boost::system::error_code&) { accept(l, index); });
+        return;
+      }
+      on_accepted(l, *shards[index], std::move(socket));
+      accept(l, index);
+    });
   }
 
   void on_accepted(listener& l, shard& target, tcp::socket socket) {
-    if (open_connections.load(std::memory_order_relaxed) >= cfg->limits.max_connections) {
+    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
       spdlog::debug("listener '{}': limits.max_connections ({}) reached, connection refused", l.settings.name,
                     cfg->limits.max_connections);
       return; // the socket closes here
     }
-    open_connections.fetch_add(1, std::memory_order_relaxed);
     broker::connection_info info;
     info.listener = l.settings.name;
     info.allow_anonymous = l.settings.allow_anonymous;
@@ -104,11 +107,7 @@ struct server::impl {
       info.peer_address = peer.address().to_string();
       info.peer_port = peer.port();
     }
-    auto tls = l.tls ? l.tls->current() : nullptr;
-    asio::post(target.io(),
-               [&target, s = std::move(socket), info = std::move(info), tls = std::move(tls)]() mutable {
-                 target.adopt(std::move(s), std::move(info), std::move(tls));
-               });
+    target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr);
   }
 
   // Re-reads TLS material that changed on disk (every listener's, or all of it when `force`, on
@@ -207,10 +206,12 @@ struct server::impl {
     }
     stopping = true;
     spdlog::info("shutting down");
-    for (auto& l : listeners) {
-      boost::system::error_code ignored;
-      l->acceptor.close(ignored);
-    }
+    on_every_shard([this](shard& s) {
+      for (auto& l : listeners) {
+        boost::system::error_code ignored;
+        l->acceptors[s.index()]->close(ignored);
+      }
+    });
     signals.cancel();
     hangup.cancel();
     file_watch.cancel();
@@ -252,10 +253,28 @@ server::~server() {
   }
 }
 
+namespace {
+
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+// Whether anything listens on `endpoint` already. SO_REUSEPORT would let our acceptors share the
+// port with another process of the same user (a second broker started by mistake) instead of
+// failing, so with several shards the port is first bound once without it.
+void check_port_free(asio::io_context& io, const tcp::endpoint& endpoint) {
+  tcp::acceptor probe(io);
+  probe.open(endpoint.protocol());
+  probe.set_option(asio::socket_base::reuse_address(true));
+  probe.bind(endpoint);
+  probe.listen(1); // a port held by a bound but not listening socket counts as taken, too
+}
+
+} // namespace
+
 std::vector<bound_listener> server::start() {
+  auto& i = *impl_;
   std::vector<bound_listener> bound;
-  for (const auto& settings : impl_->cfg->listeners) {
-    auto l = std::make_unique<listener>(settings, impl_->control);
+  for (const auto& settings : i.cfg->listeners) {
+    auto l = std::make_unique<listener>(settings);
     auto where =
         "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
     if (settings.tls) {
@@ -266,20 +285,31 @@ std::vector<bound_listener> server::start() {
       }
     }
     try {
-      tcp::resolver resolver(impl_->control);
+      tcp::resolver resolver(i.control);
       auto results = resolver.resolve(settings.address, std::to_string(settings.port),
                                       tcp::resolver::numeric_service | tcp::resolver::passive);
       tcp::endpoint endpoint = results.begin()->endpoint();
-      l->acceptor.open(endpoint.protocol());
-      l->acceptor.set_option(asio::socket_base::reuse_address(true));
-      l->acceptor.bind(endpoint);
-      l->acceptor.listen(asio::socket_base::max_listen_connections);
-      auto local = l->acceptor.local_endpoint();
-      bound.push_back({settings.name, l->tls ? "mqtts" : "mqtt", local.address().to_string(), local.port()});
+      const bool shared = i.shards.size() > 1;
+      if (shared && endpoint.port() != 0) {
+        check_port_free(i.control, endpoint);
+      }
+      for (auto& s : i.shards) {
+        auto& a = *l->acceptors.emplace_back(std::make_unique<tcp::acceptor>(s->io()));
+        a.open(endpoint.protocol());
+        a.set_option(asio::socket_base::reuse_address(true));
+        if (shared) {
+          a.set_option(reuse_port(true));
+        }
+        a.bind(endpoint);
+        a.listen(asio::socket_base::max_listen_connections);
+        endpoint = a.local_endpoint(); // port 0: the other shards bind the port the first one got
+      }
+      bound.push_back(
+          {settings.name, l->tls ? "mqtts" : "mqtt", endpoint.address().to_string(), endpoint.port()});
     } catch (const boost::system::system_error& e) {
       throw std::runtime_error(where + ": " + e.code().message());
     }
-    impl_->listeners.push_back(std::move(l));
+    i.listeners.push_back(std::move(l));
   }
   return bound;
 }
@@ -290,7 +320,9 @@ void server::run() {
     i.threads.emplace_back([&s] { s->run(); });
   }
   for (auto& l : i.listeners) {
-    i.accept(*l);
+    for (unsigned index = 0; index < i.shards.size(); ++index) {
+      i.accept(*l, index);
+    }
   }
   i.signals.async_wait([&i](const boost::system::error_code& ec, int signo) {
     if (!ec) {

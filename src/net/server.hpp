@@ -1,6 +1,7 @@
 #pragma once
 // The network side of the broker: one shard per thread, each with its own Asio io_context that
-// owns its connections; listeners accept and hand each new connection to the next shard in turn.
+// owns its connections. Every shard accepts on every listener (SO_REUSEPORT when there are several
+// shards, so the kernel spreads connections over them) and serves what it accepted.
 // Everything Asio stays behind this header (pimpl), so only net/ and app/ compile Asio.
 //
 // Lifetime: construct, start() (binds every listener or throws std::runtime_error naming the

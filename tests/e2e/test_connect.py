@@ -1,11 +1,13 @@
 """CONNECT and the connection's life: versions, client ids, sessions, takeover, keep alive and the
 CONNACK properties of MQTT 5.0."""
 
+import socket
+import subprocess
 import time
 
 import pytest
 
-from conftest import DEFAULT_CONFIG
+from conftest import DEFAULT_CONFIG, firehook_binary, write_config
 from pahoclient import V5, V31, V311, unique
 from rawclient import CONNACK, DISCONNECT, Will, connect_packet
 
@@ -315,3 +317,37 @@ def test_single_shard_broker_serves_both_versions(start_broker, clients):
     pub.publish("one/shard", b"x", 2)
     m = sub.expect()
     assert (m.payload, m.qos) == (b"x", 2)
+
+
+@pytest.mark.parametrize("holder_reuses_port", [False, True], ids=["plain-socket", "so_reuseport-socket"])
+def test_port_already_listened_on_is_refused(tmp_path, holder_reuses_port):
+    # Several shards share their listening port with SO_REUSEPORT; that must not let a second
+    # broker (or anything else of the same user, even with SO_REUSEPORT itself) share a port
+    # somebody already listens on: the broker refuses to start and names the listener.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        if holder_reuses_port:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        listener = dict(DEFAULT_CONFIG["listener"][0], port=port)
+        path, _ = write_config(tmp_path, {"broker": {"shards": 2}, "listener": [listener]})
+        run = subprocess.run([firehook_binary(), "serve", "-c", str(path)], capture_output=True, text=True,
+                             timeout=30)
+    assert run.returncode != 0
+    assert f"listener 'default' on 127.0.0.1:{port}: Address already in use" in run.stderr
+
+
+def test_two_shards_share_the_listening_port(start_broker, clients):
+    # Every shard accepts on the one port and the kernel picks one per connection: with nine
+    # clients both shards' acceptors serve some (all on one shard: 2 in 512), and each must work,
+    # messages crossing between the shards included.
+    b = start_broker(shards=2)
+    subs = [clients(b, V5) for _ in range(8)]
+    for i, s in enumerate(subs):
+        s.subscribe(f"spread/{i}", 1)
+    pub = clients(b, V311)
+    for i in range(len(subs)):
+        pub.publish(f"spread/{i}", str(i).encode(), 1)
+    for i, s in enumerate(subs):
+        assert s.expect().payload == str(i).encode()
