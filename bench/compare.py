@@ -105,11 +105,13 @@ def scenarios(quick):
         Scenario("conn_plain", f"{conns} connections, plain",
                  ["conn", "--connections", conns, "--hold", "2"], "conn_per_s", "higher", (">=", 2.0),
                  fresh_memory=True,
-                 extra=(("broker_bytes_per_conn", "lower", ("<=", 1.0), "resident bytes per idle connection"),)),
+                 extra=(("broker_bytes_per_conn", "lower", ("<=", 1.0), "resident bytes per idle connection"),
+                        ("broker_cpu_us_per_conn", "lower", None, "broker CPU per connection (µs)"))),
         Scenario("conn_tls", f"{conns} connections, TLS (ECDSA P-256)",
                  ["conn", "--connections", conns, "--hold", "2"], "conn_per_s", "higher", (">=", 1.0),
                  tls=True, fresh_memory=True,
-                 extra=(("broker_bytes_per_conn", "lower", ("<=", 0.5), "resident bytes per idle connection"),)),
+                 extra=(("broker_bytes_per_conn", "lower", ("<=", 0.5), "resident bytes per idle connection"),
+                        ("broker_cpu_us_per_conn", "lower", None, "broker CPU per connection (µs)"))),
     ]
     return s
 

@@ -262,6 +262,11 @@ int run_conn(const options& opt) {
   r.add("gen_cpu", (cpu1 - cpu0) / waited_s, 2);
   if (broker_cpu0 && broker_cpu1) {
     r.add("broker_cpu", (*broker_cpu1 - *broker_cpu0) / waited_s, 2);
+    // What each connection cost the broker: comparable even when the generator, not the broker,
+    // limits the rate (TLS, where the client's half of the handshake costs more than the server's).
+    if (connected > 0) {
+      r.add("broker_cpu_us_per_conn", (*broker_cpu1 - *broker_cpu0) * 1e6 / connected, 1);
+    }
   }
   if (rss0 > 0 && rss1 > 0) {
     r.add("broker_rss_before_mb", static_cast<double>(rss0) / 1048576.0, 1);
