@@ -9,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "base/temp_dir.hpp"
 #include "registry/credential_store.hpp"
 
 namespace firehook::registry {
@@ -22,17 +23,12 @@ using outcome = check_result::outcome;
 class credential_store_test : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "firehook-cred-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     db_ = std::make_shared<store>(dir_ / "firehook.db");
     creds_ = std::make_unique<credential_store>(db_);
   }
   void TearDown() override {
     creds_.reset();
     db_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   std::string stored_hash(std::string_view name) {
@@ -42,7 +38,7 @@ protected:
     return s.step() ? s.column_text(0) : std::string();
   }
 
-  fs::path dir_;
+  base::temp_dir dir_{"firehook-cred"};
   std::shared_ptr<store> db_;
   std::unique_ptr<credential_store> creds_;
 };

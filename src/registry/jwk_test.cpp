@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <fstream>
 
+#include "base/temp_dir.hpp"
 #include "registry/jwk.hpp"
 
 namespace firehook::registry {
@@ -32,20 +32,6 @@ std::string jwks_of(std::initializer_list<std::string> keys) {
   }
   return out + "]}";
 }
-
-// A temporary folder removed at the end of the test.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "jwk_test.XXXXXX").string();
-    path = mkdtemp(tmpl.data());
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-  std::filesystem::path write(const std::string& name, std::string_view content) const {
-    std::ofstream(path / name, std::ios::binary) << content;
-    return path / name;
-  }
-};
 
 // ---------------------------------------------------------------------------------------------
 
@@ -275,7 +261,7 @@ TEST(Pem, RefusesWhatIsNotOnePublicKey) {
 }
 
 TEST(Pem, FilesNameTheirKeyAfterTheFile) {
-  temp_dir dir;
+  base::temp_dir dir{"firehook-jwk"};
   const auto signer = signing_key::generate(key_type::ed25519);
   const auto key = verification_key::from_pem_file(dir.write("issuer-2024.pem", signer.public_pem()));
   EXPECT_EQ(key.kid(), "issuer-2024");
@@ -288,7 +274,7 @@ TEST(Pem, FilesNameTheirKeyAfterTheFile) {
   EXPECT_TRUE(verify(jws_alg::hs256, secret, "a.b", as_span(sig))); // the newline is part of it
 
   try {
-    (void)verification_key::from_pem_file(dir.path / "missing.pem");
+    (void)verification_key::from_pem_file(dir / "missing.pem");
     FAIL();
   } catch (const key_error& e) {
     EXPECT_NE(std::string(e.what()).find("missing.pem"), std::string::npos) << e.what();
@@ -374,7 +360,7 @@ TEST(Jwks, BrokenDocumentsAndKeysAreErrors) {
 }
 
 TEST(Jwks, FileErrorsNameTheFile) {
-  temp_dir dir;
+  base::temp_dir dir{"firehook-jwk"};
   const auto signer = signing_key::generate(key_type::ed25519);
   const auto set = load_jwks_file(dir.write("keys.json", jwks_of({signer.public_jwk("ed")})));
   ASSERT_EQ(set.keys.size(), 1U);

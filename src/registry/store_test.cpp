@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "base/temp_dir.hpp"
 #include "registry/store.hpp"
 
 namespace firehook::registry {
@@ -14,25 +15,6 @@ namespace {
 namespace fs = std::filesystem;
 
 // A fresh folder under $TMPDIR, removed with everything in it at the end of the test.
-class temp_folder {
-public:
-  temp_folder() {
-    std::string pattern = (fs::temp_directory_path() / "firehook-store-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  ~temp_folder() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-
-private:
-  fs::path path_;
-};
-
 unsigned mode_of(const fs::path& p) {
   struct stat st {};
   EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
@@ -45,7 +27,7 @@ constexpr std::array<migration, 2> two_migrations{{
 }};
 
 TEST(store, creates_file_0600_and_missing_folders_0700) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path file = dir.path() / "state" / "deeper" / "firehook.db";
   store s(file);
   EXPECT_TRUE(fs::exists(file));
@@ -56,7 +38,7 @@ TEST(store, creates_file_0600_and_missing_folders_0700) {
 }
 
 TEST(store, runs_registry_migrations_and_records_the_version) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   store s(dir.path() / "f.db");
   EXPECT_EQ(s.schema_version(), static_cast<int>(registry_migrations().size()));
   auto c = s.lock();
@@ -66,7 +48,7 @@ TEST(store, runs_registry_migrations_and_records_the_version) {
 }
 
 TEST(store, brings_an_older_schema_forward_and_keeps_data) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path file = dir.path() / "f.db";
   {
     store s(file, std::span(two_migrations).first(1));
@@ -85,7 +67,7 @@ TEST(store, brings_an_older_schema_forward_and_keeps_data) {
 }
 
 TEST(store, refuses_a_schema_newer_than_it_knows) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path file = dir.path() / "f.db";
   { store s(file, two_migrations); }
   try {
@@ -97,7 +79,7 @@ TEST(store, refuses_a_schema_newer_than_it_knows) {
 }
 
 TEST(store, a_failing_migration_leaves_the_file_unchanged) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path file = dir.path() / "f.db";
   { store s(file, std::span(two_migrations).first(1)); }
   constexpr std::array<migration, 2> broken{{
@@ -119,7 +101,7 @@ TEST(store, a_failing_migration_leaves_the_file_unchanged) {
 }
 
 TEST(store, refuses_a_file_that_is_not_a_database) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path file = dir.path() / "f.db";
   {
     std::FILE* f = std::fopen(file.c_str(), "w");
@@ -132,7 +114,7 @@ TEST(store, refuses_a_file_that_is_not_a_database) {
 }
 
 TEST(store, refuses_a_symbolic_link_in_place_of_the_database) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   const fs::path real = dir.path() / "real.db";
   { store s(real); }
   const fs::path link = dir.path() / "link.db";
@@ -141,7 +123,7 @@ TEST(store, refuses_a_symbolic_link_in_place_of_the_database) {
 }
 
 TEST(store, transaction_rolls_back_when_the_callback_throws) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   store s(dir.path() / "f.db", two_migrations);
   EXPECT_THROW(s.transaction([](connection& c) {
     c.exec("INSERT INTO a VALUES (1)");
@@ -157,7 +139,7 @@ TEST(store, transaction_rolls_back_when_the_callback_throws) {
 }
 
 TEST(store, statement_binds_text_with_nul_and_empty_text) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   store s(dir.path() / "f.db", two_migrations);
   auto c = s.lock();
   c.prepare("INSERT INTO b VALUES (?1)").bind(1, std::string_view("").substr(0)).run();
@@ -173,7 +155,7 @@ TEST(store, statement_binds_text_with_nul_and_empty_text) {
 }
 
 TEST(store, constraint_violation_throws_store_error) {
-  temp_folder dir;
+  base::temp_dir dir{"firehook-store"};
   store s(dir.path() / "f.db", two_migrations);
   auto c = s.lock();
   // STRICT: text in an INTEGER column is refused, not converted.

@@ -1,12 +1,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <thread>
 
 #include <boost/json.hpp>
 
+#include "base/temp_dir.hpp"
 #include "registry/jwk.hpp"
 #include "security/jwt_authenticator.hpp"
 
@@ -67,8 +67,6 @@ protected:
   }
 
   void SetUp() override {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "jwt_auth_test.XXXXXX").string();
-    dir_ = mkdtemp(tmpl.data());
     write("issuer-rsa.pem", k().rsa.public_pem());
     write("issuer-ec.pem", k().ec256.public_pem());
     write("issuer-ed.pem", k().ed.public_pem());
@@ -81,15 +79,12 @@ protected:
     settings_.leeway = seconds(30);
     settings_.algorithms = {"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"};
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   static const suite_keys& k() { return *keys_; }
 
   void write(const std::string& name, std::string_view content) const {
     // Through a temporary and a rename, as a careful key rotation would do it.
-    const auto tmp = dir_ / (name + ".tmp");
-    std::ofstream(tmp, std::ios::binary) << content;
-    std::filesystem::rename(tmp, dir_ / name);
+    std::filesystem::rename(dir_.write(name + ".tmp", content), dir_ / name);
   }
   void write_jwks(std::initializer_list<std::string> jwks) const {
     std::string doc = R"({"keys":[)";
@@ -140,7 +135,7 @@ protected:
   }
 
   static suite_keys* keys_;
-  std::filesystem::path dir_;
+  base::temp_dir dir_{"firehook-jwt-auth"};
   config::jwt_auth_settings settings_;
   std::atomic<std::int64_t> now_{t0};
   std::mutex log_mutex_;

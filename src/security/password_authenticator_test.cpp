@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "base/temp_dir.hpp"
 #include "security/certificate_authenticator.hpp"
 #include "security/password_authenticator.hpp"
 
@@ -17,9 +18,6 @@ using ::testing::HasSubstr;
 class password_authenticator_test : public ::testing::Test {
 protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "firehook-pwauth-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    dir_ = pattern;
     config::config cfg;
     cfg.broker.state_dir = dir_ / "state";
     auth_ = make_password_authenticator(cfg); // empty database path: <state_dir>/firehook.db
@@ -29,8 +27,6 @@ protected:
   void TearDown() override {
     auth_.reset();
     admin_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   auth_result login(std::optional<std::string_view> user, std::optional<std::string_view> password) {
@@ -43,7 +39,7 @@ protected:
     return auth_->authenticate(r);
   }
 
-  fs::path dir_;
+  base::temp_dir dir_{"firehook-pwauth"};
   std::shared_ptr<const password_authenticator> auth_;
   std::shared_ptr<registry::credential_store> admin_; // a second connection, as `firehook user` has
 };
