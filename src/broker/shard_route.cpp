@@ -26,13 +26,12 @@ void shard::run_actions(subscriber_id sid) {
   session_slot& slot = it->second;
   slot.running = true;
   bool ended = false;
-  std::vector<session::action> batch;
-  if (!spare_actions_.empty()) {
-    batch = std::move(spare_actions_.back());
-    spare_actions_.pop_back();
-  }
   while (!slot.s->actions().empty()) {
-    batch.swap(slot.s->actions());
+    // Moved out, not swapped with a spare: the session is left without a buffer. An action can
+    // hold any packet (about 1.2 KB), so the buffer of its busiest turn, kept by every idle
+    // session, would be the largest part of an idle connection's memory; a new buffer per busy
+    // turn costs less than that.
+    std::vector<session::action> batch = std::move(slot.s->actions());
     for (auto& a : batch) {
       std::visit(overloaded{
                      [&](session::send_packet& x) {
@@ -61,9 +60,7 @@ void shard::run_actions(subscriber_id sid) {
                  },
                  a);
     }
-    batch.clear();
   }
-  spare_actions_.push_back(std::move(batch));
   slot.running = false;
   if (ended) {
     end_session(sid);

@@ -32,9 +32,10 @@ void session::on_connect(const mqtt::connect& c, bool session_present, bool clie
   version_ = c.version;
   connected_ = true;
   last_received_ = clock_.now();
-  will_ = c.will_message;
+  will_.reset();
   will_delay_ = 0;
-  if (will_) {
+  if (c.will_message) {
+    will_ = std::make_unique<mqtt::will>(*c.will_message);
     will_delay_ = will_->props.will_delay_interval.value_or(0);
     if (!limits_.retain_available) {
       will_->retain = false; // 3.1.1: sent unretained (5.0 was refused by check_connect)

@@ -7,7 +7,6 @@
 // Thread safety: none; a state is used by one shard thread at a time.
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -16,6 +15,8 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#include <boost/container/deque.hpp>
 
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
@@ -50,8 +51,10 @@ struct state {
   std::map<std::string, stored_subscription, std::less<>> subscriptions;
   std::unordered_map<std::uint16_t, inflight_message> inflight; // by packet identifier
   // QoS 1/2 messages waiting for the inflight window or for the client to reconnect, oldest
-  // first. Bounded by limits::max_queued_messages and max_queued_bytes.
-  std::deque<delivery> queue;
+  // first. Bounded by limits::max_queued_messages and max_queued_bytes. Boost's deque allocates
+  // nothing while empty, which most queues are; libstdc++'s std::deque allocates about 0.6 KB
+  // even then.
+  boost::container::deque<delivery> queue;
   std::uint64_t queued_bytes = 0; // topic + payload bytes of `queue`
   // QoS 2 packet identifiers received and not yet released by PUBREL: a PUBLISH with one of them
   // is a duplicate and is not routed again [MQTT-4.3.3-9].
