@@ -25,7 +25,11 @@ shard::~shard() {
 
 void shard::on_accept(connection_id id, connection_info info) {
   connection& c = connections_[id];
-  c.info = std::move(info);
+  c.listener = std::move(info.listener);
+  c.peer_address = std::move(info.peer_address);
+  if (info.certificate) {
+    c.certificate = std::make_unique<security::certificate_info>(std::move(*info.certificate));
+  }
   if (shutting_down_) {
     c.state = connection::phase::closing;
     transport_.close(id, false);
@@ -202,10 +206,13 @@ void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
     refuse(id, c, rc);
     return;
   }
-  credentials who{c.info.listener, c.info.peer_address, p.client_id,
-                  p.username,      p.password,          c.info.certificate};
+  credentials who{c.listener, c.peer_address, p.client_id, p.username, p.password, std::nullopt};
+  if (c.certificate) {
+    who.certificate = std::move(*c.certificate);
+    c.certificate.reset();
+  }
   c.state = connection::phase::authenticating;
-  c.connect = std::move(p);
+  c.connect = std::make_unique<mqtt::connect>(std::move(p));
   // Anonymous access and client certificates are decided here; password and token checks run on
   // the authentication workers, and packets that arrive meanwhile are held.
   if (auto r = broker_.authenticator().try_quick(who)) {
@@ -241,8 +248,8 @@ void shard::on_authenticated(connection_id id, security::auth_result&& r) {
 void shard::report(const connection& c, const security::auth_result& r) const {
   auth_event e;
   e.allowed = r.decision == security::verdict::allow;
-  e.listener = c.info.listener;
-  e.peer_address = c.info.peer_address;
+  e.listener = c.listener;
+  e.peer_address = c.peer_address;
   e.client_id = c.connect->client_id;
   e.username = c.connect->username ? std::string_view(*c.connect->username) : std::string_view();
   e.method = r.method;
@@ -419,8 +426,7 @@ void shard::adopt(handover_reply&& rep) {
     return;
   }
   connection& c = it->second;
-  const mqtt::connect cp = std::move(*c.connect);
-  c.connect.reset();
+  const std::unique_ptr<mqtt::connect> cp = std::move(c.connect);
   const bool resumed = rep.state != nullptr;
   const subscriber_id sid = resumed ? rep.sid : broker_.next_subscriber_id();
   std::unique_ptr<session::state> st;
@@ -453,7 +459,7 @@ void shard::adopt(handover_reply&& rep) {
     timers_.push(timer{clock_.now() + std::chrono::duration_cast<base::time_point::duration>(left),
                        timer::kind::credential_expiry, rep.to_connection});
   }
-  slot.s->on_connect(cp, resumed, c.client_id_assigned);
+  slot.s->on_connect(*cp, resumed, c.client_id_assigned);
   announce_presence(sid, slot, true);
   run_actions(sid);
   replay_held(rep.to_connection);

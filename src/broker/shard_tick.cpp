@@ -55,8 +55,8 @@ void shard::fire(const timer& t) {
       const auto s = sessions_.find(it->second.sid);
       const security::identity* who = s != sessions_.end() ? s->second.who.get() : nullptr;
       auth_event e;
-      e.listener = it->second.info.listener;
-      e.peer_address = it->second.info.peer_address;
+      e.listener = it->second.listener;
+      e.peer_address = it->second.peer_address;
       e.client_id =
           s != sessions_.end() ? std::string_view(s->second.s->current().client_id) : std::string_view();
       e.method = who ? std::string_view(who->method) : std::string_view();
