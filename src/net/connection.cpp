@@ -1,7 +1,9 @@
 #include "net/connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
+#include <array>
 #include <chrono>
 
 #include <boost/asio/buffer.hpp>
@@ -19,83 +21,117 @@ namespace {
 constexpr auto flush_close_timeout = std::chrono::seconds(5);
 // Bytes read from one connection before other connections of the shard get their turn.
 constexpr std::size_t read_budget = 256 * 1024;
-// Queue buffers larger than this are given back to the allocator once written.
+// A connection that is still writing keeps queue buffers up to this size from one write to the
+// next; larger ones, and all of an idle connection's, are given back once written.
 constexpr std::size_t keep_capacity = 64 * 1024;
 } // namespace
 
 void connection::out_queue::clear() {
   if (bytes.capacity() > keep_capacity) {
-    std::vector<std::byte>().swap(bytes);
-    std::vector<segment>().swap(segments);
+    release();
   } else {
     bytes.clear();
     segments.clear();
   }
 }
 
+void connection::out_queue::release() {
+  std::vector<std::byte>().swap(bytes);
+  std::vector<segment>().swap(segments);
+}
+
 void connection::announce(broker::connection_info info) {
   announced_ = true;
   owner_.protocol().on_accept(id_, std::move(info));
-  arm_read();
+  // Read at once rather than wait: what OpenSSL took off the socket during the handshake (the
+  // CONNECT that came with the client's Finished) will never make the socket readable.
+  read_now();
 }
 
-void connection::arm_read() {
-  if (read_armed_ || paused_ || closing_ || finished_) {
+void connection::wait_for(readiness r, bool for_write) {
+  (for_write ? write_waits_for_ : read_waits_for_) = r;
+  bool& outstanding = r == readiness::readable ? waiting_readable_ : waiting_writable_;
+  if (outstanding) {
+    return; // the other side's wait in this direction serves both
+  }
+  outstanding = true;
+  socket_.async_wait(
+      r == readiness::readable ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
+      [self = shared_from_this(), this, r](const boost::system::error_code& ec) { on_ready(r, ec); });
+}
+
+void connection::on_ready(readiness r, const boost::system::error_code& ec) {
+  (r == readiness::readable ? waiting_readable_ : waiting_writable_) = false;
+  bool resume_write = write_waits_for_ == r;
+  bool resume_read = read_waits_for_ == r;
+  if (resume_write) {
+    write_waits_for_ = readiness::none;
+  }
+  if (resume_read) {
+    read_waits_for_ = readiness::none;
+  }
+  if (finished_) {
     return;
   }
-  read_armed_ = true;
-  async_wait_readable();
-}
-
-void connection::on_wait_done(const boost::system::error_code& ec) {
-  read_armed_ = false;
   if (ec) {
     if (ec != asio::error::operation_aborted) {
+      spdlog::debug("connection {}: wait failed: {}", id_, ec.message());
       finish();
     }
     return;
   }
-  on_readable();
+  if (resume_write) {
+    write_now();
+  }
+  if (resume_read) {
+    read_now();
+  }
 }
 
-void connection::on_read_done(const boost::system::error_code& ec, std::span<const std::byte> data) {
-  read_armed_ = false;
-  if (ec) {
-    if (ec != asio::error::operation_aborted && !finished_) {
-      spdlog::debug("connection {}: read ended: {}", id_, ec.message());
-      finish();
-    }
-    return;
+void connection::read_now() {
+  if (read_waits_for_ != readiness::none) {
+    return; // that wait reads when it ends
   }
-  if (closing_ || finished_) {
-    return;
-  }
-  decoder_.feed(data);
-  drain_decoder();
-  owner_.protocol().count_bytes(data.size(), 0);
-  arm_read();
-}
-
-void connection::on_readable() {
   std::size_t total = 0;
-  while (!closing_ && !finished_ && !paused_ && total < read_budget) {
-    boost::system::error_code ec;
-    auto buf = owner_.read_buffer();
-    std::size_t n = read_some(buf, ec);
-    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+  while (!closing_ && !finished_ && !paused_) {
+    if (total >= read_budget) {
+      // Other connections get their turn; this one goes on reading after them, without waiting
+      // for readiness (what is left may already be inside OpenSSL).
+      post_read();
       break;
     }
+    boost::system::error_code ec;
+    readiness wait = readiness::none;
+    auto buf = owner_.read_buffer();
+    std::size_t n = read_some(buf, wait, ec);
     if (ec) { // eof, reset, TLS failure: the peer is gone
       spdlog::debug("connection {}: read ended: {}", id_, ec.message());
+      owner_.protocol().count_bytes(total, 0);
       finish();
       return;
+    }
+    if (n == 0) {
+      wait_for(wait == readiness::none ? readiness::readable : wait, false);
+      break;
     }
     total += n;
     decoder_.feed(buf.first(n));
     drain_decoder();
   }
   owner_.protocol().count_bytes(total, 0);
-  arm_read();
+}
+
+void connection::post_read() {
+  if (read_posted_) {
+    return;
+  }
+  read_posted_ = true;
+  asio::post(owner_.io(), [self = shared_from_this()] {
+    self->read_posted_ = false;
+    // Packets decoded while reading was paused wait in the decoder: they go before more is read.
+    self->drain_decoder();
+    self->read_now();
+  });
 }
 
 void connection::drain_decoder() {
@@ -155,14 +191,34 @@ void connection::flush() {
   std::swap(pending_, writing_);
   writing_bytes_ = pending_bytes_;
   pending_bytes_ = 0;
+  written_ = 0;
   write_in_progress_ = true;
-  async_write(writing_);
+  write_now();
 }
 
-void connection::on_written(const boost::system::error_code& ec, std::size_t n) {
+void connection::write_now() {
+  while (!finished_ && written_ < writing_bytes_) {
+    boost::system::error_code ec;
+    readiness wait = readiness::none;
+    std::size_t n = write_some(writing_, written_, wait, ec);
+    if (ec) {
+      on_written(ec);
+      return;
+    }
+    if (n == 0) {
+      wait_for(wait == readiness::none ? readiness::writable : wait, true);
+      return;
+    }
+    written_ += n;
+  }
+  on_written({});
+}
+
+void connection::on_written(const boost::system::error_code& ec) {
   write_in_progress_ = false;
+  std::size_t n = written_;
   writing_bytes_ = 0;
-  writing_.clear();
+  written_ = 0;
   if (finished_) {
     return;
   }
@@ -173,8 +229,14 @@ void connection::on_written(const boost::system::error_code& ec, std::size_t n) 
     return;
   }
   if (!pending_.segments.empty()) {
+    writing_.clear(); // more is coming: keep the capacity for it
     flush();
-  } else if (closing_) {
+    return;
+  }
+  // Idle now (the common case once CONNACK is out): hold no output memory at all.
+  writing_.release();
+  pending_.release();
+  if (closing_) {
     finish();
   }
 }
@@ -185,11 +247,8 @@ void connection::pause_reading(bool paused) {
   }
   paused_ = paused;
   if (!paused_ && !closing_ && !finished_) {
-    // Packets decoded while paused wait in the decoder: hand them over before reading more.
-    asio::post(owner_.io(), [self = shared_from_this()] {
-      self->drain_decoder();
-      self->arm_read();
-    });
+    // Reading resumes by reading, not by waiting: bytes may wait inside OpenSSL.
+    post_read();
   }
 }
 
@@ -216,6 +275,23 @@ void connection::close(bool flush) {
   });
 }
 
+void connection::close_stream() {
+  // Bytes left unread make the kernel answer close() with a reset instead of a FIN, and a client
+  // that is still sending then loses what was sent to it last (the TLS alert of a refused
+  // handshake, a DISCONNECT) before it reads it. So what has arrived is drained first (bounded).
+  std::array<std::byte, 16 * 1024> discard;
+  for (std::size_t drained = 0; drained < read_budget && socket_.is_open();) {
+    auto n = ::recv(socket_.native_handle(), discard.data(), discard.size(), MSG_DONTWAIT);
+    if (n <= 0) {
+      break;
+    }
+    drained += static_cast<std::size_t>(n);
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
 void connection::finish() {
   if (finished_) {
     return;
@@ -226,7 +302,9 @@ void connection::finish() {
   if (close_timer_) {
     close_timer_->cancel();
   }
-  pending_.clear();
+  // Nothing refers to the queues any more (writes are synchronous): the payloads they share go now.
+  pending_.release();
+  writing_.release();
   owner_.connection_finished(id_);
 }
 

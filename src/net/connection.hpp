@@ -4,16 +4,26 @@
 // system calls as possible. Owned by its net::shard (a shared_ptr in the shard's table; pending
 // Asio handlers hold another); used only on the shard's thread.
 //
-// Plain TCP reading is reactive: the connection waits for readability and then reads into the
-// shard's one read buffer, so an idle connection holds no read buffer of its own, only the bytes
-// of a partly received packet in its decoder. A TLS connection instead keeps one asynchronous read
-// outstanding into a small buffer of its own (tls_read_buffer_size): Asio's ssl::stream supports
-// one asynchronous read beside one asynchronous write, but not a synchronous read while a write is
-// in flight (that corrupts the record stream). OpenSSL's own buffers are released when idle
-// (SSL_MODE_RELEASE_BUFFERS).
+// Both kinds are driven reactively on a non-blocking socket: the connection waits for readiness
+// (tcp::socket::async_wait) and then reads or writes synchronously until the stream would block.
+// Reads go into the shard's one read buffer, so an idle connection holds no read buffer of its
+// own, only the bytes of a partly received packet in its decoder. TLS is OpenSSL driven directly
+// on the socket (no Asio ssl::stream, whose four 17 KiB buffers every idle connection would
+// hold); OpenSSL's own record buffers are released when idle (SSL_MODE_RELEASE_BUFFERS). TLS is
+// why a read may have to wait for writability and a write for readability: `readiness` says
+// which, and the connection keeps at most one wait per direction, shared by the reading and the
+// writing side. A TLS connection may also hold records OpenSSL has already taken off the socket
+// (a CONNECT that came with the client's TLS 1.3 Finished), which no readiness event announces:
+// so reading always starts by reading, never by waiting (after the handshake, after a pause,
+// after the read budget ran out), and waits only once the stream said it would block.
+//
+// Writing holds no memory between writes: an idle connection's queues have no capacity, and the
+// gather lists (and TLS's contiguous staging) live on the stack of the call that writes.
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -53,8 +63,9 @@ public:
   bool announced() const { return announced_; }
 
 protected:
-  connection(shard& owner, broker::connection_id id, mqtt::decode_limits limits)
-      : owner_(owner), id_(id), decoder_(limits) {}
+  connection(shard& owner, broker::connection_id id, boost::asio::ip::tcp::socket socket,
+             mqtt::decode_limits limits)
+      : owner_(owner), socket_(std::move(socket)), id_(id), decoder_(limits) {}
 
   // Queued output: runs of encoded bytes and payloads sent from their shared message.
   struct segment {
@@ -64,39 +75,75 @@ protected:
   struct out_queue {
     std::vector<std::byte> bytes;
     std::vector<segment> segments;
-    void clear();
+    void clear();   // keeps the capacity, for a connection that is writing again soon
+    void release(); // gives the capacity back, for an idle connection
+
+    // Calls `piece(std::span<const std::byte>)` for the queued bytes from `offset` on, in order,
+    // while it returns true.
+    template <typename F>
+    void visit(std::size_t offset, F&& piece) const {
+      for (const auto& s : segments) {
+        std::span<const std::byte> all =
+            s.payload ? std::as_bytes(std::span(s.payload->payload))
+                      : std::span<const std::byte>(bytes).subspan(s.begin, s.end - s.begin);
+        if (offset >= all.size()) {
+          offset -= all.size();
+          continue;
+        }
+        if (!piece(all.subspan(offset))) {
+          return;
+        }
+        offset = 0;
+      }
+    }
   };
 
-  // The stream underneath.
-  // Either waits for readability and calls on_wait_done (then read_some reads), or reads by itself
-  // and calls on_read_done with what it read (then read_some is never called).
-  virtual void async_wait_readable() = 0;
-  virtual std::size_t read_some(std::span<std::byte> into, boost::system::error_code& ec) = 0;
-  virtual void async_write(const out_queue& q) = 0; // calls on_written
-  virtual void close_stream() = 0;
+  // What a stream operation that could not go on needs before it is tried again. TLS may need to
+  // write to read (a key update answered) or, in principle, to read to write.
+  enum class readiness : std::uint8_t { none, readable, writable };
+
+  // The stream underneath, on the non-blocking socket. Each moves what it can now and returns how
+  // many bytes; when it can move none it returns 0 and sets `wait`, or sets `ec` when the stream is
+  // over (eof when the peer closed it).
+  virtual std::size_t read_some(std::span<std::byte> into, readiness& wait,
+                                boost::system::error_code& ec) = 0;
+  // Writes from the bytes of `q` that follow its first `offset` bytes.
+  virtual std::size_t write_some(const out_queue& q, std::size_t offset, readiness& wait,
+                                 boost::system::error_code& ec) = 0;
+  virtual void close_stream(); // closes the socket; pending waits end with operation_aborted
 
   void announce(broker::connection_info info); // tells the broker, starts reading
-  void on_wait_done(const boost::system::error_code& ec);
-  void on_read_done(const boost::system::error_code& ec, std::span<const std::byte> data);
-  void on_written(const boost::system::error_code& ec, std::size_t n);
-  void finish(); // closes the stream and tells the shard, once
+  void finish();                               // closes the stream and tells the shard, once
+  bool finished() const { return finished_; }
 
   shard& owner_;
+  boost::asio::ip::tcp::socket socket_;
 
 private:
-  void arm_read();
-  void on_readable();
+  void read_now();  // reads until the stream would block, the budget is spent or reading pauses
+  void post_read(); // read_now after the other handlers of this turn, once
   void drain_decoder();
+  void write_now(); // writes `writing_` until done or the stream would block
+  void on_written(const boost::system::error_code& ec);
+  // Waits for `r` on behalf of the reading (`for_write` false) or the writing side, and shares a
+  // wait of the same direction that is already outstanding.
+  void wait_for(readiness r, bool for_write);
+  void on_ready(readiness r, const boost::system::error_code& ec);
 
   broker::connection_id id_;
   mqtt::stream_decoder decoder_;
   out_queue pending_; // appended to by send()
-  out_queue writing_; // handed to the kernel by the write in progress
+  out_queue writing_; // being written; written_ of its bytes are gone
   std::size_t pending_bytes_ = 0;
   std::size_t writing_bytes_ = 0;
+  std::size_t written_ = 0;
   std::unique_ptr<boost::asio::steady_timer> close_timer_; // bounds a flushing close
-  bool announced_ = false;                                 // the broker knows this connection
-  bool read_armed_ = false;
+  readiness read_waits_for_ = readiness::none;             // the reading side waits for this
+  readiness write_waits_for_ = readiness::none;            // the writing side waits for this
+  bool waiting_readable_ = false;                          // an async_wait(wait_read) is outstanding
+  bool waiting_writable_ = false;                          // an async_wait(wait_write) is outstanding
+  bool read_posted_ = false; // a read_now is posted (budget spent, or reading resumed)
+  bool announced_ = false;   // the broker knows this connection
   bool paused_ = false;
   bool write_in_progress_ = false;
   bool flush_scheduled_ = false;

@@ -1,11 +1,20 @@
-// The two kinds of connection stream: plain TCP and TLS over TCP.
+// The two kinds of connection stream: plain TCP and TLS over TCP, both on a non-blocking socket
+// driven by connection's reactive loop (see connection.hpp).
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 
-#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/write.hpp>
 
 #include "net/connection.hpp"
 #include "net/shard.hpp"
@@ -21,7 +30,7 @@ namespace {
 class tcp_connection final : public connection {
 public:
   tcp_connection(shard& owner, broker::connection_id id, tcp::socket socket, mqtt::decode_limits limits)
-      : connection(owner, id, limits), socket_(std::move(socket)) {}
+      : connection(owner, id, std::move(socket), limits) {}
 
   void start(broker::connection_info info, std::chrono::seconds) override {
     boost::system::error_code ec;
@@ -30,138 +39,287 @@ public:
   }
 
 private:
-  void async_wait_readable() override {
-    socket_.async_wait(
-        tcp::socket::wait_read,
-        [self = shared_from_this(), this](const boost::system::error_code& ec) { on_wait_done(ec); });
-  }
-
-  std::size_t read_some(std::span<std::byte> into, boost::system::error_code& ec) override {
-    return socket_.read_some(asio::buffer(into.data(), into.size()), ec);
-  }
-
-  void async_write(const out_queue& q) override {
-    // Gathered: encoded bytes and payloads from their shared messages, one writev per 64 buffers.
-    buffers_.clear();
-    for (const auto& s : q.segments) {
-      if (s.payload) {
-        buffers_.emplace_back(s.payload->payload.data(), s.payload->payload.size());
-      } else {
-        buffers_.emplace_back(q.bytes.data() + s.begin, s.end - s.begin);
-      }
+  std::size_t read_some(std::span<std::byte> into, readiness& wait, boost::system::error_code& ec) override {
+    std::size_t n = socket_.read_some(asio::buffer(into.data(), into.size()), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      wait = readiness::readable;
     }
-    asio::async_write(socket_, buffers_,
-                      [self = shared_from_this(), this](const boost::system::error_code& ec, std::size_t n) {
-                        on_written(ec, n);
-                      });
+    return n;
   }
 
-  void close_stream() override {
-    boost::system::error_code ignored;
-    socket_.shutdown(tcp::socket::shutdown_both, ignored);
-    socket_.close(ignored);
+  std::size_t write_some(const out_queue& q, std::size_t offset, readiness& wait,
+                         boost::system::error_code& ec) override {
+    // Gathered: encoded bytes and payloads from their shared messages, in one sendmsg (Asio passes
+    // at most 64 buffers to one call anyway).
+    std::array<asio::const_buffer, 64> buffers;
+    std::size_t count = 0;
+    q.visit(offset, [&](std::span<const std::byte> piece) {
+      buffers[count++] = asio::const_buffer(piece.data(), piece.size());
+      return count < buffers.size();
+    });
+    std::size_t n = socket_.write_some(std::span<const asio::const_buffer>(buffers.data(), count), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      ec.clear();
+      wait = readiness::writable;
+    }
+    return n;
   }
-
-  tcp::socket socket_;
-  std::vector<asio::const_buffer> buffers_;
 };
 
-// Plaintext bytes one TLS read may return. A full TLS record is 16 KiB; smaller reads just take
-// more turns for large packets, and every idle TLS connection holds this much.
-constexpr std::size_t tls_read_buffer_size = 4096;
+// The socket BIO under a TLS connection. OpenSSL's own (BIO_s_socket) writes with write(), which
+// raises SIGPIPE when the peer has reset the connection; this one sends with MSG_NOSIGNAL, as
+// Asio's sockets do. The descriptor is the BIO's data; the BIO never closes it (Asio does).
+int socket_bio_fd(BIO* b) {
+  return static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+}
+
+bool retryable(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+int socket_bio_write(BIO* b, const char* data, int size) {
+  BIO_clear_retry_flags(b);
+  auto n = ::send(socket_bio_fd(b), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  if (n < 0 && retryable(errno)) {
+    BIO_set_retry_write(b);
+  }
+  return static_cast<int>(n);
+}
+
+int socket_bio_read(BIO* b, char* data, int size) {
+  BIO_clear_retry_flags(b);
+  auto n = ::recv(socket_bio_fd(b), data, static_cast<std::size_t>(size), 0);
+  if (n < 0 && retryable(errno)) {
+    BIO_set_retry_read(b);
+  } else if (n == 0) {
+    BIO_set_flags(b, BIO_FLAGS_IN_EOF); // tells OpenSSL the peer closed without close_notify
+  }
+  return static_cast<int>(n);
+}
+
+long socket_bio_ctrl(BIO* b, int cmd, long, void* ptr) {
+  switch (cmd) {
+  case BIO_C_SET_FD:
+    BIO_set_data(b, reinterpret_cast<void*>(static_cast<std::intptr_t>(*static_cast<int*>(ptr))));
+    return 1;
+  case BIO_C_GET_FD:
+    if (ptr) {
+      *static_cast<int*>(ptr) = socket_bio_fd(b);
+    }
+    return socket_bio_fd(b);
+  case BIO_CTRL_EOF:
+    return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0;
+  case BIO_CTRL_FLUSH: // nothing is buffered here
+  case BIO_CTRL_DUP:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+int socket_bio_create(BIO* b) {
+  BIO_set_data(b, reinterpret_cast<void*>(static_cast<std::intptr_t>(-1)));
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* socket_bio_method() {
+  // Made once and kept for the life of the process (OpenSSL's own methods are static too).
+  static const BIO_METHOD* method = [] {
+    BIO_METHOD* m =
+        BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "firehook socket");
+    if (m) {
+      BIO_meth_set_write(m, socket_bio_write);
+      BIO_meth_set_read(m, socket_bio_read);
+      BIO_meth_set_ctrl(m, socket_bio_ctrl);
+      BIO_meth_set_create(m, socket_bio_create);
+    }
+    return m;
+  }();
+  return method;
+}
+
+// Plaintext per SSL_write: one full TLS record. With SSL_MODE_ENABLE_PARTIAL_WRITE each call
+// writes (at most) one record, so staging more would only copy bytes twice.
+constexpr std::size_t tls_record_size = SSL3_RT_MAX_PLAIN_LENGTH;
 
 class tls_connection final : public connection {
 public:
   tls_connection(shard& owner, broker::connection_id id, tcp::socket socket, mqtt::decode_limits limits,
                  std::shared_ptr<asio::ssl::context> ctx)
-      : connection(owner, id, limits), ctx_(std::move(ctx)), stream_(std::move(socket), *ctx_) {}
+      : connection(owner, id, std::move(socket), limits), ctx_(std::move(ctx)),
+        ssl_(SSL_new(ctx_->native_handle())) {} // here, not in start(): the shard asks tls_session() first
+
+  ~tls_connection() override { SSL_free(ssl_); }
 
   void start(broker::connection_info info, std::chrono::seconds handshake_timeout) override {
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
+    const BIO_METHOD* method = socket_bio_method();
+    BIO* bio = ssl_ && method ? BIO_new(method) : nullptr;
+    if (!bio) {
+      spdlog::error("TLS connection from {}:{}: cannot create its TLS state: {}", info.peer_address,
+                    info.peer_port, openssl_error());
+      finish();
+      return;
+    }
+    BIO_set_fd(bio, socket_.native_handle(), BIO_NOCLOSE);
+    SSL_set_bio(ssl_, bio, bio);
+    // Writes resume from wherever the queue is gathered next time (a stack buffer) and return
+    // after each record, so that the connection knows how far it got.
+    SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_set_accept_state(ssl_);
     // The handshake gets as long as a client has to send CONNECT: a client that opens a socket
     // and stalls holds nothing for longer than that.
     handshake_timer_ = std::make_unique<asio::steady_timer>(owner_.io(), handshake_timeout);
     handshake_timer_->async_wait([self = shared_from_this(), this](const boost::system::error_code& ec) {
-      if (!ec) {
-        spdlog::debug("TLS handshake from {} timed out", peer_);
+      if (!ec && !finished() && info_) {
+        spdlog::debug("TLS handshake from {}:{} timed out", info_->peer_address, info_->peer_port);
         finish();
       }
     });
-    peer_ = info.peer_address;
-    stream_.async_handshake(
-        asio::ssl::stream_base::server, [self = shared_from_this(), this, info = std::move(info)](
-                                            const boost::system::error_code& ec) mutable {
-          handshake_timer_.reset();
-          if (ec) {
-            // "certificate verify failed" alone does not tell an operator which check refused the device.
-            std::string why = ec.message();
-            if (long verify = SSL_get_verify_result(stream_.native_handle()); verify != X509_V_OK) {
-              why += std::string(": ") + X509_verify_cert_error_string(verify);
-            }
-            spdlog::info("TLS handshake from {}:{} failed: {}", info.peer_address, info.peer_port, why);
-            finish();
-            return;
-          }
-          info.certificate = peer_certificate(stream_.native_handle());
-          announce(std::move(info));
-        });
+    info_ = std::make_unique<broker::connection_info>(std::move(info));
+    handshake();
   }
 
-  const SSL* tls_session() const override { return const_cast<stream_type&>(stream_).native_handle(); }
+  const SSL* tls_session() const override { return ssl_; }
 
 private:
-  using stream_type = asio::ssl::stream<tcp::socket>;
-
-  // One asynchronous read at a time (see connection.hpp for why not the reactive way). Records
-  // Asio already holds, such as a CONNECT that came with the client's TLS 1.3 Finished, are
-  // decrypted at once.
-  void async_wait_readable() override {
-    stream_.async_read_some(asio::buffer(inbox_), [self = shared_from_this(),
-                                                   this](const boost::system::error_code& ec, std::size_t n) {
-      on_read_done(ec, std::span<const std::byte>(inbox_.data(), n));
-    });
-  }
-
-  std::size_t read_some(std::span<std::byte>, boost::system::error_code& ec) override {
-    ec = asio::error::operation_not_supported; // never called: async_wait_readable reads
-    return 0;
-  }
-
-  void async_write(const out_queue& q) override {
-    // One contiguous buffer, so OpenSSL makes full records instead of one per queued piece.
-    plain_.clear();
-    for (const auto& s : q.segments) {
-      if (s.payload) {
-        auto p = reinterpret_cast<const std::byte*>(s.payload->payload.data());
-        plain_.insert(plain_.end(), p, p + s.payload->payload.size());
-      } else {
-        plain_.insert(plain_.end(), q.bytes.begin() + static_cast<std::ptrdiff_t>(s.begin),
-                      q.bytes.begin() + static_cast<std::ptrdiff_t>(s.end));
-      }
+  void handshake() {
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_);
+    if (r == 1) {
+      handshake_timer_.reset();
+      broker::connection_info info = std::move(*info_);
+      info_.reset();
+      info.certificate = peer_certificate(ssl_);
+      announce(std::move(info));
+      return;
     }
-    asio::async_write(stream_, asio::buffer(plain_),
-                      [self = shared_from_this(), this](const boost::system::error_code& ec, std::size_t n) {
-                        if (plain_.capacity() > 64 * 1024) {
-                          std::vector<std::byte>().swap(plain_);
-                        }
-                        on_written(ec, n);
-                      });
+    readiness wait = readiness::none;
+    boost::system::error_code ec;
+    classify(r, wait, ec);
+    if (!ec) {
+      socket_.async_wait(wait == readiness::writable ? tcp::socket::wait_write : tcp::socket::wait_read,
+                         [self = shared_from_this(), this](const boost::system::error_code& wait_ec) {
+                           if (finished()) {
+                             return;
+                           }
+                           if (wait_ec) {
+                             finish();
+                             return;
+                           }
+                           handshake();
+                         });
+      return;
+    }
+    // "certificate verify failed" alone does not tell an operator which check refused the device.
+    std::string why = ec.message();
+    if (long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK) {
+      why += std::string(": ") + X509_verify_cert_error_string(verify);
+    }
+    spdlog::info("TLS handshake from {}:{} failed: {}", info_->peer_address, info_->peer_port, why);
+    finish();
+  }
+
+  std::size_t read_some(std::span<std::byte> into, readiness& wait, boost::system::error_code& ec) override {
+    ERR_clear_error();
+    std::size_t n = 0;
+    int r = SSL_read_ex(ssl_, into.data(), into.size(), &n);
+    if (r != 1) {
+      classify(r, wait, ec);
+      return 0;
+    }
+    return n;
+  }
+
+  std::size_t write_some(const out_queue& q, std::size_t offset, readiness& wait,
+                         boost::system::error_code& ec) override {
+    // One contiguous record's worth, so that OpenSSL makes full records instead of one per queued
+    // piece. A piece that fills a record (or is all that is left) is written from where it is.
+    // After WANT_WRITE OpenSSL wants the same bytes again: they are gathered again from `offset`,
+    // which has not moved, so they are the same, at the same length.
+    std::array<std::byte, tls_record_size> staging;
+    std::span<const std::byte> first;
+    std::size_t staged = 0;
+    q.visit(offset, [&](std::span<const std::byte> piece) {
+      if (first.empty()) {
+        first = piece;
+        return piece.size() < staging.size();
+      }
+      if (staged == 0) {
+        std::memcpy(staging.data(), first.data(), first.size());
+        staged = first.size();
+      }
+      std::size_t take = std::min(piece.size(), staging.size() - staged);
+      std::memcpy(staging.data() + staged, piece.data(), take);
+      staged += take;
+      return staged < staging.size();
+    });
+    std::span<const std::byte> chunk =
+        staged != 0 ? std::span<const std::byte>(staging.data(), staged) : first;
+    ERR_clear_error();
+    std::size_t n = 0;
+    int r = SSL_write_ex(ssl_, chunk.data(), chunk.size(), &n);
+    if (r != 1) {
+      classify(r, wait, ec);
+      return 0;
+    }
+    return n;
+  }
+
+  // After an SSL call that returned `r` (not success): what to wait for, or the error that ends
+  // the connection. Leaves the thread's OpenSSL error queue empty.
+  void classify(int r, readiness& wait, boost::system::error_code& ec) {
+    int saved_errno = errno;
+    switch (SSL_get_error(ssl_, r)) {
+    case SSL_ERROR_WANT_READ:
+      wait = readiness::readable;
+      break;
+    case SSL_ERROR_WANT_WRITE:
+      wait = readiness::writable;
+      break;
+    case SSL_ERROR_ZERO_RETURN: // close_notify
+      ec = asio::error::eof;
+      break;
+    case SSL_ERROR_SYSCALL:
+      ec = saved_errno != 0 ? boost::system::error_code(saved_errno, boost::system::system_category())
+                            : boost::system::error_code(asio::error::eof);
+      break;
+    default:
+      if (unsigned long e = ERR_peek_error(); e != 0) {
+        ec = boost::system::error_code(static_cast<int>(e), asio::error::get_ssl_category());
+      } else {
+        ec = asio::error::fault;
+      }
+      break;
+    }
+    ERR_clear_error();
+  }
+
+  static std::string openssl_error() {
+    std::array<char, 256> buf{};
+    ERR_error_string_n(ERR_peek_last_error(), buf.data(), buf.size());
+    ERR_clear_error();
+    return buf.data();
   }
 
   void close_stream() override {
     handshake_timer_.reset();
-    boost::system::error_code ignored;
     // No TLS close_notify exchange: the MQTT DISCONNECT (when there is one) has already been
     // flushed, and waiting for the peer's close_notify would let a client hold the connection.
-    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.next_layer().close(ignored);
+    // The BIO forgets the descriptor, which the kernel may give to the next accepted socket.
+    if (ssl_ && SSL_get_rbio(ssl_)) {
+      BIO_set_fd(SSL_get_rbio(ssl_), -1, BIO_NOCLOSE);
+    }
+    connection::close_stream();
   }
 
   std::shared_ptr<asio::ssl::context> ctx_;
-  stream_type stream_;
+  SSL* ssl_ = nullptr;
   std::unique_ptr<asio::steady_timer> handshake_timer_;
-  std::vector<std::byte> plain_;
-  std::array<std::byte, tls_read_buffer_size> inbox_{};
-  std::string peer_;
+  std::unique_ptr<broker::connection_info> info_; // during the handshake
 };
 
 } // namespace
