@@ -278,6 +278,8 @@ private:
 
   std::vector<std::byte> wire_; // encode scratch
   std::vector<mqtt::message_ptr> retained_scratch_;
+  // The identity of every anonymous client on this shard (on_authenticated).
+  std::shared_ptr<const security::identity> anonymous_;
 };
 
 } // namespace firehook::broker

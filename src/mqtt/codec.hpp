@@ -46,7 +46,8 @@ decode_result decode(std::span<const std::byte> bytes, std::optional<protocol_ve
                      const decode_limits& limits);
 
 // Takes bytes as they arrive (any split) and yields whole packets. Keeps only the bytes of the
-// packet being assembled. After an error it stays in the error state.
+// packet being assembled, and no memory at all between packets. After an error it stays in the
+// error state.
 class stream_decoder {
 public:
   explicit stream_decoder(decode_limits limits = {}) : limits_(limits) {}
@@ -63,6 +64,8 @@ public:
   void set_version(protocol_version v) { version_ = v; }
   void set_limits(decode_limits limits) { limits_ = limits; }
   std::size_t buffered() const { return buffer_.size() - start_; }
+  // Bytes of memory the buffer holds: 0 once everything fed has been decoded.
+  std::size_t buffer_capacity() const { return buffer_.capacity(); }
 
 private:
   decode_limits limits_;

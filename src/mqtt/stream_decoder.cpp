@@ -9,13 +9,6 @@
 #include "mqtt/error.hpp"
 
 namespace firehook::mqtt {
-namespace {
-
-// A buffer that grew for one large packet gives its memory back once it is empty again, so that one
-// big message does not pin memory for the rest of a long-lived connection.
-constexpr std::size_t retained_capacity = 64 * 1024;
-
-} // namespace
 
 void stream_decoder::feed(std::span<const std::byte> bytes) {
   if (error_) {
@@ -52,11 +45,12 @@ decode_result stream_decoder::next() {
     }
     start_ += res.consumed;
     if (start_ == buffer_.size()) {
+      // Everything fed has been decoded: the buffer is given back, so that an idle connection
+      // holds none (nor one that grew for a big packet). It costs one allocation per read that
+      // ends on a packet boundary.
       buffer_.clear();
+      buffer_.shrink_to_fit();
       start_ = 0;
-      if (buffer_.capacity() > retained_capacity) {
-        buffer_.shrink_to_fit();
-      }
     }
     break;
   case decode_status::need_more:

@@ -107,6 +107,26 @@ TEST(stream_decoder, keeps_only_the_partial_packet) {
   EXPECT_EQ(d.buffered(), 0u);
 }
 
+TEST(stream_decoder, holds_no_memory_between_packets) {
+  const auto connect_bytes = encoded(test::sample_connect(protocol_version::v5), protocol_version::v5);
+  stream_decoder d;
+  d.feed(connect_bytes);
+  EXPECT_GE(d.buffer_capacity(), connect_bytes.size());
+  EXPECT_EQ(d.next().status, decode_status::complete);
+  EXPECT_EQ(d.buffer_capacity(), 0u) << "an idle connection keeps no buffer";
+  // A big packet's buffer goes too.
+  publish big = test::sample_publish(protocol_version::v5, qos::at_most_once);
+  big.payload.assign(100'000, 'x');
+  const auto big_bytes = encoded(big, protocol_version::v5);
+  d.feed(std::span(big_bytes).first(1000));
+  EXPECT_EQ(d.next().status, decode_status::need_more);
+  d.feed(std::span(big_bytes).subspan(1000));
+  const decode_result r = d.next();
+  ASSERT_EQ(r.status, decode_status::complete);
+  EXPECT_EQ(r.pkt, packet(big));
+  EXPECT_EQ(d.buffer_capacity(), 0u);
+}
+
 TEST(stream_decoder, version_from_connect_rules_what_follows) {
   // A 5.0 PUBACK with a reason code: as 3.1.1 the same bytes are malformed (remaining length 3).
   const auto puback_v5 = bytes({0x40, 0x03, 0x00, 0x01, 0x10});
