@@ -78,7 +78,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def firehook_binary():
-    path = Path(FIREHOOK)
+    # Absolute, so that a test running the binary in another working directory finds it too.
+    path = Path(FIREHOOK).resolve()
     assert path.is_file() and os.access(path, os.X_OK), f"FIREHOOK={FIREHOOK} is not an executable file"
     return str(path)
 
