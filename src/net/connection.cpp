@@ -110,13 +110,17 @@ void connection::read_now() {
       finish();
       return;
     }
-    if (n == 0) {
-      wait_for(wait == readiness::none ? readiness::readable : wait, false);
+    if (n > 0) {
+      total += n;
+      decoder_.feed(buf.first(n));
+      drain_decoder();
+    }
+    if (n == 0 || wait != readiness::none) { // would block, or the stream knows the next read would
+      if (!closing_ && !finished_ && !paused_) {
+        wait_for(wait == readiness::none ? readiness::readable : wait, false);
+      }
       break;
     }
-    total += n;
-    decoder_.feed(buf.first(n));
-    drain_decoder();
   }
   owner_.protocol().count_bytes(total, 0);
 }

@@ -104,7 +104,8 @@ protected:
 
   // The stream underneath, on the non-blocking socket. Each moves what it can now and returns how
   // many bytes; when it can move none it returns 0 and sets `wait`, or sets `ec` when the stream is
-  // over (eof when the peer closed it).
+  // over (eof when the peer closed it). A read may also set `wait` beside the bytes it returns when
+  // it knows the next read would block (TCP: a short read).
   virtual std::size_t read_some(std::span<std::byte> into, readiness& wait,
                                 boost::system::error_code& ec) = 0;
   // Writes from the bytes of `q` that follow its first `offset` bytes.

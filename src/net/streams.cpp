@@ -44,6 +44,12 @@ private:
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
       ec.clear();
       wait = readiness::readable;
+    } else if (!ec && n < into.size()) {
+      // A TCP socket that gave less than asked for had nothing more queued: wait now instead of
+      // making the read that would only say EAGAIN (one system call per readable event). Nothing
+      // that arrives meanwhile is missed: Asio re-arms the descriptor (EPOLL_CTL_MOD, which
+      // re-checks readiness) whenever a wait starts.
+      wait = readiness::readable;
     }
     return n;
   }
