@@ -175,6 +175,10 @@ public:
     // Writes resume from wherever the queue is gathered next time (a stack buffer) and return
     // after each record, so that the connection knows how far it got.
     SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    // Read what the socket has, not a record header and then its body: half the reads for a
+    // stream of small records. Reading goes on until OpenSSL wants more from the socket, so
+    // nothing read ahead is left waiting for a readiness event that will not come.
+    SSL_set_read_ahead(ssl_, 1);
     SSL_set_accept_state(ssl_);
     // The handshake gets as long as a client has to send CONNECT: a client that opens a socket
     // and stalls holds nothing for longer than that.
