@@ -371,6 +371,31 @@ def test_tls_1_2_session_resumption(tls_broker, pki, tmp_path):
     assert re.search(r"^Reused, TLSv1\.2", out, re.M), f"the session was not resumed:\n{out[-3000:]}"
 
 
+def test_tls_1_3_session_resumption_with_the_one_ticket(tls_broker, pki):
+    """TLS 1.3: the broker sends one session ticket (an MQTT client keeps one connection at a time,
+    so one is all it uses), and a client that comes back with it resumes the session."""
+    device = pki.clients["device-1"]
+    ctx = client_context(pki, device, version=ssl.TLSVersion.TLSv1_3)
+
+    def connect(session=None):
+        raw = socket.create_connection(("127.0.0.1", port_of(tls_broker)), timeout=TIMEOUT)
+        s = ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)
+        s.sendall(connect_packet(V5, device.cn))
+        first = s.recv(1)  # the CONNACK's first byte; the ticket was sent before it
+        assert first and first[0] >> 4 == CONNACK, f"expected a CONNACK, got {first!r}"
+        return s
+
+    first = connect()
+    session = first.session
+    first.close()
+    assert session is not None and session.has_ticket, "no TLS 1.3 session ticket arrived before the CONNACK"
+    again = connect(session)
+    try:
+        assert again.session_reused, "the broker did a full handshake for a client with a valid ticket"
+    finally:
+        again.close()
+
+
 def test_paths_relative_to_the_config_file(start_broker, tmp_path, tls_files, pki):
     # start_broker writes the config into tmp_path/broker0; the files are in tmp_path/tls.
     listener = tls_listener(tls_files)
