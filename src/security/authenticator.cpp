@@ -20,21 +20,16 @@ auth_result auth_result::allow(identity who) {
 }
 
 auth_result auth_chain::authenticate(const connect_request& request) const {
-  for (const auto& m : methods_) {
-    auto r = m->authenticate(request);
-    if (r.decision != verdict::abstain) {
-      if (r.method.empty()) {
-        r.method = std::string(m->method());
-      }
-      return r;
-    }
-  }
-  return fallback(request);
+  return *run(request, false);
 }
 
 std::optional<auth_result> auth_chain::authenticate_quick(const connect_request& request) const {
+  return run(request, true);
+}
+
+std::optional<auth_result> auth_chain::run(const connect_request& request, bool quick_only) const {
   for (const auto& m : methods_) {
-    if (!m->quick()) {
+    if (quick_only && !m->quick()) {
       return std::nullopt;
     }
     auto r = m->authenticate(request);

@@ -95,6 +95,8 @@ public:
   std::optional<auth_result> authenticate_quick(const connect_request& request) const;
 
 private:
+  // The chain, stopping with nullopt at the first method that is not quick() when `quick_only`.
+  std::optional<auth_result> run(const connect_request& request, bool quick_only) const;
   // When every method abstained: anonymous access or a deny.
   auth_result fallback(const connect_request& request) const;
 
