@@ -32,12 +32,27 @@ void connection::out_queue::clear() {
   } else {
     bytes.clear();
     segments.clear();
+    next_ = skip_ = 0;
   }
 }
 
 void connection::out_queue::release() {
   std::vector<std::byte>().swap(bytes);
   std::vector<segment>().swap(segments);
+  next_ = skip_ = 0;
+}
+
+void connection::out_queue::consume(std::size_t n) {
+  while (n > 0 && next_ < segments.size()) {
+    const std::size_t left = piece_at(next_).size() - skip_;
+    if (n < left) {
+      skip_ += n;
+      return;
+    }
+    n -= left;
+    ++next_;
+    skip_ = 0;
+  }
 }
 
 void connection::announce(broker::connection_info info) {
@@ -204,7 +219,7 @@ void connection::write_now() {
   while (!finished_ && written_ < writing_bytes_) {
     boost::system::error_code ec;
     readiness wait = readiness::none;
-    std::size_t n = write_some(writing_, written_, wait, ec);
+    std::size_t n = write_some(writing_, wait, ec);
     if (ec) {
       on_written(ec);
       return;
@@ -214,6 +229,7 @@ void connection::write_now() {
       return;
     }
     written_ += n;
+    writing_.consume(n);
   }
   on_written({});
 }

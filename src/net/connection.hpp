@@ -78,24 +78,30 @@ protected:
     void clear();   // keeps the capacity, for a connection that is writing again soon
     void release(); // gives the capacity back, for an idle connection
 
-    // Calls `piece(std::span<const std::byte>)` for the queued bytes from `offset` on, in order,
-    // while it returns true.
+    // Marks the next `n` bytes written: visit() starts after them. Walks only the segments it
+    // passes, so writing a long queue in many calls stays linear in its length.
+    void consume(std::size_t n);
+
+    // Calls `piece(std::span<const std::byte>)` for the bytes not yet consumed, in order, while it
+    // returns true.
     template <typename F>
-    void visit(std::size_t offset, F&& piece) const {
-      for (const auto& s : segments) {
-        std::span<const std::byte> all =
-            s.payload ? std::as_bytes(std::span(s.payload->payload))
-                      : std::span<const std::byte>(bytes).subspan(s.begin, s.end - s.begin);
-        if (offset >= all.size()) {
-          offset -= all.size();
-          continue;
-        }
-        if (!piece(all.subspan(offset))) {
+    void visit(F&& piece) const {
+      for (std::size_t i = next_; i < segments.size(); ++i) {
+        auto all = piece_at(i);
+        if (!piece(i == next_ ? all.subspan(skip_) : all)) {
           return;
         }
-        offset = 0;
       }
     }
+
+  private:
+    std::span<const std::byte> piece_at(std::size_t i) const {
+      const segment& s = segments[i];
+      return s.payload ? std::as_bytes(std::span(s.payload->payload))
+                       : std::span<const std::byte>(bytes).subspan(s.begin, s.end - s.begin);
+    }
+    std::size_t next_ = 0; // segments before it are written,
+    std::size_t skip_ = 0; // and this many bytes of segment next_
   };
 
   // What a stream operation that could not go on needs before it is tried again. TLS may need to
@@ -108,9 +114,8 @@ protected:
   // it knows the next read would block (TCP: a short read).
   virtual std::size_t read_some(std::span<std::byte> into, readiness& wait,
                                 boost::system::error_code& ec) = 0;
-  // Writes from the bytes of `q` that follow its first `offset` bytes.
-  virtual std::size_t write_some(const out_queue& q, std::size_t offset, readiness& wait,
-                                 boost::system::error_code& ec) = 0;
+  // Writes from the bytes of `q` not yet consumed (the caller consumes what it returns).
+  virtual std::size_t write_some(const out_queue& q, readiness& wait, boost::system::error_code& ec) = 0;
   virtual void close_stream(); // closes the socket; pending waits end with operation_aborted
 
   void announce(broker::connection_info info); // tells the broker, starts reading
@@ -134,7 +139,7 @@ private:
   broker::connection_id id_;
   mqtt::stream_decoder decoder_;
   out_queue pending_; // appended to by send()
-  out_queue writing_; // being written; written_ of its bytes are gone
+  out_queue writing_; // being written; the written_ bytes written so far are consumed
   std::size_t pending_bytes_ = 0;
   std::size_t writing_bytes_ = 0;
   std::size_t written_ = 0;
