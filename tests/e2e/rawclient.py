@@ -8,6 +8,7 @@ UTF-8 strings with a two-byte length).
 """
 
 import socket
+import ssl
 import struct
 import time
 from dataclasses import dataclass, field
@@ -425,3 +426,26 @@ class RawClient:
             if len(body) > 1:
                 p.props, _ = parse_props(PacketTypes.DISCONNECT, body[1:])
         return p
+
+
+class TlsRawClient(RawClient):
+    """RawClient over TLS. The handshake happens in the constructor (ssl.SSLError when the broker
+    refuses it); a TLS alert that arrives later (TLS 1.3: the client has finished its part of the
+    handshake before the server has checked its certificate) closes it and is kept in tls_error.
+    `server_hostname` is the name checked against the broker's certificate (default: `host`)."""
+
+    def __init__(self, host, port, context, version=V5, server_hostname=None):
+        super().__init__(host, port, version)
+        self.tls_error = None
+        try:
+            self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname or host)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _fill(self, deadline):
+        try:
+            super()._fill(deadline)
+        except ssl.SSLError as e:
+            self.tls_error = e
+            raise Closed from e

@@ -29,7 +29,7 @@ import pytest
 from conftest import START_TIMEOUT, firehook_binary, write_config
 from pahoclient import TIMEOUT, V311, V5, unique
 from pki import cert_serial, pki  # noqa: F401  (pki is a fixture)
-from rawclient import CONNACK, DISCONNECT, Closed, RawClient, connect_packet
+from rawclient import CONNACK, DISCONNECT, TlsRawClient, connect_packet
 
 RELOAD_TIMEOUT = 10.0  # SIGHUP reloads at once; the file watch looks every 2 s
 AUTH = {"certificate": {"identity": "cn", "client_id": "must_match"}}
@@ -210,28 +210,6 @@ def client_context(pki, identity=None, ca=None, version=None):
     if version is not None:
         ctx.minimum_version = ctx.maximum_version = version
     return ctx
-
-
-class TlsRawClient(RawClient):
-    """rawclient.RawClient over TLS. The handshake happens in the constructor (ssl.SSLError when the
-    broker refuses it); a TLS alert that arrives later (TLS 1.3: the client has finished its part of
-    the handshake before the server has checked its certificate) closes it and is kept in tls_error."""
-
-    def __init__(self, host, port, context, version=V5):
-        super().__init__(host, port, version)
-        self.tls_error = None
-        try:
-            self.sock = context.wrap_socket(self.sock, server_hostname=host)
-        except BaseException:
-            self.sock.close()
-            raise
-
-    def _fill(self, deadline):
-        try:
-            super()._fill(deadline)
-        except ssl.SSLError as e:
-            self.tls_error = e
-            raise Closed from e
 
 
 def tls_refusal(port, context, version=V5, client_id="device-1"):

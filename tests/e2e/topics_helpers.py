@@ -26,7 +26,7 @@ import jwt
 import conftest
 from conftest import firehook_binary
 from pahoclient import V5, unique
-from rawclient import Closed, RawClient
+from rawclient import TlsRawClient
 
 ISSUER = "https://issuer.test"
 AUDIENCE = "firehook"
@@ -210,24 +210,6 @@ def start_with_topics(start_broker, topics_text, overrides=None, topics_name="to
 # Clients over TLS
 
 
-class TlsRawClient(RawClient):
-    """rawclient.RawClient over TLS (the handshake happens in the constructor)."""
-
-    def __init__(self, host, port, context, version=V5):
-        super().__init__(host, port, version)
-        try:
-            self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
-        except BaseException:
-            self.sock.close()
-            raise
-
-    def _fill(self, deadline):
-        try:
-            super()._fill(deadline)
-        except ssl.SSLError as e:
-            raise Closed from e
-
-
 class Fleet:
     """The broker of a test and factories for its clients (paho and raw), each over TLS on the
     listener its identity needs. Raw clients are closed by `close()`; paho ones by `clients`."""
@@ -291,7 +273,7 @@ class Fleet:
 
     def _raw(self, listener, version, identity=None):
         host, port = self.broker.listeners[listener]
-        r = TlsRawClient(host, port, self._context(identity), version)
+        r = TlsRawClient(host, port, self._context(identity), version, server_hostname="localhost")
         self.raws.append(r)
         return r
 
