@@ -77,7 +77,7 @@ int serve(const std::string& path) {
   if (cfg->topics.empty()) {
     spdlog::warn("no topics file (`topics` in the configuration): every client may publish and subscribe to "
                  "every topic");
-  } else if (!firehook::app::report_topics_file(cfg->topics, std::cerr)) {
+  } else if (!firehook::app::report_topics_file(*cfg, std::cerr)) {
     return 1;
   }
   base::steady_clock clock;
@@ -124,7 +124,7 @@ int check(const std::string& path) {
     std::cerr << path
               << ": warning: topics: no topics file, so every client may publish and subscribe to every "
                  "topic\n";
-  } else if (!firehook::app::report_topics_file(loaded.cfg->topics, std::cerr)) {
+  } else if (!firehook::app::report_topics_file(*loaded.cfg, std::cerr)) {
     return 1;
   }
   std::cout << path << ": ok\n";

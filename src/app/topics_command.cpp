@@ -280,10 +280,14 @@ std::string render_topics_markdown(const config::topics_file& file, const std::s
   return out.str();
 }
 
-bool report_topics_file(const std::filesystem::path& path, std::ostream& err) {
-  const auto loaded = config::load_topics_file(path);
+bool report_topics_file(const config::config& cfg, std::ostream& err) {
+  const auto loaded = config::load_topics_file(cfg.topics);
   print_diagnostics(loaded.diagnostics, err);
-  return loaded.ok();
+  if (!loaded.ok()) {
+    return false;
+  }
+  print_diagnostics(config::client_id_grant_warnings(cfg, *loaded.topics), err);
+  return true;
 }
 
 topics_command::topics_command(CLI::App& app) {
@@ -324,6 +328,8 @@ bool topics_command::parsed() const {
 
 int topics_command::run() const {
   std::filesystem::path path = topics_path_;
+  // Which client id a certificate binds (docs/security.md): the configuration's, else the default.
+  auto binding = config::certificate_auth_settings{}.client_id;
   if (path.empty()) {
     const auto cfg = config::load_file(config_path_);
     print_diagnostics(cfg.diagnostics, std::cerr);
@@ -335,6 +341,7 @@ int topics_command::run() const {
       return 2;
     }
     path = cfg.cfg->topics;
+    binding = cfg.cfg->auth.certificate.client_id;
   }
   const auto loaded = config::load_topics_file(path);
   print_diagnostics(loaded.diagnostics, std::cerr);
@@ -360,10 +367,17 @@ int topics_command::run() const {
 
   std::string client_id;
   std::string error;
-  const auto who = parse_identity(identity_, client_id, error);
+  auto who = parse_identity(identity_, client_id, error);
   if (!who) {
     std::cerr << error << '\n';
     return 2;
+  }
+  if (who->method == "certificate" && !who->name.empty() && binding != config::client_id_binding::any) {
+    // As the certificate method binds it: must_match refuses another client id, assign imposes it.
+    who->client_id = who->name;
+    if (binding == config::client_id_binding::assign) {
+      client_id = who->name;
+    }
   }
   const auto policy = security::topic_policy::compile(loaded.topics);
   const security::topic_access access(policy, *who, client_id);

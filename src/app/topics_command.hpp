@@ -23,8 +23,9 @@ class App;
 }
 
 namespace firehook::config {
+struct config;
 struct topics_file;
-}
+} // namespace firehook::config
 
 namespace firehook::app {
 
@@ -58,8 +59,9 @@ private:
 // named in its header.
 std::string render_topics_markdown(const config::topics_file& file, const std::string& source_name);
 
-// Loads a topics file and prints its diagnostics to `err`; true when it has no error. For
-// `firehook check`, which validates the topics file a configuration names.
-bool report_topics_file(const std::filesystem::path& path, std::ostream& err);
+// Loads the topics file `cfg` names and prints its diagnostics to `err`, with the warnings about it
+// under this configuration (config::client_id_grant_warnings); true when it has no error. For
+// `firehook check` and `serve`.
+bool report_topics_file(const config::config& cfg, std::ostream& err);
 
 } // namespace firehook::app

@@ -4,8 +4,9 @@
 
 namespace firehook::broker {
 
-authentication::authentication(chains by_listener, unsigned workers, std::size_t max_pending)
-    : chains_(std::move(by_listener)), max_pending_(max_pending) {
+authentication::authentication(chains by_listener, unsigned workers, std::size_t max_pending,
+                               std::size_t max_per_address)
+    : chains_(std::move(by_listener)), max_pending_(max_pending), max_per_address_(max_per_address) {
   for (unsigned i = 0; i < (workers == 0 ? 1 : workers); ++i) {
     workers_.emplace_back([this] { work(); });
   }
@@ -15,17 +16,54 @@ authentication::~authentication() {
   stop();
 }
 
-void authentication::submit(credentials who, callback done) {
+authentication::ticket authentication::submit(credentials who, callback done) {
+  const char* full = nullptr;
   {
     std::lock_guard lock(mutex_);
-    if (!stopping_ && queue_.size() < max_pending_) {
-      queue_.push_back(request{std::move(who), std::move(done)});
+    auto queue = by_address_.find(who.peer_address);
+    const std::size_t from_address = queue == by_address_.end() ? 0 : queue->second.size();
+    if (stopping_ || pending_ >= max_pending_) {
+      full = "too many connections being authenticated";
+    } else if (from_address >= max_per_address_) {
+      full = "too many connections from this address being authenticated";
+    } else {
+      if (queue == by_address_.end()) {
+        queue = by_address_.try_emplace(who.peer_address).first;
+        turns_.push_back(who.peer_address);
+      }
+      const ticket id = next_ticket_++;
+      address_of_.emplace(id, who.peer_address);
+      queue->second.push_back(request{id, std::move(who), std::move(done)});
+      ++pending_;
       ready_.notify_one();
-      return;
+      return id;
     }
   }
-  done(security::auth_result::deny("", mqtt::reason_code::server_busy,
-                                   "too many connections being authenticated"));
+  queue_full_.fetch_add(1, std::memory_order_relaxed);
+  done(security::auth_result::deny("", mqtt::reason_code::server_busy, full));
+  return 0;
+}
+
+void authentication::cancel(ticket t) {
+  std::lock_guard lock(mutex_);
+  const auto a = address_of_.find(t);
+  if (a == address_of_.end()) {
+    return; // running or done
+  }
+  auto& queue = by_address_.at(a->second);
+  for (auto it = queue.begin(); it != queue.end(); ++it) {
+    if (it->id == t) {
+      queue.erase(it);
+      --pending_;
+      break;
+    }
+  }
+  address_of_.erase(a);
+}
+
+std::size_t authentication::pending() const {
+  std::lock_guard lock(mutex_);
+  return pending_;
 }
 
 void authentication::stop() {
@@ -35,7 +73,10 @@ void authentication::stop() {
       return;
     }
     stopping_ = true;
-    queue_.clear();
+    by_address_.clear();
+    turns_.clear();
+    address_of_.clear();
+    pending_ = 0;
   }
   ready_.notify_all();
   for (auto& t : workers_) {
@@ -49,12 +90,30 @@ void authentication::work() {
     request r;
     {
       std::unique_lock lock(mutex_);
-      ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      ready_.wait(lock, [this] { return stopping_ || pending_ > 0; });
       if (stopping_) {
         return;
       }
-      r = std::move(queue_.front());
-      queue_.pop_front();
+      // The next address in turn with a request; addresses emptied by cancel() leave the round.
+      while (true) {
+        const std::string address = std::move(turns_.front());
+        turns_.pop_front();
+        auto queue = by_address_.find(address);
+        if (queue->second.empty()) {
+          by_address_.erase(queue);
+          continue;
+        }
+        r = std::move(queue->second.front());
+        queue->second.pop_front();
+        if (queue->second.empty()) {
+          by_address_.erase(queue);
+        } else {
+          turns_.push_back(address);
+        }
+        break;
+      }
+      address_of_.erase(r.id);
+      --pending_;
     }
     r.done(run(r.who));
   }

@@ -1,9 +1,9 @@
 #include "broker/broker.hpp"
 
+#include <sodium.h>
+
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
-#include <random>
 #include <stdexcept>
 
 #include "broker/authentication.hpp"
@@ -15,7 +15,13 @@ namespace {
 // Two workers: Argon2id verification takes tens of milliseconds and the machine's cores also run
 // the shards; more workers would only compete with them.
 constexpr unsigned auth_workers = 2;
-constexpr std::size_t auth_max_pending = 4096;
+
+router::retained_limits retained_limits_of(const config::limit_settings& l) {
+  if (!l.retain_available || l.max_retained_bytes == 0) {
+    return router::retained_limits{0, 0, 0}; // nothing is stored
+  }
+  return router::retained_limits{l.max_retained_messages, l.max_retained_bytes, l.max_retained_message_bytes};
+}
 } // namespace
 
 session::limits to_session_limits(const config::limit_settings& l) {
@@ -39,17 +45,15 @@ session::limits to_session_limits(const config::limit_settings& l) {
 
 broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock)
     : cfg_(std::move(cfg)), limits_(to_session_limits(cfg_->limits)), clock_(clock), started_(clock.now()),
-      retained_(cfg_->limits.retain_available ? cfg_->limits.max_retained_messages : 0),
-      shards_(shard_count == 0 ? 1 : shard_count) {
-  std::random_device rd;
-  const std::uint64_t nonce = (std::uint64_t{rd()} << 32) ^ rd();
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "fh-%016llx-", static_cast<unsigned long long>(nonce));
-  client_id_prefix_ = buf;
+      retained_(retained_limits_of(cfg_->limits)), shards_(shard_count == 0 ? 1 : shard_count) {
+  if (sodium_init() < 0) {
+    throw std::runtime_error("libsodium cannot be initialised (no source of randomness)");
+  }
   methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line, false); });
   limits_.disconnect_on_denied_publish =
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
-  auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, auth_max_pending);
+  auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, cfg_->limits.max_pending_auth,
+                                           cfg_->limits.max_pending_auth_per_address);
   if (!cfg_->topics.empty()) {
     std::string error;
     if (reload_topics(true, error) == reload_outcome::failed) {
@@ -126,13 +130,22 @@ statistics_snapshot broker::snapshot() const {
   s.deliveries_withheld = stats_.deliveries_withheld.load(std::memory_order_relaxed);
   s.subscriptions_revoked = stats_.subscriptions_revoked.load(std::memory_order_relaxed);
   s.retained = retained_.size();
+  s.retained_bytes = retained_.bytes();
+  s.retained_refused = stats_.retained_refused.load(std::memory_order_relaxed);
+  s.auth_queue_full = auth_->queue_full();
   s.uptime_seconds = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count());
   return s;
 }
 
 std::string broker::assign_client_id() {
-  return client_id_prefix_ + std::to_string(next_client_id_.fetch_add(1, std::memory_order_relaxed));
+  // 128 bits from the operating system's generator, so that nobody can guess another client's
+  // assigned id (a counter could be read off one's own and counted on from).
+  unsigned char bytes[16];
+  randombytes_buf(bytes, sizeof bytes);
+  char hex[2 * sizeof bytes + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
+  return std::string("fh-") + hex;
 }
 
 void broker::log(std::string_view line, bool warning) const {

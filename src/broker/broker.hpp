@@ -59,6 +59,7 @@ struct statistics {
   std::atomic<std::uint64_t> subscribes_denied{0};
   std::atomic<std::uint64_t> deliveries_withheld{0};
   std::atomic<std::uint64_t> subscriptions_revoked{0};
+  std::atomic<std::uint64_t> retained_refused{0}; // retained messages not stored (full, too large)
 };
 
 struct statistics_snapshot {
@@ -74,6 +75,9 @@ struct statistics_snapshot {
   std::uint64_t deliveries_withheld = 0;
   std::uint64_t subscriptions_revoked = 0;
   std::uint64_t retained = 0;
+  std::uint64_t retained_bytes = 0;
+  std::uint64_t retained_refused = 0;
+  std::uint64_t auth_queue_full = 0;
   std::uint64_t uptime_seconds = 0;
 };
 
@@ -116,7 +120,7 @@ public:
 
   // Unique for the life of the process: names a session in the subscription index.
   std::uint64_t next_subscriber_id() { return next_subscriber_.fetch_add(1, std::memory_order_relaxed); }
-  // A client id for a client that sent none: "fh-<random per process>-<counter>".
+  // A client id for a client that sent none: "fh-" and 128 random bits in hex, unguessable.
   std::string assign_client_id();
 
   // Operational log lines (dropped messages and the like), rate-limited by the callers. The hook
@@ -161,8 +165,6 @@ private:
   router::retained_store retained_;
   statistics stats_;
   std::atomic<std::uint64_t> next_subscriber_{1};
-  std::atomic<std::uint64_t> next_client_id_{1};
-  std::string client_id_prefix_;
   log_hook log_;
   auth_hook auth_log_;
   security::auth_methods methods_;

@@ -2,29 +2,96 @@
 
 namespace firehook::broker {
 
-session_registry::claim_result session_registry::claim(const std::string& client_id, unsigned shard) {
+session_registry::claim_result session_registry::claim(const std::string& client_id, unsigned shard,
+                                                       std::string_view owner, claim_limits limits,
+                                                       bool fresh) {
   const std::lock_guard lock(mutex_);
   claim_result result;
-  result.epoch = next_epoch_++;
-  auto [it, inserted] = entries_.try_emplace(client_id, entry{shard, result.epoch});
-  if (!inserted) {
-    result.previous_shard = it->second.shard;
-    it->second = entry{shard, result.epoch};
+  const auto found = entries_.find(client_id);
+  owner_map::value_type* who = nullptr;
+  if (found != entries_.end()) {
+    who = found->second.owner;
+    if (who->first != owner) {
+      result.status = claim_status::owned_by_another;
+      return result;
+    }
+    if (fresh) {
+      result.status = claim_status::in_use;
+      return result;
+    }
+  } else {
+    const auto o = owners_.find(std::string(owner));
+    who = o == owners_.end() ? nullptr : &*o;
+    if (limits.max_sessions != 0 && who != nullptr && who->second.sessions >= limits.max_sessions) {
+      result.status = claim_status::too_many_sessions;
+      return result;
+    }
   }
+  const bool connects = found == entries_.end() || !found->second.connected;
+  if (connects && limits.max_connections != 0 && who != nullptr &&
+      who->second.connections >= limits.max_connections) {
+    result.status = claim_status::too_many_connections;
+    return result;
+  }
+  result.epoch = next_epoch_++;
+  if (found != entries_.end()) {
+    result.previous_shard = found->second.shard;
+    found->second.shard = shard;
+    found->second.epoch = result.epoch;
+    set_connected(found->second, true);
+    return result;
+  }
+  if (who == nullptr) {
+    who = &*owners_.try_emplace(std::string(owner)).first;
+  }
+  ++who->second.sessions;
+  entry& e = entries_.emplace(client_id, entry{shard, result.epoch, who, false}).first->second;
+  set_connected(e, true);
   return result;
+}
+
+void session_registry::set_connected(entry& e, bool connected) {
+  if (e.connected != connected) {
+    e.connected = connected;
+    if (connected) {
+      ++e.owner->second.connections;
+    } else {
+      --e.owner->second.connections;
+    }
+  }
+}
+
+void session_registry::disconnected(const std::string& client_id, std::uint64_t epoch) {
+  const std::lock_guard lock(mutex_);
+  const auto it = entries_.find(client_id);
+  if (it != entries_.end() && it->second.epoch == epoch) {
+    set_connected(it->second, false);
+  }
 }
 
 void session_registry::release(const std::string& client_id, std::uint64_t epoch) {
   const std::lock_guard lock(mutex_);
   const auto it = entries_.find(client_id);
-  if (it != entries_.end() && it->second.epoch == epoch) {
-    entries_.erase(it);
+  if (it == entries_.end() || it->second.epoch != epoch) {
+    return;
+  }
+  set_connected(it->second, false);
+  owner_map::value_type* who = it->second.owner;
+  entries_.erase(it);
+  if (--who->second.sessions == 0) {
+    owners_.erase(owners_.find(who->first)); // by iterator: the key lives in the node erased
   }
 }
 
 std::size_t session_registry::size() const {
   const std::lock_guard lock(mutex_);
   return entries_.size();
+}
+
+session_registry::usage session_registry::usage_of(std::string_view owner) const {
+  const std::lock_guard lock(mutex_);
+  const auto it = owners_.find(std::string(owner));
+  return it == owners_.end() ? usage{} : static_cast<const usage&>(it->second);
 }
 
 } // namespace firehook::broker

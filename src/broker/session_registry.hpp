@@ -1,44 +1,90 @@
 #pragma once
-// Which shard holds the session of each client id, so that a CONNECT on any shard finds the
-// session it takes over [MQTT-3.1.4-3].
+// Which shard holds the session of each client id, and which identity owns it: the one place
+// every session operation (create, resume, take over, expire) is checked, so that a CONNECT on any
+// shard finds the session it takes over [MQTT-3.1.4-3] and no identity can reach another's.
+//
+// Ownership: a session belongs to the identity that created it (identity::key(), e.g.
+// "password:alice"). A claim of the same client id by another identity is refused and changes
+// nothing: it neither resumes the session nor takes its connection over. Anonymous clients share
+// one identity, so they can take over one another's sessions (docs/security.md).
+//
+// Limits per identity: at most `max_sessions` client ids with a session (connected or offline)
+// and at most `max_connections` of them connected; 0 = no limit (the broker passes 0 for
+// anonymous clients, who are one identity for everybody).
 //
 // Every claim gets an epoch from one counter: the newest claim of a client id wins, and an older
-// claim releasing the id (its session ended) does not remove a newer one.
+// claim releasing the id (its session ended) or going offline does not touch a newer one.
 //
-// Thread safety: all members may be called from any shard. `mutex_` guards `entries_` and
-// `next_epoch_`; it is taken on the CONNECT path and when a session ends, never per message.
+// Thread safety: all members may be called from any shard. `mutex_` guards everything below it;
+// it is taken on the CONNECT path and when a session goes offline or ends, never per message.
 
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 namespace firehook::broker {
 
 class session_registry {
 public:
-  struct claim_result {
-    std::uint64_t epoch = 0;                // this claim's; newer than every earlier one
-    std::optional<unsigned> previous_shard; // where the client id's session was, if anywhere
+  enum class claim_status : std::uint8_t {
+    ok,
+    owned_by_another,     // the client id's session belongs to another identity
+    in_use,               // `fresh` was asked and the client id has a session
+    too_many_sessions,    // the identity holds max_sessions sessions already
+    too_many_connections, // the identity holds max_connections connections already
   };
 
-  // Records that `client_id`'s session now belongs to `shard` (a connection there claims it).
-  claim_result claim(const std::string& client_id, unsigned shard);
+  struct claim_limits {
+    std::uint32_t max_sessions = 0;    // 0: no limit
+    std::uint32_t max_connections = 0; // 0: no limit
+  };
 
-  // Forgets `client_id` if its newest claim is still `epoch`.
+  struct claim_result {
+    claim_status status = claim_status::ok;
+    std::uint64_t epoch = 0;                // when ok: this claim's, newer than every earlier one
+    std::optional<unsigned> previous_shard; // when ok: where the client id's session was, if anywhere
+  };
+
+  // A connection on `shard`, authenticated as `owner`, claims `client_id`'s session (new, resumed
+  // or taken over). With `fresh` (a client id the broker assigned) only a client id without a
+  // session may be claimed. On success the session counts as connected.
+  claim_result claim(const std::string& client_id, unsigned shard, std::string_view owner,
+                     claim_limits limits, bool fresh = false);
+
+  // The session of claim `epoch` has no connection any more (it stays, offline).
+  void disconnected(const std::string& client_id, std::uint64_t epoch);
+
+  // The session of claim `epoch` ended: the client id is free.
   void release(const std::string& client_id, std::uint64_t epoch);
 
   // Number of client ids with a session (connected or not).
   std::size_t size() const;
 
+  // Sessions and connected sessions of `owner`, for tests and metrics.
+  struct usage {
+    std::uint32_t sessions = 0;
+    std::uint32_t connections = 0;
+  };
+  usage usage_of(std::string_view owner) const;
+
 private:
+  struct owner_entry : usage {};
+  using owner_map = std::unordered_map<std::string, owner_entry>;
+
   struct entry {
     unsigned shard = 0;
     std::uint64_t epoch = 0;
+    owner_map::value_type* owner = nullptr; // stable: an unordered_map's elements never move
+    bool connected = false;
   };
 
+  void set_connected(entry& e, bool connected);
+
   mutable std::mutex mutex_;
+  owner_map owners_;                               // guarded by mutex_; erased when it holds no session
   std::unordered_map<std::string, entry> entries_; // guarded by mutex_
   std::uint64_t next_epoch_ = 1;                   // guarded by mutex_
 };

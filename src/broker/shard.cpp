@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/quoted.hpp"
 #include "broker/authentication.hpp"
 #include "mqtt/error.hpp"
 #include "session/connect.hpp"
@@ -168,6 +169,9 @@ void shard::on_closed(connection_id id) {
   }
   const connection c = std::move(it->second);
   connections_.erase(it);
+  if (c.state == connection::phase::authenticating && c.auth_ticket != 0) {
+    broker_.authenticator().cancel(c.auth_ticket); // no password is hashed for a client that left
+  }
   if (c.state != connection::phase::connected) {
     return; // awaiting_session: adopt() finds the connection gone
   }
@@ -190,6 +194,7 @@ void shard::detach(session_slot& slot, subscriber_id sid) {
     it->second.held.clear();
   }
   slot.conn.reset();
+  broker_.registry().disconnected(slot.s->client_id(), slot.epoch);
   broker_.stats().clients_connected.fetch_sub(1, std::memory_order_relaxed);
   announce_presence(sid, slot, false);
 }
@@ -219,10 +224,11 @@ void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
     on_authenticated(id, std::move(*r));
     return;
   }
-  broker_.authenticator().submit(std::move(who), [this, id](security::auth_result r) {
+  const auto ticket = broker_.authenticator().submit(std::move(who), [this, id](security::auth_result r) {
     transport_.post_to_shard(shard_index_,
                              [this, id, r = std::move(r)]() mutable { on_authenticated(id, std::move(r)); });
   });
+  c.auth_ticket = ticket; // the callback only posts, so `c` is still this connection's
 }
 
 void shard::on_authenticated(connection_id id, security::auth_result&& r) {
@@ -231,14 +237,15 @@ void shard::on_authenticated(connection_id id, security::auth_result&& r) {
     return; // closed (or timed out) while the chain ran
   }
   connection& c = it->second;
+  c.auth_ticket = 0;
   report(c, r);
   if (r.decision != security::verdict::allow || shutting_down_) {
     c.held.clear();
     refuse(id, c, shutting_down_ ? mqtt::reason_code::server_unavailable : r.reason);
     return;
   }
-  if (r.who.assigned_client_id) {
-    c.connect->client_id = *r.who.assigned_client_id;
+  if (r.who.assigns_client_id && r.who.client_id) {
+    c.connect->client_id = *r.who.client_id;
     c.client_id_assigned = true; // 5.0: sent back as Assigned Client Identifier
   }
   if (r.who.method == "anonymous") {
@@ -269,30 +276,6 @@ void shard::report(const connection& c, const security::auth_result& r) const {
   broker_.report(e);
 }
 
-namespace {
-
-// Client-chosen text in a log line: quoted, with quotes, backslashes and control characters
-// escaped, so a client id or filter cannot forge a line of its own.
-std::string log_quoted(std::string_view text) {
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out = "\"";
-  for (const char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 0xf];
-    } else {
-      out += ch;
-    }
-  }
-  out += '"';
-  return out;
-}
-
 // A client's rights from the compiled topics file, as the session asks for them.
 class topic_rights final : public session::authorizer {
 public:
@@ -307,15 +290,15 @@ public:
     return access_.may_subscribe(filter).allowed();
   }
   bool may_receive(std::string_view topic) const override { return access_.may_receive(topic).allowed(); }
+  // The whole decision, with the rule that made it, for a log line.
+  const security::topic_access& access() const { return access_; }
 
 private:
   security::topic_access access_;
 };
 
-} // namespace
-
-std::shared_ptr<const session::authorizer> shard::rights_for(const security::identity& who,
-                                                             std::string_view client_id) const {
+std::shared_ptr<const topic_rights> shard::rights_for(const security::identity& who,
+                                                      std::string_view client_id) const {
   auto policy = broker_.policy();
   if (!policy) {
     return nullptr; // no topics file: every topic
@@ -331,7 +314,7 @@ void shard::on_policy_changed() {
     session::session& s = *slot.s;
     s.set_rights(rights_for(*slot.who, s.client_id()));
     for (const auto& filter : s.recheck_subscriptions()) {
-      broker_.log("subscription " + log_quoted(filter) + " of client " + log_quoted(s.client_id()) +
+      broker_.log("subscription " + base::quoted(filter) + " of client " + base::quoted(s.client_id()) +
                   " removed: the topics file no longer grants it");
     }
   });
@@ -339,27 +322,115 @@ void shard::on_policy_changed() {
 
 void shard::accept_connect(connection_id id, connection& c) {
   mqtt::connect& p = *c.connect;
-  if (p.client_id.empty()) {
+  const bool assigned = p.client_id.empty();
+  if (assigned) {
     p.client_id = broker_.assign_client_id(); // [MQTT-3.1.3-6], [MQTT-3.2.2-16]
     c.client_id_assigned = true;
   }
-  const auto claim = broker_.registry().claim(p.client_id, shard_index_);
-  const handover_request req{p.client_id, shard_index_, id, claim.epoch, p.clean_start};
+  c.rights = rights_for(*c.who, p.client_id);
+  // Both checks come before the session is claimed, so a refused CONNECT takes nothing over.
+  if (!will_permitted(c)) {
+    refuse(id, c, mqtt::reason_code::not_authorized);
+    return;
+  }
+  const auto claim = claim_session(id, c, assigned);
+  if (!claim) {
+    return;
+  }
+  const handover_request req{p.client_id, shard_index_, id, claim->epoch, p.clean_start};
   c.state = connection::phase::awaiting_session;
-  c.epoch = claim.epoch;
+  c.epoch = claim->epoch;
   awaiting_[req.client_id].push_back(id);
-  if (!claim.previous_shard) {
-    adopt(handover_reply{req.client_id, id, claim.epoch, 0, nullptr, false});
-  } else if (*claim.previous_shard == shard_index_) {
+  if (!claim->previous_shard) {
+    adopt(handover_reply{req.client_id, id, claim->epoch, 0, nullptr, false});
+  } else if (*claim->previous_shard == shard_index_) {
     on_handover_request(req);
   } else {
     if (!c.paused) {
       c.paused = true;
       transport_.pause_reading(id, true);
     }
-    shard* target = &broker_.shard_at(*claim.previous_shard);
-    post(*claim.previous_shard, [target, req] { target->on_handover_request(req); });
+    shard* target = &broker_.shard_at(*claim->previous_shard);
+    post(*claim->previous_shard, [target, req] { target->on_handover_request(req); });
   }
+}
+
+bool shard::will_permitted(const connection& c) const {
+  const auto& will = c.connect->will_message;
+  if (!will || !c.rights) {
+    return true;
+  }
+  // The same check as the will gets when it is published, and as every PUBLISH gets: a will is
+  // a message the client makes enter the broker.
+  const session::will_flags flags = session::will_as_published(*will, limits_);
+  const auto d =
+      c.rights->access().may_publish(will->topic, static_cast<std::uint8_t>(flags.qos), flags.retain);
+  if (d.allowed()) {
+    return true;
+  }
+  std::string why(security::to_string(d.verdict));
+  if (d.rule != nullptr) {
+    why += " (" + d.rule->location() + ")";
+  }
+  broker_.log(who_connects(c) + " refused: its will on topic " + base::quoted(will->topic) + " (QoS " +
+                  std::to_string(static_cast<int>(flags.qos)) + (flags.retain ? ", retained" : "") +
+                  ") is not allowed by the topics file: " + why,
+              false);
+  return false;
+}
+
+std::optional<session_registry::claim_result> shard::claim_session(connection_id id, connection& c,
+                                                                   bool assigned) {
+  // Anonymous clients are one identity for everybody: the per-identity limits would cap them all
+  // together, so only max_connections bounds them.
+  const bool anonymous = c.who->method == "anonymous";
+  const auto& lim = broker_.cfg().limits;
+  const session_registry::claim_limits limits{anonymous ? 0 : lim.max_sessions_per_identity,
+                                              anonymous ? 0 : lim.max_connections_per_identity};
+  std::string& client_id = c.connect->client_id;
+  session_registry::claim_result claim;
+  for (int attempt = 0;; ++attempt) {
+    // An assigned client id must be new: it never resumes or takes over a session, even if a
+    // client chose the same text (128 random bits: it would have had to guess them).
+    claim = broker_.registry().claim(client_id, shard_index_, c.who->key(), limits, assigned);
+    if (claim.status != session_registry::claim_status::in_use || attempt == 3) {
+      break;
+    }
+    client_id = broker_.assign_client_id();
+  }
+  std::string why;
+  mqtt::reason_code rc = mqtt::reason_code::success;
+  switch (claim.status) {
+  case session_registry::claim_status::ok:
+    return claim;
+  case session_registry::claim_status::owned_by_another:
+    rc = mqtt::reason_code::client_identifier_not_valid; // 3.1.1: 0x02
+    why = "the session of this client id belongs to another identity";
+    break;
+  case session_registry::claim_status::too_many_sessions:
+    rc = mqtt::reason_code::quota_exceeded; // 3.1.1: 0x03
+    why = "the identity has limits.max_sessions_per_identity (" +
+          std::to_string(lim.max_sessions_per_identity) + ") sessions";
+    break;
+  case session_registry::claim_status::too_many_connections:
+    rc = mqtt::reason_code::quota_exceeded;
+    why = "the identity has limits.max_connections_per_identity (" +
+          std::to_string(lim.max_connections_per_identity) + ") connections";
+    break;
+  case session_registry::claim_status::in_use:
+    rc = mqtt::reason_code::server_unavailable;
+    why = "no unused client id could be assigned";
+    break;
+  }
+  broker_.log(who_connects(c) + " refused: " + why, false);
+  refuse(id, c, rc);
+  return std::nullopt;
+}
+
+std::string shard::who_connects(const connection& c) const {
+  return "CONNECT of client " + base::quoted(c.connect->client_id) + " as " +
+         base::quoted(c.who ? c.who->key() : std::string("?")) + " from " + c.peer_address + " on listener " +
+         c.listener;
 }
 
 void shard::refuse(connection_id id, connection& c, mqtt::reason_code rc) {
@@ -460,9 +531,10 @@ void shard::adopt(handover_reply&& rep) {
   c.sid = sid;
   broker_.stats().clients_connected.fetch_add(1, std::memory_order_relaxed);
   slot.who = c.who;
-  if (slot.who) {
-    slot.s->set_rights(rights_for(*slot.who, client_id));
+  if (c.rights && c.rights->access().policy() != broker_.policy().get()) {
+    c.rights = rights_for(*slot.who, client_id); // the topics file was reloaded meanwhile
   }
+  slot.s->set_rights(std::move(c.rights));
   if (slot.who && slot.who->expires_at) {
     // The credential (a token) stops being valid: the connection ends then (5.0: 0xA0).
     const auto left = *slot.who->expires_at - std::chrono::system_clock::now();
@@ -488,6 +560,7 @@ void shard::install_offline(handover_reply&& rep) {
                                               limits_, clock_, counters_);
   slot.epoch = rep.epoch;
   by_client_[rep.client_id] = sid;
+  broker_.registry().disconnected(rep.client_id, rep.epoch);
   set_location(sid, location{shard_index_, rep.epoch});
   if (rep.moved && slot.s->current().ever_subscribed) {
     const location here{shard_index_, rep.epoch};

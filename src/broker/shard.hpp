@@ -47,6 +47,8 @@
 
 namespace firehook::broker {
 
+class topic_rights; // a client's rights from the topics file (shard.cpp)
+
 class shard {
 public:
   // Registers with `b` (b.attach). `b` and `t` must outlive the shard.
@@ -104,6 +106,12 @@ private:
     std::unique_ptr<security::certificate_info> certificate;
     // Who the client is, once the authentication chain allowed it; moves to the session.
     std::shared_ptr<const security::identity> who;
+    // What it may publish and receive (null without a topics file): made once the client id is
+    // final, checked against the will, then handed to the session.
+    std::shared_ptr<const topic_rights> rights;
+    // While its password or token is checked on the authentication pool: the request, which is
+    // cancelled if the connection goes first.
+    std::uint64_t auth_ticket = 0;
     phase state = phase::awaiting_connect;
     mqtt::protocol_version version = mqtt::protocol_version::v3_1_1;
     subscriber_id sid = 0; // while connected
@@ -186,12 +194,16 @@ private:
   void handle_connect(connection_id id, connection& c, mqtt::connect&& p);
   void on_authenticated(connection_id id, security::auth_result&& r);
   void accept_connect(connection_id id, connection& c);
+  bool will_permitted(const connection& c) const;
+  // The registry claim of the CONNECT's client id, or nullopt when refused (logged and answered).
+  std::optional<session_registry::claim_result> claim_session(connection_id id, connection& c, bool assigned);
   void refuse(connection_id id, connection& c, mqtt::reason_code rc);
+  std::string who_connects(const connection& c) const; // for log lines
   void report(const connection& c, const security::auth_result& r) const;
   // Runs f on every session (or every connected one), then carries out its actions.
   void for_each_session(bool connected_only, const std::function<void(session_slot&)>& f);
-  std::shared_ptr<const session::authorizer> rights_for(const security::identity& who,
-                                                        std::string_view client_id) const;
+  std::shared_ptr<const topic_rights> rights_for(const security::identity& who,
+                                                 std::string_view client_id) const;
   void on_handover_request(const handover_request& req);
   void hand_over(subscriber_id sid, const handover_request& req);
   void reply(const handover_request& req, handover_reply rep);
@@ -215,6 +227,8 @@ private:
   void dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops);
   void deliver_local(subscriber_id to, session::delivery&& d, unsigned hops);
   void receive_deliveries(std::vector<remote_delivery>&& batch);
+  // Bytes the session's connection has queued and not yet written; 0 while offline.
+  std::size_t backlog(const session_slot& slot) const;
   void flush_outbox();
   void start_subscribe(subscriber_id sid, session_slot& slot, session::apply_subscriptions&& a);
   void start_unsubscribe(subscriber_id sid, session_slot& slot, session::apply_unsubscriptions&& a);
@@ -271,6 +285,9 @@ private:
   session::counters flushed_;
   std::uint64_t bytes_in_ = 0;
   std::uint64_t bytes_out_ = 0;
+  std::uint64_t retained_refused_ = 0; // retained messages the store did not take (full, too large)
+  std::uint64_t retained_refused_flushed_ = 0;
+  std::uint64_t retained_refused_logged_ = 0;
   std::uint64_t dropped_logged_ = 0;
   base::time_point next_drop_log_{};
   base::time_point next_sys_{};

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/quoted.hpp"
 #include "broker/shard.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/topic.hpp"
@@ -51,6 +52,12 @@ void shard::run_actions(subscriber_id sid) {
                        }
                      },
                      [&](session::route_message& x) { route(x.message, sid); },
+                     [&](session::will_refused& x) {
+                       broker_.log("will of client " + base::quoted(slot.s->client_id()) + " on topic " +
+                                       base::quoted(x.topic) +
+                                       " not published: the client's rights no longer allow it",
+                                   false);
+                     },
                      [&](session::apply_subscriptions& x) { start_subscribe(sid, slot, std::move(x)); },
                      [&](session::apply_unsubscriptions& x) { start_unsubscribe(sid, slot, std::move(x)); },
                      [&](session::arm_timer& x) {
@@ -86,7 +93,12 @@ void shard::send_publish(connection_id id, mqtt::protocol_version v, const sessi
 
 void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
   if (m->retain && limits_.retain_available) {
-    broker_.retained().set(m); // replace, or delete with an empty payload [MQTT-3.3.1-5..7]
+    // Replace, or delete with an empty payload [MQTT-3.3.1-5..7]. One the store refuses (full, or
+    // over its byte bounds) is still delivered to the current subscribers.
+    const auto status = broker_.retained().set(m);
+    if (status == router::retain_status::refused || status == router::retain_status::too_large) {
+      ++retained_refused_;
+    }
   }
   index_.match(m->topic, match_);
   // One delivery per subscriber for overlapping subscriptions: the highest granted QoS
@@ -163,9 +175,7 @@ void shard::deliver_local(subscriber_id to, session::delivery&& d, unsigned hops
     return;
   }
   session_slot& slot = it->second;
-  const bool congested = d.qos == mqtt::qos::at_most_once && slot.conn &&
-                         transport_.queued_bytes(*slot.conn) > limits_.max_queued_bytes;
-  slot.s->deliver(std::move(d), congested);
+  slot.s->deliver(std::move(d), backlog(slot));
   run_actions(to);
 }
 
@@ -292,8 +302,11 @@ void shard::finish_change(pending_change&& p) {
   if (p.ack) {
     send_packet(p.conn, slot.s->version(), *p.ack);
   }
+  run_actions(p.sid);
   // Retained messages after the SUBACK, as Retain Handling says [MQTT-3.3.1-9..11]; never for a
-  // shared subscription [MQTT-3.8.4-?].
+  // shared subscription [MQTT-3.8.4-?]. One at a time, each carried out before the next, so that
+  // the session's byte bound sees what the previous ones queued on the connection: a SUBSCRIBE
+  // to "#" cannot pour the whole store into one client's output.
   std::vector<mqtt::message_ptr> retained;
   for (const auto& c : p.subscribed) {
     if (c.options.retain_handling == mqtt::retain_handling::do_not_send ||
@@ -303,10 +316,18 @@ void shard::finish_change(pending_change&& p) {
     }
     broker_.retained().match(c.filter, clock_.now(), retained);
     for (const auto& m : retained) {
-      slot.s->deliver_retained(m, c);
+      const auto s = sessions_.find(p.sid);
+      if (s == sessions_.end() || !s->second.conn) {
+        return; // the connection ended meanwhile
+      }
+      s->second.s->deliver_retained(m, c, backlog(s->second));
+      run_actions(p.sid);
     }
   }
-  run_actions(p.sid);
+}
+
+std::size_t shard::backlog(const session_slot& slot) const {
+  return slot.conn ? transport_.queued_bytes(*slot.conn) : 0;
 }
 
 } // namespace firehook::broker

@@ -94,6 +94,7 @@ void shard::flush_statistics() {
   add(s.subscribes_denied, counters_.subscribes_denied, flushed_.subscribes_denied);
   add(s.deliveries_withheld, counters_.deliveries_withheld, flushed_.deliveries_withheld);
   add(s.subscriptions_revoked, counters_.subscriptions_revoked, flushed_.subscriptions_revoked);
+  add(s.retained_refused, retained_refused_, retained_refused_flushed_);
   std::uint64_t zero = 0;
   add(s.bytes_received, bytes_in_, zero);
   zero = 0;
@@ -103,15 +104,34 @@ void shard::flush_statistics() {
 }
 
 void shard::log_drops(base::time_point now) {
-  if (counters_.messages_dropped == dropped_logged_ || now < next_drop_log_) {
+  if (now < next_drop_log_) {
     return;
   }
-  broker_.log("shard " + std::to_string(shard_index_) + ": " +
-              std::to_string(counters_.messages_dropped - dropped_logged_) +
-              " messages dropped (session queue full, transport backlog, or larger than the client's "
-              "Maximum Packet Size)");
-  dropped_logged_ = counters_.messages_dropped;
-  next_drop_log_ = now + drop_log_interval;
+  bool logged = false;
+  if (counters_.messages_dropped != dropped_logged_) {
+    broker_.log(
+        "shard " + std::to_string(shard_index_) + ": " +
+        std::to_string(counters_.messages_dropped - dropped_logged_) +
+        " messages dropped (over the session's max_queued_messages or max_queued_bytes, or larger than "
+        "the client's Maximum Packet Size)");
+    dropped_logged_ = counters_.messages_dropped;
+    logged = true;
+  }
+  if (retained_refused_ != retained_refused_logged_) {
+    const auto& l = broker_.cfg().limits;
+    broker_.log("shard " + std::to_string(shard_index_) + ": " +
+                    std::to_string(retained_refused_ - retained_refused_logged_) +
+                    " retained messages not stored (limits.max_retained_messages " +
+                    std::to_string(l.max_retained_messages) + ", max_retained_bytes " +
+                    std::to_string(l.max_retained_bytes) + " or max_retained_message_bytes " +
+                    std::to_string(l.max_retained_message_bytes) + " reached); they were still delivered",
+                false);
+    retained_refused_logged_ = retained_refused_;
+    logged = true;
+  }
+  if (logged) {
+    next_drop_log_ = now + drop_log_interval;
+  }
 }
 
 void shard::publish_sys() {
@@ -134,6 +154,9 @@ void shard::publish_sys() {
   publish("$SYS/broker/bytes/sent", std::to_string(s.bytes_sent));
   publish("$SYS/broker/messages/dropped", std::to_string(s.messages_dropped));
   publish("$SYS/broker/retained/count", std::to_string(s.retained));
+  publish("$SYS/broker/retained/bytes", std::to_string(s.retained_bytes));
+  publish("$SYS/broker/retained/refused", std::to_string(s.retained_refused));
+  publish("$SYS/broker/authentication/queue_full", std::to_string(s.auth_queue_full));
   publish("$SYS/broker/authorization/publishes_denied", std::to_string(s.publishes_denied));
   publish("$SYS/broker/authorization/subscribes_denied", std::to_string(s.subscribes_denied));
   publish("$SYS/broker/authorization/deliveries_withheld", std::to_string(s.deliveries_withheld));

@@ -87,7 +87,18 @@ struct limit_settings {
   std::uint8_t max_qos = 2;                          // 0..2
   bool retain_available = true;
   std::uint32_t max_retained_messages = 100'000; // 0..100'000'000
-  std::uint32_t max_message_expiry = 0;          // seconds; 0 = no cap
+  // Memory of the retained messages (topic, payload, properties and bookkeeping, mqtt::footprint),
+  // all together and each. 0..2^40; 0 stores none.
+  std::uint64_t max_retained_bytes = 134'217'728;
+  std::uint32_t max_retained_message_bytes = 262'144; // 1..2^31
+  std::uint32_t max_message_expiry = 0;               // seconds; 0 = no cap
+  // Per authenticated identity (anonymous clients excepted: they are one identity for everybody).
+  // 0 = no limit. 0..10'000'000
+  std::uint32_t max_sessions_per_identity = 100;    // sessions, connected or offline
+  std::uint32_t max_connections_per_identity = 100; // connections
+  // CONNECTs waiting for a password or token check: in all, and from one peer address. 1..1'000'000
+  std::uint32_t max_pending_auth = 4096;
+  std::uint32_t max_pending_auth_per_address = 32;
 };
 
 struct listener_settings {
@@ -99,7 +110,8 @@ struct listener_settings {
   bool allow_anonymous = false;
   std::optional<tls_settings> tls; // set exactly when protocol == mqtts ([listener.tls])
   // The authentication chain, in order. Default: ["certificate", "password"], or
-  // ["certificate", "jwt", "password"] when [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an error.
+  // ["certificate", "jwt", "password"] when [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an
+  // error.
   std::vector<auth_method> auth{auth_method::certificate, auth_method::password};
 };
 

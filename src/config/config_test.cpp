@@ -59,7 +59,13 @@ TEST(config_defaults, empty_file_gives_documented_defaults) {
   EXPECT_EQ(cfg.limits.max_qos, 2);
   EXPECT_TRUE(cfg.limits.retain_available);
   EXPECT_EQ(cfg.limits.max_retained_messages, 100'000u);
+  EXPECT_EQ(cfg.limits.max_retained_bytes, 134'217'728u);
+  EXPECT_EQ(cfg.limits.max_retained_message_bytes, 262'144u);
   EXPECT_EQ(cfg.limits.max_message_expiry, 0u);
+  EXPECT_EQ(cfg.limits.max_sessions_per_identity, 100u);
+  EXPECT_EQ(cfg.limits.max_connections_per_identity, 100u);
+  EXPECT_EQ(cfg.limits.max_pending_auth, 4096u);
+  EXPECT_EQ(cfg.limits.max_pending_auth_per_address, 32u);
 
   ASSERT_EQ(cfg.listeners.size(), 1u);
   const listener_settings& listener = cfg.listeners[0];
@@ -206,23 +212,29 @@ TEST_P(config_range, one_above_maximum_is_an_error) {
   EXPECT_EQ(d.line, 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(keys, config_range,
-                         ::testing::Values(range_case{"broker", "shards", 0, 256},
-                                           range_case{"broker", "sys_interval", 0, 3600},
-                                           range_case{"limits", "max_connections", 1, 10'000'000},
-                                           range_case{"limits", "connect_timeout", 1, 300},
-                                           range_case{"limits", "max_packet_size", 64, 268'435'455},
-                                           range_case{"limits", "max_inflight", 1, 65535},
-                                           range_case{"limits", "max_queued_bytes", 0, std::int64_t{1} << 40},
-                                           range_case{"limits", "max_topic_levels", 1, 1024},
-                                           range_case{"limits", "max_keep_alive", 0, 65535},
-                                           range_case{"limits", "max_session_expiry", 0, 4'294'967'295},
-                                           range_case{"limits", "max_qos", 0, 2},
-                                           range_case{"limits", "max_retained_messages", 0, 100'000'000},
-                                           range_case{"listener", "port", 0, 65535}),
-                         [](const ::testing::TestParamInfo<range_case>& param_info) {
-                           return std::string(param_info.param.section) + "_" + param_info.param.key;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    keys, config_range,
+    ::testing::Values(range_case{"broker", "shards", 0, 256}, range_case{"broker", "sys_interval", 0, 3600},
+                      range_case{"limits", "max_connections", 1, 10'000'000},
+                      range_case{"limits", "connect_timeout", 1, 300},
+                      range_case{"limits", "max_packet_size", 64, 268'435'455},
+                      range_case{"limits", "max_inflight", 1, 65535},
+                      range_case{"limits", "max_queued_bytes", 0, std::int64_t{1} << 40},
+                      range_case{"limits", "max_topic_levels", 1, 1024},
+                      range_case{"limits", "max_keep_alive", 0, 65535},
+                      range_case{"limits", "max_session_expiry", 0, 4'294'967'295},
+                      range_case{"limits", "max_qos", 0, 2},
+                      range_case{"limits", "max_retained_messages", 0, 100'000'000},
+                      range_case{"limits", "max_retained_bytes", 0, std::int64_t{1} << 40},
+                      range_case{"limits", "max_retained_message_bytes", 1, std::int64_t{1} << 31},
+                      range_case{"limits", "max_sessions_per_identity", 0, 10'000'000},
+                      range_case{"limits", "max_connections_per_identity", 0, 10'000'000},
+                      range_case{"limits", "max_pending_auth", 1, 1'000'000},
+                      range_case{"limits", "max_pending_auth_per_address", 1, 1'000'000},
+                      range_case{"listener", "port", 0, 65535}),
+    [](const ::testing::TestParamInfo<range_case>& param_info) {
+      return std::string(param_info.param.section) + "_" + param_info.param.key;
+    });
 
 TEST(config_diagnostics, to_string_names_file_line_column_and_key) {
   const diagnostic d =

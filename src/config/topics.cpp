@@ -582,6 +582,59 @@ topics_load_result load_topics_string(std::string_view toml_text, std::string_vi
   return result;
 }
 
+namespace {
+
+bool binds_client_id(const topic_pattern& pattern, const grant& g) {
+  const auto is_client_id = [](const std::optional<identity_source>& s) {
+    return s && s->type == identity_source::kind::client_id;
+  };
+  const bool in_pattern = std::any_of(pattern.levels.begin(), pattern.levels.end(),
+                                      [&](const pattern_level& l) { return is_client_id(l.source); });
+  return in_pattern || std::any_of(g.where.begin(), g.where.end(),
+                                   [&](const binding& b) { return is_client_id(b.source); });
+}
+
+} // namespace
+
+std::vector<diagnostic> client_id_grant_warnings(const config& cfg, const topics_file& topics) {
+  std::string unbound; // the listeners whose clients may choose their client id
+  for (const auto& l : cfg.listeners) {
+    const auto uses = [&](auth_method m) {
+      return std::find(l.auth.begin(), l.auth.end(), m) != l.auth.end();
+    };
+    if (l.allow_anonymous || uses(auth_method::password) || uses(auth_method::jwt) ||
+        (uses(auth_method::certificate) && cfg.auth.certificate.client_id == client_id_binding::any)) {
+      unbound += (unbound.empty() ? "\"" : ", \"") + l.name + "\"";
+    }
+  }
+  std::vector<diagnostic> out;
+  if (unbound.empty()) {
+    return out;
+  }
+  for (std::size_t i = 0; i < topics.topics.size(); ++i) {
+    const topic_definition& topic = topics.topics[i];
+    const auto check = [&](const std::vector<grant>& grants, std::string_view kind) {
+      for (std::size_t j = 0; j < grants.size(); ++j) {
+        if (binds_client_id(topic.pattern, grants[j])) {
+          out.push_back(diagnostic{
+              topics.file, grants[j].at.line, grants[j].at.column,
+              "topic[" + std::to_string(i) + "]." + std::string(kind) + "[" + std::to_string(j) + "]",
+              "binds {client_id}, which only a certificate with auth.certificate.client_id = \"must_match\" "
+              "or "
+              "\"assign\" fixes: clients of listener " +
+                  unbound +
+                  " choose their own client id (password, token, anonymous, or client_id = \"any\"), so this "
+                  "grant never applies to them",
+              true});
+        }
+      }
+    };
+    check(topic.publish, "publish");
+    check(topic.subscribe, "subscribe");
+  }
+  return out;
+}
+
 topics_load_result load_topics_file(const std::filesystem::path& path) {
   std::string text;
   if (auto unreadable = detail::read_file(path, text)) {

@@ -165,4 +165,11 @@ topics_load_result load_topics_file(const std::filesystem::path& path);
 // As load_topics_file, for text in memory; `file_name` appears in diagnostics.
 topics_load_result load_topics_string(std::string_view toml, std::string_view file_name = "<string>");
 
+// Warnings about the topics file as the configuration `cfg` uses it: a grant that binds {client_id}
+// (a placeholder or a `where` binding) applies only to clients whose identity fixes their client id
+// (a certificate with auth.certificate.client_id = "must_match" or "assign"); one warning per such
+// grant, naming the listeners whose clients it never applies to (password, token, anonymous, or
+// certificates with client_id = "any"). None when no listener admits such clients.
+std::vector<diagnostic> client_id_grant_warnings(const config& cfg, const topics_file& topics);
+
 } // namespace firehook::config

@@ -370,6 +370,67 @@ TEST(topics_file, unreadable_file) {
   EXPECT_THAT(result.diagnostics[0].to_string(), HasSubstr("/nonexistent/topics.toml: cannot open"));
 }
 
+TEST(topics_file, warns_about_client_id_grants_that_unbound_identities_cannot_use) {
+  const auto topics = load_topics_string(R"([roles.device]
+[roles.app]
+[[topic]]
+pattern = "devices/{client_id}/status"
+description = "x"
+publish = ["device"]
+subscribe = ["app"]
+[[topic]]
+pattern = "apps/{id}/inbox"
+description = "x"
+subscribe = [{ role = "app", where = { id = "client_id" } }]
+[[topic]]
+pattern = "devices/{id}/config"
+description = "x"
+subscribe = [{ role = "device", where = { id = "cert.cn" } }]
+)",
+                                         "topics.toml");
+  ASSERT_TRUE(topics.ok()) << all_diagnostics(topics);
+
+  // Only certificates that must match: every client id is bound, nothing to warn about.
+  auto cfg = load_string(R"([[listener]]
+name = "devices"
+auth = ["certificate"]
+)",
+                         "firehook.toml");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_TRUE(client_id_grant_warnings(*cfg.cfg, *topics.topics).empty());
+
+  // A password listener beside it: both grants that bind {client_id} are warned about, by position.
+  cfg = load_string(R"([[listener]]
+name = "devices"
+auth = ["certificate"]
+[[listener]]
+name = "apps"
+port = 1884
+auth = ["password"]
+)",
+                    "firehook.toml");
+  ASSERT_TRUE(cfg.ok());
+  const auto w = client_id_grant_warnings(*cfg.cfg, *topics.topics);
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].to_string().substr(0, 33), "topics.toml:6:12: warning: topic[");
+  EXPECT_EQ(w[0].key, "topic[0].publish[0]");
+  EXPECT_EQ(w[1].key, "topic[0].subscribe[0]");
+  EXPECT_EQ(w[2].key, "topic[1].subscribe[0]");
+  EXPECT_THAT(w[0].message, HasSubstr("listener \"apps\""));
+  EXPECT_THAT(w[0].message, ::testing::Not(HasSubstr("\"devices\"")));
+
+  // Certificates whose client id is free count as unbound too.
+  cfg = load_string(R"([[listener]]
+name = "devices"
+auth = ["certificate"]
+[auth.certificate]
+client_id = "any"
+)",
+                    "firehook.toml");
+  ASSERT_TRUE(cfg.ok());
+  EXPECT_EQ(client_id_grant_warnings(*cfg.cfg, *topics.topics).size(), 3u);
+}
+
 TEST(identity_source, round_trips) {
   for (std::string_view text : {"client_id", "username", "cert.cn", "cert.ou", "cert.san_dns", "cert.san_uri",
                                 "cert.san_email", "claim.site", "attr.building"}) {

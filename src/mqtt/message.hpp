@@ -4,6 +4,7 @@
 // payload are stored once however many subscribers receive them.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -29,5 +30,10 @@ struct message {
 };
 
 using message_ptr = std::shared_ptr<const message>;
+
+// The memory a message holds, in bytes: the object itself (about 0.8 KB, most of it the property
+// slots) and every string it owns. What the broker's byte bounds count (retained store, session
+// queues), so that many small messages cannot hide behind a small payload total.
+std::size_t footprint(const message& m);
 
 } // namespace firehook::mqtt

@@ -1,5 +1,6 @@
 #include "net/connection.hpp"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -79,6 +80,10 @@ void connection::on_ready(readiness r, const boost::system::error_code& ec) {
   (r == readiness::readable ? waiting_readable_ : waiting_writable_) = false;
   bool resume_write = write_waits_for_ == r;
   bool resume_read = read_waits_for_ == r;
+  const bool look_for_hangup = r == readiness::readable && watching_hangup_;
+  if (look_for_hangup) {
+    watching_hangup_ = false;
+  }
   if (resume_write) {
     write_waits_for_ = readiness::none;
   }
@@ -101,6 +106,38 @@ void connection::on_ready(readiness r, const boost::system::error_code& ec) {
   if (resume_read) {
     read_now();
   }
+  if (look_for_hangup && !finished_ && !closing_ && reading_stopped()) {
+    watch_hangup();
+  }
+}
+
+void connection::watch_hangup() {
+  if (watching_hangup_ || finished_ || closing_) {
+    return;
+  }
+  // Looked at now, since the hang-up may have come with the last bytes read (its readiness event
+  // is then spent), and then on every readiness event while reading stays stopped. The socket is
+  // edge-triggered in Asio's reactor, so unread data does not make this spin.
+  pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+  if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
+    spdlog::debug("connection {}: the peer hung up while reading was stopped", id_);
+    finish();
+    return;
+  }
+  watching_hangup_ = true;
+  if (!waiting_readable_) {
+    waiting_readable_ = true;
+    socket_.async_wait(asio::ip::tcp::socket::wait_read,
+                       [self = shared_from_this(), this](const boost::system::error_code& ec) {
+                         on_ready(readiness::readable, ec);
+                       });
+  }
+}
+
+void connection::note_backlog() {
+  if (!backlogged_ && queued_bytes() > owner_.max_backlog()) {
+    backlogged_ = true; // the read loop stops; on_written resumes it
+  }
 }
 
 void connection::read_now() {
@@ -108,7 +145,11 @@ void connection::read_now() {
     return; // that wait reads when it ends
   }
   std::size_t total = 0;
-  while (!closing_ && !finished_ && !paused_) {
+  while (!closing_ && !finished_) {
+    if (reading_stopped()) {
+      watch_hangup();
+      break;
+    }
     if (total >= read_budget) {
       // Other connections get their turn; this one goes on reading after them, without waiting
       // for readiness (what is left may already be inside OpenSSL).
@@ -131,8 +172,10 @@ void connection::read_now() {
       drain_decoder();
     }
     if (n == 0 || wait != readiness::none) { // would block, or the stream knows the next read would
-      if (!closing_ && !finished_ && !paused_) {
+      if (!closing_ && !finished_ && !reading_stopped()) {
         wait_for(wait == readiness::none ? readiness::readable : wait, false);
+      } else if (reading_stopped()) {
+        watch_hangup();
       }
       break;
     }
@@ -154,7 +197,7 @@ void connection::post_read() {
 }
 
 void connection::drain_decoder() {
-  while (!closing_ && !finished_ && !paused_) {
+  while (!closing_ && !finished_ && !reading_stopped()) {
     auto r = decoder_.next();
     if (r.status == mqtt::decode_status::need_more) {
       return;
@@ -184,6 +227,7 @@ void connection::send(std::span<const std::byte> bytes) {
     q.segments.push_back({begin, q.bytes.size(), nullptr});
   }
   pending_bytes_ += bytes.size();
+  note_backlog();
   owner_.schedule_flush(*this);
 }
 
@@ -193,6 +237,7 @@ void connection::send_payload(mqtt::message_ptr owner) {
   }
   pending_bytes_ += owner->payload.size();
   pending_.segments.push_back({0, 0, std::move(owner)});
+  note_backlog();
   owner_.schedule_flush(*this);
 }
 
@@ -248,6 +293,12 @@ void connection::on_written(const boost::system::error_code& ec) {
     finish();
     return;
   }
+  if (backlogged_ && queued_bytes() <= owner_.max_backlog() / 2) {
+    backlogged_ = false;
+    if (!paused_ && !closing_) {
+      post_read(); // by reading, not waiting: what is left may already be inside OpenSSL
+    }
+  }
   if (!pending_.segments.empty()) {
     writing_.clear(); // more is coming: keep the capacity for it
     flush();
@@ -266,7 +317,7 @@ void connection::pause_reading(bool paused) {
     return;
   }
   paused_ = paused;
-  if (!paused_ && !closing_ && !finished_) {
+  if (!reading_stopped() && !closing_ && !finished_) {
     // Reading resumes by reading, not by waiting: bytes may wait inside OpenSSL.
     post_read();
   }

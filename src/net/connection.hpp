@@ -19,6 +19,16 @@
 //
 // Writing holds no memory between writes: an idle connection's queues have no capacity, and the
 // gather lists (and TLS's contiguous staging) live on the stack of the call that writes.
+//
+// Bounds: a client that does not read what it is sent cannot make its output grow without end by
+// sending requests (PINGREQs, QoS 1 PUBLISHes, SUBSCRIBEs whose answers it never reads): once more
+// than shard::max_backlog() bytes wait to be written, the connection stops reading (`backlogged_`)
+// until half of that is written. (Deliveries to it are bounded by its session, which counts this
+// backlog.)
+//
+// Reading stopped (paused by the broker, or backlogged) does not hide the peer hanging up: the
+// connection still watches the socket and ends when the peer has closed its side (POLLRDHUP), so
+// that nothing goes on being done for a client that has left (a password hashed for it, say).
 
 #include <cstddef>
 #include <cstdint>
@@ -126,8 +136,12 @@ protected:
   boost::asio::ip::tcp::socket socket_;
 
 private:
-  void read_now();  // reads until the stream would block, the budget is spent or reading pauses
-  void post_read(); // read_now after the other handlers of this turn, once
+  void read_now(); // reads until the stream would block, the budget is spent or reading stops
+  bool reading_stopped() const { return paused_ || backlogged_; }
+  // While reading is stopped: ends the connection if the peer has hung up, else waits to look again.
+  void watch_hangup();
+  void note_backlog(); // stops reading when the output is over the limit
+  void post_read();    // read_now after the other handlers of this turn, once
   void drain_decoder();
   void write_now(); // writes `writing_` until done or the stream would block
   void on_written(const boost::system::error_code& ec);
@@ -148,9 +162,11 @@ private:
   readiness write_waits_for_ = readiness::none;            // the writing side waits for this
   bool waiting_readable_ = false;                          // an async_wait(wait_read) is outstanding
   bool waiting_writable_ = false;                          // an async_wait(wait_write) is outstanding
-  bool read_posted_ = false; // a read_now is posted (budget spent, or reading resumed)
-  bool announced_ = false;   // the broker knows this connection
-  bool paused_ = false;
+  bool read_posted_ = false;     // a read_now is posted (budget spent, or reading resumed)
+  bool announced_ = false;       // the broker knows this connection
+  bool paused_ = false;          // by the broker
+  bool backlogged_ = false;      // by the output bound
+  bool watching_hangup_ = false; // the outstanding readable wait is (also) watch_hangup's
   bool write_in_progress_ = false;
   bool flush_scheduled_ = false;
   bool closing_ = false;  // no more input is processed

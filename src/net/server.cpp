@@ -55,13 +55,18 @@ struct server::impl {
   std::vector<std::thread> threads;
   std::atomic<std::uint32_t> open_connections{0};
   std::atomic<bool> stopping{false}; // read by the shards' accept handlers
+  // Connections refused at max_connections: counted, and logged at most every 10 s.
+  std::atomic<std::uint64_t> refused{0};
+  std::atomic<std::uint64_t> refused_logged{0};
+  std::atomic<std::int64_t> next_refusal_log{0}; // steady clock, nanoseconds
 
   impl(std::shared_ptr<const config::config> c, broker::broker& b, unsigned shard_count)
       : cfg(std::move(c)), broker(b) {
     mqtt::decode_limits limits{.max_packet_size = cfg->limits.max_packet_size};
     for (unsigned i = 0; i < shard_count; ++i) {
-      shards.push_back(
-          std::make_unique<shard>(i, shards, open_connections, limits, cfg->limits.connect_timeout));
+      // The session's byte bound (max_queued_bytes) covers its connection's unwritten output too.
+      shards.push_back(std::make_unique<shard>(i, shards, open_connections, limits,
+                                               cfg->limits.connect_timeout, cfg->limits.max_queued_bytes));
     }
     for (auto& s : shards) {
       s->attach(broker);
@@ -94,8 +99,7 @@ struct server::impl {
   void on_accepted(listener& l, shard& target, tcp::socket socket) {
     if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
       open_connections.fetch_sub(1, std::memory_order_relaxed);
-      spdlog::debug("listener '{}': limits.max_connections ({}) reached, connection refused", l.settings.name,
-                    cfg->limits.max_connections);
+      log_refusal(l);
       return; // the socket closes here
     }
     broker::connection_info info;
@@ -108,6 +112,22 @@ struct server::impl {
       info.peer_port = peer.port();
     }
     target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr);
+  }
+
+  // One info line for the first refusal and then at most one every 10 s with the count since, so
+  // that a flood of connections cannot flood the log as well.
+  void log_refusal(const listener& l) {
+    const std::uint64_t total = refused.fetch_add(1, std::memory_order_relaxed) + 1;
+    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+    std::int64_t due = next_refusal_log.load(std::memory_order_relaxed);
+    const std::int64_t next = now + std::chrono::nanoseconds(std::chrono::seconds(10)).count();
+    if (now < due || !next_refusal_log.compare_exchange_strong(due, next, std::memory_order_relaxed)) {
+      return;
+    }
+    const std::uint64_t since = total - refused_logged.exchange(total, std::memory_order_relaxed);
+    spdlog::info(
+        "listener '{}': limits.max_connections ({}) reached: {} connection(s) refused ({} since start)",
+        l.settings.name, cfg->limits.max_connections, since, total);
   }
 
   // Re-reads TLS material that changed on disk (every listener's, or all of it when `force`, on

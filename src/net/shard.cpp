@@ -21,9 +21,9 @@ std::atomic<broker::connection_id> next_connection_id{1};
 
 shard::shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers,
              std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits,
-             std::chrono::seconds handshake_timeout)
+             std::chrono::seconds handshake_timeout, std::size_t max_backlog)
     : index_(index), peers_(peers), open_connections_(open_connections), limits_(limits),
-      handshake_timeout_(handshake_timeout) {}
+      handshake_timeout_(handshake_timeout), max_backlog_(max_backlog) {}
 
 shard::~shard() = default;
 

@@ -31,9 +31,11 @@ class shard final : public broker::transport {
 public:
   // `peers` is every shard of the server, this one included, indexed by shard number; it must
   // be complete before any thread runs. `open_connections` counts connections of the whole server.
+  // `max_backlog`: a connection with more output than this waiting to be written is not read from
+  // until it has written half of it (connection.hpp).
   shard(unsigned index, const std::vector<std::unique_ptr<shard>>& peers,
         std::atomic<std::uint32_t>& open_connections, mqtt::decode_limits limits,
-        std::chrono::seconds handshake_timeout);
+        std::chrono::seconds handshake_timeout, std::size_t max_backlog);
   ~shard() override;
 
   void attach(broker::broker& b); // before run()
@@ -70,12 +72,14 @@ private:
   void connection_finished(broker::connection_id id);
   void tick();
   std::span<std::byte> read_buffer() { return read_buffer_; }
+  std::size_t max_backlog() const { return max_backlog_; }
 
   unsigned index_;
   const std::vector<std::unique_ptr<shard>>& peers_;
   std::atomic<std::uint32_t>& open_connections_;
   mqtt::decode_limits limits_;
   std::chrono::seconds handshake_timeout_;
+  std::size_t max_backlog_;
   // listener name of each connection, for drop_revoked
   std::unordered_map<broker::connection_id, std::string> listener_of_;
   boost::asio::io_context io_{1};

@@ -17,8 +17,12 @@ bool expired(const mqtt::message& m, retained_store::time_point now) {
 
 } // namespace
 
-retained_store::retained_store(std::size_t max_messages)
-    : max_messages_(max_messages), root_(std::make_unique<node>()) {}
+retained_store::retained_store(retained_limits limits) : limits_(limits), root_(std::make_unique<node>()) {}
+
+std::size_t retained_store::node_bytes(std::string_view key) {
+  // The node, its key, and about a hash-table slot and node of its parent's children map.
+  return sizeof(node) + key.size() + 64;
+}
 
 retained_store::~retained_store() {
   // Depth first without recursion or allocation: go down to a leaf, unlink it, go back up.
@@ -53,6 +57,7 @@ void retained_store::clear_message(node* n) {
     expiries_.erase(*n->expiry);
     n->expiry.reset();
   }
+  bytes_ -= mqtt::footprint(*n->message);
   n->message.reset();
   --size_;
 }
@@ -61,6 +66,7 @@ void retained_store::prune(node* n) {
   // A deleted topic leaves no nodes behind, so memory follows the live retained messages.
   while (n != root_.get() && n->children.empty() && !n->message) {
     node* parent = n->parent;
+    bytes_ -= node_bytes(n->key);
     parent->children.erase(parent->children.find(n->key));
     --node_count_;
     n = parent;
@@ -83,8 +89,24 @@ retain_status retained_store::set(mqtt::message_ptr message) {
     return retain_status::deleted;
   }
 
-  if (!present && size_ >= max_messages_) {
+  const std::size_t size = mqtt::footprint(*message);
+  if (limits_.max_message_bytes != 0 && size > limits_.max_message_bytes) {
+    return retain_status::too_large;
+  }
+  if (!present && size_ >= limits_.max_messages) {
     return retain_status::refused; // replacing stays allowed: it does not grow the store
+  }
+  if (limits_.max_bytes != 0) {
+    // What the store would hold with this message: the one it replaces freed, the nodes still
+    // missing for its topic added (counted for every level when the topic is new: at most that).
+    std::size_t grown = size;
+    if (!present) {
+      for_each_level(topic, [&](std::string_view level) { grown += node_bytes(level); });
+    }
+    const std::size_t freed = present ? mqtt::footprint(*n->message) : 0;
+    if (bytes_ - freed + grown > limits_.max_bytes) {
+      return retain_status::refused;
+    }
   }
   if (n == nullptr) {
     n = root_.get();
@@ -96,6 +118,7 @@ retain_status retained_store::set(mqtt::message_ptr message) {
         it = n->children.emplace(std::string(level), std::move(child)).first;
         it->second->key = it->first;
         ++node_count_;
+        bytes_ += node_bytes(level);
       }
       n = it->second.get();
     });
@@ -111,6 +134,10 @@ retain_status retained_store::set(mqtt::message_ptr message) {
     expiries_.erase(*n->expiry);
   }
   n->expiry = expiry;
+  if (present) {
+    bytes_ -= mqtt::footprint(*n->message);
+  }
+  bytes_ += size;
   n->message = std::move(message);
   if (present) {
     return retain_status::replaced;
@@ -191,6 +218,11 @@ std::size_t retained_store::expire(time_point now, std::size_t max_removed) {
 std::size_t retained_store::size() const {
   std::shared_lock lock(mutex_);
   return size_;
+}
+
+std::size_t retained_store::bytes() const {
+  std::shared_lock lock(mutex_);
+  return bytes_;
 }
 
 std::size_t retained_store::node_count() const {

@@ -43,7 +43,7 @@ std::vector<std::string> topics(const retained_store& store, std::string_view fi
 using strings = std::vector<std::string>;
 
 TEST(RetainedStore, SetReplaceAndMatchExactTopic) {
-  retained_store store(10);
+  retained_store store({10});
   EXPECT_EQ(store.set(msg("a/b", "one")), retain_status::stored);
   EXPECT_EQ(store.set(msg("a/b", "two")), retain_status::replaced); // [MQTT-3.3.1-5]
   EXPECT_EQ(store.size(), 1u);
@@ -56,7 +56,7 @@ TEST(RetainedStore, SetReplaceAndMatchExactTopic) {
 }
 
 TEST(RetainedStore, EmptyPayloadDeletesAndIsNotStored) {
-  retained_store store(10);
+  retained_store store({10});
   store.set(msg("a/b/c"));
   store.set(msg("a/b"));
   EXPECT_EQ(store.node_count(), 3u);
@@ -75,7 +75,7 @@ TEST(RetainedStore, EmptyPayloadDeletesAndIsNotStored) {
 }
 
 TEST(RetainedStore, WildcardFilters) {
-  retained_store store(100);
+  retained_store store({100});
   for (const char* t : {"a", "a/b", "a/c", "a/b/c", "b/b", "a//c", "/a", "$SYS/x", "$SYS/x/y", "c/$x"}) {
     store.set(msg(t));
   }
@@ -96,7 +96,7 @@ TEST(RetainedStore, WildcardFilters) {
 }
 
 TEST(RetainedStore, MatchSkipsExpiredAndExpireRemovesThem) {
-  retained_store store(10);
+  retained_store store({10});
   store.set(msg("a/1", "x", t0 + 10s));
   store.set(msg("a/2", "x", t0 + 20s));
   store.set(msg("a/3", "x", t0 + 20s));
@@ -118,7 +118,7 @@ TEST(RetainedStore, MatchSkipsExpiredAndExpireRemovesThem) {
 }
 
 TEST(RetainedStore, ReplacingChangesTheExpiry) {
-  retained_store store(10);
+  retained_store store({10});
   store.set(msg("t", "old", t0 + 10s));
   store.set(msg("t", "new")); // no expiry any more
   EXPECT_EQ(store.expire(t0 + 1h), 0u);
@@ -138,7 +138,7 @@ TEST(RetainedStore, ReplacingChangesTheExpiry) {
 }
 
 TEST(RetainedStore, LimitRefusesNewTopicsButAllowsReplaceAndDelete) {
-  retained_store store(2);
+  retained_store store({2});
   EXPECT_EQ(store.max_messages(), 2u);
   EXPECT_EQ(store.set(msg("a")), retain_status::stored);
   EXPECT_EQ(store.set(msg("b/c")), retain_status::stored);
@@ -151,13 +151,52 @@ TEST(RetainedStore, LimitRefusesNewTopicsButAllowsReplaceAndDelete) {
   EXPECT_EQ(store.size(), 2u);
   EXPECT_EQ(topics(store, "#"), (strings{"b/c", "d/e"}));
 
-  retained_store none(0);
+  retained_store none({0});
   EXPECT_EQ(none.set(msg("a")), retain_status::refused);
   EXPECT_EQ(none.size(), 0u);
 }
 
+TEST(RetainedStore, BytesBoundTheStoreAndEachMessage) {
+  const auto one = mqtt::footprint(*msg("t/0", std::string(1000, 'x')));
+  // Room for three such messages with their nodes, not four.
+  retained_store store({100, 3 * one + 3 * 400, one + 10});
+  EXPECT_EQ(store.set(msg("big", std::string(1011, 'x'))), retain_status::too_large);
+  EXPECT_EQ(store.set(msg("t/0", std::string(1000, 'x'))), retain_status::stored);
+  EXPECT_EQ(store.set(msg("t/1", std::string(1000, 'x'))), retain_status::stored);
+  EXPECT_EQ(store.set(msg("t/2", std::string(1000, 'x'))), retain_status::stored);
+  EXPECT_EQ(store.set(msg("t/3", std::string(1000, 'x'))), retain_status::refused);
+  EXPECT_EQ(store.size(), 3u);
+  EXPECT_LE(store.bytes(), 3 * one + 3 * 400);
+  // A replacement counts the bytes it frees.
+  EXPECT_EQ(store.set(msg("t/0", std::string(900, 'y'))), retain_status::replaced);
+  EXPECT_EQ(store.set(msg("t/0", std::string(1000, 'z'))), retain_status::replaced);
+  // Deleting frees its message and nodes: then a new topic fits again.
+  const auto before = store.bytes();
+  EXPECT_EQ(store.set(msg("t/1", "")), retain_status::deleted);
+  EXPECT_LT(store.bytes(), before - one + 1);
+  EXPECT_EQ(store.set(msg("t/3", std::string(1000, 'x'))), retain_status::stored);
+  // Everything gone: nothing counted.
+  for (const char* t : {"t/0", "t/2", "t/3"}) {
+    EXPECT_EQ(store.set(msg(t, "")), retain_status::deleted);
+  }
+  EXPECT_EQ(store.bytes(), 0u);
+  EXPECT_EQ(store.node_count(), 0u);
+}
+
+TEST(RetainedStore, ManySmallMessagesCountTheirBookkeepingNotOnlyTheirPayload) {
+  // 0.8 KB of message object and a node or two each: 1000 one-byte messages do not fit in 100 KB.
+  retained_store store({100000, 100 * 1024, 0});
+  int stored = 0;
+  for (int i = 0; i < 1000; ++i) {
+    stored += store.set(msg("s/" + std::to_string(i), "x")) == retain_status::stored ? 1 : 0;
+  }
+  EXPECT_LT(stored, 150);
+  EXPECT_GT(stored, 50);
+  EXPECT_LE(store.bytes(), 100u * 1024);
+}
+
 TEST(RetainedStore, ExpiredMessagesCountUntilExpired) {
-  retained_store store(1);
+  retained_store store({1});
   store.set(msg("a", "x", t0));
   EXPECT_EQ(store.set(msg("b")), retain_status::refused);
   store.expire(t0);
@@ -204,7 +243,7 @@ TEST(RetainedStore, AgreesWithBruteForceOnRandomTopics) {
   std::mt19937 rng(7);
   const std::vector<std::string> topic_levels = {"a", "b", "c", "", "$s"};
   const std::vector<std::string> filter_levels = {"a", "b", "", "$s", "+", "+"};
-  retained_store store(100000);
+  retained_store store({100000});
   std::set<std::string> model;
   for (int i = 0; i < 3000; ++i) {
     std::string t = random_path(rng, topic_levels, 5);
@@ -241,7 +280,7 @@ TEST(RetainedStore, AgreesWithBruteForceOnRandomTopics) {
 
 TEST(RetainedStore, DeepTopicsDoNotRecurse) {
   const std::string deep(65535, '/');
-  retained_store store(10);
+  retained_store store({10});
   store.set(msg(deep));
   EXPECT_EQ(topics(store, "#").size(), 1u);
   EXPECT_EQ(topics(store, deep).size(), 1u);
@@ -251,7 +290,7 @@ TEST(RetainedStore, DeepTopicsDoNotRecurse) {
 } // destroyed while deep
 
 TEST(RetainedStore, ConcurrentSetMatchAndExpire) {
-  retained_store store(1000);
+  retained_store store({1000});
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (int w = 0; w < 2; ++w) {

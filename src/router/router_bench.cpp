@@ -147,7 +147,7 @@ mqtt::message_ptr retained(std::string topic) {
 // temperatures gets one message per room.
 void bm_retained_match(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  retained_store store(static_cast<std::size_t>(n));
+  retained_store store({static_cast<std::size_t>(n)});
   const char* leaves[] = {"temperature", "humidity", "alarm", "occupancy"};
   for (int i = 0; i < n; ++i) {
     store.set(retained(room_topic(i / (4 * rooms_per_building), i / 4 % rooms_per_building, leaves[i % 4])));
@@ -169,7 +169,7 @@ BENCHMARK(bm_retained_match)->Arg(100'000);
 
 void bm_retained_set(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
-  retained_store store(static_cast<std::size_t>(n));
+  retained_store store({static_cast<std::size_t>(n)});
   std::vector<mqtt::message_ptr> messages;
   for (int i = 0; i < n; ++i) {
     messages.push_back(retained(room_topic(i / rooms_per_building, i % rooms_per_building, "temperature")));

@@ -29,7 +29,7 @@ std::optional<auth_result> auth_chain::authenticate_quick(const connect_request&
 
 std::optional<auth_result> auth_chain::run(const connect_request& request, bool quick_only) const {
   for (const auto& m : methods_) {
-    if (quick_only && !m->quick()) {
+    if (quick_only && !m->quick(request)) {
       return std::nullopt;
     }
     auto r = m->authenticate(request);

@@ -51,8 +51,17 @@ struct identity {
   std::vector<std::string> roles; // from the credential store or claims; the topics file uses them
   // When the credential stops being valid (token exp): the broker disconnects then (5.0: 0xA0).
   std::optional<std::chrono::system_clock::time_point> expires_at;
-  // Set when the method fixes the client id (certificate method with client_id = "assign").
-  std::optional<std::string> assigned_client_id;
+  // The client id this identity is entitled to, when its method binds one (a certificate with
+  // client_id = "must_match" or "assign"). The topics file's {client_id} placeholder binds only to
+  // it: a client id the client merely chose proves nothing.
+  std::optional<std::string> client_id;
+  // The method fixes the client id (certificate with client_id = "assign"): the broker replaces
+  // whatever the client sent with `client_id` (5.0: sent back as Assigned Client Identifier).
+  bool assigns_client_id = false;
+
+  // Names the identity across methods ("password:alice", "certificate:dev-42"): a session belongs
+  // to the identity that created it. Unambiguous, since no method name contains ':'.
+  std::string key() const { return method + ":" + name; }
 };
 
 enum class verdict : std::uint8_t { allow, deny, abstain };
@@ -75,10 +84,12 @@ public:
   virtual ~authenticator() = default;
   virtual std::string_view method() const = 0;
   virtual auth_result authenticate(const connect_request& request) const = 0;
-  // Whether authenticate() answers in microseconds without I/O or deliberately slow work (a
-  // certificate check does; an Argon2id hash or a token signature check does not), so that it may
-  // run on a shard thread instead of the authentication pool.
-  virtual bool quick() const { return false; }
+  // Whether authenticate(request) answers in microseconds without I/O or deliberately slow work,
+  // so that it may run on a shard thread instead of the authentication pool: a certificate check
+  // always does; an Argon2id hash or a token signature check does not, but a method also answers
+  // at once when the request carries nothing of its kind (it abstains), so that a client without
+  // credentials never waits behind password hashing.
+  virtual bool quick(const connect_request& request) const = 0;
 };
 
 class auth_chain {
@@ -90,12 +101,12 @@ public:
   // not_authorized when no credentials were given and bad_user_name_or_password when some were.
   auth_result authenticate(const connect_request& request) const;
 
-  // The same, using only the methods before the first one that is not quick(): their verdict, or
+  // The same, using only the methods before the first one that is not quick(request): their verdict, or
   // nullopt when the request reaches a slow method (then authenticate() must run off the shard).
   std::optional<auth_result> authenticate_quick(const connect_request& request) const;
 
 private:
-  // The chain, stopping with nullopt at the first method that is not quick() when `quick_only`.
+  // The chain, stopping with nullopt at the first method that is not quick(request) when `quick_only`.
   std::optional<auth_result> run(const connect_request& request, bool quick_only) const;
   // When every method abstained: anonymous access or a deny.
   auth_result fallback(const connect_request& request) const;

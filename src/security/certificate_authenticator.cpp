@@ -61,8 +61,9 @@ auth_result certificate_authenticator::authenticate(const connect_request& reque
   who.method = std::string(method_name);
   who.certificate = cert;
   who.roles = cert.organizational_units;
-  if (settings_.client_id == config::client_id_binding::assign) {
-    who.assigned_client_id = *name;
+  if (settings_.client_id != config::client_id_binding::any) {
+    who.client_id = *name; // checked above (must_match) or imposed by the broker (assign)
+    who.assigns_client_id = settings_.client_id == config::client_id_binding::assign;
   }
   return auth_result::allow(std::move(who));
 }

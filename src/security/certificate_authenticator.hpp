@@ -13,8 +13,10 @@
 // The identity: name = the subject CN, or the first SAN of the configured kind (DNS, URI or
 // e-mail); method "certificate"; the certificate's fields; roles = the subject's OU values, in
 // certificate order (so a CA that puts a device's role in OU, e.g. OU=sensors, hands it to the
-// topics file's role rules); no attributes. With client_id = "assign", assigned_client_id is the
-// identity and the broker uses it in place of the client's (5.0: Assigned Client Identifier).
+// topics file's role rules); no attributes. With client_id = "must_match" or "assign" the identity
+// is bound to the client id equal to its name (identity::client_id), which the topics file's
+// {client_id} placeholder may then bind; with "assign" the broker also uses it in place of the
+// client's (5.0: Assigned Client Identifier). With "any" no client id is bound.
 //
 // Threading: immutable after construction; authenticate() may run on any number of threads.
 
@@ -29,7 +31,7 @@ public:
 
   std::string_view method() const override { return "certificate"; }
   auth_result authenticate(const connect_request& request) const override;
-  bool quick() const override { return true; } // reads the already verified certificate only
+  bool quick(const connect_request&) const override { return true; } // reads the verified certificate only
 
 private:
   config::certificate_auth_settings settings_;

@@ -55,7 +55,9 @@ TEST(certificate_authenticator, identity_from_cn_with_ous_as_roles) {
   EXPECT_THAT(r.who.roles, ElementsAre("sensors", "floor3"));
   ASSERT_TRUE(r.who.certificate);
   EXPECT_EQ(r.who.certificate->serial_hex, "0A1B");
-  EXPECT_FALSE(r.who.assigned_client_id);
+  ASSERT_TRUE(r.who.client_id); // must_match: the client id is the identity's own
+  EXPECT_EQ(*r.who.client_id, "dev-42");
+  EXPECT_FALSE(r.who.assigns_client_id);
 }
 
 TEST(certificate_authenticator, identity_from_the_first_san_of_the_configured_kind) {
@@ -101,7 +103,8 @@ TEST(certificate_authenticator, any_accepts_every_client_id) {
   const auto r =
       make(certificate_identity::cn, client_id_binding::any).authenticate(request_with(&cert, "other"));
   EXPECT_EQ(r.decision, verdict::allow);
-  EXPECT_FALSE(r.who.assigned_client_id);
+  EXPECT_FALSE(r.who.client_id); // chosen by the client: bound to nothing
+  EXPECT_FALSE(r.who.assigns_client_id);
 }
 
 TEST(certificate_authenticator, assign_sets_the_client_id_to_the_identity) {
@@ -109,8 +112,9 @@ TEST(certificate_authenticator, assign_sets_the_client_id_to_the_identity) {
   const auto r =
       make(certificate_identity::cn, client_id_binding::assign).authenticate(request_with(&cert, "whatever"));
   ASSERT_EQ(r.decision, verdict::allow);
-  ASSERT_TRUE(r.who.assigned_client_id);
-  EXPECT_EQ(*r.who.assigned_client_id, "dev-42");
+  ASSERT_TRUE(r.who.client_id);
+  EXPECT_EQ(*r.who.client_id, "dev-42");
+  EXPECT_TRUE(r.who.assigns_client_id);
 }
 
 TEST(certificate_authenticator, in_a_chain_before_password_the_certificate_decides) {

@@ -74,6 +74,8 @@ public:
 
   std::string_view method() const override { return "jwt"; }
   auth_result authenticate(const connect_request& request) const override;
+  // Without a password (where a token travels) it abstains at once; with one it may read key files.
+  bool quick(const connect_request& request) const override { return !request.password; }
 
   // Reads every key file again now. nullopt when the new keys are in use; otherwise why not
   // (the previous keys stay). Const because it changes no configuration, only the key cache.

@@ -53,7 +53,7 @@ TEST_F(password_authenticator_test, right_password_allows_with_roles_and_attribu
   EXPECT_THAT(r.who.roles, ElementsAre("sensor"));
   EXPECT_EQ(r.who.attributes.at("building"), "b1");
   EXPECT_FALSE(r.who.certificate);
-  EXPECT_FALSE(r.who.assigned_client_id);
+  EXPECT_FALSE(r.who.client_id); // a password binds no client id
 }
 
 TEST_F(password_authenticator_test, abstains_without_a_user_name) {
@@ -120,6 +120,7 @@ TEST_F(password_authenticator_test, chain_order_decides_between_password_and_oth
   // password first: an unknown user is denied even though a later method might have accepted.
   struct accept_all final : authenticator {
     std::string_view method() const override { return "other"; }
+    bool quick(const connect_request&) const override { return true; }
     auth_result authenticate(const connect_request&) const override {
       identity who;
       who.name = "x";
@@ -141,12 +142,12 @@ TEST_F(password_authenticator_test, quick_part_of_a_chain_stops_at_the_password_
   // is not decided there (nullopt), so the Argon2id check runs on the authentication pool.
   const auto cert = std::make_shared<const certificate_authenticator>(
       config::certificate_auth_settings{config::certificate_identity::cn, config::client_id_binding::any});
-  EXPECT_FALSE(auth_->quick());
-  EXPECT_TRUE(cert->quick());
-  const auth_chain chain({cert, auth_}, false);
   connect_request with_password;
   with_password.username = "nobody";
   with_password.password = "secret";
+  EXPECT_FALSE(auth_->quick(with_password));
+  EXPECT_TRUE(cert->quick(with_password));
+  const auth_chain chain({cert, auth_}, false);
   EXPECT_FALSE(chain.authenticate_quick(with_password));
   EXPECT_EQ(chain.authenticate(with_password).decision, verdict::deny);
 
@@ -160,6 +161,19 @@ TEST_F(password_authenticator_test, quick_part_of_a_chain_stops_at_the_password_
   const auto refused = closed.authenticate_quick(with_password);
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->reason, mqtt::reason_code::bad_user_name_or_password);
+}
+
+TEST_F(password_authenticator_test, a_client_without_credentials_is_decided_without_the_pool) {
+  // On a listener that admits anonymous clients, one that sends no user name never waits behind
+  // password hashing: the password method abstains at once, so the chain decides on the shard.
+  const auth_chain chain({auth_}, true);
+  const auto anon = chain.authenticate_quick(connect_request{});
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->who.method, "anonymous");
+  connect_request with_user;
+  with_user.username = "dev1";
+  with_user.password = "wrong";
+  EXPECT_FALSE(chain.authenticate_quick(with_user)) << "a password is checked on the pool";
 }
 
 } // namespace

@@ -33,7 +33,11 @@ std::vector<std::string_view> values_of(const identity_source& source, const ide
   const certificate_info* cert = who.certificate ? &*who.certificate : nullptr;
   switch (source.type) {
   case kind::client_id:
-    out.push_back(client_id);
+    // Only a client id the identity is entitled to (identity::client_id): one the client merely
+    // chose would let it claim another device's topics by naming itself after it.
+    if (who.client_id && *who.client_id == client_id) {
+      out.push_back(client_id);
+    }
     break;
   case kind::username:
     // Only a password proves a user name; one sent beside a certificate or a token proves nothing.
@@ -150,7 +154,14 @@ std::optional<compiled_pattern> substitute(const config::topic_pattern& pattern,
         }
       }
       if (compiled.values.empty()) {
-        why_not = values.empty() ? source->text() + " is missing" : rejected;
+        if (!values.empty()) {
+          why_not = rejected;
+        } else if (source->type == identity_source::kind::client_id) {
+          why_not = "client_id is not bound to the identity (only a certificate with "
+                    "auth.certificate.client_id = \"must_match\" or \"assign\" binds it)";
+        } else {
+          why_not = source->text() + " is missing";
+        }
         return std::nullopt;
       }
       break;

@@ -80,6 +80,7 @@ identity thermostat(std::string building, std::string room) {
   who.certificate->common_name = "t1";
   who.certificate->organizational_units = {"thermostats"};
   who.attributes = {{"building", std::move(building)}, {"room", std::move(room)}};
+  who.client_id = "t1"; // auth.certificate.client_id = "must_match"
   return who;
 }
 
@@ -140,9 +141,34 @@ TEST_F(fleet_policy, thermostat_publishes_to_its_own_room_only) {
   // Wildcards are never a topic name.
   EXPECT_EQ(access.may_publish("buildings/b1/rooms/+/temperature", 0, false).verdict,
             topic_verdict::no_grant);
-  // {client_id} is the session's client id.
+  // {client_id} is the session's client id, which the certificate binds.
   EXPECT_TRUE(access.may_publish("devices/t1/status", 0, true).allowed());
   EXPECT_FALSE(access.may_publish("devices/t2/status", 0, true).allowed());
+}
+
+TEST_F(fleet_policy, client_id_placeholder_binds_only_a_client_id_the_identity_is_entitled_to) {
+  // A certificate bound to "t1" connecting as "t2" (not possible with must_match, but the rule
+  // must hold on its own): the grant does not apply.
+  const topic_access other(policy_, thermostat("b1", "r1"), "t2");
+  EXPECT_FALSE(other.may_publish("devices/t2/status", 0, true).allowed());
+  EXPECT_FALSE(other.may_publish("devices/t1/status", 0, true).allowed());
+
+  // A thermostat without a bound client id (a password, a token, or a certificate with
+  // client_id = "any") chooses its own client id, which proves nothing: no {client_id} grant.
+  identity unbound = thermostat("b1", "r1");
+  unbound.client_id.reset();
+  const topic_access chosen(policy_, unbound, "t1");
+  EXPECT_FALSE(chosen.may_publish("devices/t1/status", 0, true).allowed());
+  EXPECT_TRUE(chosen.may_publish("buildings/b1/rooms/r1/temperature", 1, false).allowed());
+  bool explained = false;
+  for (const auto& s : chosen.skipped()) {
+    if (s.rule->pattern == "devices/{client_id}/status") {
+      EXPECT_EQ(s.reason, "client_id is not bound to the identity (only a certificate with "
+                          "auth.certificate.client_id = \"must_match\" or \"assign\" binds it)");
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained) << "topics explain must say why the grant did not apply";
 }
 
 TEST_F(fleet_policy, max_qos_and_retain_per_topic) {
@@ -228,10 +254,13 @@ description = "x"
 publish = ["device"]
 )");
   identity who;
-  who.method = "password";
-  who.name = "d";
+  who.method = "certificate";
+  who.name = "d1";
   who.roles = {"device"};
+  who.client_id = "d1";
   EXPECT_TRUE(topic_access(policy, who, "d1").may_publish("d1/status", 0, false).allowed());
+  who.name = "$SYS";
+  who.client_id = "$SYS";
   EXPECT_FALSE(topic_access(policy, who, "$SYS").may_publish("$SYS/status", 0, false).allowed());
 }
 

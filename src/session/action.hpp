@@ -64,6 +64,12 @@ struct apply_unsubscriptions {
   bool acknowledge = true;
 };
 
+// The will was due but the client's rights no longer allow it (a topics reload took them away
+// after CONNECT): it is not published. For the log.
+struct will_refused {
+  std::string topic;
+};
+
 // Call session::on_timer() at `at` or soon after. Calling it early is harmless.
 struct arm_timer {
   base::time_point at;
@@ -73,7 +79,7 @@ struct arm_timer {
 // start): remove its subscriptions everywhere and forget it. No action follows.
 struct session_ended {};
 
-using action = std::variant<send_packet, send_publish, close_connection, route_message, apply_subscriptions,
-                            apply_unsubscriptions, arm_timer, session_ended>;
+using action = std::variant<send_packet, send_publish, close_connection, route_message, will_refused,
+                            apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
 
 } // namespace firehook::session

@@ -64,6 +64,10 @@ mqtt::reason_code check_connect(const mqtt::connect& c, const limits& lim) {
   return reason_code::success;
 }
 
+will_flags will_as_published(const mqtt::will& w, const limits& lim) {
+  return will_flags{std::min(w.qos, lim.max_qos), w.retain && lim.retain_available};
+}
+
 mqtt::connack refusal(mqtt::reason_code reason) {
   mqtt::connack ack;
   ack.session_present = false;
@@ -79,6 +83,8 @@ bool within_topic_limits(std::string_view topic, const limits& lim) {
   return levels <= lim.max_topic_levels;
 }
 
-bool is_sys_topic(std::string_view topic) { return topic == "$SYS" || topic.starts_with("$SYS/"); }
+bool is_sys_topic(std::string_view topic) {
+  return topic == "$SYS" || topic.starts_with("$SYS/");
+}
 
 } // namespace firehook::session

@@ -20,6 +20,15 @@ namespace firehook::session {
 //    a topic beyond the level/length limits -> 0x90; a "$SYS" topic -> 0x87.
 mqtt::reason_code check_connect(const mqtt::connect& c, const limits& lim);
 
+// The QoS and retain flag a will accepted by check_connect() is published with: a 3.1/3.1.1 will
+// above the broker's limits is lowered to them rather than refused. What the will's right to
+// publish is checked for, at CONNECT and again when it is published.
+struct will_flags {
+  mqtt::qos qos = mqtt::qos::at_most_once;
+  bool retain = false;
+};
+will_flags will_as_published(const mqtt::will& w, const limits& lim);
+
 // The CONNACK refusing a connection with `reason` (Session Present 0 [MQTT-3.2.2-6]).
 mqtt::connack refusal(mqtt::reason_code reason);
 

@@ -6,6 +6,7 @@
 
 #include "mqtt/codec.hpp"
 #include "mqtt/topic.hpp"
+#include "session/connect.hpp"
 #include "session/error.hpp"
 
 namespace firehook::session {
@@ -37,12 +38,9 @@ void session::on_connect(const mqtt::connect& c, bool session_present, bool clie
   if (c.will_message) {
     will_ = std::make_unique<mqtt::will>(*c.will_message);
     will_delay_ = will_->props.will_delay_interval.value_or(0);
-    if (!limits_.retain_available) {
-      will_->retain = false; // 3.1.1: sent unretained (5.0 was refused by check_connect)
-    }
-    if (static_cast<int>(will_->qos) > static_cast<int>(limits_.max_qos)) {
-      will_->qos = limits_.max_qos; // 3.1.1 only, see check_connect
-    }
+    const will_flags flags = will_as_published(*will_, limits_); // 3.1.1 only, see check_connect
+    will_->qos = flags.qos;
+    will_->retain = flags.retain;
   }
   // The client's side of the flow control [MQTT-3.3.4-7], [MQTT-3.1.2-24], [MQTT-3.1.2-26].
   out_window_ = std::max<std::uint16_t>(1, std::min(c.props.receive_maximum.value_or(65'535),
@@ -197,6 +195,13 @@ void session::go_offline(bool with_will) {
 
 void session::publish_will() {
   if (!will_) {
+    return;
+  }
+  // Checked at CONNECT, and again now: the rights may have changed since (a topics reload).
+  if (!permitted(will_->topic, will_->qos, will_->retain)) {
+    actions_.push_back(will_refused{std::move(will_->topic)});
+    will_.reset();
+    will_due_.reset();
     return;
   }
   auto m = std::make_shared<mqtt::message>();

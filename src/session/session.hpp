@@ -19,16 +19,23 @@
 // will is published as for any abnormal end.
 //
 // Queue and drop policy (documented for operators in docs/broker.md):
+//  - One byte bound per session, limits.max_queued_bytes, over everything held for it: the bytes
+//    its connection has not yet written (`backlog`, told by the owner with each delivery), the
+//    messages in flight and the messages queued, each counted by its footprint() (the message's
+//    memory, not only its payload). A delivery that would take the session past it is dropped
+//    (tail drop) and counted in counters::messages_dropped; except that a connected client with
+//    nothing outstanding always gets the next message.
 //  - QoS 1/2 deliveries beyond the inflight window (min(client Receive Maximum,
-//    limits.max_inflight)) wait in the session queue, in order, also while the client is offline.
-//    When the queue holds limits.max_queued_messages messages or limits.max_queued_bytes bytes,
-//    the new delivery is dropped (tail drop) and counted in counters::messages_dropped.
-//  - QoS 0 deliveries are never queued: sent at once while connected, unless the connection's
-//    transport backlog is over the limit (`congested`), then dropped and counted; not kept for an
-//    offline session (MQTT 5.0 section 3.8.4 allows either).
+//    limits.max_inflight)) wait in the session queue, in order, also while the client is offline,
+//    up to limits.max_queued_messages messages (tail drop past it).
+//  - QoS 0 deliveries are never queued: sent at once while connected; not kept for an offline
+//    session (MQTT 5.0 section 3.8.4 allows either).
 //  - A delivery bigger than the client's Maximum Packet Size is dropped and counted
 //    [MQTT-3.1.2-25]. A message whose Message Expiry Interval has passed before it is sent is
 //    discarded [MQTT-3.3.2-5] (not counted as a drop).
+//  - Every delivery is checked against the client's current rights (authorizer::may_receive) when
+//    it arrives, and again when it leaves the queue or is resent after a reconnect, so that a
+//    topics reload that took the right away also stops what was already waiting.
 // Outbound topic aliases (5.0): first come, first served. While fewer than
 // min(client Topic Alias Maximum, limits.topic_alias_maximum) aliases are in use, a topic sent for
 // the first time gets the next alias (topic and alias are both sent once); later messages to that
@@ -112,10 +119,10 @@ public:
   std::vector<std::string> recheck_subscriptions();
 
   // A message matching this session's subscriptions. See the queue and drop policy above.
-  // `congested`: the connection's transport backlog is over the limit (QoS 0 is dropped).
-  void deliver(delivery&& d, bool congested = false);
+  // `backlog`: bytes the connection has queued and not yet written (0 while offline).
+  void deliver(delivery&& d, std::size_t backlog = 0);
   // A retained message matching `sub`, just subscribed: RETAIN flag 1 [MQTT-3.3.1-9].
-  void deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub);
+  void deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub, std::size_t backlog = 0);
 
   // Moves the state out (after take_over(true)). The session object is then only destroyed.
   std::unique_ptr<state> release_state();
@@ -135,6 +142,9 @@ private:
   using time_point = base::time_point;
 
   // inbound (session_inbound.cpp)
+  // The one check of every message this client makes enter the broker (its PUBLISH packets and
+  // its will): its current rights for the topic, QoS and retain flag. A refusal is counted.
+  bool permitted(std::string_view topic, mqtt::qos qos, bool retain);
   void on_publish(mqtt::publish&& p);
   bool resolve_topic_alias(mqtt::publish& p);
   mqtt::reason_code check_publish_topic(const mqtt::publish& p) const;
@@ -150,13 +160,18 @@ private:
   void on_puback(const mqtt::puback& p);
   void on_pubrec(const mqtt::pubrec& p);
   void on_pubcomp(const mqtt::pubcomp& p);
-  void start_inflight(delivery&& d);
+  // The one check of every delivery against the client's rights (counted when withheld).
+  bool deliverable(const delivery& d);
+  // Whether `bytes` more fit under the session's byte bound (see the policy above).
+  bool fits(std::uint64_t bytes, std::size_t backlog) const;
+  void start_inflight(delivery&& d, std::uint64_t bytes);
+  void forget_inflight(std::unordered_map<std::uint16_t, inflight_message>::iterator it);
   bool send_delivery(const delivery& d, bool dup, std::uint16_t packet_id);
   std::optional<mqtt::publish> make_publish(const delivery& d, bool dup, std::uint16_t packet_id,
                                             std::uint16_t& new_alias);
   bool too_large_for_client(const mqtt::publish& header, std::size_t payload_size);
   std::uint16_t next_packet_id();
-  void enqueue(delivery&& d);
+  void enqueue(delivery&& d, std::uint64_t bytes);
   void pump();
   void resend_inflight();
   bool expired(const mqtt::message& m) const;

@@ -23,6 +23,10 @@ mqtt::reason_code granted(mqtt::qos q) {
 
 void session::on_publish(mqtt::publish&& p) {
   ++stats_.messages_received;
+  if (!p.props.subscription_identifiers.empty()) {
+    fail(session_errc::protocol_error); // only the server sends them [MQTT-3.3.4-6]
+    return;
+  }
   if (!resolve_topic_alias(p)) {
     return;
   }
@@ -53,8 +57,7 @@ void session::on_publish(mqtt::publish&& p) {
     fail(session_errc::topic_name_invalid); // 3.1.1 cannot say it in an ack
     return;
   }
-  if (!mqtt::is_error(rc) && st_->rights && !st_->rights->may_publish(p.topic, p.qos, p.retain)) {
-    ++stats_.publishes_denied;
+  if (!mqtt::is_error(rc) && !permitted(p.topic, p.qos, p.retain)) {
     if (limits_.disconnect_on_denied_publish) {
       fail(session_errc::not_authorized);
       return;
@@ -67,6 +70,14 @@ void session::on_publish(mqtt::publish&& p) {
     route(std::move(p));
   }
   acknowledge(qos, packet_id, rc);
+}
+
+bool session::permitted(std::string_view topic, mqtt::qos qos, bool retain) {
+  if (!st_->rights || st_->rights->may_publish(topic, qos, retain)) {
+    return true;
+  }
+  ++stats_.publishes_denied;
+  return false;
 }
 
 bool session::resolve_topic_alias(mqtt::publish& p) {

@@ -11,10 +11,6 @@ namespace firehook::session {
 
 namespace {
 
-std::uint64_t size_of(const delivery& d) {
-  return d.message->topic.size() + d.message->payload.size();
-}
-
 // Whole seconds left, rounded up so that a message sent at once keeps its full interval.
 std::uint32_t remaining_seconds(base::time_point expires_at, base::time_point now) {
   if (expires_at <= now) {
@@ -26,6 +22,10 @@ std::uint32_t remaining_seconds(base::time_point expires_at, base::time_point no
 
 } // namespace
 
+std::uint64_t footprint(const delivery& d) {
+  return sizeof(delivery) + mqtt::footprint(*d.message) + d.subscription_ids.size() * sizeof(std::uint32_t);
+}
+
 bool session::expired(const mqtt::message& m) const {
   return m.expires_at && *m.expires_at <= clock_.now();
 }
@@ -34,33 +34,50 @@ void session::drop() {
   ++stats_.messages_dropped;
 }
 
-void session::deliver(delivery&& d, bool congested) {
+bool session::deliverable(const delivery& d) {
+  if (!st_->rights || st_->rights->may_receive(d.message->topic)) {
+    return true;
+  }
+  ++stats_.deliveries_withheld; // e.g. "#" granted beside a denied "internal/#", or a reload
+  return false;
+}
+
+bool session::fits(std::uint64_t bytes, std::size_t backlog) const {
+  const std::uint64_t held = backlog + st_->queued_bytes + st_->inflight_bytes;
+  if (held == 0 && connected_) {
+    return true; // a client with nothing outstanding always gets the next message
+  }
+  return held + bytes <= limits_.max_queued_bytes;
+}
+
+void session::deliver(delivery&& d, std::size_t backlog) {
   if (ended_ || expired(*d.message)) {
     return; // [MQTT-3.3.2-5]
   }
-  if (st_->rights && !st_->rights->may_receive(d.message->topic)) {
-    ++stats_.deliveries_withheld; // e.g. "#" granted beside a denied "internal/#"
+  if (!deliverable(d)) {
+    return;
+  }
+  if (d.qos == mqtt::qos::at_most_once && !connected_) {
+    return; // QoS 0 is not kept for an offline session (policy, see session.hpp)
+  }
+  const std::uint64_t bytes = footprint(d);
+  if (!fits(bytes, backlog)) {
+    drop();
     return;
   }
   if (d.qos == mqtt::qos::at_most_once) {
-    if (!connected_) {
-      return; // QoS 0 is not kept for an offline session (policy, see session.hpp)
-    }
-    if (congested) {
-      drop();
-      return;
-    }
     send_delivery(d, false, 0);
     return;
   }
   if (connected_ && st_->queue.empty() && st_->inflight.size() < out_window_) {
-    start_inflight(std::move(d));
+    start_inflight(std::move(d), bytes);
     return;
   }
-  enqueue(std::move(d));
+  enqueue(std::move(d), bytes);
 }
 
-void session::deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub) {
+void session::deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub,
+                               std::size_t backlog) {
   delivery d;
   d.message = m;
   d.qos = std::min(m->qos, sub.options.max_qos);
@@ -68,13 +85,11 @@ void session::deliver_retained(const mqtt::message_ptr& m, const subscription_ch
   if (sub.identifier) {
     d.subscription_ids.push_back(*sub.identifier);
   }
-  deliver(std::move(d));
+  deliver(std::move(d), backlog);
 }
 
-void session::enqueue(delivery&& d) {
-  const std::uint64_t bytes = size_of(d);
-  if (st_->queue.size() >= limits_.max_queued_messages ||
-      st_->queued_bytes + bytes > limits_.max_queued_bytes) {
+void session::enqueue(delivery&& d, std::uint64_t bytes) {
+  if (st_->queue.size() >= limits_.max_queued_messages) {
     drop(); // tail drop: what is queued keeps its order
     return;
   }
@@ -86,23 +101,31 @@ void session::pump() {
   while (connected_ && !st_->queue.empty() && st_->inflight.size() < out_window_) {
     delivery d = std::move(st_->queue.front());
     st_->queue.pop_front();
-    st_->queued_bytes -= size_of(d);
-    if (!expired(*d.message)) {
-      start_inflight(std::move(d));
+    const std::uint64_t bytes = footprint(d);
+    st_->queued_bytes -= bytes;
+    // Checked again on the way out: the rights may have changed while it waited (a reload).
+    if (!expired(*d.message) && deliverable(d)) {
+      start_inflight(std::move(d), bytes);
     }
   }
 }
 
-void session::start_inflight(delivery&& d) {
+void session::start_inflight(delivery&& d, std::uint64_t bytes) {
   if (st_->inflight.size() >= 65'535) {
-    enqueue(std::move(d)); // every packet identifier is in use
+    enqueue(std::move(d), bytes); // every packet identifier is in use
     return;
   }
   const std::uint16_t id = next_packet_id();
   if (!send_delivery(d, false, id)) {
     return; // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
   }
-  st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++});
+  st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++, bytes});
+  st_->inflight_bytes += bytes;
+}
+
+void session::forget_inflight(std::unordered_map<std::uint16_t, inflight_message>::iterator it) {
+  st_->inflight_bytes -= it->second.bytes;
+  st_->inflight.erase(it); // the identifier is free again [MQTT-4.3.2-?]
 }
 
 std::uint16_t session::next_packet_id() {
@@ -190,8 +213,8 @@ void session::resend_inflight() {
     auto it = st_->inflight.find(id);
     if (it->second.released) {
       send(mqtt::pubrel{id, mqtt::reason_code::success, {}});
-    } else if (!send_delivery(it->second.what, true, id)) {
-      st_->inflight.erase(it);
+    } else if (!deliverable(it->second.what) || !send_delivery(it->second.what, true, id)) {
+      forget_inflight(it); // no longer readable (a reload), or too large for the new connection
     }
   }
 }
@@ -201,7 +224,7 @@ void session::on_puback(const mqtt::puback& p) {
   if (it == st_->inflight.end() || it->second.what.qos != mqtt::qos::at_least_once) {
     return; // unknown: nothing to complete
   }
-  st_->inflight.erase(it); // the identifier is free again [MQTT-4.3.2-?]
+  forget_inflight(it);
   pump();
 }
 
@@ -217,12 +240,14 @@ void session::on_pubrec(const mqtt::pubrec& p) {
     return;
   }
   if (mqtt::is_error(p.reason)) {
-    st_->inflight.erase(it); // the receiver ended the flow [MQTT-4.3.3-?]
+    forget_inflight(it); // the receiver ended the flow [MQTT-4.3.3-?]
     pump();
     return;
   }
   it->second.released = true;
-  it->second.what.message.reset();                                 // PUBREL needs only the identifier
+  it->second.what.message.reset(); // PUBREL needs only the identifier
+  st_->inflight_bytes -= it->second.bytes;
+  it->second.bytes = 0;
   send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}}); // [MQTT-4.3.3-4]
 }
 
@@ -231,7 +256,7 @@ void session::on_pubcomp(const mqtt::pubcomp& p) {
   if (it == st_->inflight.end() || !it->second.released) {
     return;
   }
-  st_->inflight.erase(it);
+  forget_inflight(it);
   pump();
 }
 

@@ -353,7 +353,9 @@ TEST_F(session_test, outbound_qos0_is_sent_without_id_and_never_queued_offline) 
   EXPECT_EQ(pubs[0].qos, qos::at_most_once);
   EXPECT_EQ(pubs[0].packet_id, 0);
 
-  s_->deliver(to_deliver(message("a"), qos::at_most_once), true);
+  // The connection already holds max_queued_bytes unwritten: the delivery would go past the
+  // session's byte bound, so it is dropped.
+  s_->deliver(to_deliver(message("a"), qos::at_most_once), lim_.max_queued_bytes);
   EXPECT_TRUE(publishes(take()).empty()) << "congested: QoS 0 is dropped";
   EXPECT_EQ(stats_.messages_dropped, 1u);
 }
@@ -516,18 +518,68 @@ TEST_F(session_test, offline_queue_is_bounded_by_count_and_drops_the_newest) {
 }
 
 TEST_F(session_test, offline_queue_is_bounded_by_bytes) {
-  lim_.max_queued_bytes = 25; // topic + payload bytes
+  const auto one = footprint(to_deliver(message("t", std::string(10, 'x')), qos::at_least_once));
+  lim_.max_queued_bytes = 2 * one + one / 2; // the messages' memory, not only topic and payload
   auto c = connect_packet(protocol_version::v3_1_1);
   c.clean_start = false;
   connect(c);
   s_->on_connection_lost();
   take();
-  s_->deliver(to_deliver(message("t", std::string(10, 'x')), qos::at_least_once)); // 11
-  s_->deliver(to_deliver(message("t", std::string(10, 'x')), qos::at_least_once)); // 22
-  s_->deliver(to_deliver(message("t", std::string(10, 'x')), qos::at_least_once)); // 33: dropped
+  for (int i = 0; i < 3; ++i) { // the third is dropped
+    s_->deliver(to_deliver(message("t", std::string(10, 'x')), qos::at_least_once));
+  }
   EXPECT_EQ(s_->current().queue.size(), 2u);
-  EXPECT_EQ(s_->current().queued_bytes, 22u);
+  EXPECT_EQ(s_->current().queued_bytes, 2 * one);
   EXPECT_EQ(stats_.messages_dropped, 1u);
+}
+
+TEST_F(session_test, one_byte_bound_covers_the_connection_backlog_inflight_and_queue) {
+  const auto one = footprint(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
+  lim_.max_queued_bytes = 10 * one;
+  lim_.max_inflight = 4;
+  connect(connect_packet(protocol_version::v5));
+  // Nothing acknowledged: 4 in flight, then the queue, until the bound.
+  for (int i = 0; i < 20; ++i) {
+    s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
+  }
+  EXPECT_EQ(publishes(take()).size(), 4u);
+  EXPECT_EQ(s_->current().inflight_bytes, 4 * one);
+  EXPECT_EQ(s_->current().queue.size(), 6u);
+  EXPECT_EQ(stats_.messages_dropped, 10u);
+  // What the connection has not yet written counts too: with 5 deliveries' worth of it, a new
+  // message of either QoS does not fit.
+  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_most_once), 5 * one);
+  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once), 5 * one);
+  EXPECT_TRUE(publishes(take()).empty());
+  EXPECT_EQ(stats_.messages_dropped, 12u);
+  // An acknowledgement frees its message and moves the next from the queue into flight: one
+  // more fits, then none.
+  EXPECT_EQ(publishes(packet(mqtt::puback{1, reason_code::success, {}})).size(), 1u);
+  EXPECT_EQ(s_->current().inflight_bytes + s_->current().queued_bytes, 9 * one);
+  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
+  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
+  EXPECT_EQ(s_->current().queue.size(), 6u);
+  EXPECT_EQ(stats_.messages_dropped, 13u);
+  // All acknowledged: room again.
+  for (std::uint16_t id = 2; id <= 11; ++id) {
+    packet(mqtt::puback{id, reason_code::success, {}});
+  }
+  EXPECT_EQ(s_->current().queue.size(), 0u);
+  EXPECT_EQ(s_->current().inflight_bytes, 0u);
+  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_most_once));
+  EXPECT_EQ(publishes(take()).size(), 1u);
+}
+
+TEST_F(session_test, a_connected_client_with_nothing_outstanding_gets_a_message_larger_than_the_bound) {
+  lim_.max_queued_bytes = 100;
+  connect(connect_packet(protocol_version::v5));
+  s_->deliver(to_deliver(message("t", std::string(1000, 'x')), qos::at_least_once));
+  EXPECT_EQ(publishes(take()).size(), 1u);
+  // Offline, nothing that large is kept.
+  s_->on_connection_lost();
+  take();
+  s_->deliver(to_deliver(message("t", std::string(1000, 'x')), qos::at_least_once));
+  EXPECT_EQ(s_->current().queue.size(), 0u);
 }
 
 // --- message expiry -----------------------------------------------------------------------------
@@ -946,6 +998,93 @@ TEST_F(session_test, no_local_on_a_shared_subscription_is_a_protocol_error) {
   o.no_local = true;
   sub.subscriptions = {{"$share/g/t", o}};
   EXPECT_EQ(sent<mqtt::disconnect>(packet(std::move(sub))).at(0).reason, reason_code::protocol_error);
+}
+
+TEST_F(session_test, client_publish_with_a_subscription_identifier_is_a_protocol_error) {
+  connect(connect_packet(protocol_version::v5));
+  auto p = inbound("a/b", qos::at_least_once, 7);
+  p.props.subscription_identifiers = {3};
+  const auto acts = packet(std::move(p));
+  EXPECT_TRUE(sent<mqtt::puback>(acts).empty()) << "not acknowledged";
+  EXPECT_TRUE(routed_topics(acts).empty()) << "not routed";
+  ASSERT_EQ(sent<mqtt::disconnect>(acts).size(), 1u) << "[MQTT-3.3.4-6]";
+  EXPECT_EQ(sent<mqtt::disconnect>(acts)[0].reason, reason_code::protocol_error);
+  EXPECT_TRUE(closed(acts));
+}
+
+// --- rights (authorizer) ------------------------------------------------------------------------
+
+// Rights by topic prefix: may publish and receive topics that start with `allowed`.
+class prefix_rights final : public authorizer {
+public:
+  explicit prefix_rights(std::string allowed) : allowed_(std::move(allowed)) {}
+  bool may_publish(std::string_view topic, qos, bool) const override { return topic.starts_with(allowed_); }
+  bool may_subscribe(std::string_view filter) const override { return filter.starts_with(allowed_); }
+  bool may_receive(std::string_view topic) const override { return topic.starts_with(allowed_); }
+
+private:
+  std::string allowed_;
+};
+
+TEST_F(session_test, a_will_is_checked_again_when_it_is_published) {
+  make();
+  s_->set_rights(std::make_shared<prefix_rights>("will/"));
+  connect(with_will(protocol_version::v5, 0, 60));
+  // A reload takes the right away before the connection is lost: the will is not published.
+  s_->set_rights(std::make_shared<prefix_rights>("other/"));
+  s_->on_connection_lost();
+  const auto acts = take();
+  EXPECT_TRUE(routed_topics(acts).empty());
+  ASSERT_EQ(all_of<will_refused>(acts).size(), 1u);
+  EXPECT_EQ(all_of<will_refused>(acts)[0].topic, "will/t");
+  EXPECT_EQ(stats_.publishes_denied, 1u);
+
+  // With the right, it goes as usual.
+  s_.reset();
+  make();
+  s_->set_rights(std::make_shared<prefix_rights>("will/"));
+  connect(with_will(protocol_version::v5));
+  s_->on_connection_lost();
+  EXPECT_EQ(routed_topics(take()), std::vector<std::string>{"will/t"});
+}
+
+TEST_F(session_test, a_delayed_will_is_checked_when_its_delay_ends) {
+  make();
+  s_->set_rights(std::make_shared<prefix_rights>("will/"));
+  connect(with_will(protocol_version::v5, 5, 60));
+  s_->on_connection_lost();
+  EXPECT_TRUE(routed_topics(take()).empty()) << "delayed";
+  s_->set_rights(std::make_shared<prefix_rights>("other/"));
+  const auto acts = tick(5s);
+  EXPECT_TRUE(routed_topics(acts).empty());
+  EXPECT_EQ(all_of<will_refused>(acts).size(), 1u);
+}
+
+TEST_F(session_test, queued_and_inflight_deliveries_are_checked_against_the_current_rights) {
+  auto c = connect_packet(protocol_version::v5);
+  c.props.session_expiry_interval = 60;
+  c.props.receive_maximum = 1;
+  make();
+  s_->set_rights(std::make_shared<prefix_rights>("a/"));
+  connect(c);
+  s_->deliver(to_deliver(message("a/1"), qos::at_least_once)); // in flight
+  s_->deliver(to_deliver(message("a/2"), qos::at_least_once)); // queued
+  EXPECT_EQ(publishes(take()).size(), 1u);
+  s_->on_connection_lost();
+  s_->deliver(to_deliver(message("a/3"), qos::at_least_once)); // queued while offline
+  take();
+  // A reload takes "a/" away while the session waits: nothing of it reaches the client any more,
+  // neither the resend of what was in flight nor the queue.
+  s_->set_rights(std::make_shared<prefix_rights>("b/"));
+  auto st = s_->release_state();
+  make(std::move(st));
+  c.props.receive_maximum = 10;
+  s_->on_connect(c, true, false);
+  EXPECT_TRUE(publishes(take()).empty());
+  EXPECT_EQ(stats_.deliveries_withheld, 3u);
+  EXPECT_TRUE(s_->current().inflight.empty());
+  EXPECT_TRUE(s_->current().queue.empty());
+  EXPECT_EQ(s_->current().inflight_bytes + s_->current().queued_bytes, 0u);
 }
 
 // --- connect.cpp ---------------------------------------------------------------------------------

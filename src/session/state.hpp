@@ -43,7 +43,12 @@ struct inflight_message {
   delivery what;
   bool released = false;   // QoS 2: PUBREC received, PUBREL sent, waiting for PUBCOMP
   std::uint64_t order = 0; // send order, to resend in the original order [MQTT-4.6.0-1]
+  std::uint64_t bytes = 0; // counted in state::inflight_bytes; 0 once released (message dropped)
 };
+
+// The memory a delivery holds while it waits in a session: its message (mqtt::footprint, shared
+// with other subscribers but counted for each, so that the bound holds whoever else lets go).
+std::uint64_t footprint(const delivery& d);
 
 struct state {
   std::string client_id;
@@ -55,7 +60,8 @@ struct state {
   // nothing while empty, which most queues are; libstdc++'s std::deque allocates about 0.6 KB
   // even then.
   boost::container::deque<delivery> queue;
-  std::uint64_t queued_bytes = 0; // topic + payload bytes of `queue`
+  std::uint64_t queued_bytes = 0;   // footprint() of `queue`
+  std::uint64_t inflight_bytes = 0; // footprint() of the messages `inflight` still holds
   // QoS 2 packet identifiers received and not yet released by PUBREL: a PUBLISH with one of them
   // is a duplicate and is not routed again [MQTT-4.3.3-9].
   std::unordered_set<std::uint16_t> awaiting_pubrel;
