@@ -164,7 +164,7 @@ def write_config(directory, overrides=None, name="firehook.toml"):
 class Broker:
     """A running `firehook serve`. `host`/`port` are those of the first listener."""
 
-    def __init__(self, directory, overrides=None):
+    def __init__(self, directory, overrides=None, env=None):
         self.dir = Path(directory)
         self.config_path, self.config_lines = write_config(self.dir, overrides)
         self.config = merge(DEFAULT_CONFIG, overrides)
@@ -173,14 +173,15 @@ class Broker:
         self.listeners = {}  # name -> (address, port)
         self._listener_lines = queue.Queue()
         stderr_file = open(self.stderr_path, "wb")
-        env = dict(os.environ)
-        env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        environment = dict(os.environ)
+        environment.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        environment.update(env or {})
         self.process = subprocess.Popen(
             [firehook_binary(), "serve", "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr_file,
-            env=env,
+            env=environment,
         )
         stderr_file.close()  # the child has its own descriptor
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
@@ -223,6 +224,13 @@ class Broker:
     def stderr_text(self):
         return self.stderr_path.read_bytes().decode("utf-8", "replace")
 
+    def rss(self):
+        """The broker's resident memory now, in bytes (VmRSS of /proc/PID/status)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        raise AssertionError("no VmRSS in /proc/PID/status")
+
     def alive(self):
         return self.process.poll() is None
 
@@ -263,14 +271,15 @@ class Broker:
 
 @pytest.fixture
 def start_broker(tmp_path):
-    """Factory: start_broker(overrides=None, shards=2) -> Broker. Stops and checks them all at the end."""
+    """Factory: start_broker(overrides=None, shards=2, env=None) -> Broker. Stops and checks them all
+    at the end. `env`: variables added to the broker's environment."""
     brokers = []
 
-    def start(overrides=None, shards=2, **kw):
+    def start(overrides=None, shards=2, env=None, **kw):
         overrides = merge({"broker": {"shards": shards}}, overrides)
         directory = tmp_path / f"broker{len(brokers)}"
         directory.mkdir()
-        b = Broker(directory, overrides)
+        b = Broker(directory, overrides, env)
         brokers.append(b)
         return b
 

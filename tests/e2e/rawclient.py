@@ -207,9 +207,10 @@ class Closed(Exception):
 class RawClient:
     """One TCP connection. Packets from the broker are parsed; aliases it assigns are resolved."""
 
-    def __init__(self, host, port, version=V5, timeout=TIMEOUT):
+    def __init__(self, host, port, version=V5, timeout=TIMEOUT, source=None):
+        """`source`: the local (address, port) to connect from, e.g. ("127.0.0.2", 0)."""
         self.version = version
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout, source_address=source)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.aliases = {}

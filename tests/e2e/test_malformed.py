@@ -22,6 +22,9 @@ AFTER_CONNECT = [
     ("properties-length-past-end-v5", fixed(3, 0x00, utf8("a/b") + b"\x09\x01"), {0x81}),
     ("duplicate-property-v5", fixed(3, 0x00, utf8("a/b") + b"\x04\x01\x00\x01\x00" + b"x"), {0x81, 0x82}),
     ("pingreq-with-body", fixed(12, 0x00, b"\x00"), {0x81}),
+    # Only the server sends Subscription Identifiers in a PUBLISH [MQTT-3.3.4-6]: a protocol error.
+    ("publish-with-subscription-identifier-v5", fixed(3, 0x02, utf8("a/b") + b"\x00\x01" + b"\x02\x0b\x01" + b"x"),
+     {0x82}),
 ]
 
 
@@ -82,3 +85,15 @@ def test_many_malformed_connections_in_a_row(broker, clients, raw):
         r.send(data)
         r.wait_closed()
     clients(broker, V5).roundtrip()
+
+
+def test_publish_with_a_subscription_identifier_is_neither_acknowledged_nor_routed(broker, clients, raw):
+    """[MQTT-3.3.4-6]: DISCONNECT 0x82, no PUBACK, and the subscriber gets nothing."""
+    sub = clients(broker, V5)
+    sub.subscribe("a/b", 1)
+    r = raw(broker, V5)
+    r.connect(client_id=unique())
+    r.publish("a/b", b"x", 1, props={"SubscriptionIdentifier": 1})
+    got = r.wait_closed()
+    assert [(p.type, p.reason) for p in got] == [(DISCONNECT, 0x82)], got
+    sub.expect_none()

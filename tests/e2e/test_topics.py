@@ -28,8 +28,8 @@ from conftest import START_TIMEOUT, firehook_binary
 from pahoclient import QUIET, V311, V5, unique
 from pki import pki  # noqa: F401  (a fixture)
 from rawclient import DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, sub_options
-from topics_helpers import (RELOAD_TIMEOUT, Fleet, fleet_config, issue_client, make_jwt_key, replace_file,
-                            start_with_topics, topics_toml, user_add, wait_for_log)
+from topics_helpers import RELOAD_TIMEOUT, replace_file, topics_toml, wait_for_log
+from topics_helpers import certs, fleet, jwt_key, make_fleet, users_db  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
 SUB_REFUSED = {V5: 0x87, V311: 0x80}
@@ -44,56 +44,6 @@ def temperature(building, room):
 
 # ----------------------------------------------------------------------------------------------
 # Fixtures
-
-
-@pytest.fixture(scope="module")
-def jwt_key(tmp_path_factory):
-    return make_jwt_key(tmp_path_factory.mktemp("topics-jwt"))
-
-
-@pytest.fixture(scope="module")
-def certs(pki):
-    """Client certificates: two thermostats (OU=thermostats) and a device without a topics role."""
-    return {
-        "t-cert-1": issue_client(pki, "/OU=thermostats/CN=t-cert-1", "t-cert-1"),
-        "t-cert-2": issue_client(pki, "/OU=thermostats/CN=t-cert-2", "t-cert-2"),
-        "plain-1": issue_client(pki, "/OU=devices/CN=plain-1", "plain-1"),
-    }
-
-
-@pytest.fixture(scope="module")
-def users_db(tmp_path_factory):
-    """The credential store: thermostats whose building and room are attributes (as the example file
-    binds them), and one whose building attribute is a wildcard."""
-    db = tmp_path_factory.mktemp("topics-users") / "firehook.db"
-    user_add(db, "t-b1-r1", ["thermostat"], {"building": "b1", "room": "r1"})
-    user_add(db, "t-b1-r2", ["thermostat"], {"building": "b1", "room": "r2"})
-    user_add(db, "t-b2-r1", ["thermostat"], {"building": "b2", "room": "r1"})
-    user_add(db, "t-wild", ["thermostat"], {"building": "+", "room": "r1"})
-    user_add(db, "t-slash", ["thermostat"], {"building": "b1/rooms/r1", "room": "r1"})
-    return db
-
-
-@pytest.fixture
-def make_fleet(start_broker, pki, jwt_key, users_db, certs, clients):
-    """Factory: make_fleet(overrides=None, topics=topics_toml()) -> Fleet over a new broker."""
-    made = []
-
-    def make(overrides=None, topics=None):
-        b = start_with_topics(start_broker, topics or topics_toml(), fleet_config(pki, users_db, jwt_key[1], overrides))
-        f = Fleet(b, pki, jwt_key[0], clients)
-        f.certs = certs
-        made.append(f)
-        return f
-
-    yield make
-    for f in made:
-        f.close()
-
-
-@pytest.fixture
-def fleet(make_fleet):
-    return make_fleet()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import jwt
+import pytest
 
 import conftest
 from conftest import firehook_binary
@@ -308,3 +309,57 @@ def wait_for_log(broker, since, predicate, what, timeout=RELOAD_TIMEOUT):
             raise AssertionError(f"firehook logged no line {what} within {timeout}s; it logged:\n"
                                  + broker.stderr_text()[since:][-3000:])
         time.sleep(0.1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Fixtures (import them into a test module to use them there)
+
+
+@pytest.fixture(scope="module")
+def jwt_key(tmp_path_factory):
+    return make_jwt_key(tmp_path_factory.mktemp("topics-jwt"))
+
+
+@pytest.fixture(scope="module")
+def certs(pki):
+    """Client certificates: two thermostats (OU=thermostats) and a device without a topics role."""
+    return {
+        "t-cert-1": issue_client(pki, "/OU=thermostats/CN=t-cert-1", "t-cert-1"),
+        "t-cert-2": issue_client(pki, "/OU=thermostats/CN=t-cert-2", "t-cert-2"),
+        "plain-1": issue_client(pki, "/OU=devices/CN=plain-1", "plain-1"),
+    }
+
+
+@pytest.fixture(scope="module")
+def users_db(tmp_path_factory):
+    """The credential store: thermostats whose building and room are attributes (as the example file
+    binds them), and one whose building attribute is a wildcard."""
+    db = tmp_path_factory.mktemp("topics-users") / "firehook.db"
+    user_add(db, "t-b1-r1", ["thermostat"], {"building": "b1", "room": "r1"})
+    user_add(db, "t-b1-r2", ["thermostat"], {"building": "b1", "room": "r2"})
+    user_add(db, "t-b2-r1", ["thermostat"], {"building": "b2", "room": "r1"})
+    user_add(db, "t-wild", ["thermostat"], {"building": "+", "room": "r1"})
+    user_add(db, "t-slash", ["thermostat"], {"building": "b1/rooms/r1", "room": "r1"})
+    return db
+
+
+@pytest.fixture
+def make_fleet(start_broker, pki, jwt_key, users_db, certs, clients):
+    """Factory: make_fleet(overrides=None, topics=topics_toml()) -> Fleet over a new broker."""
+    made = []
+
+    def make(overrides=None, topics=None):
+        b = start_with_topics(start_broker, topics or topics_toml(), fleet_config(pki, users_db, jwt_key[1], overrides))
+        f = Fleet(b, pki, jwt_key[0], clients)
+        f.certs = certs
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+@pytest.fixture
+def fleet(make_fleet):
+    return make_fleet()
