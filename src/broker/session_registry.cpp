@@ -4,21 +4,22 @@ namespace firehook::broker {
 
 session_registry::claim_result session_registry::claim(const std::string& client_id, unsigned shard,
                                                        std::string_view owner, claim_limits limits,
-                                                       bool fresh) {
+                                                       claim_kind kind) {
   const std::lock_guard lock(mutex_);
   claim_result result;
-  const auto found = entries_.find(client_id);
+  auto found = entries_.find(client_id);
+  if (found != entries_.end() && kind == claim_kind::fresh) {
+    result.status = claim_status::in_use;
+    return result;
+  }
+  const bool squatted = found != entries_.end() && found->second.owner->first != owner;
+  if (squatted && kind != claim_kind::entitled) {
+    result.status = claim_status::owned_by_another;
+    return result;
+  }
   owner_map::value_type* who = nullptr;
-  if (found != entries_.end()) {
+  if (found != entries_.end() && !squatted) {
     who = found->second.owner;
-    if (who->first != owner) {
-      result.status = claim_status::owned_by_another;
-      return result;
-    }
-    if (fresh) {
-      result.status = claim_status::in_use;
-      return result;
-    }
   } else {
     const auto o = owners_.find(std::string(owner));
     who = o == owners_.end() ? nullptr : &*o;
@@ -27,7 +28,7 @@ session_registry::claim_result session_registry::claim(const std::string& client
       return result;
     }
   }
-  const bool connects = found == entries_.end() || !found->second.connected;
+  const bool connects = found == entries_.end() || squatted || !found->second.connected;
   if (connects && limits.max_connections != 0 && who != nullptr &&
       who->second.connections >= limits.max_connections) {
     result.status = claim_status::too_many_connections;
@@ -36,6 +37,15 @@ session_registry::claim_result session_registry::claim(const std::string& client
   result.epoch = next_epoch_++;
   if (found != entries_.end()) {
     result.previous_shard = found->second.shard;
+  }
+  if (squatted) {
+    // The entitled identity takes the client id over; the squatter's session no longer counts as
+    // its own, and the caller ends it.
+    result.evicted = true;
+    forget(found);
+    found = entries_.end();
+  }
+  if (found != entries_.end()) {
     found->second.shard = shard;
     found->second.epoch = result.epoch;
     set_connected(found->second, true);
@@ -72,9 +82,12 @@ void session_registry::disconnected(const std::string& client_id, std::uint64_t 
 void session_registry::release(const std::string& client_id, std::uint64_t epoch) {
   const std::lock_guard lock(mutex_);
   const auto it = entries_.find(client_id);
-  if (it == entries_.end() || it->second.epoch != epoch) {
-    return;
+  if (it != entries_.end() && it->second.epoch == epoch) {
+    forget(it);
   }
+}
+
+void session_registry::forget(std::unordered_map<std::string, entry>::iterator it) {
   set_connected(it->second, false);
   owner_map::value_type* who = it->second.owner;
   entries_.erase(it);

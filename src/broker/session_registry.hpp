@@ -8,6 +8,11 @@
 // nothing: it neither resumes the session nor takes its connection over. Anonymous clients share
 // one identity, so they can take over one another's sessions (docs/security.md).
 //
+// Except for an identity *entitled* to the client id (a certificate that fixes it,
+// identity::client_id): a session another identity made under that client id is squatting, so the
+// entitled claim wins. It evicts the squatter (`evicted`: the caller ends that session instead of
+// resuming it) and owns the client id from then on.
+//
 // Limits per identity: at most `max_sessions` client ids with a session (connected or offline)
 // and at most `max_connections` of them connected; 0 = no limit (the broker passes 0 for
 // anonymous clients, who are one identity for everybody).
@@ -46,13 +51,20 @@ public:
     claim_status status = claim_status::ok;
     std::uint64_t epoch = 0;                // when ok: this claim's, newer than every earlier one
     std::optional<unsigned> previous_shard; // when ok: where the client id's session was, if anywhere
+    bool evicted = false; // when ok: that session was another identity's: end it, never resume it
+  };
+
+  // How a claim may take the client id.
+  enum class claim_kind : std::uint8_t {
+    chosen,   // the client chose it: its own session, or a new one
+    entitled, // the identity is bound to it: also evicts another identity's session
+    fresh,    // the broker assigned it: only a client id without a session
   };
 
   // A connection on `shard`, authenticated as `owner`, claims `client_id`'s session (new, resumed
-  // or taken over). With `fresh` (a client id the broker assigned) only a client id without a
-  // session may be claimed. On success the session counts as connected.
+  // or taken over). On success the session counts as connected.
   claim_result claim(const std::string& client_id, unsigned shard, std::string_view owner,
-                     claim_limits limits, bool fresh = false);
+                     claim_limits limits, claim_kind kind = claim_kind::chosen);
 
   // The session of claim `epoch` has no connection any more (it stays, offline).
   void disconnected(const std::string& client_id, std::uint64_t epoch);
@@ -82,6 +94,7 @@ private:
   };
 
   void set_connected(entry& e, bool connected);
+  void forget(std::unordered_map<std::string, entry>::iterator it); // the entry and its owner's counts
 
   mutable std::mutex mutex_;
   owner_map owners_;                               // guarded by mutex_; erased when it holds no session

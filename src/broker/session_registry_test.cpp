@@ -8,6 +8,7 @@ namespace firehook::broker {
 namespace {
 
 using status = session_registry::claim_status;
+using kind = session_registry::claim_kind;
 constexpr session_registry::claim_limits no_limits{};
 
 TEST(session_registry, a_session_belongs_to_the_identity_that_created_it) {
@@ -59,8 +60,29 @@ TEST(session_registry, a_fresh_claim_never_reaches_an_existing_session) {
   session_registry r;
   ASSERT_EQ(r.claim("fh-1", 0, "anonymous:anonymous", no_limits).status, status::ok);
   // The same identity, even: an assigned client id starts a new session or none.
-  EXPECT_EQ(r.claim("fh-1", 1, "anonymous:anonymous", no_limits, true).status, status::in_use);
-  EXPECT_EQ(r.claim("fh-2", 1, "anonymous:anonymous", no_limits, true).status, status::ok);
+  EXPECT_EQ(r.claim("fh-1", 1, "anonymous:anonymous", no_limits, kind::fresh).status, status::in_use);
+  EXPECT_EQ(r.claim("fh-2", 1, "anonymous:anonymous", no_limits, kind::fresh).status, status::ok);
+}
+
+TEST(session_registry, an_identity_entitled_to_a_client_id_evicts_a_squatter) {
+  session_registry r;
+  // A password user takes a device's client id while the device is away...
+  const auto squat = r.claim("dev-42", 0, "password:mallory", no_limits);
+  ASSERT_EQ(squat.status, status::ok);
+  // ... the device (whose certificate fixes the client id) still gets it, and must not resume it.
+  const auto device = r.claim("dev-42", 1, "certificate:dev-42", no_limits, kind::entitled);
+  ASSERT_EQ(device.status, status::ok);
+  EXPECT_TRUE(device.evicted);
+  EXPECT_EQ(device.previous_shard, 0u);
+  EXPECT_EQ(r.usage_of("password:mallory").sessions, 0u);
+  EXPECT_EQ(r.usage_of("certificate:dev-42").sessions, 1u);
+  // The squatter's late release changes nothing; it cannot come back either.
+  r.release("dev-42", squat.epoch);
+  EXPECT_EQ(r.size(), 1u);
+  EXPECT_EQ(r.claim("dev-42", 0, "password:mallory", no_limits).status, status::owned_by_another);
+  // The device's own session is resumed as usual, not evicted.
+  const auto again = r.claim("dev-42", 0, "certificate:dev-42", no_limits, kind::entitled);
+  EXPECT_FALSE(again.evicted);
 }
 
 TEST(session_registry, sessions_per_identity_are_limited) {

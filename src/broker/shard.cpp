@@ -337,7 +337,8 @@ void shard::accept_connect(connection_id id, connection& c) {
   if (!claim) {
     return;
   }
-  const handover_request req{p.client_id, shard_index_, id, claim->epoch, p.clean_start};
+  // Another identity's session under this client id is ended, never resumed (it was squatting).
+  const handover_request req{p.client_id, shard_index_, id, claim->epoch, p.clean_start || claim->evicted};
   c.state = connection::phase::awaiting_session;
   c.epoch = claim->epoch;
   awaiting_[req.client_id].push_back(id);
@@ -388,11 +389,16 @@ std::optional<session_registry::claim_result> shard::claim_session(connection_id
   const session_registry::claim_limits limits{anonymous ? 0 : lim.max_sessions_per_identity,
                                               anonymous ? 0 : lim.max_connections_per_identity};
   std::string& client_id = c.connect->client_id;
+  // An assigned client id must be new: it never resumes or takes over a session, even if a client
+  // chose the same text (128 random bits: it would have had to guess them). A client id the
+  // identity is bound to is its own even if another identity squats on it.
+  using kind = session_registry::claim_kind;
+  const kind how = assigned                                             ? kind::fresh
+                   : c.who->client_id && *c.who->client_id == client_id ? kind::entitled
+                                                                        : kind::chosen;
   session_registry::claim_result claim;
   for (int attempt = 0;; ++attempt) {
-    // An assigned client id must be new: it never resumes or takes over a session, even if a
-    // client chose the same text (128 random bits: it would have had to guess them).
-    claim = broker_.registry().claim(client_id, shard_index_, c.who->key(), limits, assigned);
+    claim = broker_.registry().claim(client_id, shard_index_, c.who->key(), limits, how);
     if (claim.status != session_registry::claim_status::in_use || attempt == 3) {
       break;
     }
@@ -402,6 +408,12 @@ std::optional<session_registry::claim_result> shard::claim_session(connection_id
   mqtt::reason_code rc = mqtt::reason_code::success;
   switch (claim.status) {
   case session_registry::claim_status::ok:
+    if (claim.evicted) {
+      broker_.log(who_connects(c) +
+                      ": the identity is bound to this client id, so the session another identity "
+                      "had made under it is ended",
+                  false);
+    }
     return claim;
   case session_registry::claim_status::owned_by_another:
     rc = mqtt::reason_code::client_identifier_not_valid; // 3.1.1: 0x02

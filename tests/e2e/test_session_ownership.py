@@ -104,6 +104,28 @@ def test_certificates_with_any_client_id_cannot_reach_each_others_sessions(make_
     assert a.is_open(0.3)
 
 
+def test_a_squatter_cannot_lock_a_device_out_of_its_client_id(fleet, version):
+    """A certificate with client_id = "must_match" fixes the device's client id. Another identity
+    that took that client id first (squatting, while the device was away) does not lock the device
+    out: the device connects, the squatter's session ends (5.0: DISCONNECT 0x8E) without being
+    resumed into the device's, and the squatter cannot come back under that client id."""
+    cert = fleet.certs["t-cert-1"]
+    squatter, _ = dashboard_raw(fleet, "dash-b", version, cert.cn, clean=False)
+    assert squatter.subscribe([(temperature("b1", "r1"), 1)]).codes == [1]
+    device = fleet._raw("certs", version, cert)
+    props = {"SessionExpiryInterval": 300} if version == V5 else None
+    ack = device.connect(client_id=cert.cn, clean=False, props=props, expect_rc=0)
+    assert not ack.session_present, "the squatter's session is not the device's"
+    got = squatter.wait_closed()
+    if version == V5:
+        assert [p.reason for p in got] == [0x8E], got
+    t = fleet.raw_user("t-b1-r1")
+    t.publish(temperature("b1", "r1"), b"not for the device", 1)
+    assert t.expect(PUBACK).reason == 0
+    device.expect_no_packet(0.5)
+    dashboard_raw(fleet, "dash-b", version, cert.cn, clean=False, expect_rc=NOT_OWNER[version])
+
+
 def test_assigned_client_ids_are_unguessable_and_owned(fleet):
     """5.0 clients that send no client id get one the broker makes: 128 random bits, so the next
     one cannot be worked out from one's own; and another identity presenting it is refused."""
