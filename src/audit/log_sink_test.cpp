@@ -1,0 +1,98 @@
+// The log sink: one line per event, identical events aggregated per window with the count
+// written, and a cap on lines per second whose overflow is said.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "audit/log_sink.hpp"
+
+namespace firehook::audit {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+struct lines {
+  std::vector<std::string> got;
+  log_sink::writer writer() {
+    return [this](events::level, std::chrono::system_clock::time_point, std::string_view line) {
+      got.emplace_back(line);
+    };
+  }
+};
+
+events::event denied(std::string client) {
+  events::event e;
+  e.type = events::event_type::publish_refused;
+  e.client_id = std::move(client);
+  e.topic = "t";
+  e.reason = "no grant";
+  return e;
+}
+
+TEST(log_sink, identical_events_are_written_once_per_window_then_counted) {
+  lines out;
+  log_sink sink({log_sink::format::text, 10s, 100, 0}, out.writer());
+  const auto t0 = clock::now();
+  sink.tick(t0);
+  for (int i = 0; i < 50; ++i) {
+    sink.consume(denied("a"));
+  }
+  sink.consume(denied("b"));
+  ASSERT_EQ(out.got.size(), 2u);
+  sink.tick(t0 + 5s);
+  EXPECT_EQ(out.got.size(), 2u);
+  sink.tick(t0 + 10s);
+  ASSERT_EQ(out.got.size(), 3u);
+  EXPECT_NE(out.got[2].find("client_id=\"a\""), std::string::npos);
+  EXPECT_NE(out.got[2].find("repeated=49"), std::string::npos) << out.got[2];
+  // A new window writes the first one again.
+  sink.consume(denied("a"));
+  EXPECT_EQ(out.got.size(), 4u);
+}
+
+TEST(log_sink, json_lines_carry_the_count_as_a_member) {
+  lines out;
+  log_sink sink({log_sink::format::json, 10s, 100, 0}, out.writer());
+  const auto t0 = clock::now();
+  sink.tick(t0);
+  sink.consume(denied("a"));
+  sink.consume(denied("a"));
+  sink.tick(t0 + 10s);
+  ASSERT_EQ(out.got.size(), 2u);
+  EXPECT_EQ(out.got[1].substr(out.got[1].size() - 13), ",\"repeated\":1");
+}
+
+TEST(log_sink, too_many_different_events_are_counted_not_written) {
+  lines out;
+  log_sink sink({log_sink::format::text, 10s, 3, 0}, out.writer());
+  const auto t0 = clock::now();
+  sink.tick(t0);
+  for (int i = 0; i < 10; ++i) {
+    sink.consume(denied("c" + std::to_string(i)));
+  }
+  EXPECT_EQ(out.got.size(), 3u);
+  sink.tick(t0 + 10s);
+  ASSERT_EQ(out.got.size(), 4u);
+  EXPECT_NE(out.got[3].find("event=events_lost"), std::string::npos);
+  EXPECT_NE(out.got[3].find("count=7"), std::string::npos);
+}
+
+TEST(log_sink, lines_per_second_are_capped_and_the_overflow_said) {
+  lines out;
+  log_sink sink({log_sink::format::text, 10s, 1000, 5}, out.writer());
+  const auto t0 = clock::now();
+  sink.tick(t0);
+  for (int i = 0; i < 20; ++i) {
+    sink.consume(denied("d" + std::to_string(i)));
+  }
+  EXPECT_EQ(out.got.size(), 5u);
+  sink.tick(t0 + 1s);
+  ASSERT_EQ(out.got.size(), 6u);
+  EXPECT_NE(out.got[5].find("count=15"), std::string::npos) << out.got[5];
+}
+
+} // namespace
+} // namespace firehook::audit
