@@ -1,13 +1,14 @@
 // firehook: the command line. `serve` runs the broker, `check` validates a configuration.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <CLI/CLI.hpp>
 
+#include "app/logging.hpp"
 #include "app/topics_command.hpp"
 #include "app/user_command.hpp"
 #include "base/clock.hpp"
@@ -37,39 +38,26 @@ config::load_result load(const std::string& path) {
   return config::load_file(path);
 }
 
-// Every authentication decision, one line each with key=value fields (the audit log builds on
-// these events). Client-chosen text is quoted and escaped ({:?}) so it cannot forge a log line.
-// Denials are warnings: operators watch them for stolen or guessed credentials.
-void log_auth_event(const broker::auth_event& e) {
-  const auto level = e.allowed ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(level,
-              "auth: {} listener={} peer={} client_id={:?} username={:?} method={} identity={:?} "
-              "reason=0x{:02X} detail={:?}",
-              e.allowed ? "allow" : "deny", e.listener, e.peer_address, e.client_id, e.username,
-              e.method.empty() ? "-" : e.method, e.identity, static_cast<unsigned>(e.reason), e.detail);
-}
-
-void setup_logging(const config::log_settings& log) {
-  auto logger = spdlog::stderr_color_mt("firehook");
-  spdlog::set_default_logger(logger);
-  if (log.format == config::log_format::json) {
-    spdlog::set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
-  } else {
-    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+// Diagnostics printed by `report`, as log lines: in JSON mode they must be JSON too.
+void log_lines(const std::string& text) {
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    spdlog::log(line.find(": warning: ") != std::string::npos ? spdlog::level::warn : spdlog::level::err,
+                "{}", line);
   }
-  static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
-                                                         spdlog::level::info,  spdlog::level::warn,
-                                                         spdlog::level::err,   spdlog::level::off};
-  spdlog::set_level(levels[static_cast<int>(log.level)]);
 }
 
 int serve(const std::string& path) {
   auto loaded = load(path);
-  if (!report(loaded)) {
+  if (!loaded.ok()) {
+    report(loaded); // the log's format is not known: plain lines
     return 1;
   }
   const auto& cfg = loaded.cfg;
-  setup_logging(cfg->log);
+  auto write_event = app::setup_logging(cfg->log);
+  for (const auto& d : loaded.diagnostics) {
+    spdlog::warn("{}", d.to_string());
+  }
   unsigned shards = cfg->broker.shards;
   if (shards == 0) {
     shards = std::max(1u, std::thread::hardware_concurrency());
@@ -77,8 +65,13 @@ int serve(const std::string& path) {
   if (cfg->topics.empty()) {
     spdlog::warn("no topics file (`topics` in the configuration): every client may publish and subscribe to "
                  "every topic");
-  } else if (!firehook::app::report_topics_file(*cfg, std::cerr)) {
-    return 1;
+  } else {
+    std::ostringstream diagnostics;
+    const bool ok = firehook::app::report_topics_file(*cfg, diagnostics);
+    log_lines(diagnostics.str());
+    if (!ok) {
+      return 1;
+    }
   }
   base::steady_clock clock;
   std::unique_ptr<broker::broker> owner;
@@ -89,11 +82,13 @@ int serve(const std::string& path) {
     return 1;
   }
   broker::broker& b = *owner;
-  b.set_auth_hook(log_auth_event);
-  // Dropped messages (rate-limited by the shards), token keys reloaded or refused.
-  b.set_log_hook([](std::string_view line, bool warning) {
-    spdlog::log(warning ? spdlog::level::warn : spdlog::level::info, "{}", line);
-  });
+  audit::log_sink::options log_options;
+  log_options.fmt = cfg->log.format == config::log_format::json ? audit::log_sink::format::json
+                                                                : audit::log_sink::format::text;
+  log_options.window = cfg->log.repeat_window;
+  log_options.max_lines_per_second = cfg->log.max_event_lines_per_second;
+  b.events().add_sink(std::make_shared<audit::log_sink>(log_options, std::move(write_event)));
+  b.events().start();
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
   try {
@@ -111,6 +106,7 @@ int serve(const std::string& path) {
   std::fflush(stdout);
   spdlog::info("firehook {} started with {} shard(s)", FIREHOOK_VERSION, shards);
   server.run();
+  b.events().stop(); // what the shards emitted last reaches the log before the line below
   spdlog::info("stopped");
   return 0;
 }

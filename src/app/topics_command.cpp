@@ -173,19 +173,6 @@ std::optional<security::identity> parse_identity(std::string_view text, std::str
   return who;
 }
 
-// For the terminal: "publish grant of "a/{b}" to role thermostat".
-std::string describe_rule(const security::topic_rule& rule) {
-  switch (rule.type) {
-  case security::topic_rule::kind::publish_grant:
-    return "publish grant of \"" + rule.pattern + "\" to role " + rule.role;
-  case security::topic_rule::kind::subscribe_grant:
-    return "subscribe grant of \"" + rule.pattern + "\" to role " + rule.role;
-  case security::topic_rule::kind::deny:
-    return "deny of \"" + rule.pattern + "\" for " + rule.role;
-  }
-  return "";
-}
-
 void print_diagnostics(const std::vector<config::diagnostic>& diagnostics, std::ostream& err) {
   for (const auto& d : diagnostics) {
     err << d.to_string() << '\n';
@@ -389,7 +376,7 @@ int topics_command::run() const {
   std::cout << "identity: method " << who->method << ", client id " << client_id << "\n"
             << "roles: " << (roles.empty() ? "none" : roles) << "\n";
   for (const auto& skipped : access.skipped()) {
-    std::cout << "not applied: " << skipped.rule->location() << " " << describe_rule(*skipped.rule) << ": "
+    std::cout << "not applied: " << skipped.rule->location() << " " << skipped.rule->describe() << ": "
               << skipped.reason << "\n";
   }
 
@@ -403,7 +390,7 @@ int topics_command::run() const {
   }
   std::cout << (d.allowed() ? "allowed" : "refused") << "\n";
   if (d.rule != nullptr) {
-    std::cout << "  by " << d.rule->location() << " " << describe_rule(*d.rule);
+    std::cout << "  by " << d.rule->location() << " " << d.rule->describe();
     if (!d.allowed() && d.verdict != security::topic_verdict::denied) {
       std::cout << ": " << security::to_string(d.verdict);
     }

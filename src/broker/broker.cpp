@@ -44,14 +44,24 @@ session::limits to_session_limits(const config::limit_settings& l) {
 }
 
 broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock)
-    : cfg_(std::move(cfg)), limits_(to_session_limits(cfg_->limits)), clock_(clock), started_(clock.now()),
+    : cfg_(std::move(cfg)), events_(shard_count == 0 ? 1 : shard_count),
+      limits_(to_session_limits(cfg_->limits)), clock_(clock), started_(clock.now()),
       retained_(retained_limits_of(cfg_->limits)), shards_(shard_count == 0 ? 1 : shard_count) {
   if (sodium_init() < 0) {
     throw std::runtime_error("libsodium cannot be initialised (no source of randomness)");
   }
-  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) { log(line, false); });
+  // Notices of the token method (keys reloaded, a new key set refused), from whichever thread
+  // looked at the key files.
+  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) {
+    events::event e;
+    e.type = events::event_type::reload;
+    e.subject = "token keys";
+    e.reason = std::string(line);
+    events_.shared().emit(std::move(e));
+  });
   limits_.disconnect_on_denied_publish =
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
+  events_.add_sink(std::make_shared<events::statistics_sink>(stats_));
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, cfg_->limits.max_pending_auth,
                                            cfg_->limits.max_pending_auth_per_address);
   if (!cfg_->topics.empty()) {
@@ -62,12 +72,8 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   }
 }
 
-broker::~broker() = default;
-
-void broker::report(const auth_event& e) const {
-  if (auth_log_) {
-    auth_log_(e);
-  }
+broker::~broker() {
+  events_.stop(); // its sinks (the statistics) go before it
 }
 
 std::shared_ptr<const security::topic_policy> broker::policy() const {
@@ -116,26 +122,16 @@ std::optional<std::string> broker::reload_credentials() const {
   return methods_.reload();
 }
 
-statistics_snapshot broker::snapshot() const {
-  statistics_snapshot s;
-  s.clients_connected = stats_.clients_connected.load(std::memory_order_relaxed);
-  s.messages_received = stats_.messages_received.load(std::memory_order_relaxed);
-  s.messages_sent = stats_.messages_sent.load(std::memory_order_relaxed);
-  s.messages_dropped = stats_.messages_dropped.load(std::memory_order_relaxed);
-  s.bytes_received = stats_.bytes_received.load(std::memory_order_relaxed);
-  s.bytes_sent = stats_.bytes_sent.load(std::memory_order_relaxed);
-  s.subscriptions = stats_.subscriptions.load(std::memory_order_relaxed);
-  s.publishes_denied = stats_.publishes_denied.load(std::memory_order_relaxed);
-  s.subscribes_denied = stats_.subscribes_denied.load(std::memory_order_relaxed);
-  s.deliveries_withheld = stats_.deliveries_withheld.load(std::memory_order_relaxed);
-  s.subscriptions_revoked = stats_.subscriptions_revoked.load(std::memory_order_relaxed);
-  s.retained = retained_.size();
-  s.retained_bytes = retained_.bytes();
-  s.retained_refused = stats_.retained_refused.load(std::memory_order_relaxed);
-  s.auth_queue_full = auth_->queue_full();
-  s.uptime_seconds = static_cast<std::uint64_t>(
+void broker::refresh_statistics() {
+  stats_.set(events::stat::retained, static_cast<std::int64_t>(retained_.size()));
+  stats_.set(events::stat::retained_bytes, static_cast<std::int64_t>(retained_.bytes()));
+  stats_.set(events::stat::auth_queue_full, static_cast<std::int64_t>(auth_->queue_full()));
+  stats_.set(events::stat::events_lost, static_cast<std::int64_t>(events_.lost()));
+}
+
+std::uint64_t broker::uptime_seconds() const {
+  return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::seconds>(clock_.now() - started_).count());
-  return s;
 }
 
 std::string broker::assign_client_id() {
@@ -146,12 +142,6 @@ std::string broker::assign_client_id() {
   char hex[2 * sizeof bytes + 1];
   sodium_bin2hex(hex, sizeof hex, bytes, sizeof bytes);
   return std::string("fh-") + hex;
-}
-
-void broker::log(std::string_view line, bool warning) const {
-  if (log_) {
-    log_(line, warning);
-  }
 }
 
 void broker::attach(unsigned index, shard* s) {

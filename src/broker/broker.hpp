@@ -7,7 +7,7 @@
 //
 // Thread safety: every const member and every member returning a thread-safe part (registry(),
 // retained(), stats()) may be called from any shard thread. attach()/detach() are for start-up
-// and shut-down only. set_log_hook() must be called before the shards run.
+// and shut-down only.
 
 #include <atomic>
 #include <cstdint>
@@ -23,6 +23,8 @@
 #include "broker/session_registry.hpp"
 #include "broker/transport.hpp"
 #include "config/config.hpp"
+#include "events/hub.hpp"
+#include "events/statistics.hpp"
 #include "router/retained_store.hpp"
 #include "security/auth_factory.hpp"
 #include "security/authenticator.hpp"
@@ -41,59 +43,6 @@ struct connection_info {
   // The client certificate the TLS handshake verified (chain, expiry and CRL checked by the TLS
   // layer); absent on plain TCP and when the client sent none.
   std::optional<security::certificate_info> certificate;
-};
-
-// Counters for $SYS and logs. Relaxed atomics: each shard adds its own deltas about every
-// 100 ms (shard::on_tick), so nothing on the message path touches a shared cache line.
-struct statistics {
-  std::atomic<std::int64_t> clients_connected{0};
-  std::atomic<std::uint64_t> messages_received{0};
-  std::atomic<std::uint64_t> messages_sent{0};
-  std::atomic<std::uint64_t> messages_dropped{0};
-  std::atomic<std::uint64_t> bytes_received{0};
-  std::atomic<std::uint64_t> bytes_sent{0};
-  std::atomic<std::uint64_t> subscriptions{0}; // kept by shard 0 from its replica
-  // Authorization (the topics file): refused PUBLISH packets and SUBSCRIBE filters, deliveries
-  // withheld from a subscriber, live subscriptions removed by a reload.
-  std::atomic<std::uint64_t> publishes_denied{0};
-  std::atomic<std::uint64_t> subscribes_denied{0};
-  std::atomic<std::uint64_t> deliveries_withheld{0};
-  std::atomic<std::uint64_t> subscriptions_revoked{0};
-  std::atomic<std::uint64_t> retained_refused{0}; // retained messages not stored (full, too large)
-};
-
-struct statistics_snapshot {
-  std::int64_t clients_connected = 0;
-  std::uint64_t messages_received = 0;
-  std::uint64_t messages_sent = 0;
-  std::uint64_t messages_dropped = 0;
-  std::uint64_t bytes_received = 0;
-  std::uint64_t bytes_sent = 0;
-  std::uint64_t subscriptions = 0;
-  std::uint64_t publishes_denied = 0;
-  std::uint64_t subscribes_denied = 0;
-  std::uint64_t deliveries_withheld = 0;
-  std::uint64_t subscriptions_revoked = 0;
-  std::uint64_t retained = 0;
-  std::uint64_t retained_bytes = 0;
-  std::uint64_t retained_refused = 0;
-  std::uint64_t auth_queue_full = 0;
-  std::uint64_t uptime_seconds = 0;
-};
-
-// One authentication decision, for the log (and the audit log built on it). Emitted from one
-// place, the shard that handled the CONNECT, for every allow and deny; also when a credential
-// expires on a live connection (allowed = false, reason 0xA0). Views are valid during the call.
-struct auth_event {
-  bool allowed = false;
-  std::string_view listener;
-  std::string_view peer_address;
-  std::string_view client_id;
-  std::string_view username; // "" when none was sent
-  std::string_view method;   // the method that decided; "" when none did
-  std::string_view identity; // the identity's name when allowed
-  mqtt::reason_code reason = mqtt::reason_code::success;
-  std::string_view detail; // why, for operators only: never sent to the client
 };
 
 class authentication;
@@ -115,25 +64,24 @@ public:
 
   session_registry& registry() { return registry_; }
   router::retained_store& retained() { return retained_; }
-  statistics& stats() { return stats_; }
-  statistics_snapshot snapshot() const;
+  // The statistics table (events/statistics.hpp). Shards add their local counters about every
+  // 100 ms; refresh() sets what is read from its owner (retained store, authentication queue,
+  // event hub, uptime) just before the values are published.
+  events::statistics& stats() { return stats_; }
+  void refresh_statistics();
+  std::uint64_t uptime_seconds() const;
 
   // Unique for the life of the process: names a session in the subscription index.
   std::uint64_t next_subscriber_id() { return next_subscriber_.fetch_add(1, std::memory_order_relaxed); }
   // A client id for a client that sent none: "fh-" and 128 random bits in hex, unguessable.
   std::string assign_client_id();
 
-  // Operational log lines (dropped messages and the like), rate-limited by the callers. The hook
-  // is called from any shard thread and must be thread-safe; without one, nothing is logged.
-  // `warning`: something was lost or refused (drops); otherwise a notice (token keys reloaded).
-  using log_hook = std::function<void(std::string_view line, bool warning)>;
-  void set_log_hook(log_hook hook) { log_ = std::move(hook); }
-  void log(std::string_view line, bool warning = true) const;
-
-  // Authentication decisions. Like the log hook: set before the shards run, thread-safe.
-  using auth_hook = std::function<void(const auth_event&)>;
-  void set_auth_hook(auth_hook hook) { auth_log_ = std::move(hook); }
-  void report(const auth_event& e) const;
+  // The event stream (events/hub.hpp): the application adds its sinks and starts it before the
+  // shards run. Shard i emits through shard_events(i), on its own thread only; any other thread
+  // (reloads, the authentication workers) through shared_events().
+  events::hub& events() { return events_; }
+  events::emitter& shard_events(unsigned index) { return events_.producer(index); }
+  events::emitter& shared_events() { return events_.shared(); }
 
   // The authentication chains of the listeners, run off the shard threads.
   authentication& authenticator() { return *auth_; }
@@ -158,15 +106,14 @@ public:
 
 private:
   std::shared_ptr<const config::config> cfg_;
+  events::hub events_; // first: everything below may emit, and it stops last
   session::limits limits_;
   const base::clock& clock_;
   base::time_point started_;
   session_registry registry_;
   router::retained_store retained_;
-  statistics stats_;
+  events::statistics stats_;
   std::atomic<std::uint64_t> next_subscriber_{1};
-  log_hook log_;
-  auth_hook auth_log_;
   security::auth_methods methods_;
   mutable std::mutex policy_mutex_; // guards policy_ and topics_stamp_
   std::shared_ptr<const security::topic_policy> policy_;

@@ -330,7 +330,7 @@ TEST(disconnect, v5_client_gets_the_reason_and_its_will_is_published) {
   const auto watcher = net.connect(1, connect_packet(protocol_version::v5, "watcher"));
   subscribe(net, 1, watcher, "will/t");
   const auto id = net.connect(0, with_will(connect_packet(protocol_version::v5, "dev")));
-  net.at(0).disconnect(id, reason_code::maximum_connect_time);
+  net.at(0).disconnect(id, reason_code::maximum_connect_time, "test");
   ASSERT_TRUE(net.pump([&] { return net.closed(0, id); }));
   const auto d = only<mqtt::disconnect>(net.received(0, id));
   ASSERT_EQ(d.size(), 1u);
@@ -344,7 +344,7 @@ TEST(disconnect, v5_client_gets_whichever_reason_is_given) {
        {reason_code::administrative_action, reason_code::not_authorized, reason_code::server_busy}) {
     network net(config_text, 1);
     const auto id = net.connect(0, connect_packet(protocol_version::v5, "dev"));
-    net.at(0).disconnect(id, reason);
+    net.at(0).disconnect(id, reason, "test");
     ASSERT_TRUE(net.closed(0, id));
     EXPECT_EQ(only<mqtt::disconnect>(net.received(0, id)).at(0).reason, reason);
   }
@@ -353,7 +353,7 @@ TEST(disconnect, v5_client_gets_whichever_reason_is_given) {
 TEST(disconnect, v311_client_is_closed_without_disconnect) {
   network net(config_text, 1);
   const auto id = net.connect(0, with_will(connect_packet(protocol_version::v3_1_1, "dev")));
-  net.at(0).disconnect(id, reason_code::administrative_action);
+  net.at(0).disconnect(id, reason_code::administrative_action, "test");
   ASSERT_TRUE(net.closed(0, id));
   EXPECT_TRUE(only<mqtt::disconnect>(net.received(0, id)).empty());
 }
@@ -361,19 +361,19 @@ TEST(disconnect, v311_client_is_closed_without_disconnect) {
 TEST(disconnect, unknown_or_repeated_id_is_a_no_op) {
   network net(config_text, 1);
   const auto id = net.connect(0, connect_packet(protocol_version::v5, "dev"));
-  net.at(0).disconnect(id + 100, reason_code::administrative_action);
+  net.at(0).disconnect(id + 100, reason_code::administrative_action, "test");
   EXPECT_FALSE(net.closed(0, id));
-  net.at(0).disconnect(id, reason_code::administrative_action);
-  net.at(0).disconnect(id, reason_code::administrative_action);
+  net.at(0).disconnect(id, reason_code::administrative_action, "test");
+  net.at(0).disconnect(id, reason_code::administrative_action, "test");
   net.report_closed(0, id);
-  net.at(0).disconnect(id, reason_code::administrative_action);
+  net.at(0).disconnect(id, reason_code::administrative_action, "test");
   EXPECT_EQ(only<mqtt::disconnect>(net.received(0, id)).size(), 1u);
 }
 
 TEST(disconnect, connection_before_connack_is_closed_without_answer) {
   network net(config_text, 1);
   net.at(0).on_accept(7, connection_info{"default", "127.0.0.1", 40000, true, std::nullopt});
-  net.at(0).disconnect(7, reason_code::administrative_action);
+  net.at(0).disconnect(7, reason_code::administrative_action, "test");
   EXPECT_TRUE(net.closed(0, 7));
   EXPECT_TRUE(net.transport_of(0).written[7].empty());
 }

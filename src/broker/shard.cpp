@@ -13,11 +13,10 @@
 namespace firehook::broker {
 
 shard::shard(broker& b, unsigned index, transport& t)
-    : broker_(b), shard_index_(index), transport_(t), limits_(b.session_limits()), clock_(b.clock()),
-      outbox_(b.shard_count()) {
+    : broker_(b), shard_index_(index), transport_(t), events_(b.shard_events(index)),
+      limits_(b.session_limits()), clock_(b.clock()), outbox_(b.shard_count()) {
   broker_.attach(index, this);
   next_sys_ = clock_.now() + broker_.cfg().broker.sys_interval;
-  next_drop_log_ = clock_.now();
 }
 
 shard::~shard() {
@@ -28,6 +27,7 @@ void shard::on_accept(connection_id id, connection_info info) {
   connection& c = connections_[id];
   c.listener = std::move(info.listener);
   c.peer_address = std::move(info.peer_address);
+  c.peer_port = info.peer_port;
   if (info.certificate) {
     c.certificate = std::make_unique<security::certificate_info>(std::move(*info.certificate));
   }
@@ -36,7 +36,51 @@ void shard::on_accept(connection_id id, connection_info info) {
     transport_.close(id, false);
     return;
   }
+  events_.emit(event_of(events::event_type::connection_accepted, c));
   timers_.push(timer{clock_.now() + broker_.cfg().limits.connect_timeout, timer::kind::connect_deadline, id});
+}
+
+void shard::report_refused(const connection_info& info, std::string_view why, std::string_view subject) {
+  events::event e;
+  e.type = events::event_type::connection_refused;
+  e.listener = info.listener;
+  e.peer = info.peer_address;
+  e.peer_port = info.peer_port;
+  e.verdict = events::decision::deny;
+  e.reason = std::string(why);
+  e.subject = std::string(subject);
+  events_.emit(std::move(e));
+}
+
+events::event shard::event_of(events::event_type t, const connection& c) const {
+  events::event e;
+  e.type = t;
+  e.listener = c.listener;
+  e.peer = c.peer_address;
+  e.peer_port = c.peer_port;
+  if (c.connect) {
+    e.client_id = c.connect->client_id;
+  }
+  if (c.who) {
+    e.method = c.who->method;
+    e.identity = c.who->name;
+  }
+  return e;
+}
+
+events::event shard::event_of(events::event_type t, const session_slot& slot) const {
+  events::event e;
+  if (const auto c = slot.conn ? connections_.find(*slot.conn) : connections_.end();
+      c != connections_.end()) {
+    e = event_of(t, c->second);
+  }
+  e.type = t;
+  e.client_id = slot.s->client_id();
+  if (slot.who) {
+    e.method = slot.who->method;
+    e.identity = slot.who->name;
+  }
+  return e;
 }
 
 void shard::on_packet(connection_id id, mqtt::packet&& p) {
@@ -179,15 +223,24 @@ void shard::on_closed(connection_id id) {
   if (s == sessions_.end() || s->second.conn != id) {
     return;
   }
-  detach(s->second, c.sid);
+  detach(s->second, c.sid,
+         ending{"client", mqtt::reason_code::unspecified_error, "connection lost", std::nullopt});
   s->second.s->on_connection_lost();
   run_actions(c.sid);
 }
 
-void shard::detach(session_slot& slot, subscriber_id sid) {
+void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
   if (!slot.conn) {
     return;
   }
+  events::event e = event_of(events::event_type::client_disconnected, slot);
+  e.initiator = std::string(why.initiator);
+  e.reason_code = why.code;
+  e.reason = why.reason;
+  if (why.packet) {
+    e.packet = std::string(mqtt::to_string(*why.packet));
+  }
+  events_.emit(std::move(e));
   if (const auto it = connections_.find(*slot.conn); it != connections_.end()) {
     it->second.state = connection::phase::closing;
     it->second.sid = 0;
@@ -195,7 +248,7 @@ void shard::detach(session_slot& slot, subscriber_id sid) {
   }
   slot.conn.reset();
   broker_.registry().disconnected(slot.s->client_id(), slot.epoch);
-  broker_.stats().clients_connected.fetch_sub(1, std::memory_order_relaxed);
+  broker_.stats().add(events::stat::clients_connected, -1);
   announce_presence(sid, slot, false);
 }
 
@@ -203,21 +256,23 @@ void shard::detach(session_slot& slot, subscriber_id sid) {
 
 void shard::handle_connect(connection_id id, connection& c, mqtt::connect&& p) {
   c.version = p.version;
-  mqtt::reason_code rc = session::check_connect(p, limits_);
+  c.connect = std::make_unique<mqtt::connect>(std::move(p));
+  mqtt::reason_code rc = session::check_connect(*c.connect, limits_);
   if (rc == mqtt::reason_code::success && shutting_down_) {
     rc = mqtt::reason_code::server_unavailable;
   }
   if (mqtt::is_error(rc)) {
+    report_connect(c, rc, {}, std::string(mqtt::to_string(rc)));
     refuse(id, c, rc);
     return;
   }
-  credentials who{c.listener, c.peer_address, p.client_id, p.username, p.password, std::nullopt};
+  const mqtt::connect& cp = *c.connect;
+  credentials who{c.listener, c.peer_address, cp.client_id, cp.username, cp.password, std::nullopt};
   if (c.certificate) {
     who.certificate = std::move(*c.certificate);
     c.certificate.reset();
   }
   c.state = connection::phase::authenticating;
-  c.connect = std::make_unique<mqtt::connect>(std::move(p));
   // Anonymous access and client certificates are decided here; password and token checks run on
   // the authentication workers, and packets that arrive meanwhile are held.
   if (auto r = broker_.authenticator().try_quick(who)) {
@@ -238,10 +293,11 @@ void shard::on_authenticated(connection_id id, security::auth_result&& r) {
   }
   connection& c = it->second;
   c.auth_ticket = 0;
-  report(c, r);
   if (r.decision != security::verdict::allow || shutting_down_) {
+    const auto rc = shutting_down_ ? mqtt::reason_code::server_unavailable : r.reason;
+    report_connect(c, rc, r.method, shutting_down_ ? "shutting down" : r.detail);
     c.held.clear();
-    refuse(id, c, shutting_down_ ? mqtt::reason_code::server_unavailable : r.reason);
+    refuse(id, c, rc);
     return;
   }
   if (r.who.assigns_client_id && r.who.client_id) {
@@ -262,18 +318,21 @@ void shard::on_authenticated(connection_id id, security::auth_result&& r) {
   accept_connect(id, c);
 }
 
-void shard::report(const connection& c, const security::auth_result& r) const {
-  auth_event e;
-  e.allowed = r.decision == security::verdict::allow;
-  e.listener = c.listener;
-  e.peer_address = c.peer_address;
-  e.client_id = c.connect->client_id;
-  e.username = c.connect->username ? std::string_view(*c.connect->username) : std::string_view();
-  e.method = r.method;
-  e.identity = e.allowed ? std::string_view(r.who.name) : std::string_view();
-  e.reason = e.allowed ? mqtt::reason_code::success : r.reason;
-  e.detail = r.detail;
-  broker_.report(e);
+void shard::report_connect(const connection& c, mqtt::reason_code rc, std::string_view method,
+                           std::string reason, std::string subject) {
+  const bool allowed = !mqtt::is_error(rc);
+  events::event e = event_of(allowed ? events::event_type::auth_allowed : events::event_type::auth_denied, c);
+  if (c.connect && c.connect->username) {
+    e.username = *c.connect->username;
+  }
+  if (!method.empty()) {
+    e.method = std::string(method);
+  }
+  e.verdict = allowed ? events::decision::allow : events::decision::deny;
+  e.reason_code = rc;
+  e.reason = std::move(reason);
+  e.subject = std::move(subject);
+  events_.emit(std::move(e));
 }
 
 // A client's rights from the compiled topics file, as the session asks for them.
@@ -290,8 +349,24 @@ public:
     return access_.may_subscribe(filter).allowed();
   }
   bool may_receive(std::string_view topic) const override { return access_.may_receive(topic).allowed(); }
-  // The whole decision, with the rule that made it, for a log line.
+  explanation explain_publish(std::string_view topic, mqtt::qos qos, bool retain) const override {
+    return explain(access_.may_publish(topic, static_cast<std::uint8_t>(qos), retain));
+  }
+  explanation explain_subscribe(std::string_view filter) const override {
+    return explain(access_.may_subscribe(filter));
+  }
   const security::topic_access& access() const { return access_; }
+
+  static explanation explain(const security::topic_decision& d) {
+    explanation out;
+    out.allowed = d.allowed();
+    out.reason = d.verdict == security::topic_verdict::no_grant ? "no grant (deny by default)"
+                                                                : std::string(security::to_string(d.verdict));
+    if (d.rule != nullptr) {
+      out.rule = d.rule->location() + " " + d.rule->describe();
+    }
+    return out;
+  }
 
 private:
   security::topic_access access_;
@@ -313,9 +388,12 @@ void shard::on_policy_changed() {
     }
     session::session& s = *slot.s;
     s.set_rights(rights_for(*slot.who, s.client_id()));
-    for (const auto& filter : s.recheck_subscriptions()) {
-      broker_.log("subscription " + base::quoted(filter) + " of client " + base::quoted(s.client_id()) +
-                  " removed: the topics file no longer grants it");
+    for (auto& filter : s.recheck_subscriptions()) {
+      events::event e = event_of(events::event_type::subscription_revoked, slot);
+      e.topic = std::move(filter);
+      e.verdict = events::decision::deny;
+      e.reason = "the topics file no longer grants it";
+      events_.emit(std::move(e));
     }
   });
 }
@@ -337,8 +415,17 @@ void shard::accept_connect(connection_id id, connection& c) {
   if (!claim) {
     return;
   }
+  report_connect(c, mqtt::reason_code::success, c.who->method,
+                 claim->evicted ? "another identity's session under this client id, which the identity is "
+                                  "bound to, is ended"
+                                : "");
   // Another identity's session under this client id is ended, never resumed (it was squatting).
-  const handover_request req{p.client_id, shard_index_, id, claim->epoch, p.clean_start || claim->evicted};
+  const handover_request req{p.client_id,
+                             shard_index_,
+                             id,
+                             claim->epoch,
+                             p.clean_start || claim->evicted,
+                             c.peer_address + ":" + std::to_string(c.peer_port)};
   c.state = connection::phase::awaiting_session;
   c.epoch = claim->epoch;
   awaiting_[req.client_id].push_back(id);
@@ -356,7 +443,7 @@ void shard::accept_connect(connection_id id, connection& c) {
   }
 }
 
-bool shard::will_permitted(const connection& c) const {
+bool shard::will_permitted(const connection& c) {
   const auto& will = c.connect->will_message;
   if (!will || !c.rights) {
     return true;
@@ -369,14 +456,16 @@ bool shard::will_permitted(const connection& c) const {
   if (d.allowed()) {
     return true;
   }
-  std::string why(security::to_string(d.verdict));
-  if (d.rule != nullptr) {
-    why += " (" + d.rule->location() + ")";
-  }
-  broker_.log(who_connects(c) + " refused: its will on topic " + base::quoted(will->topic) + " (QoS " +
-                  std::to_string(static_cast<int>(flags.qos)) + (flags.retain ? ", retained" : "") +
-                  ") is not allowed by the topics file: " + why,
-              false);
+  const auto why = topic_rights::explain(d);
+  events::event e = event_of(events::event_type::auth_denied, c);
+  e.verdict = events::decision::deny;
+  e.reason_code = mqtt::reason_code::not_authorized;
+  e.reason = "the will is not allowed: " + why.reason;
+  e.rule = why.rule;
+  e.topic = will->topic;
+  e.qos = static_cast<std::uint8_t>(flags.qos);
+  e.retain = flags.retain;
+  events_.emit(std::move(e));
   return false;
 }
 
@@ -405,15 +494,10 @@ std::optional<session_registry::claim_result> shard::claim_session(connection_id
     client_id = broker_.assign_client_id();
   }
   std::string why;
+  std::string subject;
   mqtt::reason_code rc = mqtt::reason_code::success;
   switch (claim.status) {
   case session_registry::claim_status::ok:
-    if (claim.evicted) {
-      broker_.log(who_connects(c) +
-                      ": the identity is bound to this client id, so the session another identity "
-                      "had made under it is ended",
-                  false);
-    }
     return claim;
   case session_registry::claim_status::owned_by_another:
     rc = mqtt::reason_code::client_identifier_not_valid; // 3.1.1: 0x02
@@ -421,28 +505,22 @@ std::optional<session_registry::claim_result> shard::claim_session(connection_id
     break;
   case session_registry::claim_status::too_many_sessions:
     rc = mqtt::reason_code::quota_exceeded; // 3.1.1: 0x03
-    why = "the identity has limits.max_sessions_per_identity (" +
-          std::to_string(lim.max_sessions_per_identity) + ") sessions";
+    why = "the identity has " + std::to_string(lim.max_sessions_per_identity) + " sessions";
+    subject = "limits.max_sessions_per_identity";
     break;
   case session_registry::claim_status::too_many_connections:
     rc = mqtt::reason_code::quota_exceeded;
-    why = "the identity has limits.max_connections_per_identity (" +
-          std::to_string(lim.max_connections_per_identity) + ") connections";
+    why = "the identity has " + std::to_string(lim.max_connections_per_identity) + " connections";
+    subject = "limits.max_connections_per_identity";
     break;
   case session_registry::claim_status::in_use:
     rc = mqtt::reason_code::server_unavailable;
     why = "no unused client id could be assigned";
     break;
   }
-  broker_.log(who_connects(c) + " refused: " + why, false);
+  report_connect(c, rc, c.who->method, std::move(why), std::move(subject));
   refuse(id, c, rc);
   return std::nullopt;
-}
-
-std::string shard::who_connects(const connection& c) const {
-  return "CONNECT of client " + base::quoted(c.connect->client_id) + " as " +
-         base::quoted(c.who ? c.who->key() : std::string("?")) + " from " + c.peer_address + " on listener " +
-         c.listener;
 }
 
 void shard::refuse(connection_id id, connection& c, mqtt::reason_code rc) {
@@ -479,6 +557,17 @@ void shard::hand_over(subscriber_id sid, const handover_request& req) {
   const bool resume = !req.clean_start;
   session_slot& slot = sessions_.at(sid);
   const std::string client_id = slot.s->client_id();
+  events::event e = event_of(events::event_type::session_taken_over, slot);
+  if (e.peer_port != 0) {
+    e.old_peer = e.peer + ":" + std::to_string(e.peer_port);
+  }
+  e.listener.clear();
+  e.peer.clear();
+  e.peer_port = 0;
+  e.new_peer = req.peer;
+  e.reason = resume ? "resumed" : "clean start: the old session ended";
+  events_.emit(std::move(e));
+  slot.close_reason = "session taken over by a new connection from " + req.peer;
   slot.s->take_over(resume);
   run_actions(sid); // DISCONNECT 0x8E, close, will; without resume the session ends here
   if (!resume) {
@@ -541,7 +630,7 @@ void shard::adopt(handover_reply&& rep) {
   }
   c.state = connection::phase::connected;
   c.sid = sid;
-  broker_.stats().clients_connected.fetch_add(1, std::memory_order_relaxed);
+  broker_.stats().add(events::stat::clients_connected, 1);
   slot.who = c.who;
   if (c.rights && c.rights->access().policy() != broker_.policy().get()) {
     c.rights = rights_for(*slot.who, client_id); // the topics file was reloaded meanwhile
@@ -600,7 +689,7 @@ void shard::end_session(subscriber_id sid) {
     return;
   }
   session_slot& slot = it->second;
-  detach(slot, sid);
+  detach(slot, sid, ending{"server", mqtt::reason_code::success, "session ended", std::nullopt});
   const std::string client_id = slot.s->client_id();
   broker_.registry().release(client_id, slot.epoch);
   if (const auto c = by_client_.find(client_id); c != by_client_.end() && c->second == sid) {
@@ -613,7 +702,7 @@ void shard::end_session(subscriber_id sid) {
   locations_.erase(sid);
   presence_.erase(sid);
   if (shard_index_ == 0) {
-    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+    broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(index_.size()));
   }
   if (known_elsewhere) {
     broadcast([sid](shard& s) {
@@ -621,7 +710,7 @@ void shard::end_session(subscriber_id sid) {
       s.locations_.erase(sid);
       s.presence_.erase(sid);
       if (s.shard_index_ == 0) {
-        s.broker_.stats().subscriptions.store(s.index_.size(), std::memory_order_relaxed);
+        s.broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(s.index_.size()));
       }
     });
   }
@@ -704,7 +793,7 @@ void shard::begin_shutdown() {
   for_each_session(true, [](session_slot& slot) { slot.s->publish_will_now(); });
 }
 
-void shard::disconnect(connection_id id, mqtt::reason_code reason) {
+void shard::disconnect(connection_id id, mqtt::reason_code reason, std::string_view why) {
   const auto it = connections_.find(id);
   if (it == connections_.end() || it->second.state == connection::phase::closing) {
     return;
@@ -718,6 +807,7 @@ void shard::disconnect(connection_id id, mqtt::reason_code reason) {
   }
   const subscriber_id sid = c.sid;
   if (const auto s = sessions_.find(sid); s != sessions_.end()) {
+    s->second.close_reason = std::string(why);
     s->second.s->end_connection(reason);
     run_actions(sid);
   }

@@ -41,6 +41,7 @@
 #include "base/clock.hpp"
 #include "broker/broker.hpp"
 #include "broker/transport.hpp"
+#include "events/emitter.hpp"
 #include "mqtt/packet.hpp"
 #include "router/subscription_index.hpp"
 #include "session/session.hpp"
@@ -81,7 +82,11 @@ public:
   // revoked certificate, 0xA0 Maximum connect time for an expired token): a 5.0 client gets
   // DISCONNECT with that reason, a 3.1/3.1.1 client is only closed, the will is published; one
   // not yet connected is just closed. Unknown ids and connections already closing are ignored.
-  void disconnect(connection_id id, mqtt::reason_code reason);
+  // `why`, for the client_disconnected event.
+  void disconnect(connection_id id, mqtt::reason_code reason, std::string_view why);
+  // A connection that never reached the broker (net refused it at accept, its TLS handshake failed
+  // or timed out): one connection_refused event. `subject`: the limit, when one refused it.
+  void report_refused(const connection_info& info, std::string_view why, std::string_view subject = {});
 
   // For tests and metrics.
   std::size_t session_count() const { return sessions_.size(); }
@@ -102,6 +107,7 @@ private:
     // Kept for the whole connection, for logs and audit events (connection_info).
     std::string listener;
     std::string peer_address;
+    std::uint16_t peer_port = 0;
     // The client certificate the TLS layer verified, until CONNECT hands it to authentication.
     std::unique_ptr<security::certificate_info> certificate;
     // Who the client is, once the authentication chain allowed it; moves to the session.
@@ -134,6 +140,15 @@ private:
     connection_id to_connection = 0;
     std::uint64_t epoch = 0;
     bool clean_start = true;
+    std::string peer; // of the new connection, "address:port", for the session_taken_over event
+  };
+
+  // How a connected session lost its connection, for the client_disconnected event.
+  struct ending {
+    std::string_view initiator; // "client" or "server"
+    mqtt::reason_code code = mqtt::reason_code::success;
+    std::string reason;
+    std::optional<mqtt::packet_type> packet;
   };
 
   struct handover_reply {
@@ -153,6 +168,7 @@ private:
     std::vector<handover_request> deferred;        // takeovers waiting for those changes
     std::shared_ptr<const security::identity> who; // of the current or last connection
     bool running = false;                          // run_actions() is draining it
+    std::string close_reason; // why the shard is ending its connection (disconnect, takeover), for the event
   };
 
   struct location {
@@ -194,12 +210,15 @@ private:
   void handle_connect(connection_id id, connection& c, mqtt::connect&& p);
   void on_authenticated(connection_id id, security::auth_result&& r);
   void accept_connect(connection_id id, connection& c);
-  bool will_permitted(const connection& c) const;
+  bool will_permitted(const connection& c); // emits the auth_denied event when not
   // The registry claim of the CONNECT's client id, or nullopt when refused (logged and answered).
   std::optional<session_registry::claim_result> claim_session(connection_id id, connection& c, bool assigned);
   void refuse(connection_id id, connection& c, mqtt::reason_code rc);
-  std::string who_connects(const connection& c) const; // for log lines
-  void report(const connection& c, const security::auth_result& r) const;
+  // The CONNECT's outcome, one event: auth_allowed when `rc` is success, else auth_denied.
+  void report_connect(const connection& c, mqtt::reason_code rc, std::string_view method, std::string reason,
+                      std::string subject = {});
+  events::event event_of(events::event_type t, const connection& c) const;
+  events::event event_of(events::event_type t, const session_slot& slot) const;
   // Runs f on every session (or every connected one), then carries out its actions.
   void for_each_session(bool connected_only, const std::function<void(session_slot&)>& f);
   std::shared_ptr<const topic_rights> rights_for(const security::identity& who,
@@ -214,13 +233,16 @@ private:
   bool blocked(const connection& c) const;
   void hold(connection_id id, connection& c, mqtt::packet&& p);
   void replay_held(connection_id id);
-  void detach(session_slot& slot, subscriber_id sid);
+  void detach(session_slot& slot, subscriber_id sid, const ending& why);
   void end_session(subscriber_id sid);
   void post(unsigned target, std::function<void()> task);
   void broadcast(const std::function<void(shard&)>& task);
 
   // actions and routing (shard_route.cpp)
   void run_actions(subscriber_id sid);
+  void closed_by_session(session_slot& slot, subscriber_id sid, const session::close_connection& x);
+  void record_refused_publish(const session_slot& slot, session::publish_refused& x);
+  void record_subscriptions(const session_slot& slot, const session::apply_subscriptions& x);
   void send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p);
   void send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p);
   void route(const mqtt::message_ptr& m, subscriber_id publisher);
@@ -246,11 +268,12 @@ private:
   void fire(const timer& t);
   void flush_statistics();
   void publish_sys();
-  void log_drops(base::time_point now);
+  void report_drops();
 
   broker& broker_;
   const unsigned shard_index_;
   transport& transport_;
+  events::emitter& events_;
   const session::limits& limits_;
   const base::clock& clock_;
 
@@ -281,15 +304,9 @@ private:
 
   std::priority_queue<timer, std::vector<timer>, std::greater<>> timers_;
 
-  session::counters counters_;
-  session::counters flushed_;
-  std::uint64_t bytes_in_ = 0;
-  std::uint64_t bytes_out_ = 0;
-  std::uint64_t retained_refused_ = 0; // retained messages the store did not take (full, too large)
-  std::uint64_t retained_refused_flushed_ = 0;
-  std::uint64_t retained_refused_logged_ = 0;
-  std::uint64_t dropped_logged_ = 0;
-  base::time_point next_drop_log_{};
+  session::counters counters_; // this shard's, added to broker_.stats() every tick
+  // Sessions that dropped deliveries since the last tick (session::messages_dropped).
+  std::vector<subscriber_id> drop_reports_;
   base::time_point next_sys_{};
   bool shutting_down_ = false;
 

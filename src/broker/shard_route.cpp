@@ -2,10 +2,10 @@
 #include <algorithm>
 #include <utility>
 
-#include "base/quoted.hpp"
 #include "broker/shard.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/topic.hpp"
+#include "session/error.hpp"
 
 namespace firehook::broker {
 
@@ -45,20 +45,23 @@ void shard::run_actions(subscriber_id sid) {
                          send_publish(*slot.conn, slot.s->version(), x);
                        }
                      },
-                     [&](session::close_connection& x) {
-                       if (slot.conn) {
-                         transport_.close(*slot.conn, x.flush);
-                         detach(slot, sid);
+                     [&](session::close_connection& x) { closed_by_session(slot, sid, x); },
+                     [&](session::route_message& x) {
+                       if (x.will) {
+                         events::event e = event_of(events::event_type::will_published, slot);
+                         e.topic = x.message->topic;
+                         e.qos = static_cast<std::uint8_t>(x.message->qos);
+                         e.retain = x.message->retain;
+                         events_.emit(std::move(e));
                        }
+                       route(x.message, sid);
                      },
-                     [&](session::route_message& x) { route(x.message, sid); },
-                     [&](session::will_refused& x) {
-                       broker_.log("will of client " + base::quoted(slot.s->client_id()) + " on topic " +
-                                       base::quoted(x.topic) +
-                                       " not published: the client's rights no longer allow it",
-                                   false);
+                     [&](session::publish_refused& x) { record_refused_publish(slot, x); },
+                     [&](session::messages_dropped&) { drop_reports_.push_back(sid); },
+                     [&](session::apply_subscriptions& x) {
+                       record_subscriptions(slot, x);
+                       start_subscribe(sid, slot, std::move(x));
                      },
-                     [&](session::apply_subscriptions& x) { start_subscribe(sid, slot, std::move(x)); },
                      [&](session::apply_unsubscriptions& x) { start_unsubscribe(sid, slot, std::move(x)); },
                      [&](session::arm_timer& x) {
                        timers_.push(timer{x.at, timer::kind::session, sid});
@@ -71,6 +74,54 @@ void shard::run_actions(subscriber_id sid) {
   slot.running = false;
   if (ended) {
     end_session(sid);
+  }
+}
+
+void shard::closed_by_session(session_slot& slot, subscriber_id sid, const session::close_connection& x) {
+  if (!slot.conn) {
+    return;
+  }
+  transport_.close(*slot.conn, x.flush);
+  const bool by_client = x.reason == session::session_errc::normal_disconnection;
+  std::string reason = by_client                   ? std::string("the client sent DISCONNECT")
+                       : slot.close_reason.empty() ? x.reason.message()
+                                                   : std::move(slot.close_reason);
+  const ending why{by_client ? "client" : "server", session::to_reason_code(x.reason), std::move(reason),
+                   x.packet};
+  slot.close_reason.clear();
+  detach(slot, sid, why);
+}
+
+void shard::record_refused_publish(const session_slot& slot, session::publish_refused& x) {
+  events::event e =
+      event_of(x.will ? events::event_type::will_refused : events::event_type::publish_refused, slot);
+  e.verdict = events::decision::deny;
+  e.topic = std::move(x.topic);
+  e.qos = static_cast<std::uint8_t>(x.qos);
+  e.retain = x.retain;
+  e.reason = std::move(x.why.reason);
+  e.rule = std::move(x.why.rule);
+  if (!x.will) {
+    e.reason_code = mqtt::reason_code::not_authorized;
+  }
+  events_.emit(std::move(e));
+}
+
+void shard::record_subscriptions(const session_slot& slot, const session::apply_subscriptions& x) {
+  for (const auto& d : x.decisions) {
+    const bool granted = !mqtt::is_error(d.code);
+    events::event e = event_of(
+        granted ? events::event_type::subscribe_granted : events::event_type::subscribe_refused, slot);
+    e.verdict = granted ? events::decision::allow : events::decision::deny;
+    e.topic = d.filter;
+    if (granted) {
+      e.qos = static_cast<std::uint8_t>(d.code);
+    } else {
+      e.reason_code = d.code;
+      e.reason = d.why.reason;
+    }
+    e.rule = d.why.rule;
+    events_.emit(std::move(e));
   }
 }
 
@@ -97,7 +148,20 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
     // over its byte bounds) is still delivered to the current subscribers.
     const auto status = broker_.retained().set(m);
     if (status == router::retain_status::refused || status == router::retain_status::too_large) {
-      ++retained_refused_;
+      counters_.add(events::stat::retained_refused);
+      const auto& l = broker_.cfg().limits;
+      events::event e;
+      e.type = events::event_type::limit_reached;
+      e.client_id = m->origin_client_id;
+      e.topic = m->topic;
+      e.verdict = events::decision::deny;
+      e.reason = "retained message not stored; it was still delivered";
+      e.subject =
+          status == router::retain_status::too_large
+              ? "limits.max_retained_message_bytes (" + std::to_string(l.max_retained_message_bytes) + ")"
+              : "limits.max_retained_messages (" + std::to_string(l.max_retained_messages) +
+                    ") or limits.max_retained_bytes (" + std::to_string(l.max_retained_bytes) + ")";
+      events_.emit(std::move(e));
     }
   }
   index_.match(m->topic, match_);
@@ -233,7 +297,7 @@ void shard::start_unsubscribe(subscriber_id sid, session_slot& slot, session::ap
 void shard::start_change(subscriber_id sid, session_slot& slot, std::vector<replica_change>&& changes,
                          pending_change&& pending) {
   if (shard_index_ == 0) {
-    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+    broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(index_.size()));
   }
   if (broker_.shard_count() == 1 || changes.empty()) {
     finish_change(std::move(pending));
@@ -265,7 +329,7 @@ void shard::apply_remote_changes(subscriber_id sid, location where,
     }
   }
   if (shard_index_ == 0) {
-    broker_.stats().subscriptions.store(index_.size(), std::memory_order_relaxed);
+    broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(index_.size()));
   }
 }
 

@@ -129,6 +129,8 @@ void read_log(table_reader& section, log_settings& out) {
                   {"error", log_level::error},
                   {"off", log_level::off}});
   section.choice("format", out.format, {{"text", log_format::text}, {"json", log_format::json}});
+  section.integer("repeat_window", out.repeat_window, 1, 3600);
+  section.integer("max_event_lines_per_second", out.max_event_lines_per_second, 0, 1'000'000);
   section.finish();
 }
 

@@ -66,6 +66,10 @@ struct broker_settings {
 struct log_settings {
   log_level level = log_level::info;
   log_format format = log_format::text;
+  // Identical events within this window are written once, then counted (docs/events.md). 1..3600
+  std::chrono::seconds repeat_window{10};
+  // Event lines written per second at most; what is over is counted. 0 = no cap. 0..1'000'000
+  std::uint32_t max_event_lines_per_second = 1000;
 };
 
 // Types are the MQTT wire types where the value is advertised to clients, so the session

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -178,6 +179,15 @@ using packet = std::variant<connect, connack, publish, puback, pubrec, pubrel, p
 
 inline packet_type type_of(const packet& p) {
   return static_cast<packet_type>(p.index() + 1);
+}
+
+// "PUBLISH", "SUBSCRIBE", ...: the packet's name in the specification.
+constexpr std::string_view to_string(packet_type t) {
+  constexpr std::string_view names[] = {"CONNECT",  "CONNACK", "PUBLISH",   "PUBACK",     "PUBREC",
+                                        "PUBREL",   "PUBCOMP", "SUBSCRIBE", "SUBACK",     "UNSUBSCRIBE",
+                                        "UNSUBACK", "PINGREQ", "PINGRESP",  "DISCONNECT", "AUTH"};
+  const auto i = static_cast<std::size_t>(t);
+  return i >= 1 && i <= 15 ? names[i - 1] : std::string_view("?");
 }
 
 } // namespace firehook::mqtt

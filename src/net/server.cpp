@@ -55,10 +55,6 @@ struct server::impl {
   std::vector<std::thread> threads;
   std::atomic<std::uint32_t> open_connections{0};
   std::atomic<bool> stopping{false}; // read by the shards' accept handlers
-  // Connections refused at max_connections: counted, and logged at most every 10 s.
-  std::atomic<std::uint64_t> refused{0};
-  std::atomic<std::uint64_t> refused_logged{0};
-  std::atomic<std::int64_t> next_refusal_log{0}; // steady clock, nanoseconds
 
   impl(std::shared_ptr<const config::config> c, broker::broker& b, unsigned shard_count)
       : cfg(std::move(c)), broker(b) {
@@ -97,11 +93,6 @@ struct server::impl {
   }
 
   void on_accepted(listener& l, shard& target, tcp::socket socket) {
-    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
-      open_connections.fetch_sub(1, std::memory_order_relaxed);
-      log_refusal(l);
-      return; // the socket closes here
-    }
     broker::connection_info info;
     info.listener = l.settings.name;
     info.allow_anonymous = l.settings.allow_anonymous;
@@ -111,23 +102,24 @@ struct server::impl {
       info.peer_address = peer.address().to_string();
       info.peer_port = peer.port();
     }
+    if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      target.protocol().report_refused(
+          info, "limit reached: " + std::to_string(cfg->limits.max_connections) + " connections",
+          "limits.max_connections");
+      return; // the socket closes here
+    }
     target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr);
   }
 
-  // One info line for the first refusal and then at most one every 10 s with the count since, so
-  // that a flood of connections cannot flood the log as well.
-  void log_refusal(const listener& l) {
-    const std::uint64_t total = refused.fetch_add(1, std::memory_order_relaxed) + 1;
-    const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-    std::int64_t due = next_refusal_log.load(std::memory_order_relaxed);
-    const std::int64_t next = now + std::chrono::nanoseconds(std::chrono::seconds(10)).count();
-    if (now < due || !next_refusal_log.compare_exchange_strong(due, next, std::memory_order_relaxed)) {
-      return;
-    }
-    const std::uint64_t since = total - refused_logged.exchange(total, std::memory_order_relaxed);
-    spdlog::info(
-        "listener '{}': limits.max_connections ({}) reached: {} connection(s) refused ({} since start)",
-        l.settings.name, cfg->limits.max_connections, since, total);
+  // One reload event: `applied` the new version is in force, otherwise it was refused.
+  void report_reload(std::string subject, bool applied, std::string why) {
+    events::event e;
+    e.type = events::event_type::reload;
+    e.subject = std::move(subject);
+    e.verdict = applied ? events::decision::allow : events::decision::deny;
+    e.reason = std::move(why);
+    broker.shared_events().emit(std::move(e));
   }
 
   // Re-reads TLS material that changed on disk (every listener's, or all of it when `force`, on
@@ -142,11 +134,11 @@ struct server::impl {
       case tls_material::reload_result::unchanged:
         break;
       case tls_material::reload_result::failed:
-        spdlog::error("listener '{}': TLS reload failed, keeping the previous certificates: {}",
-                      l->settings.name, error);
+        report_reload("TLS certificates, key, CA and CRL of listener " + l->settings.name, false,
+                      "refused, the previous ones stay in use: " + error);
         break;
       case tls_material::reload_result::reloaded: {
-        spdlog::info("listener '{}': TLS certificates, CA and CRL reloaded", l->settings.name);
+        report_reload("TLS certificates, key, CA and CRL of listener " + l->settings.name, true, "reloaded");
         auto ctx = l->tls->current();
         if (!l->tls->settings().crl.empty()) {
           const auto& name = l->settings.name;
@@ -166,12 +158,13 @@ struct server::impl {
     case broker::broker::reload_outcome::unchanged:
       break;
     case broker::broker::reload_outcome::failed:
-      spdlog::error("{}; the previous topics file stays in force", error);
+      report_reload("topics file " + cfg->topics.string(), false,
+                    "refused, the previous one stays in force: " + error);
       break;
     case broker::broker::reload_outcome::reloaded:
-      // Logged once every session has its new rights, so the line means they are in force.
+      // Recorded once every session has its new rights, so the event means they are in force.
       on_every_shard([](shard& s) { s.protocol().on_policy_changed(); });
-      spdlog::info("topics file {} reloaded", cfg->topics.string());
+      report_reload("topics file " + cfg->topics.string(), true, "reloaded");
       break;
     }
   }
@@ -197,7 +190,7 @@ struct server::impl {
       reload_tls(true);
       reload_topics(true);
       if (auto error = broker.reload_credentials()) {
-        spdlog::error("token keys not reloaded, the previous ones stay in use: {}", *error);
+        report_reload("token keys", false, "refused, the previous ones stay in use: " + *error);
       }
       wait_hangup();
     });

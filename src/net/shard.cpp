@@ -75,9 +75,8 @@ std::size_t shard::drop_revoked(const std::string& listener, asio::ssl::context&
     }
   }
   for (auto id : revoked) {
-    spdlog::warn("connection {} on listener '{}': client certificate revoked by the new CRL, disconnecting",
-                 id, listener);
-    protocol_->disconnect(id, mqtt::reason_code::administrative_action);
+    protocol_->disconnect(id, mqtt::reason_code::administrative_action,
+                          "client certificate revoked by the new CRL");
   }
   return revoked.size();
 }

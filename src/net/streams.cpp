@@ -18,6 +18,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "broker/shard.hpp"
 #include "net/connection.hpp"
 #include "net/shard.hpp"
 #include "net/tls.hpp"
@@ -194,7 +195,8 @@ public:
     handshake_timer_ = std::make_unique<asio::steady_timer>(owner_.io(), handshake_timeout);
     handshake_timer_->async_wait([self = shared_from_this(), this](const boost::system::error_code& ec) {
       if (!ec && !finished() && info_) {
-        spdlog::debug("TLS handshake from {}:{} timed out", info_->peer_address, info_->peer_port);
+        owner_.protocol().report_refused(*info_, "TLS handshake not finished in time",
+                                         "limits.connect_timeout");
         finish();
       }
     });
@@ -238,7 +240,7 @@ private:
     if (long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK) {
       why += std::string(": ") + X509_verify_cert_error_string(verify);
     }
-    spdlog::info("TLS handshake from {}:{} failed: {}", info_->peer_address, info_->peer_port, why);
+    owner_.protocol().report_refused(*info_, "TLS handshake failed: " + why);
     finish();
   }
 

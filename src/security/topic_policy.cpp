@@ -290,6 +290,18 @@ std::string topic_rule::location() const {
   return file + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
 }
 
+std::string topic_rule::describe() const {
+  switch (type) {
+  case kind::publish_grant:
+    return "publish grant of \"" + pattern + "\" to role " + role;
+  case kind::subscribe_grant:
+    return "subscribe grant of \"" + pattern + "\" to role " + role;
+  case kind::deny:
+    return "deny of \"" + pattern + "\" for " + role;
+  }
+  return "";
+}
+
 std::string_view to_string(topic_verdict verdict) {
   switch (verdict) {
   case topic_verdict::allowed:

@@ -52,6 +52,8 @@ struct topic_rule {
   std::size_t index = 0; // into topics_file::topics (grants) or topics_file::denies
 
   std::string location() const; // "topics.toml:12:13"
+  // "publish grant of \"a/{b}\" to role thermostat", "deny of \"internal/#\" for dashboard"
+  std::string describe() const;
 };
 
 enum class topic_verdict : std::uint8_t {

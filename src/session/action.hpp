@@ -12,6 +12,7 @@
 #include "base/clock.hpp"
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
+#include "session/authorizer.hpp"
 
 namespace firehook::session {
 
@@ -28,17 +29,34 @@ struct send_publish {
 };
 
 // Close the connection, after the queued bytes when `flush`. The session is already offline
-// when this action is read; `reason` is for logs.
+// when this action is read. `reason` (and the packet that caused it, when one did) is for the
+// client_disconnected event: normal_disconnection means the client sent DISCONNECT.
 struct close_connection {
   std::error_code reason;
   bool flush = true;
+  std::optional<mqtt::packet_type> packet;
 };
 
 // Publish an application message (a client's PUBLISH or a will) to every matching subscription,
 // and to the retained store when message->retain.
 struct route_message {
   mqtt::message_ptr message;
+  bool will = false;
 };
+
+// A PUBLISH the client's rights refused, or its will (`will`: due, but the rights no longer allow
+// it, a topics reload having taken them away after CONNECT), for the event that records it.
+struct publish_refused {
+  std::string topic;
+  mqtt::qos qos = mqtt::qos::at_most_once;
+  bool retain = false;
+  bool will = false;
+  authorizer::explanation why;
+};
+
+// Deliveries were dropped (session.hpp, queue and drop policy). Sent once until the owner takes
+// the counts (session::take_dropped), so a flood of drops costs one action per report.
+struct messages_dropped {};
 
 // One subscription added or replaced by SUBSCRIBE.
 struct subscription_change {
@@ -48,12 +66,21 @@ struct subscription_change {
   bool existed = false; // it replaced a subscription with the same filter (Retain Handling 1)
 };
 
+// How one SUBSCRIBE filter was decided, for the event that records it: `code` is the granted QoS
+// or the refusal's reason code (as 5.0 says it).
+struct subscribe_decision {
+  std::string filter;
+  mqtt::reason_code code = mqtt::reason_code::success;
+  authorizer::explanation why;
+};
+
 // Apply `changes` to the subscription index (every replica), then send `ack` and the retained
 // messages the changes ask for (session::deliver_retained). The session has already recorded
 // the subscriptions in its state. `changes` may be empty (every filter refused).
 struct apply_subscriptions {
   std::vector<subscription_change> changes;
   mqtt::suback ack;
+  std::vector<subscribe_decision> decisions; // one per filter of the SUBSCRIBE, in its order
 };
 
 // Remove `filters` (subscriptions that existed) from the index, then send `ack` (unless
@@ -62,12 +89,6 @@ struct apply_unsubscriptions {
   std::vector<std::string> filters;
   mqtt::unsuback ack;
   bool acknowledge = true;
-};
-
-// The will was due but the client's rights no longer allow it (a topics reload took them away
-// after CONNECT): it is not published. For the log.
-struct will_refused {
-  std::string topic;
 };
 
 // Call session::on_timer() at `at` or soon after. Calling it early is harmless.
@@ -79,7 +100,8 @@ struct arm_timer {
 // start): remove its subscriptions everywhere and forget it. No action follows.
 struct session_ended {};
 
-using action = std::variant<send_packet, send_publish, close_connection, route_message, will_refused,
-                            apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
+using action =
+    std::variant<send_packet, send_publish, close_connection, route_message, publish_refused,
+                 messages_dropped, apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
 
 } // namespace firehook::session

@@ -7,6 +7,7 @@
 // with an offline session, so deliveries queued for it are checked too). Called on the owning
 // shard's thread only.
 
+#include <string>
 #include <string_view>
 
 #include "mqtt/packet.hpp"
@@ -15,6 +16,14 @@ namespace firehook::session {
 
 class authorizer {
 public:
+  // Why a decision went the way it did, for the event that records it: the verdict in a few words
+  // ("no grant", "denied") and the rule that decided ("topics.toml:12:3 publish grant of ...").
+  struct explanation {
+    std::string reason;
+    std::string rule;
+    bool allowed = false;
+  };
+
   virtual ~authorizer() = default;
   // A PUBLISH of `topic` (a valid topic name) at `qos`, with the retain flag `retain`.
   virtual bool may_publish(std::string_view topic, mqtt::qos qos, bool retain) const = 0;
@@ -22,6 +31,10 @@ public:
   virtual bool may_subscribe(std::string_view filter) const = 0;
   // A message on `topic` is about to be delivered to this client.
   virtual bool may_receive(std::string_view topic) const = 0;
+
+  // The same decisions explained (`allowed` is the decision); for events, never on the delivery path.
+  virtual explanation explain_publish(std::string_view topic, mqtt::qos qos, bool retain) const = 0;
+  virtual explanation explain_subscribe(std::string_view filter) const = 0;
 };
 
 } // namespace firehook::session

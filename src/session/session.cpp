@@ -112,6 +112,7 @@ void session::on_packet(mqtt::packet&& p) {
     return; // after our own close, the rest of what was read is ignored
   }
   last_received_ = clock_.now();
+  handling_ = mqtt::type_of(p);
   std::visit(overloaded{
                  [&](mqtt::publish& x) { on_publish(std::move(x)); },
                  [&](mqtt::puback& x) { on_puback(x); },
@@ -127,6 +128,7 @@ void session::on_packet(mqtt::packet&& p) {
                  [&](auto&) { fail(session_errc::protocol_error); },
              },
              p);
+  handling_.reset();
 }
 
 void session::on_disconnect(const mqtt::disconnect& d) {
@@ -139,7 +141,8 @@ void session::on_disconnect(const mqtt::disconnect& d) {
   }
   // A normal DISCONNECT discards the will [MQTT-3.14.4-3], unless it asks for it (0x04).
   const bool with_will = v5() && d.reason == mqtt::reason_code::disconnect_with_will_message;
-  actions_.push_back(close_connection{session_errc::normal_disconnection, true});
+  actions_.push_back(
+      close_connection{session_errc::normal_disconnection, true, mqtt::packet_type::disconnect});
   go_offline(with_will);
 }
 
@@ -165,7 +168,7 @@ void session::close(std::error_code ec, bool publish_will_now) {
   if (v5()) {
     send_disconnect(to_reason_code(ec));
   }
-  actions_.push_back(close_connection{ec, true});
+  actions_.push_back(close_connection{ec, true, handling_});
   go_offline(publish_will_now);
 }
 
@@ -198,8 +201,7 @@ void session::publish_will() {
     return;
   }
   // Checked at CONNECT, and again now: the rights may have changed since (a topics reload).
-  if (!permitted(will_->topic, will_->qos, will_->retain)) {
-    actions_.push_back(will_refused{std::move(will_->topic)});
+  if (!permitted(will_->topic, will_->qos, will_->retain, true)) {
     will_.reset();
     will_due_.reset();
     return;
@@ -225,7 +227,7 @@ void session::publish_will() {
   m->origin_client_id = st_->client_id;
   will_.reset();
   will_due_.reset();
-  actions_.push_back(route_message{std::move(m)});
+  actions_.push_back(route_message{std::move(m), true});
 }
 
 void session::end() {
@@ -291,7 +293,7 @@ void session::take_over(bool resumed) {
     if (v5()) {
       send_disconnect(mqtt::reason_code::session_taken_over); // [MQTT-3.1.4-3]
     }
-    actions_.push_back(close_connection{session_errc::session_taken_over, true});
+    actions_.push_back(close_connection{session_errc::session_taken_over, true, std::nullopt});
     connected_ = false;
     // The old connection ended without DISCONNECT: its will is due, unless its delay lets the
     // resumed session cancel it [MQTT-3.1.3-9].
@@ -330,7 +332,7 @@ void session::end_connection(mqtt::reason_code reason) {
   const session_errc why = reason == mqtt::reason_code::maximum_connect_time
                                ? session_errc::maximum_connect_time
                                : session_errc::administrative_action;
-  actions_.push_back(close_connection{why, true});
+  actions_.push_back(close_connection{why, true, std::nullopt});
   go_offline(true);
 }
 
@@ -355,7 +357,7 @@ std::vector<std::string> session::recheck_subscriptions() {
     it = st_->subscriptions.erase(it);
   }
   if (!revoked.empty()) {
-    stats_.subscriptions_revoked += revoked.size();
+    stats_.add(events::stat::subscriptions_revoked, revoked.size());
     apply_unsubscriptions out;
     out.filters = revoked;
     out.acknowledge = false;

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "events/statistics.hpp"
 #include "mqtt/packet.hpp"
 #include "session/action.hpp"
 #include "session/limits.hpp"
@@ -57,17 +58,10 @@
 
 namespace firehook::session {
 
-// Statistics a session adds to. Owned by the caller (one per shard), plain integers: a session
-// is used by one thread.
-struct counters {
-  std::uint64_t messages_received = 0;     // PUBLISH packets received from clients
-  std::uint64_t messages_sent = 0;         // PUBLISH packets sent to clients (resends included)
-  std::uint64_t messages_dropped = 0;      // deliveries dropped by the policy above
-  std::uint64_t publishes_denied = 0;      // PUBLISH refused by the client's rights (state::rights)
-  std::uint64_t subscribes_denied = 0;     // SUBSCRIBE filters refused by them
-  std::uint64_t deliveries_withheld = 0;   // deliveries the subscriber had no right to receive
-  std::uint64_t subscriptions_revoked = 0; // live subscriptions removed by a change of rights
-};
+// Statistics a session adds to: one shard's counters (events::local_counters), plain integers, since
+// a session is used by one thread. It counts messages_received, messages_sent, messages_dropped,
+// publishes_denied, subscribes_denied, deliveries_withheld and subscriptions_revoked.
+using counters = events::local_counters;
 
 class session {
 public:
@@ -127,6 +121,13 @@ public:
   // Moves the state out (after take_over(true)). The session object is then only destroyed.
   std::unique_ptr<state> release_state();
 
+  // Deliveries dropped since the last call, by why (after a messages_dropped action).
+  struct dropped_counts {
+    std::uint64_t over_bound = 0; // over max_queued_bytes or max_queued_messages
+    std::uint64_t too_large = 0;  // over the client's Maximum Packet Size
+  };
+  dropped_counts take_dropped();
+
   const state& current() const { return *st_; }
   const std::string& client_id() const { return st_->client_id; }
   bool connected() const { return connected_; }
@@ -143,8 +144,9 @@ private:
 
   // inbound (session_inbound.cpp)
   // The one check of every message this client makes enter the broker (its PUBLISH packets and
-  // its will): its current rights for the topic, QoS and retain flag. A refusal is counted.
-  bool permitted(std::string_view topic, mqtt::qos qos, bool retain);
+  // its will): its current rights for the topic, QoS and retain flag. A refusal is counted and
+  // recorded (publish_refused).
+  bool permitted(std::string_view topic, mqtt::qos qos, bool retain, bool will);
   void on_publish(mqtt::publish&& p);
   bool resolve_topic_alias(mqtt::publish& p);
   mqtt::reason_code check_publish_topic(const mqtt::publish& p) const;
@@ -175,7 +177,7 @@ private:
   void pump();
   void resend_inflight();
   bool expired(const mqtt::message& m) const;
-  void drop();
+  void drop(bool too_large);
 
   // lifecycle (session.cpp)
   void send(mqtt::packet p);
@@ -195,6 +197,10 @@ private:
   const base::clock& clock_;
   counters& stats_;
   std::vector<action> actions_;
+  dropped_counts dropped_;
+  bool drops_reported_ = false; // a messages_dropped action is out, not yet taken
+  // The packet being handled, for the close_connection it may cause.
+  std::optional<mqtt::packet_type> handling_;
 
   mqtt::protocol_version version_ = mqtt::protocol_version::v3_1_1;
   bool connected_ = false;

@@ -22,7 +22,7 @@ mqtt::reason_code granted(mqtt::qos q) {
 } // namespace
 
 void session::on_publish(mqtt::publish&& p) {
-  ++stats_.messages_received;
+  stats_.add(events::stat::messages_received);
   if (!p.props.subscription_identifiers.empty()) {
     fail(session_errc::protocol_error); // only the server sends them [MQTT-3.3.4-6]
     return;
@@ -57,7 +57,14 @@ void session::on_publish(mqtt::publish&& p) {
     fail(session_errc::topic_name_invalid); // 3.1.1 cannot say it in an ack
     return;
   }
-  if (!mqtt::is_error(rc) && !permitted(p.topic, p.qos, p.retain)) {
+  if (rc == mqtt::reason_code::not_authorized || rc == mqtt::reason_code::no_matching_subscribers) {
+    // $SYS (check_publish_topic): the broker's own tree, whatever the topics file says.
+    stats_.add(events::stat::publishes_denied);
+    actions_.push_back(
+        publish_refused{p.topic, p.qos, p.retain, false, {"the $SYS tree is the broker's", {}, false}});
+  }
+  if (!mqtt::is_error(rc) && rc != mqtt::reason_code::no_matching_subscribers &&
+      !permitted(p.topic, p.qos, p.retain, false)) {
     if (limits_.disconnect_on_denied_publish) {
       fail(session_errc::not_authorized);
       return;
@@ -72,11 +79,13 @@ void session::on_publish(mqtt::publish&& p) {
   acknowledge(qos, packet_id, rc);
 }
 
-bool session::permitted(std::string_view topic, mqtt::qos qos, bool retain) {
+bool session::permitted(std::string_view topic, mqtt::qos qos, bool retain, bool will) {
   if (!st_->rights || st_->rights->may_publish(topic, qos, retain)) {
     return true;
   }
-  ++stats_.publishes_denied;
+  stats_.add(events::stat::publishes_denied);
+  actions_.push_back(publish_refused{std::string(topic), qos, retain, will,
+                                     st_->rights->explain_publish(topic, qos, retain)});
   return false;
 }
 
@@ -197,19 +206,29 @@ void session::on_subscribe(mqtt::subscribe&& s) {
   apply_subscriptions out;
   out.ack.packet_id = s.packet_id; // [MQTT-3.8.4-2]
   out.ack.reasons.reserve(s.subscriptions.size());
+  out.decisions.reserve(s.subscriptions.size());
   for (auto& sub : s.subscriptions) {
     mqtt::reason_code rc = check_filter(sub.filter);
-    if (rc == mqtt::reason_code::success && st_->rights && !st_->rights->may_subscribe(sub.filter)) {
-      ++stats_.subscribes_denied;
-      rc = mqtt::reason_code::not_authorized; // 3.1.1: 0x80 below
+    authorizer::explanation why;
+    if (rc == mqtt::reason_code::success && st_->rights) {
+      why = st_->rights->explain_subscribe(sub.filter);
+      if (!why.allowed) {
+        stats_.add(events::stat::subscribes_denied);
+        rc = mqtt::reason_code::not_authorized; // 3.1.1: 0x80 below
+      }
     }
     const auto existing = st_->subscriptions.find(sub.filter);
     const bool existed = existing != st_->subscriptions.end();
     if (rc == mqtt::reason_code::success && !existed &&
         st_->subscriptions.size() >= limits_.max_subscriptions) {
       rc = mqtt::reason_code::quota_exceeded;
+      why.reason = "limits.max_subscriptions_per_client reached";
     }
     if (mqtt::is_error(rc)) {
+      if (why.reason.empty()) {
+        why.reason = mqtt::to_string(rc);
+      }
+      out.decisions.push_back(subscribe_decision{sub.filter, rc, std::move(why)});
       out.ack.reasons.push_back(v5() ? rc : mqtt::reason_code::unspecified_error); // 3.1.1: 0x80
       continue;
     }
@@ -220,6 +239,7 @@ void session::on_subscribe(mqtt::subscribe&& s) {
     }
     st_->subscriptions.insert_or_assign(sub.filter, stored_subscription{opts, id}); // [MQTT-3.8.4-3]
     out.ack.reasons.push_back(granted(opts.max_qos));
+    out.decisions.push_back(subscribe_decision{sub.filter, granted(opts.max_qos), std::move(why)});
     out.changes.push_back(subscription_change{std::move(sub.filter), opts, id, existed});
   }
   st_->ever_subscribed = st_->ever_subscribed || !out.changes.empty();

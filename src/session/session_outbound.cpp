@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <utility>
 
 #include "mqtt/codec.hpp"
 #include "session/session.hpp"
@@ -30,15 +31,25 @@ bool session::expired(const mqtt::message& m) const {
   return m.expires_at && *m.expires_at <= clock_.now();
 }
 
-void session::drop() {
-  ++stats_.messages_dropped;
+void session::drop(bool too_large) {
+  stats_.add(events::stat::messages_dropped);
+  ++(too_large ? dropped_.too_large : dropped_.over_bound);
+  if (!drops_reported_) {
+    drops_reported_ = true;
+    actions_.push_back(messages_dropped{});
+  }
+}
+
+session::dropped_counts session::take_dropped() {
+  drops_reported_ = false;
+  return std::exchange(dropped_, dropped_counts{});
 }
 
 bool session::deliverable(const delivery& d) {
   if (!st_->rights || st_->rights->may_receive(d.message->topic)) {
     return true;
   }
-  ++stats_.deliveries_withheld; // e.g. "#" granted beside a denied "internal/#", or a reload
+  stats_.add(events::stat::deliveries_withheld); // e.g. "#" granted beside a denied "internal/#", or a reload
   return false;
 }
 
@@ -62,7 +73,7 @@ void session::deliver(delivery&& d, std::size_t backlog) {
   }
   const std::uint64_t bytes = footprint(d);
   if (!fits(bytes, backlog)) {
-    drop();
+    drop(false);
     return;
   }
   if (d.qos == mqtt::qos::at_most_once) {
@@ -90,7 +101,7 @@ void session::deliver_retained(const mqtt::message_ptr& m, const subscription_ch
 
 void session::enqueue(delivery&& d, std::uint64_t bytes) {
   if (st_->queue.size() >= limits_.max_queued_messages) {
-    drop(); // tail drop: what is queued keeps its order
+    drop(false); // tail drop: what is queued keeps its order
     return;
   }
   st_->queued_bytes += bytes;
@@ -143,13 +154,13 @@ bool session::send_delivery(const delivery& d, bool dup, std::uint16_t packet_id
   std::uint16_t new_alias = 0;
   auto header = make_publish(d, dup, packet_id, new_alias);
   if (!header) {
-    drop();
+    drop(true);
     return false;
   }
   if (new_alias != 0) {
     out_aliases_.emplace(d.message->topic, new_alias);
   }
-  ++stats_.messages_sent;
+  stats_.add(events::stat::messages_sent);
   actions_.push_back(send_publish{std::move(*header), d.message});
   return true;
 }

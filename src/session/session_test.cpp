@@ -246,7 +246,7 @@ TEST_F(session_test, inbound_qos0_is_routed_without_acknowledgement) {
   EXPECT_EQ(routed_topics(acts), std::vector<std::string>{"a/b"});
   EXPECT_TRUE(sent<mqtt::puback>(acts).empty());
   EXPECT_TRUE(sent<mqtt::pubrec>(acts).empty());
-  EXPECT_EQ(stats_.messages_received, 1u);
+  EXPECT_EQ(stats_.get(events::stat::messages_received), 1u);
 }
 
 TEST_F(session_test, inbound_qos1_is_routed_and_acknowledged_with_its_id) {
@@ -357,7 +357,7 @@ TEST_F(session_test, outbound_qos0_is_sent_without_id_and_never_queued_offline) 
   // session's byte bound, so it is dropped.
   s_->deliver(to_deliver(message("a"), qos::at_most_once), lim_.max_queued_bytes);
   EXPECT_TRUE(publishes(take()).empty()) << "congested: QoS 0 is dropped";
-  EXPECT_EQ(stats_.messages_dropped, 1u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
 }
 
 TEST_F(session_test, outbound_qos1_completes_with_puback_and_is_resent_with_dup_on_reconnect) {
@@ -501,7 +501,7 @@ TEST_F(session_test, offline_queue_is_bounded_by_count_and_drops_the_newest) {
   for (const char* t : {"1", "2", "3", "4", "5"}) {
     s_->deliver(to_deliver(message(t), qos::at_least_once));
   }
-  EXPECT_EQ(stats_.messages_dropped, 2u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 2u);
   EXPECT_EQ(s_->current().queue.size(), 3u);
   // A QoS 0 message is not kept for an offline session.
   s_->deliver(to_deliver(message("zero"), qos::at_most_once));
@@ -530,7 +530,7 @@ TEST_F(session_test, offline_queue_is_bounded_by_bytes) {
   }
   EXPECT_EQ(s_->current().queue.size(), 2u);
   EXPECT_EQ(s_->current().queued_bytes, 2 * one);
-  EXPECT_EQ(stats_.messages_dropped, 1u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
 }
 
 TEST_F(session_test, one_byte_bound_covers_the_connection_backlog_inflight_and_queue) {
@@ -545,13 +545,13 @@ TEST_F(session_test, one_byte_bound_covers_the_connection_backlog_inflight_and_q
   EXPECT_EQ(publishes(take()).size(), 4u);
   EXPECT_EQ(s_->current().inflight_bytes, 4 * one);
   EXPECT_EQ(s_->current().queue.size(), 6u);
-  EXPECT_EQ(stats_.messages_dropped, 10u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 10u);
   // What the connection has not yet written counts too: with 5 deliveries' worth of it, a new
   // message of either QoS does not fit.
   s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_most_once), 5 * one);
   s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once), 5 * one);
   EXPECT_TRUE(publishes(take()).empty());
-  EXPECT_EQ(stats_.messages_dropped, 12u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 12u);
   // An acknowledgement frees its message and moves the next from the queue into flight: one
   // more fits, then none.
   EXPECT_EQ(publishes(packet(mqtt::puback{1, reason_code::success, {}})).size(), 1u);
@@ -559,7 +559,7 @@ TEST_F(session_test, one_byte_bound_covers_the_connection_backlog_inflight_and_q
   s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
   s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
   EXPECT_EQ(s_->current().queue.size(), 6u);
-  EXPECT_EQ(stats_.messages_dropped, 13u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 13u);
   // All acknowledged: room again.
   for (std::uint16_t id = 2; id <= 11; ++id) {
     packet(mqtt::puback{id, reason_code::success, {}});
@@ -609,7 +609,7 @@ TEST_F(session_test, message_expiry_is_sent_as_the_remaining_interval_and_expire
   for (const auto& p : publishes(take())) {
     EXPECT_NE(p.topic, "queued") << "expired while queued [MQTT-3.3.2-5]";
   }
-  EXPECT_EQ(stats_.messages_dropped, 0u) << "an expired message is not a drop";
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 0u) << "an expired message is not a drop";
 }
 
 // --- session expiry, will, will delay ------------------------------------------------------------
@@ -915,7 +915,7 @@ TEST_F(session_test, delivery_over_the_client_maximum_packet_size_is_dropped_and
   s_->deliver(to_deliver(message("big", std::string(100, 'x')), qos::at_least_once));
   auto acts = take();
   EXPECT_TRUE(publishes(acts).empty()) << "[MQTT-3.1.2-24]";
-  EXPECT_EQ(stats_.messages_dropped, 1u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
   EXPECT_TRUE(s_->current().inflight.empty()) << "not waiting for a PUBACK that cannot come";
 
   s_->deliver(to_deliver(message("small", std::string(10, 'x')), qos::at_least_once));
@@ -1021,6 +1021,12 @@ public:
   bool may_publish(std::string_view topic, qos, bool) const override { return topic.starts_with(allowed_); }
   bool may_subscribe(std::string_view filter) const override { return filter.starts_with(allowed_); }
   bool may_receive(std::string_view topic) const override { return topic.starts_with(allowed_); }
+  explanation explain_publish(std::string_view topic, qos, bool) const override {
+    return {"prefix", allowed_, topic.starts_with(allowed_)};
+  }
+  explanation explain_subscribe(std::string_view filter) const override {
+    return {"prefix", allowed_, filter.starts_with(allowed_)};
+  }
 
 private:
   std::string allowed_;
@@ -1035,9 +1041,12 @@ TEST_F(session_test, a_will_is_checked_again_when_it_is_published) {
   s_->on_connection_lost();
   const auto acts = take();
   EXPECT_TRUE(routed_topics(acts).empty());
-  ASSERT_EQ(all_of<will_refused>(acts).size(), 1u);
-  EXPECT_EQ(all_of<will_refused>(acts)[0].topic, "will/t");
-  EXPECT_EQ(stats_.publishes_denied, 1u);
+  const auto refused = all_of<publish_refused>(acts);
+  ASSERT_EQ(refused.size(), 1u);
+  EXPECT_EQ(refused[0].topic, "will/t");
+  EXPECT_TRUE(refused[0].will);
+  EXPECT_EQ(refused[0].why.rule, "other/");
+  EXPECT_EQ(stats_.get(events::stat::publishes_denied), 1u);
 
   // With the right, it goes as usual.
   s_.reset();
@@ -1057,7 +1066,7 @@ TEST_F(session_test, a_delayed_will_is_checked_when_its_delay_ends) {
   s_->set_rights(std::make_shared<prefix_rights>("other/"));
   const auto acts = tick(5s);
   EXPECT_TRUE(routed_topics(acts).empty());
-  EXPECT_EQ(all_of<will_refused>(acts).size(), 1u);
+  EXPECT_EQ(all_of<publish_refused>(acts).size(), 1u);
 }
 
 TEST_F(session_test, queued_and_inflight_deliveries_are_checked_against_the_current_rights) {
@@ -1081,7 +1090,7 @@ TEST_F(session_test, queued_and_inflight_deliveries_are_checked_against_the_curr
   c.props.receive_maximum = 10;
   s_->on_connect(c, true, false);
   EXPECT_TRUE(publishes(take()).empty());
-  EXPECT_EQ(stats_.deliveries_withheld, 3u);
+  EXPECT_EQ(stats_.get(events::stat::deliveries_withheld), 3u);
   EXPECT_TRUE(s_->current().inflight.empty());
   EXPECT_TRUE(s_->current().queue.empty());
   EXPECT_EQ(s_->current().inflight_bytes + s_->current().queued_bytes, 0u);

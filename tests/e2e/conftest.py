@@ -10,6 +10,7 @@ the `shards` fixture parameter lets a test say otherwise.
 """
 
 import copy
+import json
 import os
 import queue
 import re
@@ -26,9 +27,12 @@ FIREHOOK = os.environ.get("FIREHOOK")
 START_TIMEOUT = 20.0  # a sanitizer build on a busy 2-core CI machine starts slowly
 STOP_TIMEOUT = 15.0
 
-# Values a test normally expects; they match the documented defaults except shards and sys_interval.
+# Values a test normally expects; they match the documented defaults except shards, sys_interval and
+# the log format: JSON, so that every test checks that every line the broker writes is valid JSON,
+# and finds events by their fields (Broker.events).
 DEFAULT_CONFIG = {
     "broker": {"shards": 2, "sys_interval": 10},
+    "log": {"format": "json"},
     "limits": {
         "max_connections": 100000,
         "connect_timeout": 5,
@@ -224,6 +228,40 @@ class Broker:
     def stderr_text(self):
         return self.stderr_path.read_bytes().decode("utf-8", "replace")
 
+    def log_lines(self, since=0):
+        """Every line written to stderr after offset `since`, each parsed as JSON (log.format =
+        "json"): a list of dicts. A line that is not a JSON object fails the test."""
+        out = []
+        for line in self.stderr_text()[since:].splitlines():
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                raise AssertionError(f"firehook wrote a log line that is not JSON ({e}):\n{line}") from None
+            assert isinstance(obj, dict), f"log line is not a JSON object: {line}"
+            out.append(obj)
+        return out
+
+    def events(self, kind=None, since=0, **fields):
+        """The events logged after offset `since`, of type `kind` when given, whose fields equal `fields`."""
+        return [e for e in self.log_lines(since)
+                if "event" in e and (kind is None or e["event"] == kind)
+                and all(e.get(k) == v for k, v in fields.items())]
+
+    def wait_for_event(self, kind, since=0, timeout=10.0, predicate=None, **fields):
+        """Waits until an event of type `kind` with `fields` (and `predicate(event)`) is logged;
+        returns it. Events reach the log from their own thread, a few milliseconds after."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [e for e in self.events(kind, since, **fields) if predicate is None or predicate(e)]
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {kind} event with {fields} within {timeout}s; events logged:\n"
+                                     + "\n".join(json.dumps(e) for e in self.events(since=since)[-30:]))
+            time.sleep(0.05)
+
     def rss(self):
         """The broker's resident memory now, in bytes (VmRSS of /proc/PID/status)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -267,6 +305,8 @@ class Broker:
         for marker in SANITIZER_MARKERS:
             assert marker not in err, f"sanitizer report in firehook's stderr:\n{err[-6000:]}"
         assert code == 0, f"firehook exit code {code} after SIGTERM/SIGINT, expected 0\n{err[-4000:]}"
+        if self.config.get("log", {}).get("format") == "json":
+            self.log_lines()  # every line valid JSON
 
 
 @pytest.fixture

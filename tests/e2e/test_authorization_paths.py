@@ -15,7 +15,7 @@ import pytest
 from pahoclient import V311, V5, unique
 from pki import pki  # noqa: F401  (a fixture)
 from rawclient import PUBACK, PUBLISH, Will
-from topics_helpers import PASSWORD, replace_file, topics_toml, wait_for_log
+from topics_helpers import PASSWORD, replace_file, topics_toml
 from topics_helpers import certs, fleet, jwt_key, make_fleet, users_db  # noqa: F401  (fixtures)
 
 CONNACK_NOT_AUTHORIZED = {V5: 0x87, V311: 0x05}
@@ -30,8 +30,8 @@ def reload_topics(fleet, text):
     since = len(fleet.broker.stderr_text())
     replace_file(fleet.broker.topics_path, text)
     fleet.broker.send_signal(signal.SIGHUP)
-    wait_for_log(fleet.broker, since, lambda line: "reloaded" in line and "topics file" in line,
-                 "saying the topics file was reloaded")
+    fleet.broker.wait_for_event("reload", since, decision="allow",
+                                predicate=lambda e: e["subject"].startswith("topics file"))
 
 
 def raw_user_with_will(fleet, name, version, will, expect_rc):
@@ -74,9 +74,11 @@ def test_will_the_client_may_not_publish_refuses_the_connect(fleet, version, cas
     else:
         r, _ = raw_user_with_will(fleet, who, version, will, CONNACK_NOT_AUTHORIZED[version])
     assert r.wait_closed() == []
-    line = wait_for_log(fleet.broker, since, lambda l: "will on topic" in l and "refused" in l,
-                        "explaining the refused will")
-    assert will.topic in line and why in line, line
+    e = fleet.broker.wait_for_event("auth_denied", since, topic=will.topic, identity=who)
+    assert e["reason_code"] == "0x87" and why in e["reason"], e
+    assert (e["qos"], e["retain"]) == (will.qos, will.retain), e
+    if case != "other-building":
+        assert "topics.toml:" in e["rule"], e
     watch.expect_none()
     keys.expect_none()
     late = fleet.dashboard()
@@ -125,8 +127,8 @@ def test_will_is_checked_again_when_published_after_a_reload(make_fleet, version
     reload_topics(f, topics_toml(thermostat_status=False))  # status: only the hvac-controller now
     since = len(f.broker.stderr_text())
     r.close()
-    wait_for_log(f.broker, since, lambda l: "will of client" in l and "not published" in l,
-                 "saying the will was not published")
+    e = f.broker.wait_for_event("will_refused", since, client_id=cert.cn, topic=f"devices/{cert.cn}/status")
+    assert (e["qos"], e["retain"], e["decision"]) == (1, True, "deny"), e
     dash.expect_none()
     late = f.dashboard()
     assert late.subscribe("devices/#", 1) == [1]

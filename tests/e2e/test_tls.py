@@ -103,27 +103,6 @@ def wait_for(predicate, timeout, what):
         time.sleep(0.1)
 
 
-def wait_for_log(broker, since, pattern, timeout=RELOAD_TIMEOUT):
-    """Waits until firehook's stderr, after offset `since`, has a line matching `pattern`; returns it."""
-    rx = re.compile(pattern, re.IGNORECASE)
-
-    def find():
-        for line in broker.stderr_text()[since:].splitlines():
-            if rx.search(line):
-                return line
-        return None
-
-    deadline = time.monotonic() + timeout
-    while True:
-        line = find()
-        if line:
-            return line
-        if time.monotonic() > deadline:
-            pytest.fail(f"firehook logged no line matching {pattern!r} within {timeout}s; it logged:\n"
-                        + broker.stderr_text()[since:][-3000:])
-        time.sleep(0.1)
-
-
 # ----------------------------------------------------------------------------------------------
 # openssl s_client / s_server
 
@@ -577,8 +556,9 @@ def test_refused_handshake_is_logged_with_its_reason(tls_broker, pki, which, rea
     identity = refused_identity(pki, which)
     tls_refusal(port_of(tls_broker), client_context(pki, identity, version=ssl.TLSVersion.TLSv1_3),
                 client_id=identity.cn if identity else "device-1")
-    line = wait_for_log(tls_broker, since, r"127\.0\.0\.1", timeout=5)
-    assert reason in line.lower(), f"the log line does not say why ({reason!r}): {line}"
+    e = tls_broker.wait_for_event("connection_refused", since, peer="127.0.0.1", timeout=5)
+    assert "tls handshake failed" in e["reason"].lower() and reason in e["reason"].lower(), (
+        f"the event does not say why ({reason!r}): {e}")
 
 
 @pytest.mark.parametrize("version,expected", [(V5, 0x85), (V311, 0x02)], ids=["5.0", "3.1.1"])
@@ -634,7 +614,7 @@ def test_server_certificate_reload_keeps_live_clients(tls_broker, tls_files, cli
         tls_broker.send_signal(signal.SIGHUP)
     wait_for(lambda: server_serial(port, pki, device2) == new.serial, RELOAD_TIMEOUT,
              f"new handshakes to show the new server certificate {new.serial} ({trigger})")
-    wait_for_log(tls_broker, since, r"reload", timeout=1)
+    tls_broker.wait_for_event("reload", since, decision="allow", timeout=1)
 
     # The client connected before the reload is still there, both ways, and new ones get in.
     assert not live.disconnected.is_set(), f"the live client was disconnected (rc {live.disconnect_rc})"
@@ -655,8 +635,8 @@ def test_broken_certificate_file_keeps_old_material(tls_broker, tls_files, clien
     since = len(tls_broker.stderr_text())
     tls_files.cert.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
     tls_broker.send_signal(signal.SIGHUP)
-    line = wait_for_log(tls_broker, since, re.escape(str(tls_files.cert)))
-    assert re.search(r"error|fail|keep", line, re.I), f"the log line does not say the reload failed: {line}"
+    e = tls_broker.wait_for_event("reload", since, decision="deny", timeout=RELOAD_TIMEOUT)
+    assert str(tls_files.cert) in e["reason"] and "previous ones stay" in e["reason"], e
 
     # New handshakes still work, with the old certificate; the live client is untouched.
     assert server_serial(port, pki, device2) == tls_files.serial
@@ -709,7 +689,7 @@ def test_sighup_with_unchanged_files_keeps_everyone(tls_broker, clients, pki):
     live = tls_client(clients, tls_broker, pki, pki.clients["device-1"])
     since = len(tls_broker.stderr_text())
     tls_broker.send_signal(signal.SIGHUP)
-    wait_for_log(tls_broker, since, r"reload")
+    tls_broker.wait_for_event("reload", since, timeout=RELOAD_TIMEOUT)
     live.roundtrip()
     assert not live.disconnected.is_set()
 

@@ -28,7 +28,7 @@ from conftest import START_TIMEOUT, firehook_binary
 from pahoclient import QUIET, V311, V5, unique
 from pki import pki  # noqa: F401  (a fixture)
 from rawclient import DISCONNECT, PUBACK, PUBCOMP, PUBREC, PUBREL, sub_options
-from topics_helpers import RELOAD_TIMEOUT, replace_file, topics_toml, wait_for_log
+from topics_helpers import RELOAD_TIMEOUT, replace_file, topics_toml
 from topics_helpers import certs, fleet, jwt_key, make_fleet, users_db  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -335,9 +335,8 @@ def test_reload_that_removes_a_right_drops_the_live_subscription(fleet, version,
     since = len(fleet.broker.stderr_text())
     rewrite_topics(fleet.broker, topics_toml(controller_reads_temperature=False))
     reload(fleet.broker, trigger)
-    line = wait_for_log(fleet.broker, since, lambda s: ctl.client_id in s and ctl_filter in s,
-                        f"naming the removed subscription ({ctl.client_id}, {ctl_filter})")
-    assert re.search(r"remov|drop|revok", line, re.I), f"log line does not say the subscription went: {line}"
+    e = fleet.broker.wait_for_event("subscription_revoked", since, client_id=ctl.client_id, topic=ctl_filter)
+    assert (e["identity"], e["decision"]) == ("ctl-b1", "deny"), e
 
     assert not ctl.disconnected.is_set(), "the controller's connection must stay up; only the subscription goes"
     publish_accepted(t, temperature("b1", "r1"), b"after")
@@ -372,7 +371,7 @@ def test_reload_that_removes_a_publish_right_applies_at_once(fleet, version):
     since = len(fleet.broker.stderr_text())
     rewrite_topics(fleet.broker, topics_toml(thermostat_status=False))
     fleet.broker.send_signal(signal.SIGHUP)
-    wait_for_log(fleet.broker, since, lambda s: "topics.toml" in s and "reloaded" in s, "saying the file was reloaded")
+    fleet.broker.wait_for_event("reload", since, decision="allow", predicate=lambda e: "topics.toml" in e["subject"])
     publish_refused(t, "devices/t-cert-1/status")
     dash.expect_none()
     assert t.is_open()
@@ -384,8 +383,8 @@ def test_broken_topics_file_on_reload_keeps_the_running_rules(fleet):
     since = len(fleet.broker.stderr_text())
     rewrite_topics(fleet.broker, topics_toml(controller_reads_temperature=False) + "\n[[topic]\n")
     fleet.broker.send_signal(signal.SIGHUP)
-    wait_for_log(fleet.broker, since, lambda s: "topics.toml" in s and re.search(r"error|not loaded", s, re.I),
-                 "naming the broken topics file")
+    e = fleet.broker.wait_for_event("reload", since, decision="deny", predicate=lambda e: "topics.toml" in e["subject"])
+    assert "topic" in e["reason"] and "previous one stays" in e["reason"], e
     time.sleep(0.5)
     t = fleet.raw_user("t-b1-r1", V5)
     publish_accepted(t, temperature("b1", "r1"), b"still here")

@@ -298,19 +298,6 @@ class Fleet:
             r.close()
 
 
-def wait_for_log(broker, since, predicate, what, timeout=RELOAD_TIMEOUT):
-    """Waits until a line of firehook's stderr after offset `since` satisfies `predicate`; returns it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        for line in broker.stderr_text()[since:].splitlines():
-            if predicate(line):
-                return line
-        if time.monotonic() > deadline:
-            raise AssertionError(f"firehook logged no line {what} within {timeout}s; it logged:\n"
-                                 + broker.stderr_text()[since:][-3000:])
-        time.sleep(0.1)
-
-
 # ----------------------------------------------------------------------------------------------
 # Fixtures (import them into a test module to use them there)
 
