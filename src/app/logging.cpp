@@ -78,6 +78,22 @@ spdlog::level::level_enum spdlog_level(events::level l) {
 
 } // namespace
 
+events::level event_level(config::log_level level) {
+  switch (level) {
+  case config::log_level::trace:
+  case config::log_level::debug:
+    return events::level::debug;
+  case config::log_level::info:
+    return events::level::info;
+  case config::log_level::warn:
+    return events::level::warn;
+  case config::log_level::error:
+  case config::log_level::off:
+    break;
+  }
+  return events::level::error; // events are warnings at most: none is written
+}
+
 audit::log_sink::writer setup_logging(const config::log_settings& log) {
   static constexpr spdlog::level::level_enum levels[] = {spdlog::level::trace, spdlog::level::debug,
                                                          spdlog::level::info,  spdlog::level::warn,

@@ -12,4 +12,7 @@ namespace firehook::app {
 // Installs the default (general) logger and returns the writer the event log sink writes through.
 audit::log_sink::writer setup_logging(const config::log_settings& log);
 
+// The least severe event the log writes at `level` (events below it are not even aggregated).
+events::level event_level(config::log_level level);
+
 } // namespace firehook::app

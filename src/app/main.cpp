@@ -86,6 +86,7 @@ int serve(const std::string& path) {
   log_options.fmt = cfg->log.format == config::log_format::json ? audit::log_sink::format::json
                                                                 : audit::log_sink::format::text;
   log_options.window = cfg->log.repeat_window;
+  log_options.min_level = app::event_level(cfg->log.level);
   log_options.max_lines_per_second = cfg->log.max_event_lines_per_second;
   b.events().add_sink(std::make_shared<audit::log_sink>(log_options, std::move(write_event)));
   b.events().start();

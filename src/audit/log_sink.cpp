@@ -21,6 +21,9 @@ std::string key_of(const events::event& e) {
 log_sink::log_sink(options opts, writer write) : opts_(opts), write_(std::move(write)) {}
 
 void log_sink::consume(const events::event& e) {
+  if (events::level_of(e.type) < opts_.min_level) {
+    return;
+  }
   auto [it, first] = groups_.try_emplace(key_of(e));
   if (first && groups_.size() > opts_.max_keys) {
     groups_.erase(it);
@@ -31,10 +34,11 @@ void log_sink::consume(const events::event& e) {
     write(e, 0);
     return;
   }
-  ++it->second.repeated;
-  const std::uint64_t counted = it->second.last.count + e.count; // what the repeats stand for, summed
-  it->second.last = e;
-  it->second.last.count = counted;
+  group& g = it->second;
+  ++g.repeated;
+  const std::uint64_t counted = (g.last ? g.last->count : 0) + e.count; // what the repeats stand for
+  g.last = std::make_unique<events::event>(e);
+  g.last->count = counted;
 }
 
 void log_sink::write(const events::event& e, std::uint64_t repeated) {
@@ -53,8 +57,8 @@ void log_sink::write(const events::event& e, std::uint64_t repeated) {
 
 void log_sink::flush_window() {
   for (auto& [key, g] : groups_) {
-    if (g.repeated != 0) {
-      write(g.last, g.repeated);
+    if (g.last) {
+      write(*g.last, g.repeated);
     }
   }
   groups_.clear();

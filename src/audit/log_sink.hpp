@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +34,7 @@ public:
 
   struct options {
     format fmt = format::text;
+    events::level min_level = events::level::info; // events below it are not looked at
     std::chrono::seconds window{10};
     std::size_t max_keys = 4096;             // identical-event groups remembered per window
     std::size_t max_lines_per_second = 1000; // 0: no cap
@@ -43,12 +45,14 @@ public:
   void consume(const events::event& e) override;
   void tick(std::chrono::steady_clock::time_point now) override;
   void flush() override { flush_window(); }
+  events::level min_level() const override { return opts_.min_level; }
 
 private:
   struct group {
     std::uint64_t repeated = 0;
-    events::event last; // the latest of the repeats, written with the count; its `count` is the
-                        // sum of the repeats' (messages dropped, events lost)
+    // The latest of the repeats, written with the count; its `count` is the sum of the repeats'
+    // (messages dropped, events lost). Only once there is a repeat: most groups never have one.
+    std::unique_ptr<events::event> last;
   };
 
   void write(const events::event& e, std::uint64_t repeated);

@@ -34,7 +34,8 @@ events::event denied(std::string client) {
 
 TEST(log_sink, identical_events_are_written_once_per_window_then_counted) {
   lines out;
-  log_sink sink({log_sink::format::text, 10s, 100, 0}, out.writer());
+  log_sink sink({.fmt = log_sink::format::text, .window = 10s, .max_keys = 100, .max_lines_per_second = 0},
+                out.writer());
   const auto t0 = clock::now();
   sink.tick(t0);
   for (int i = 0; i < 50; ++i) {
@@ -55,7 +56,8 @@ TEST(log_sink, identical_events_are_written_once_per_window_then_counted) {
 
 TEST(log_sink, json_lines_carry_the_count_as_a_member) {
   lines out;
-  log_sink sink({log_sink::format::json, 10s, 100, 0}, out.writer());
+  log_sink sink({.fmt = log_sink::format::json, .window = 10s, .max_keys = 100, .max_lines_per_second = 0},
+                out.writer());
   const auto t0 = clock::now();
   sink.tick(t0);
   sink.consume(denied("a"));
@@ -67,7 +69,8 @@ TEST(log_sink, json_lines_carry_the_count_as_a_member) {
 
 TEST(log_sink, too_many_different_events_are_counted_not_written) {
   lines out;
-  log_sink sink({log_sink::format::text, 10s, 3, 0}, out.writer());
+  log_sink sink({.fmt = log_sink::format::text, .window = 10s, .max_keys = 3, .max_lines_per_second = 0},
+                out.writer());
   const auto t0 = clock::now();
   sink.tick(t0);
   for (int i = 0; i < 10; ++i) {
@@ -82,7 +85,8 @@ TEST(log_sink, too_many_different_events_are_counted_not_written) {
 
 TEST(log_sink, lines_per_second_are_capped_and_the_overflow_said) {
   lines out;
-  log_sink sink({log_sink::format::text, 10s, 1000, 5}, out.writer());
+  log_sink sink({.fmt = log_sink::format::text, .window = 10s, .max_keys = 1000, .max_lines_per_second = 5},
+                out.writer());
   const auto t0 = clock::now();
   sink.tick(t0);
   for (int i = 0; i < 20; ++i) {
@@ -92,6 +96,20 @@ TEST(log_sink, lines_per_second_are_capped_and_the_overflow_said) {
   sink.tick(t0 + 1s);
   ASSERT_EQ(out.got.size(), 6u);
   EXPECT_NE(out.got[5].find("count=15"), std::string::npos) << out.got[5];
+}
+
+TEST(log_sink, events_below_the_log_level_are_not_looked_at) {
+  lines out;
+  log_sink::options o;
+  o.min_level = events::level::warn;
+  log_sink sink(o, out.writer());
+  sink.tick(clock::now());
+  events::event accepted;
+  accepted.type = events::event_type::connection_accepted; // info
+  sink.consume(accepted);
+  sink.consume(denied("a")); // warn
+  ASSERT_EQ(out.got.size(), 1u);
+  EXPECT_NE(out.got[0].find("publish_refused"), std::string::npos);
 }
 
 } // namespace

@@ -61,7 +61,6 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
   });
   limits_.disconnect_on_denied_publish =
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
-  events_.add_sink(std::make_shared<events::statistics_sink>(stats_));
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, cfg_->limits.max_pending_auth,
                                            cfg_->limits.max_pending_auth_per_address);
   if (!cfg_->topics.empty()) {

@@ -36,7 +36,8 @@ void shard::on_accept(connection_id id, connection_info info) {
     transport_.close(id, false);
     return;
   }
-  events_.emit(event_of(events::event_type::connection_accepted, c));
+  events_.record(events::event_type::connection_accepted,
+                 [&] { return event_of(events::event_type::connection_accepted, c); });
   timers_.push(timer{clock_.now() + broker_.cfg().limits.connect_timeout, timer::kind::connect_deadline, id});
 }
 
@@ -233,14 +234,16 @@ void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
   if (!slot.conn) {
     return;
   }
-  events::event e = event_of(events::event_type::client_disconnected, slot);
-  e.initiator = std::string(why.initiator);
-  e.reason_code = why.code;
-  e.reason = why.reason;
-  if (why.packet) {
-    e.packet = std::string(mqtt::to_string(*why.packet));
-  }
-  events_.emit(std::move(e));
+  events_.record(events::event_type::client_disconnected, [&] {
+    events::event e = event_of(events::event_type::client_disconnected, slot);
+    e.initiator = std::string(why.initiator);
+    e.reason_code = why.code;
+    e.reason = why.reason;
+    if (why.packet) {
+      e.packet = std::string(mqtt::to_string(*why.packet));
+    }
+    return e;
+  });
   if (const auto it = connections_.find(*slot.conn); it != connections_.end()) {
     it->second.state = connection::phase::closing;
     it->second.sid = 0;
@@ -321,18 +324,21 @@ void shard::on_authenticated(connection_id id, security::auth_result&& r) {
 void shard::report_connect(const connection& c, mqtt::reason_code rc, std::string_view method,
                            std::string reason, std::string subject) {
   const bool allowed = !mqtt::is_error(rc);
-  events::event e = event_of(allowed ? events::event_type::auth_allowed : events::event_type::auth_denied, c);
-  if (c.connect && c.connect->username) {
-    e.username = *c.connect->username;
-  }
-  if (!method.empty()) {
-    e.method = std::string(method);
-  }
-  e.verdict = allowed ? events::decision::allow : events::decision::deny;
-  e.reason_code = rc;
-  e.reason = std::move(reason);
-  e.subject = std::move(subject);
-  events_.emit(std::move(e));
+  const auto type = allowed ? events::event_type::auth_allowed : events::event_type::auth_denied;
+  events_.record(type, [&] {
+    events::event e = event_of(type, c);
+    if (c.connect && c.connect->username) {
+      e.username = *c.connect->username;
+    }
+    if (!method.empty()) {
+      e.method = std::string(method);
+    }
+    e.verdict = allowed ? events::decision::allow : events::decision::deny;
+    e.reason_code = rc;
+    e.reason = std::move(reason);
+    e.subject = std::move(subject);
+    return e;
+  });
 }
 
 // A client's rights from the compiled topics file, as the session asks for them.
@@ -567,9 +573,10 @@ void shard::hand_over(subscriber_id sid, const handover_request& req) {
   e.new_peer = req.peer;
   e.reason = resume ? "resumed" : "clean start: the old session ended";
   events_.emit(std::move(e));
-  slot.close_reason = "session taken over by a new connection from " + req.peer;
   slot.s->take_over(resume);
+  closing_reason_ = "session taken over by a new connection from " + req.peer;
   run_actions(sid); // DISCONNECT 0x8E, close, will; without resume the session ends here
+  closing_reason_.clear();
   if (!resume) {
     reply(req, handover_reply{client_id, req.to_connection, req.epoch, 0, nullptr, false});
     return;
@@ -807,9 +814,10 @@ void shard::disconnect(connection_id id, mqtt::reason_code reason, std::string_v
   }
   const subscriber_id sid = c.sid;
   if (const auto s = sessions_.find(sid); s != sessions_.end()) {
-    s->second.close_reason = std::string(why);
     s->second.s->end_connection(reason);
+    closing_reason_ = std::string(why);
     run_actions(sid);
+    closing_reason_.clear();
   }
 }
 

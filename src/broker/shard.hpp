@@ -168,7 +168,6 @@ private:
     std::vector<handover_request> deferred;        // takeovers waiting for those changes
     std::shared_ptr<const security::identity> who; // of the current or last connection
     bool running = false;                          // run_actions() is draining it
-    std::string close_reason; // why the shard is ending its connection (disconnect, takeover), for the event
   };
 
   struct location {
@@ -305,6 +304,9 @@ private:
   std::priority_queue<timer, std::vector<timer>, std::greater<>> timers_;
 
   session::counters counters_; // this shard's, added to broker_.stats() every tick
+  // While the shard itself ends a connection (disconnect, takeover) and runs the session's
+  // actions: why, for the client_disconnected event. Empty otherwise.
+  std::string closing_reason_;
   // Sessions that dropped deliveries since the last tick (session::messages_dropped).
   std::vector<subscriber_id> drop_reports_;
   base::time_point next_sys_{};

@@ -83,12 +83,11 @@ void shard::closed_by_session(session_slot& slot, subscriber_id sid, const sessi
   }
   transport_.close(*slot.conn, x.flush);
   const bool by_client = x.reason == session::session_errc::normal_disconnection;
-  std::string reason = by_client                   ? std::string("the client sent DISCONNECT")
-                       : slot.close_reason.empty() ? x.reason.message()
-                                                   : std::move(slot.close_reason);
+  std::string reason = by_client                 ? std::string("the client sent DISCONNECT")
+                       : closing_reason_.empty() ? x.reason.message()
+                                                 : closing_reason_;
   const ending why{by_client ? "client" : "server", session::to_reason_code(x.reason), std::move(reason),
                    x.packet};
-  slot.close_reason.clear();
   detach(slot, sid, why);
 }
 

@@ -116,7 +116,7 @@ void shard::publish_sys() {
   }
   for (const auto type : events::all_event_types()) {
     publish("$SYS/broker/events/" + std::string(events::to_string(type)),
-            std::to_string(stats.events_of(type)));
+            std::to_string(broker_.events().count_of(type)));
   }
 }
 

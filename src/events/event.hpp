@@ -11,6 +11,7 @@
 // received; format_text and format_json escape it, so it cannot forge a line or break the JSON.
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -49,6 +50,12 @@ enum class event_type : std::uint8_t {
   FIREHOOK_EVENT_TYPES(FIREHOOK_EVENT_ENUM)
 #undef FIREHOOK_EVENT_ENUM
 };
+
+inline constexpr std::size_t event_type_count = 0
+#define FIREHOOK_EVENT_COUNT(name, level, what) +1
+    FIREHOOK_EVENT_TYPES(FIREHOOK_EVENT_COUNT)
+#undef FIREHOOK_EVENT_COUNT
+    ;
 
 enum class level : std::uint8_t { debug, info, warn, error };
 

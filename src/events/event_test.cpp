@@ -121,18 +121,51 @@ TEST(hub, events_reach_every_sink_in_each_producers_order) {
 }
 
 TEST(hub, a_full_buffer_loses_events_and_says_so) {
-  hub h(1, 8, 1ms);
+  hub h(1, 8, std::chrono::hours(1)); // drained only at stop
   auto s = std::make_shared<recording_sink>();
   h.add_sink(s);
-  for (int i = 0; i < 20; ++i) { // before start: nobody drains
+  h.start();
+  for (int i = 0; i < 20; ++i) {
     h.producer(0).emit(event{});
   }
   EXPECT_EQ(h.lost(), 12u);
-  h.start();
+  EXPECT_EQ(h.count_of(event{}.type), 20u) << "every event counts, kept or not";
   h.stop();
   ASSERT_EQ(s->got.size(), 9u);
   EXPECT_EQ(s->got.back().type, event_type::events_lost);
   EXPECT_EQ(s->got.back().count, 12u);
+}
+
+class warnings_only final : public sink {
+public:
+  void consume(const event& e) override { got.push_back(e.type); }
+  level min_level() const override { return level::warn; }
+  std::vector<event_type> got;
+};
+
+TEST(hub, events_no_sink_wants_are_counted_but_not_made) {
+  hub h(1, 64, std::chrono::hours(1));
+  auto s = std::make_shared<warnings_only>();
+  h.add_sink(s);
+  h.start();
+  int built = 0;
+  h.producer(0).record(event_type::connection_accepted, [&] { // info: below the sink's level
+    ++built;
+    event e;
+    e.type = event_type::connection_accepted;
+    return e;
+  });
+  h.producer(0).record(event_type::auth_denied, [&] {
+    ++built;
+    event e;
+    e.type = event_type::auth_denied;
+    return e;
+  });
+  h.stop();
+  EXPECT_EQ(built, 1);
+  EXPECT_EQ(s->got, std::vector<event_type>{event_type::auth_denied});
+  EXPECT_EQ(h.count_of(event_type::connection_accepted), 1u);
+  EXPECT_EQ(h.count_of(event_type::auth_denied), 1u);
 }
 
 } // namespace

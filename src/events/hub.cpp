@@ -1,26 +1,21 @@
 #include "events/hub.hpp"
 
+#include <algorithm>
+#include <array>
+
 #include <boost/lockfree/spsc_queue.hpp>
 
 namespace firehook::events {
 
-// One producer's buffer: a lock-free single-producer, single-consumer ring of owned events.
+// One producer's buffer: a lock-free single-producer, single-consumer ring of owned events, and
+// the producer's counts by type (written by it alone, read by anyone).
 class hub::queue : public emitter {
 public:
-  queue(std::size_t capacity, std::atomic<std::uint64_t>& lost) : ring_(capacity), lost_(lost) {}
+  queue(std::size_t capacity, hub& owner) : ring_(capacity), hub_(owner) {}
   ~queue() override {
     event* e = nullptr;
     while (ring_.pop(e)) {
       delete e;
-    }
-  }
-
-  void emit(event&& e) override {
-    auto owned = std::make_unique<event>(std::move(e));
-    if (ring_.push(owned.get())) {
-      owned.release();
-    } else {
-      lost_.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
@@ -34,18 +29,45 @@ public:
     }
   }
 
+  std::uint64_t count_of(event_type t) const {
+    return counts_[static_cast<std::size_t>(t)].load(std::memory_order_relaxed);
+  }
+
+  void count(event_type t) override {
+    counts_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
+  }
+  bool wants(event_type t) const override {
+    return level_of(t) >= hub_.min_level_.load(std::memory_order_relaxed);
+  }
+  void take(event&& e) override {
+    auto owned = std::make_unique<event>(std::move(e));
+    if (ring_.push(owned.get())) {
+      owned.release();
+    } else {
+      hub_.lost_.fetch_add(1, std::memory_order_relaxed);
+    }
+  }
+
 private:
   boost::lockfree::spsc_queue<event*> ring_;
-  std::atomic<std::uint64_t>& lost_;
+  hub& hub_;
+  std::array<std::atomic<std::uint64_t>, event_type_count> counts_{};
 };
 
 // The shared producer: one ring, its producers serialised.
 class hub::locked_queue final : public emitter {
 public:
   explicit locked_queue(queue& q) : q_(q) {}
-  void emit(event&& e) override {
+
+protected:
+  void count(event_type t) override {
     const std::lock_guard lock(mutex_);
-    q_.emit(std::move(e));
+    q_.count(t);
+  }
+  bool wants(event_type t) const override { return q_.wants(t); }
+  void take(event&& e) override {
+    const std::lock_guard lock(mutex_);
+    q_.take(std::move(e));
   }
 
 private:
@@ -55,7 +77,7 @@ private:
 
 hub::hub(unsigned producers, std::size_t capacity, std::chrono::milliseconds interval) : interval_(interval) {
   for (unsigned i = 0; i <= producers; ++i) {
-    queues_.push_back(std::make_unique<queue>(capacity, lost_));
+    queues_.push_back(std::make_unique<queue>(capacity, *this));
   }
   shared_ = std::make_unique<locked_queue>(*queues_.back());
 }
@@ -69,7 +91,20 @@ void hub::add_sink(std::shared_ptr<sink> s) {
 }
 
 void hub::start() {
+  level least = level::error;
+  for (const auto& s : sinks_) {
+    least = std::min(least, s->min_level());
+  }
+  min_level_.store(least, std::memory_order_relaxed);
   thread_ = std::thread([this] { run(); });
+}
+
+std::uint64_t hub::count_of(event_type t) const {
+  std::uint64_t n = 0;
+  for (const auto& q : queues_) {
+    n += q->count_of(t);
+  }
+  return n;
 }
 
 void hub::stop() {

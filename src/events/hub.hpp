@@ -10,7 +10,7 @@
 // each producer emitted them (events of different producers may interleave).
 //
 // Lifetime: add sinks, then start(); stop() (or the destructor) drains what is queued, flushes the
-// sinks and joins. Without start() events wait in the buffers until they are full.
+// sinks and joins. Before start() events are counted and not kept.
 
 #include <atomic>
 #include <chrono>
@@ -34,6 +34,8 @@ public:
   // About every drain interval and once more at stop, on the hub's thread: for what a sink does
   // by time (aggregation windows, flushing).
   virtual void tick(std::chrono::steady_clock::time_point /*now*/) {}
+  // The least severe event it looks at: less severe ones are counted but not even made.
+  virtual level min_level() const { return level::debug; }
   // Once, at stop, after the last events: write out whatever is held back.
   virtual void flush() {}
 };
@@ -56,6 +58,8 @@ public:
 
   // Events lost to full buffers, since start.
   std::uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+  // Events of type `t` emitted, since start, whether or not a sink took them. Any thread.
+  std::uint64_t count_of(event_type t) const;
 
 private:
   class queue;
@@ -67,6 +71,7 @@ private:
   std::vector<std::unique_ptr<queue>> queues_; // producers, then the shared one's
   std::unique_ptr<locked_queue> shared_;
   std::vector<std::shared_ptr<sink>> sinks_;
+  std::atomic<level> min_level_{level::error}; // of the sinks: nothing is kept before start()
   std::atomic<std::uint64_t> lost_{0};
   std::uint64_t lost_reported_ = 0; // hub thread only
   const std::chrono::milliseconds interval_;

@@ -25,8 +25,4 @@ void local_counters::flush_into(statistics& to) {
   }
 }
 
-void statistics_sink::consume(const event& e) {
-  stats_.count_event(e.type);
-}
-
 } // namespace firehook::events

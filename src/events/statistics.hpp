@@ -7,7 +7,7 @@
 //  - statistics: the process-wide values, relaxed atomics, read by whoever publishes them;
 //  - local_counters: one thread's counters (a shard's), plain integers, added to statistics in one
 //    go (flush_into, about every 100 ms), so that nothing on the message path writes a shared line.
-// Counts of events by type are kept beside them (statistics::count_event), one per event type.
+// Counts of events by type are the event hub's (hub::count_of).
 
 #include <array>
 #include <atomic>
@@ -17,7 +17,6 @@
 #include <string_view>
 
 #include "events/event.hpp"
-#include "events/hub.hpp"
 
 namespace firehook::events {
 
@@ -67,11 +66,6 @@ inline constexpr std::size_t stat_count = 0
     FIREHOOK_STATISTICS(FIREHOOK_STAT_COUNT)
 #undef FIREHOOK_STAT_COUNT
     ;
-inline constexpr std::size_t event_type_count = 0
-#define FIREHOOK_EVENT_COUNT(name, level, what) +1
-    FIREHOOK_EVENT_TYPES(FIREHOOK_EVENT_COUNT)
-#undef FIREHOOK_EVENT_COUNT
-    ;
 
 class statistics {
 public:
@@ -81,17 +75,9 @@ public:
     return values_[static_cast<std::size_t>(s)].load(std::memory_order_relaxed);
   }
 
-  void count_event(event_type t) {
-    events_[static_cast<std::size_t>(t)].fetch_add(1, std::memory_order_relaxed);
-  }
-  std::uint64_t events_of(event_type t) const {
-    return events_[static_cast<std::size_t>(t)].load(std::memory_order_relaxed);
-  }
-
 private:
   std::atomic<std::int64_t>& at(stat s) { return values_[static_cast<std::size_t>(s)]; }
   std::array<std::atomic<std::int64_t>, stat_count> values_{};
-  std::array<std::atomic<std::uint64_t>, event_type_count> events_{};
 };
 
 class local_counters {
@@ -104,16 +90,6 @@ public:
 private:
   std::array<std::uint64_t, stat_count> values_{};
   std::array<std::uint64_t, stat_count> flushed_{};
-};
-
-// Counts every event by type (statistics::count_event), on the hub's thread.
-class statistics_sink final : public sink {
-public:
-  explicit statistics_sink(statistics& s) : stats_(s) {}
-  void consume(const event& e) override;
-
-private:
-  statistics& stats_;
 };
 
 } // namespace firehook::events
