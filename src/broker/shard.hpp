@@ -1,20 +1,23 @@
 #pragma once
 // One broker shard: the protocol side of one network thread. It owns the connections accepted
-// on its thread, the sessions living there, a replica of the subscription index, and a timer
-// queue; it turns session actions into transport calls.
+// on its thread (connection_table), their admission (admission: CONNECT to a claimed session), the
+// sessions living there, a replica of the subscription state (replica), and a timer queue; it
+// takes sessions over (shard_takeover.cpp), turns session actions into transport calls and routes
+// messages (shard_route.cpp). docs/architecture.md draws the parts.
 //
 // Threads (DESIGN.md): every method is called on this shard's thread only, by net/ or by tasks
 // posted from other shards through transport::post_to_shard. No lock is taken on the publish
 // path: the publisher's shard matches the topic in its own replica, delivers to its own sessions
 // directly and hands the others over in one batch per target shard per turn (transport::defer).
 //
-// Cross-shard protocols, all over post_to_shard (FIFO per pair of shards, transport.hpp):
+// Cross-shard protocols, all typed messages (messages.hpp) over post_to_shard (FIFO per pair of
+// shards, transport.hpp), received by receive():
 //  - SUBSCRIBE/UNSUBSCRIBE are applied to the local replica and posted to every other shard; the
 //    SUBACK/UNSUBACK goes out when all have acknowledged, so a message published anywhere after
 //    the SUBACK is delivered. Until then the connection's later packets wait in order (reading
 //    paused), so its own PUBLISH after SUBSCRIBE is routed with the subscription in place.
 //  - A subscriber id (router::subscriber_id) names a session for its whole life. Every replica
-//    knows which shard each subscriber lives on (`locations_`, ordered by registry epoch).
+//    knows which shard each subscriber lives on (replica, ordered by registry epoch).
 //  - Session takeover: the CONNECT's shard claims the client id in the broker's registry and asks
 //    the shard that had it to hand the session over. That shard disconnects the old connection
 //    (0x8E), and either ends the session (clean start) or sends its state; the session keeps its
@@ -39,16 +42,17 @@
 #include <boost/container/deque.hpp>
 
 #include "base/clock.hpp"
+#include "broker/admission.hpp"
 #include "broker/broker.hpp"
+#include "broker/connection_table.hpp"
+#include "broker/messages.hpp"
+#include "broker/replica.hpp"
 #include "broker/transport.hpp"
 #include "events/emitter.hpp"
 #include "mqtt/packet.hpp"
-#include "router/subscription_index.hpp"
 #include "session/session.hpp"
 
 namespace firehook::broker {
-
-class topic_rights; // a client's rights from the topics file (shard.cpp)
 
 class shard {
 public:
@@ -88,61 +92,15 @@ public:
   // or timed out): one connection_refused event. `subject`: the limit, when one refused it.
   void report_refused(const connection_info& info, std::string_view why, std::string_view subject = {});
 
+  // A message from another shard (messages.hpp), on this shard's thread.
+  void receive(shard_message&& m);
+
   // For tests and metrics.
   std::size_t session_count() const { return sessions_.size(); }
-  const router::subscription_index& subscriptions() const { return index_; }
+  const router::subscription_index& subscriptions() const { return replica_.index(); }
   unsigned index() const { return shard_index_; }
 
 private:
-  using subscriber_id = router::subscriber_id;
-
-  struct connection {
-    enum class phase : std::uint8_t {
-      awaiting_connect,
-      authenticating,
-      awaiting_session,
-      connected,
-      closing
-    };
-    // Kept for the whole connection, for logs and audit events (connection_info).
-    std::string listener;
-    std::string peer_address;
-    std::uint16_t peer_port = 0;
-    // The client certificate the TLS layer verified, until CONNECT hands it to authentication.
-    std::unique_ptr<security::certificate_info> certificate;
-    // Who the client is, once the authentication chain allowed it; moves to the session.
-    std::shared_ptr<const security::identity> who;
-    // What it may publish and receive (null without a topics file): made once the client id is
-    // final, checked against the will, then handed to the session.
-    std::shared_ptr<const topic_rights> rights;
-    // While its password or token is checked on the authentication pool: the request, which is
-    // cancelled if the connection goes first.
-    std::uint64_t auth_ticket = 0;
-    phase state = phase::awaiting_connect;
-    mqtt::protocol_version version = mqtt::protocol_version::v3_1_1;
-    subscriber_id sid = 0; // while connected
-    // While authenticating and awaiting_session: the accepted CONNECT. On the heap: a CONNECT
-    // is about 1.2 KB with its properties, and a connected client no longer needs it.
-    std::unique_ptr<mqtt::connect> connect;
-    // While awaiting_session: the registry claim.
-    bool client_id_assigned = false;
-    std::uint64_t epoch = 0;
-    // Packets that arrived while the session was being fetched or a subscription change was in
-    // flight, in order; reading is paused meanwhile. Boost's deque allocates nothing while
-    // empty, which it nearly always is (libstdc++'s allocates about 1.2 KB for mqtt::packet).
-    boost::container::deque<mqtt::packet> held;
-    bool paused = false;
-  };
-
-  struct handover_request {
-    std::string client_id;
-    unsigned to_shard = 0;
-    connection_id to_connection = 0;
-    std::uint64_t epoch = 0;
-    bool clean_start = true;
-    std::string peer; // of the new connection, "address:port", for the session_taken_over event
-  };
-
   // How a connected session lost its connection, for the client_disconnected event.
   struct ending {
     std::string_view initiator; // "client" or "server"
@@ -151,50 +109,14 @@ private:
     std::optional<mqtt::packet_type> packet;
   };
 
-  struct handover_reply {
-    std::string client_id;
-    connection_id to_connection = 0;
-    std::uint64_t epoch = 0;
-    subscriber_id sid = 0;                 // 0: no session to resume
-    std::shared_ptr<session::state> state; // set with sid
-    bool moved = false;                    // the state comes from another shard
-  };
-
   struct session_slot {
     std::unique_ptr<session::session> s;
-    std::optional<connection_id> conn;             // while connected
-    std::uint64_t epoch = 0;                       // registry claim of the connection that made or resumed it
-    unsigned changes_in_flight = 0;                // subscription changes not yet acknowledged by every shard
-    std::vector<handover_request> deferred;        // takeovers waiting for those changes
-    std::shared_ptr<const security::identity> who; // of the current or last connection
-    bool running = false;                          // run_actions() is draining it
-  };
-
-  struct location {
-    unsigned shard = 0;
-    std::uint64_t epoch = 0;
-  };
-
-  // A subscription change as the other replicas apply it.
-  struct replica_change {
-    bool subscribe = true;
-    std::string filter;
-    mqtt::subscribe_options options;
-    std::optional<std::uint32_t> identifier;
-  };
-
-  struct pending_change {
-    subscriber_id sid = 0;
-    connection_id conn = 0;
-    unsigned remaining = 0;
-    std::optional<mqtt::packet> ack;                      // none for subscriptions the broker revoked
-    std::vector<session::subscription_change> subscribed; // for retained messages
-  };
-
-  struct remote_delivery {
-    subscriber_id to = 0;
-    session::delivery what;
-    unsigned hops = 0;
+    std::optional<connection_id> conn; // while connected
+    std::uint64_t epoch = 0;           // registry claim of the connection that made or resumed it
+    unsigned changes_in_flight = 0;    // subscription changes not yet acknowledged by every shard
+    std::vector<message::handover_request> deferred; // takeovers waiting for those changes
+    std::shared_ptr<const security::identity> who;   // of the current or last connection
+    bool running = false;                            // run_actions() is draining it
   };
 
   struct timer {
@@ -205,37 +127,26 @@ private:
     bool operator>(const timer& o) const { return at > o.at; }
   };
 
-  // connect and takeover (shard.cpp)
-  void handle_connect(connection_id id, connection& c, mqtt::connect&& p);
-  void on_authenticated(connection_id id, security::auth_result&& r);
-  void accept_connect(connection_id id, connection& c);
-  bool will_permitted(const connection& c); // emits the auth_denied event when not
-  // The registry claim of the CONNECT's client id, or nullopt when refused (logged and answered).
-  std::optional<session_registry::claim_result> claim_session(connection_id id, connection& c, bool assigned);
-  void refuse(connection_id id, connection& c, mqtt::reason_code rc);
-  // The CONNECT's outcome, one event: auth_allowed when `rc` is success, else auth_denied.
-  void report_connect(const connection& c, mqtt::reason_code rc, std::string_view method, std::string reason,
-                      std::string subject = {});
-  events::event event_of(events::event_type t, const connection& c) const;
-  events::event event_of(events::event_type t, const session_slot& slot) const;
+  // takeover (shard.cpp)
+  // An admitted CONNECT (admission) takes its client id's session over, wherever it is.
+  void start_session(connection_id id, connection& c, const session_registry::claim_result& claim);
+  // An event about the session (and its connection, when it has one).
+  events::event session_event(events::event_type t, const session_slot& slot) const;
   // Runs f on every session (or every connected one), then carries out its actions.
   void for_each_session(bool connected_only, const std::function<void(session_slot&)>& f);
-  std::shared_ptr<const topic_rights> rights_for(const security::identity& who,
-                                                 std::string_view client_id) const;
-  void on_handover_request(const handover_request& req);
-  void hand_over(subscriber_id sid, const handover_request& req);
-  void reply(const handover_request& req, handover_reply rep);
-  void adopt(handover_reply&& rep);
-  void install_offline(handover_reply&& rep);
+  void on_handover_request(const message::handover_request& req);
+  void hand_over(subscriber_id sid, const message::handover_request& req);
+  void reply(const message::handover_request& req, message::handover_reply rep);
+  void adopt(message::handover_reply&& rep);
+  void install_offline(message::handover_reply&& rep);
   void run_deferred_handovers(const std::string& client_id);
-  void dispatch(connection_id id, mqtt::packet&& p);
+  void dispatch(const connection& c, mqtt::packet&& p);
   bool blocked(const connection& c) const;
-  void hold(connection_id id, connection& c, mqtt::packet&& p);
   void replay_held(connection_id id);
   void detach(session_slot& slot, subscriber_id sid, const ending& why);
   void end_session(subscriber_id sid);
-  void post(unsigned target, std::function<void()> task);
-  void broadcast(const std::function<void(shard&)>& task);
+  void post(unsigned target, shard_message&& m);
+  void broadcast(const shard_message& m); // to every other shard
 
   // actions and routing (shard_route.cpp)
   void run_actions(subscriber_id sid);
@@ -245,6 +156,7 @@ private:
   void send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p);
   void send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p);
   void route(const mqtt::message_ptr& m, subscriber_id publisher);
+  void store_retained(const mqtt::message_ptr& m);
   void dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops);
   void deliver_local(subscriber_id to, session::delivery&& d, unsigned hops);
   void receive_deliveries(std::vector<remote_delivery>&& batch);
@@ -255,13 +167,11 @@ private:
   void start_unsubscribe(subscriber_id sid, session_slot& slot, session::apply_unsubscriptions&& a);
   void start_change(subscriber_id sid, session_slot& slot, std::vector<replica_change>&& changes,
                     pending_change&& pending);
-  void apply_remote_changes(subscriber_id sid, location where, const std::vector<replica_change>& changes);
-  void change_acknowledged(std::uint64_t change_id);
+  void change_applied(std::uint64_t change_id);
   void finish_change(pending_change&& p);
-  void set_location(subscriber_id sid, location where);
-  bool online(subscriber_id sid) const;
-  void set_presence(subscriber_id sid, bool is_online, std::uint64_t epoch);
+  void announce_location(subscriber_id sid, location here);
   void announce_presence(subscriber_id sid, const session_slot& slot, bool is_online);
+  void publish_subscription_count();
 
   // timers, statistics, $SYS (shard_tick.cpp)
   void fire(const timer& t);
@@ -276,27 +186,16 @@ private:
   const session::limits& limits_;
   const base::clock& clock_;
 
-  std::unordered_map<connection_id, connection> connections_;
+  connection_table connections_;
+  admission admission_;
   std::unordered_map<subscriber_id, session_slot> sessions_;
   std::unordered_map<std::string, subscriber_id> by_client_;
   // Client ids whose CONNECT on this shard waits for the session, and takeovers of them that
   // arrived meanwhile (served once the session is installed).
   std::unordered_map<std::string, std::vector<connection_id>> awaiting_;
-  std::unordered_map<std::string, std::vector<handover_request>> deferred_handovers_;
+  std::unordered_map<std::string, std::vector<message::handover_request>> deferred_handovers_;
 
-  router::subscription_index index_;
-  router::match_result match_;
-  std::unordered_map<subscriber_id, location> locations_;
-  // Whether subscribers with shared subscriptions are connected (absent: yes), by registry epoch;
-  // shared_group::pick skips those offline.
-  struct presence {
-    bool online = true;
-    std::uint64_t epoch = 0;
-  };
-  std::unordered_map<subscriber_id, presence> presence_;
-
-  std::unordered_map<std::uint64_t, pending_change> changes_;
-  std::uint64_t next_change_ = 1;
+  replica replica_;
 
   std::vector<std::vector<remote_delivery>> outbox_; // by target shard
   bool flush_scheduled_ = false;
@@ -313,9 +212,6 @@ private:
   bool shutting_down_ = false;
 
   std::vector<std::byte> wire_; // encode scratch
-  std::vector<mqtt::message_ptr> retained_scratch_;
-  // The identity of every anonymous client on this shard (on_authenticated).
-  std::shared_ptr<const security::identity> anonymous_;
 };
 
 } // namespace firehook::broker

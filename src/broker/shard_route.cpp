@@ -48,7 +48,7 @@ void shard::run_actions(subscriber_id sid) {
                      [&](session::close_connection& x) { closed_by_session(slot, sid, x); },
                      [&](session::route_message& x) {
                        if (x.will) {
-                         events::event e = event_of(events::event_type::will_published, slot);
+                         events::event e = session_event(events::event_type::will_published, slot);
                          e.topic = x.message->topic;
                          e.qos = static_cast<std::uint8_t>(x.message->qos);
                          e.retain = x.message->retain;
@@ -93,7 +93,7 @@ void shard::closed_by_session(session_slot& slot, subscriber_id sid, const sessi
 
 void shard::record_refused_publish(const session_slot& slot, session::publish_refused& x) {
   events::event e =
-      event_of(x.will ? events::event_type::will_refused : events::event_type::publish_refused, slot);
+      session_event(x.will ? events::event_type::will_refused : events::event_type::publish_refused, slot);
   e.verdict = events::decision::deny;
   e.topic = std::move(x.topic);
   e.qos = static_cast<std::uint8_t>(x.qos);
@@ -109,7 +109,7 @@ void shard::record_refused_publish(const session_slot& slot, session::publish_re
 void shard::record_subscriptions(const session_slot& slot, const session::apply_subscriptions& x) {
   for (const auto& d : x.decisions) {
     const bool granted = !mqtt::is_error(d.code);
-    events::event e = event_of(
+    events::event e = session_event(
         granted ? events::event_type::subscribe_granted : events::event_type::subscribe_refused, slot);
     e.verdict = granted ? events::decision::allow : events::decision::deny;
     e.topic = d.filter;
@@ -141,32 +141,36 @@ void shard::send_publish(connection_id id, mqtt::protocol_version v, const sessi
 
 // --- routing ---------------------------------------------------------------------------------
 
+void shard::store_retained(const mqtt::message_ptr& m) {
+  // Replace, or delete with an empty payload [MQTT-3.3.1-5..7]. One the store refuses (full, or
+  // over its byte bounds) is still delivered to the current subscribers.
+  const auto status = broker_.retained().set(m);
+  if (status != router::retain_status::refused && status != router::retain_status::too_large) {
+    return;
+  }
+  counters_.add(events::stat::retained_refused);
+  const auto& l = broker_.cfg().limits;
+  events::event e;
+  e.type = events::event_type::limit_reached;
+  e.client_id = m->origin_client_id;
+  e.topic = m->topic;
+  e.verdict = events::decision::deny;
+  e.reason = "retained message not stored; it was still delivered";
+  e.subject = status == router::retain_status::too_large
+                  ? "limits.max_retained_message_bytes (" + std::to_string(l.max_retained_message_bytes) + ")"
+                  : "limits.max_retained_messages (" + std::to_string(l.max_retained_messages) +
+                        ") or limits.max_retained_bytes (" + std::to_string(l.max_retained_bytes) + ")";
+  events_.emit(std::move(e));
+}
+
 void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
   if (m->retain && limits_.retain_available) {
-    // Replace, or delete with an empty payload [MQTT-3.3.1-5..7]. One the store refuses (full, or
-    // over its byte bounds) is still delivered to the current subscribers.
-    const auto status = broker_.retained().set(m);
-    if (status == router::retain_status::refused || status == router::retain_status::too_large) {
-      counters_.add(events::stat::retained_refused);
-      const auto& l = broker_.cfg().limits;
-      events::event e;
-      e.type = events::event_type::limit_reached;
-      e.client_id = m->origin_client_id;
-      e.topic = m->topic;
-      e.verdict = events::decision::deny;
-      e.reason = "retained message not stored; it was still delivered";
-      e.subject =
-          status == router::retain_status::too_large
-              ? "limits.max_retained_message_bytes (" + std::to_string(l.max_retained_message_bytes) + ")"
-              : "limits.max_retained_messages (" + std::to_string(l.max_retained_messages) +
-                    ") or limits.max_retained_bytes (" + std::to_string(l.max_retained_bytes) + ")";
-      events_.emit(std::move(e));
-    }
+    store_retained(m);
   }
-  index_.match(m->topic, match_);
+  router::match_result& match = replica_.match(m->topic);
   // One delivery per subscriber for overlapping subscriptions: the highest granted QoS
   // [MQTT-3.3.4-2], every matching subscription identifier [MQTT-3.3.4-4], [MQTT-3.3.4-5].
-  auto& subs = match_.subscriptions;
+  auto& subs = match.subscriptions;
   std::sort(subs.begin(), subs.end(),
             [](const auto& a, const auto& b) { return a.subscriber < b.subscriber; });
   for (std::size_t i = 0; i < subs.size();) {
@@ -197,8 +201,9 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
   }
   // Each shared group delivers to one member, online ones first [MQTT-4.8.2-3]. No Local is not
   // allowed on shared subscriptions [MQTT-3.8.3-4].
-  for (const router::shared_group* g : match_.shared_groups) {
-    const auto& e = g->pick([this](const router::subscription_entry& x) { return online(x.subscriber); });
+  for (const router::shared_group* g : match.shared_groups) {
+    const auto& e =
+        g->pick([this](const router::subscription_entry& x) { return replica_.online(x.subscriber); });
     std::vector<std::uint32_t> ids;
     if (e.subscription_identifier) {
       ids.push_back(*e.subscription_identifier);
@@ -211,8 +216,7 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
 }
 
 void shard::dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops) {
-  const auto it = locations_.find(to);
-  const unsigned target = it == locations_.end() ? shard_index_ : it->second.shard;
+  const unsigned target = replica_.shard_of(to, shard_index_);
   if (target == shard_index_) {
     deliver_local(to, std::move(d), hops);
     return;
@@ -231,8 +235,7 @@ void shard::deliver_local(subscriber_id to, session::delivery&& d, unsigned hops
   const auto it = sessions_.find(to);
   if (it == sessions_.end()) {
     // The session moved on (takeover): forward. Gone for good: nobody to deliver to.
-    const auto loc = locations_.find(to);
-    if (loc != locations_.end() && loc->second.shard != shard_index_ && hops < broker_.shard_count()) {
+    if (replica_.shard_of(to, shard_index_) != shard_index_ && hops < broker_.shard_count()) {
       dispatch_delivery(to, std::move(d), hops + 1);
     }
     return;
@@ -254,8 +257,9 @@ void shard::flush_outbox() {
       continue;
     }
     shard* to = &broker_.shard_at(t);
-    transport_.post_to_shard(
-        t, [to, batch = std::move(outbox_[t])]() mutable { to->receive_deliveries(std::move(batch)); });
+    transport_.post_to_shard(t, [to, batch = message::deliveries{std::move(outbox_[t])}]() mutable {
+      to->receive(std::move(batch));
+    });
     outbox_[t].clear();
   }
 }
@@ -266,8 +270,8 @@ void shard::start_subscribe(subscriber_id sid, session_slot& slot, session::appl
   std::vector<replica_change> changes;
   changes.reserve(a.changes.size());
   for (const auto& c : a.changes) {
-    index_.subscribe(sid, c.filter, c.options, c.identifier);
     changes.push_back(replica_change{true, c.filter, c.options, c.identifier});
+    replica_.subscribe(sid, changes.back());
   }
   pending_change p;
   p.sid = sid;
@@ -281,7 +285,7 @@ void shard::start_unsubscribe(subscriber_id sid, session_slot& slot, session::ap
   std::vector<replica_change> changes;
   changes.reserve(a.filters.size());
   for (auto& f : a.filters) {
-    index_.unsubscribe(sid, f);
+    replica_.unsubscribe(sid, f);
     changes.push_back(replica_change{false, std::move(f), {}, {}});
   }
   pending_change p;
@@ -295,59 +299,34 @@ void shard::start_unsubscribe(subscriber_id sid, session_slot& slot, session::ap
 
 void shard::start_change(subscriber_id sid, session_slot& slot, std::vector<replica_change>&& changes,
                          pending_change&& pending) {
-  if (shard_index_ == 0) {
-    broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(index_.size()));
-  }
+  publish_subscription_count();
   if (broker_.shard_count() == 1 || changes.empty()) {
     finish_change(std::move(pending));
     return;
   }
   // The ack waits until every replica has the change [MQTT-3.8.4-?]: a message published
   // anywhere after the client got its SUBACK reaches it.
-  const std::uint64_t id = next_change_++;
-  pending.remaining = broker_.shard_count() - 1;
-  changes_.emplace(id, std::move(pending));
+  const std::uint64_t id = replica_.begin_change(std::move(pending), broker_.shard_count() - 1);
   ++slot.changes_in_flight;
-  const auto shared = std::make_shared<const std::vector<replica_change>>(std::move(changes));
-  const location where{shard_index_, slot.epoch};
-  shard* origin = this;
-  broadcast([origin, sid, where, shared, id](shard& s) {
-    s.apply_remote_changes(sid, where, *shared);
-    s.post(origin->shard_index_, [origin, id] { origin->change_acknowledged(id); });
-  });
+  broadcast(message::subscription_changes{
+      sid, location{shard_index_, slot.epoch},
+      std::make_shared<const std::vector<replica_change>>(std::move(changes)), shard_index_, id});
 }
 
-void shard::apply_remote_changes(subscriber_id sid, location where,
-                                 const std::vector<replica_change>& changes) {
-  set_location(sid, where);
-  for (const auto& c : changes) {
-    if (c.subscribe) {
-      index_.subscribe(sid, c.filter, c.options, c.identifier);
-    } else {
-      index_.unsubscribe(sid, c.filter);
-    }
-  }
-  if (shard_index_ == 0) {
-    broker_.stats().set(events::stat::subscriptions, static_cast<std::int64_t>(index_.size()));
-  }
-}
-
-void shard::change_acknowledged(std::uint64_t change_id) {
-  const auto it = changes_.find(change_id);
-  if (it == changes_.end() || --it->second.remaining > 0) {
+void shard::change_applied(std::uint64_t change_id) {
+  auto done = replica_.applied(change_id);
+  if (!done) {
     return;
   }
-  pending_change p = std::move(it->second);
-  changes_.erase(it);
-  const subscriber_id sid = p.sid;
-  const connection_id conn = p.conn;
-  finish_change(std::move(p));
+  const subscriber_id sid = done->sid;
+  const connection_id conn = done->conn;
+  finish_change(std::move(*done));
   const auto s = sessions_.find(sid);
   if (s == sessions_.end()) {
     return;
   }
   if (--s->second.changes_in_flight == 0) {
-    const std::vector<handover_request> deferred = std::move(s->second.deferred);
+    const std::vector<message::handover_request> deferred = std::move(s->second.deferred);
     s->second.deferred.clear();
     for (const auto& req : deferred) {
       on_handover_request(req);

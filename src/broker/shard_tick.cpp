@@ -38,20 +38,17 @@ void shard::on_tick() {
 
 void shard::fire(const timer& t) {
   if (t.what == timer::kind::connect_deadline) {
-    const auto it = connections_.find(t.key);
-    if (it != connections_.end() && (it->second.state == connection::phase::awaiting_connect ||
-                                     it->second.state == connection::phase::authenticating)) {
+    connection* c = connections_.find(t.key);
+    if (c != nullptr &&
+        (c->state == connection::phase::awaiting_connect || c->state == connection::phase::authenticating)) {
       // No CONNECT, or no verdict on it, in time: closed, no CONNACK.
-      events::event e = event_of(events::event_type::connection_refused, it->second);
+      events::event e = event_of(events::event_type::connection_refused, *c);
       e.verdict = events::decision::deny;
-      e.reason = it->second.state == connection::phase::awaiting_connect
-                     ? "no CONNECT in time"
-                     : "no authentication verdict in time";
+      e.reason = c->state == connection::phase::awaiting_connect ? "no CONNECT in time"
+                                                                 : "no authentication verdict in time";
       e.subject = "limits.connect_timeout";
       events_.emit(std::move(e));
-      it->second.state = connection::phase::closing;
-      it->second.held.clear();
-      transport_.close(t.key, false);
+      connections_.close(t.key, *c, false);
     }
     return;
   }
@@ -88,7 +85,7 @@ void shard::report_drops() {
          {std::pair{dropped.over_bound, "over the session's limits.max_queued_bytes or max_queued_messages"},
           std::pair{dropped.too_large, "larger than the client's Maximum Packet Size"}}) {
       if (count != 0) {
-        events::event e = event_of(events::event_type::message_dropped, it->second);
+        events::event e = session_event(events::event_type::message_dropped, it->second);
         e.count = count;
         e.reason = why;
         events_.emit(std::move(e));
