@@ -11,13 +11,12 @@
 namespace firehook::security {
 
 struct jwt_authenticator::key_set {
-  std::vector<registry::verification_key> keys;
+  std::vector<verification_key> keys;
   file_stamp jwks; // the JWKS file as it was read
 };
 
 namespace {
 
-using registry::jws_alg;
 using sys_time = std::chrono::system_clock::time_point;
 
 constexpr std::string_view method_name = "jwt";
@@ -70,7 +69,7 @@ std::optional<compact_jws> split_compact(std::string_view text) {
       return std::nullopt;
     }
   }
-  auto header = registry::base64url_decode(out.header);
+  auto header = base64url_decode(out.header);
   if (!header || header->empty() || header->front() != '{') {
     return std::nullopt;
   }
@@ -120,7 +119,7 @@ std::vector<jws_alg> allowed_algorithms(const config::jwt_auth_settings& s) {
   }
   std::vector<jws_alg> out;
   for (const auto& name : names) {
-    const auto alg = registry::parse_jws_alg(name);
+    const auto alg = parse_jws_alg(name);
     if (!alg) {
       throw std::invalid_argument("auth.jwt.algorithms: unsupported algorithm " + log_quoted(name));
     }
@@ -176,23 +175,22 @@ jwt_authenticator::file_stamp jwt_authenticator::stamp_of(const std::filesystem:
 std::shared_ptr<const jwt_authenticator::key_set> jwt_authenticator::load() const {
   auto set = std::make_shared<key_set>();
   for (const auto& file : settings_.public_keys) {
-    set->keys.push_back(registry::verification_key::from_pem_file(file));
+    set->keys.push_back(verification_key::from_pem_file(file));
   }
   if (!settings_.jwks.empty()) {
     // The stamp before the read: a change while reading is seen at the next look.
     set->jwks = stamp_of(settings_.jwks);
-    auto jwks = registry::load_jwks_file(settings_.jwks);
+    auto jwks = load_jwks_file(settings_.jwks);
     for (const auto& why : jwks.skipped) {
       log("jwt: " + settings_.jwks.string() + ": skipped " + why);
     }
     std::move(jwks.keys.begin(), jwks.keys.end(), std::back_inserter(set->keys));
   }
   if (!settings_.hmac_secret_file.empty()) {
-    set->keys.push_back(registry::verification_key::from_hmac_secret_file(settings_.hmac_secret_file));
+    set->keys.push_back(verification_key::from_hmac_secret_file(settings_.hmac_secret_file));
   }
   if (set->keys.empty()) {
-    throw registry::key_error(
-        "auth.jwt: no usable verification key in public_keys, jwks or hmac_secret_file");
+    throw key_error("auth.jwt: no usable verification key in public_keys, jwks or hmac_secret_file");
   }
   return set;
 }
@@ -273,7 +271,7 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
     return deny("malformed: the header has no \"alg\" string");
   }
   const std::string_view alg_name = sv(alg_value->get_string());
-  const auto alg = registry::parse_jws_alg(alg_name);
+  const auto alg = parse_jws_alg(alg_name);
   if (!alg) {
     std::string lower(alg_name);
     std::transform(lower.begin(), lower.end(), lower.begin(),
@@ -284,7 +282,7 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
     return deny("unsupported alg " + log_quoted(alg_name));
   }
   if (std::find(algorithms_.begin(), algorithms_.end(), *alg) == algorithms_.end()) {
-    return deny("alg " + std::string(registry::to_string(*alg)) + " is not in auth.jwt.algorithms");
+    return deny("alg " + std::string(to_string(*alg)) + " is not in auth.jwt.algorithms");
   }
   // RFC 7515 section 4.1.11: extensions listed in "crit" must be understood; we know none.
   if (header->contains("crit")) {
@@ -304,7 +302,7 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   }
   const auto keys = current_keys();
   bool kid_known = false;
-  std::vector<const registry::verification_key*> candidates;
+  std::vector<const verification_key*> candidates;
   for (const auto& key : keys->keys) {
     if (kid && key.kid() != *kid) {
       continue;
@@ -319,24 +317,24 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   }
   if (candidates.empty()) {
     return deny("no key " + (kid ? "with kid " + log_quoted(*kid) + " " : std::string()) + "verifies " +
-                std::string(registry::to_string(*alg)));
+                std::string(to_string(*alg)));
   }
-  const auto signature = registry::base64url_decode(jws->signature);
+  const auto signature = base64url_decode(jws->signature);
   if (!signature) {
     return deny("malformed: the signature is not base64url");
   }
   const std::string_view signing_input(jws->header.data(), jws->header.size() + 1 + jws->payload.size());
   const auto sig_bytes = std::as_bytes(std::span<const char>(signature->data(), signature->size()));
   const bool good = std::any_of(candidates.begin(), candidates.end(), [&](const auto* key) {
-    return registry::verify(*alg, *key, signing_input, sig_bytes);
+    return verify(*alg, *key, signing_input, sig_bytes);
   });
   if (!good) {
-    return deny("bad " + std::string(registry::to_string(*alg)) + " signature" +
+    return deny("bad " + std::string(to_string(*alg)) + " signature" +
                 (kid ? " (kid " + log_quoted(*kid) + ")" : std::string()));
   }
 
   // --- the claims (RFC 7519 section 4.1), only once the signature holds
-  const auto payload_text = registry::base64url_decode(jws->payload);
+  const auto payload_text = base64url_decode(jws->payload);
   const auto claims = payload_text ? parse_object(*payload_text) : std::nullopt;
   if (!claims) {
     return deny("malformed: the payload is not a base64url JSON object");

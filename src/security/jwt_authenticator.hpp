@@ -18,7 +18,7 @@
 //            expires_at: exp + leeway, the same instant at which this token would no longer be
 //            accepted by a new CONNECT, so that the broker closes the connection then}.
 //
-// Keys: registry::verification_key (registry/jwk.hpp) decides which key verifies which alg; an
+// Keys: verification_key (security/jwk.hpp) decides which key verifies which alg; an
 // HS* token is checked with hmac_secret_file only, never with a public key (algorithm
 // confusion). A token's "kid" must name a key: a JWK's "kid", or a PEM or secret file's name
 // without its extension. A token without "kid" is tried against every key that can verify its
@@ -34,7 +34,7 @@
 // current key set is an immutable snapshot behind keys_mutex_, swapped whole; reload_mutex_
 // makes reloads take turns. The log callback and clock are called from those threads.
 //
-// Errors: the constructor throws std::runtime_error (registry::key_error or
+// Errors: the constructor throws std::runtime_error (key_error or
 // std::invalid_argument) naming the file or setting when the keys cannot be loaded: start-up only.
 // authenticate() and reload() do not throw.
 
@@ -51,8 +51,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "registry/jwk.hpp"
 #include "security/authenticator.hpp"
+#include "security/jwk.hpp"
 
 namespace firehook::security {
 
@@ -106,7 +106,7 @@ private:
 
   const config::jwt_auth_settings settings_;
   const jwt_options options_;
-  std::vector<registry::jws_alg> algorithms_; // allowed "alg" values
+  std::vector<jws_alg> algorithms_; // allowed "alg" values
 
   mutable std::mutex keys_mutex_; // guards keys_
   mutable std::shared_ptr<const key_set> keys_;

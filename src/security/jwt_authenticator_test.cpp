@@ -7,15 +7,12 @@
 #include <boost/json.hpp>
 
 #include "base/temp_dir.hpp"
-#include "registry/jwk.hpp"
+#include "security/jwk.hpp"
 #include "security/jwt_authenticator.hpp"
 
 namespace firehook::security {
 namespace {
 
-using registry::jws_alg;
-using registry::key_type;
-using registry::signing_key;
 using std::chrono::seconds;
 using ::testing::HasSubstr;
 
@@ -23,7 +20,7 @@ constexpr std::int64_t t0 = 1'700'000'000;                     // "now" in every
 const std::string secret = "0123456789abcdef0123456789abcdef"; // 32 bytes: HS256
 
 std::string b64(std::string_view s) {
-  return registry::base64url_encode(s);
+  return base64url_encode(s);
 }
 
 // A compact JWS with exactly this header and payload (JSON text), signed by `key` with `alg`.
@@ -40,7 +37,7 @@ boost::json::object claims(std::int64_t exp_in = 300) {
 }
 
 boost::json::object head(jws_alg alg, std::optional<std::string> kid = std::nullopt) {
-  boost::json::object h{{"alg", registry::to_string(alg)}, {"typ", "JWT"}};
+  boost::json::object h{{"alg", to_string(alg)}, {"typ", "JWT"}};
   if (kid) {
     h["kid"] = *kid;
   }
@@ -158,7 +155,7 @@ TEST_F(JwtAuth, ValidTokenOfEveryAlgorithmIsAllowedWithItsIdentity) {
       {&k().hs, jws_alg::hs256, std::nullopt},   {&k().hs, jws_alg::hs256, "hs"},
   };
   for (const auto& [key, alg, kid] : cases) {
-    SCOPED_TRACE(std::string(registry::to_string(alg)) + " kid " + kid.value_or("-"));
+    SCOPED_TRACE(std::string(to_string(alg)) + " kid " + kid.value_or("-"));
     const auto r = run(*a, token(*key, alg, head(alg, kid), claims()));
     ASSERT_EQ(r.decision, verdict::allow) << r.detail;
     EXPECT_EQ(r.method, "jwt");

@@ -3,9 +3,9 @@
 #include <fstream>
 
 #include "base/temp_dir.hpp"
-#include "registry/jwk.hpp"
+#include "security/jwk.hpp"
 
-namespace firehook::registry {
+namespace firehook::security {
 namespace {
 
 std::span<const std::byte> as_span(const std::string& s) {
@@ -376,4 +376,4 @@ TEST(Jwks, FileErrorsNameTheFile) {
 }
 
 } // namespace
-} // namespace firehook::registry
+} // namespace firehook::security

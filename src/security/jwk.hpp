@@ -40,7 +40,7 @@
 #include <string_view>
 #include <vector>
 
-namespace firehook::registry {
+namespace firehook::security {
 
 // The JWS "alg" values Firehook verifies (RFC 7518 section 3.1, RFC 8037 section 3.1).
 enum class jws_alg : std::uint8_t {
@@ -140,8 +140,9 @@ std::optional<std::string> base64url_decode(std::string_view text);
 std::string base64url_encode(std::string_view bytes);
 
 // A private key that makes JWS signatures. The broker itself only verifies; this is for tests
-// (which must not include OpenSSL outside net/ and registry/) and for tools that issue
-// development tokens. Immutable after construction, shareable between threads. Throws key_error.
+// (which do not include OpenSSL themselves: outside net/ and registry/, only jwk.cpp does) and
+// for tools that issue development tokens. Immutable after construction, shareable between
+// threads. Throws key_error.
 class signing_key {
 public:
   // A fresh key: RSA 2048 bits, EC P-256 or P-384, Ed25519. Not for hmac.
@@ -166,4 +167,4 @@ private:
   key_type type_;
 };
 
-} // namespace firehook::registry
+} // namespace firehook::security

@@ -1,4 +1,4 @@
-#include "registry/jwk.hpp"
+#include "security/jwk.hpp"
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -18,7 +18,7 @@
 
 #include <boost/json.hpp>
 
-namespace firehook::registry {
+namespace firehook::security {
 
 // What a key holds. HMAC keys keep the secret's bytes; the others an EVP_PKEY (public or private).
 struct verification_key::material {
@@ -905,4 +905,4 @@ std::string signing_key::sign(jws_alg alg, std::string_view signing_input) const
   return raw;
 }
 
-} // namespace firehook::registry
+} // namespace firehook::security
