@@ -7,15 +7,14 @@
 // Both kinds are driven reactively on a non-blocking socket: the connection waits for readiness
 // (tcp::socket::async_wait) and then reads or writes synchronously until the stream would block.
 // Reads go into the shard's one read buffer, so an idle connection holds no read buffer of its
-// own, only the bytes of a partly received packet in its decoder. TLS is OpenSSL driven directly
-// on the socket (no Asio ssl::stream, whose four 17 KiB buffers every idle connection would
-// hold); OpenSSL's own record buffers are released when idle (SSL_MODE_RELEASE_BUFFERS). TLS is
-// why a read may have to wait for writability and a write for readability: `readiness` says
-// which, and the connection keeps at most one wait per direction, shared by the reading and the
-// writing side. A TLS connection may also hold records OpenSSL has already taken off the socket
-// (a CONNECT that came with the client's TLS 1.3 Finished), which no readiness event announces:
-// so reading always starts by reading, never by waiting (after the handshake, after a pause,
-// after the read budget ran out), and waits only once the stream said it would block.
+// own, only the bytes of a partly received packet in its decoder. The streams themselves (TCP,
+// TLS on the socket) are in streams.hpp. TLS is why a read may have to wait for writability and a
+// write for readability: `readiness` says which, and the connection keeps at most one wait per
+// direction, shared by the reading and the writing side. A TLS connection may also hold records
+// OpenSSL has already taken off the socket (a CONNECT that came with the client's TLS 1.3
+// Finished), which no readiness event announces: so reading always starts by reading, never by
+// waiting (after the handshake, after a pause, after the read budget ran out), and waits only once
+// the stream said it would block.
 //
 // Writing holds no memory between writes: an idle connection's queues have no capacity, and the
 // gather lists (and TLS's contiguous staging) live on the stack of the call that writes.
@@ -174,16 +173,5 @@ private:
 
   friend class shard;
 };
-
-// A plain TCP connection.
-std::shared_ptr<connection> make_tcp_connection(shard& owner, broker::connection_id id,
-                                                boost::asio::ip::tcp::socket socket,
-                                                mqtt::decode_limits limits);
-
-// A TLS connection using `ctx` (kept alive by the connection).
-std::shared_ptr<connection> make_tls_connection(shard& owner, broker::connection_id id,
-                                                boost::asio::ip::tcp::socket socket,
-                                                mqtt::decode_limits limits,
-                                                std::shared_ptr<boost::asio::ssl::context> ctx);
 
 } // namespace firehook::net

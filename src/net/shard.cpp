@@ -8,6 +8,7 @@
 
 #include "broker/shard.hpp"
 #include "net/connection.hpp"
+#include "net/streams.hpp"
 #include "net/tls.hpp"
 
 namespace firehook::net {

@@ -1,5 +1,5 @@
-// The two kinds of connection stream: plain TCP and TLS over TCP, both on a non-blocking socket
-// driven by connection's reactive loop (see connection.hpp).
+#include "net/streams.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
