@@ -8,6 +8,7 @@
 
 #include "broker/authentication.hpp"
 #include "security/auth_factory.hpp"
+#include "security/jwt_authenticator.hpp"
 
 namespace firehook::broker {
 
@@ -46,28 +47,18 @@ session::limits to_session_limits(const config::limit_settings& l) {
 broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock)
     : cfg_(std::move(cfg)), events_(shard_count == 0 ? 1 : shard_count),
       limits_(to_session_limits(cfg_->limits)), clock_(clock), started_(clock.now()),
-      retained_(retained_limits_of(cfg_->limits)), shards_(shard_count == 0 ? 1 : shard_count) {
+      retained_(retained_limits_of(cfg_->limits)), reloads_(events_.shared()),
+      shards_(shard_count == 0 ? 1 : shard_count) {
   if (sodium_init() < 0) {
     throw std::runtime_error("libsodium cannot be initialised (no source of randomness)");
   }
-  // Notices of the token method (keys reloaded, a new key set refused), from whichever thread
-  // looked at the key files.
-  methods_ = security::make_auth_methods(*cfg_, [this](std::string_view line) {
-    events::event e;
-    e.type = events::event_type::reload;
-    e.subject = "token keys";
-    e.reason = std::string(line);
-    events_.shared().emit(std::move(e));
-  });
+  methods_ = security::make_auth_methods(*cfg_);
   limits_.disconnect_on_denied_publish =
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, cfg_->limits.max_pending_auth,
                                            cfg_->limits.max_pending_auth_per_address);
   if (!cfg_->topics.empty()) {
-    std::string error;
-    if (reload_topics(true, error) == reload_outcome::failed) {
-      throw std::runtime_error(error);
-    }
+    topics_ = std::make_shared<security::policy_file>(cfg_->topics); // throws with the file's errors
   }
 }
 
@@ -76,49 +67,15 @@ broker::~broker() {
 }
 
 std::shared_ptr<const security::topic_policy> broker::policy() const {
-  std::lock_guard lock(policy_mutex_);
-  return policy_;
+  return topics_ ? topics_->current() : nullptr;
 }
 
-broker::reload_outcome broker::reload_topics(bool force, std::string& error) {
-  const auto& path = cfg_->topics;
-  if (path.empty()) {
-    return reload_outcome::unchanged;
-  }
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  const auto mtime = std::filesystem::last_write_time(path, ec);
-  const std::string stamp =
-      ec ? std::string() : std::to_string(size) + "/" + std::to_string(mtime.time_since_epoch().count());
-  {
-    std::lock_guard lock(policy_mutex_);
-    if (!force && stamp == topics_stamp_) {
-      return reload_outcome::unchanged;
-    }
-    topics_stamp_ = stamp; // a broken file is reported once, not every watch interval
-  }
-  const auto loaded = config::load_topics_file(path);
-  if (!loaded.ok()) {
-    error = "topics file " + path.string() + " not loaded:";
-    for (const auto& d : loaded.diagnostics) {
-      if (!d.warning) {
-        error += "\n  " + d.to_string();
-      }
-    }
-    return reload_outcome::failed;
-  }
-  auto compiled = security::topic_policy::compile(loaded.topics);
-  std::lock_guard lock(policy_mutex_);
-  policy_ = std::move(compiled);
-  return reload_outcome::reloaded;
+std::shared_ptr<base::reloadable> broker::token_keys() const {
+  return methods_.jwt;
 }
 
 void broker::stop_authentication() {
   auth_->stop();
-}
-
-std::optional<std::string> broker::reload_credentials() const {
-  return methods_.reload();
 }
 
 void broker::refresh_statistics() {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "broker/reloader.hpp"
 #include "broker/session_registry.hpp"
 #include "broker/transport.hpp"
 #include "config/config.hpp"
@@ -28,6 +29,7 @@
 #include "router/retained_store.hpp"
 #include "security/auth_factory.hpp"
 #include "security/authenticator.hpp"
+#include "security/policy_file.hpp"
 #include "security/topic_policy.hpp"
 #include "session/limits.hpp"
 
@@ -88,15 +90,14 @@ public:
   // The compiled topics file; null when the configuration names none (every topic allowed).
   // Any thread: the pointer is swapped under a mutex on reload, never changed in place.
   std::shared_ptr<const security::topic_policy> policy() const;
-  // Reloads the topics file: at once when `force` (SIGHUP), otherwise only when the file changed
-  // since it was last read (the file watch). A file with errors keeps the running policy and
-  // `error` says why. After `reloaded`, the caller tells every shard (shard::on_policy_changed).
-  enum class reload_outcome : std::uint8_t { unchanged, reloaded, failed };
-  reload_outcome reload_topics(bool force, std::string& error);
 
-  // Rereads the files authentication methods use (token keys): on SIGHUP. nullopt when all went
-  // well, otherwise why not (the previous keys stay in use). Thread-safe.
-  std::optional<std::string> reload_credentials() const;
+  // Reloads (reloader.hpp): the one entry point, and what the broker reads from files. The server
+  // watches these with its TLS material and says what each reload must be followed by. Null when
+  // not configured (no topics file; no listener uses tokens).
+  reloader& reloads() { return reloads_; }
+  std::shared_ptr<security::policy_file> topics_file() const { return topics_; }
+  std::shared_ptr<base::reloadable> token_keys() const;
+
   // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
   void stop_authentication();
 
@@ -115,9 +116,8 @@ private:
   events::statistics stats_;
   std::atomic<std::uint64_t> next_subscriber_{1};
   security::auth_methods methods_;
-  mutable std::mutex policy_mutex_; // guards policy_ and topics_stamp_
-  std::shared_ptr<const security::topic_policy> policy_;
-  std::string topics_stamp_; // size and mtime of the topics file last read
+  std::shared_ptr<security::policy_file> topics_;
+  reloader reloads_;
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
 };

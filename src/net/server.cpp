@@ -29,8 +29,9 @@ namespace {
 constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
 } // namespace
 
-// How often TLS files and the topics file are checked for changes on disk (SIGHUP reloads at once).
-constexpr auto file_watch_interval = std::chrono::seconds(2);
+// How often the watched files (TLS material, topics file, token keys) are looked at for changes
+// (SIGHUP reloads at once). A look is a stat(2) per file.
+constexpr auto file_watch_interval = std::chrono::seconds(1);
 
 // One acceptor per shard, on that shard's io_context, so a connection is accepted by the thread
 // that will serve it: no hand-over between threads before its first byte is read. With more than
@@ -39,7 +40,7 @@ constexpr auto file_watch_interval = std::chrono::seconds(2);
 struct listener {
   config::listener_settings settings;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors; // by shard index
-  std::unique_ptr<tls_material> tls;                     // null for plain TCP
+  std::shared_ptr<tls_material> tls;                     // null for plain TCP
   explicit listener(config::listener_settings s) : settings(std::move(s)) {}
 };
 
@@ -112,60 +113,31 @@ struct server::impl {
     target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr);
   }
 
-  // One reload event: `applied` the new version is in force, otherwise it was refused.
-  void report_reload(std::string subject, bool applied, std::string why) {
-    events::event e;
-    e.type = events::event_type::reload;
-    e.subject = std::move(subject);
-    e.verdict = applied ? events::decision::allow : events::decision::deny;
-    e.reason = std::move(why);
-    broker.shared_events().emit(std::move(e));
-  }
-
-  // Re-reads TLS material that changed on disk (every listener's, or all of it when `force`, on
-  // SIGHUP). A broken file keeps the old material; a new CRL also drops live clients it revokes.
-  void reload_tls(bool force) {
+  // Everything read from files that a reload may change, in one place: each listener's TLS
+  // material (a new CRL also drops the live clients it revokes), the topics file (every shard
+  // re-checks its live subscriptions), the token keys.
+  void watch_reloadables() {
+    auto& reloads = broker.reloads();
     for (auto& l : listeners) {
       if (!l->tls) {
         continue;
       }
-      std::string error;
-      switch (l->tls->reload(force, error)) {
-      case tls_material::reload_result::unchanged:
-        break;
-      case tls_material::reload_result::failed:
-        report_reload("TLS certificates, key, CA and CRL of listener " + l->settings.name, false,
-                      "refused, the previous ones stay in use: " + error);
-        break;
-      case tls_material::reload_result::reloaded: {
-        report_reload("TLS certificates, key, CA and CRL of listener " + l->settings.name, true, "reloaded");
-        auto ctx = l->tls->current();
-        if (!l->tls->settings().crl.empty()) {
-          const auto& name = l->settings.name;
+      reloads.watch(l->tls, [this, &l = *l] {
+        if (!l.tls->settings().crl.empty()) {
+          auto ctx = l.tls->current();
+          const auto& name = l.settings.name;
           on_every_shard([&name, &ctx](shard& s) { s.drop_revoked(name, *ctx); });
         }
-        break;
-      }
-      }
+      });
     }
-  }
-
-  // Re-reads the topics file when it changed (or at once when `force`). A broken file keeps the
-  // running rights; a good one reaches every shard, which re-checks its live subscriptions.
-  void reload_topics(bool force) {
-    std::string error;
-    switch (broker.reload_topics(force, error)) {
-    case broker::broker::reload_outcome::unchanged:
-      break;
-    case broker::broker::reload_outcome::failed:
-      report_reload("topics file " + cfg->topics.string(), false,
-                    "refused, the previous one stays in force: " + error);
-      break;
-    case broker::broker::reload_outcome::reloaded:
-      // Recorded once every session has its new rights, so the event means they are in force.
-      on_every_shard([](shard& s) { s.protocol().on_policy_changed(); });
-      report_reload("topics file " + cfg->topics.string(), true, "reloaded");
-      break;
+    if (auto topics = broker.topics_file()) {
+      reloads.watch(topics, [this] { on_every_shard([](shard& s) { s.protocol().on_policy_changed(); }); });
+    }
+    if (auto keys = broker.token_keys()) {
+      reloads.watch(keys);
+    }
+    for (const auto& r : reloads.in_force()) {
+      spdlog::info("watching {}: {}", r.subject, r.detail);
     }
   }
 
@@ -175,8 +147,7 @@ struct server::impl {
       if (ec || stopping) {
         return;
       }
-      reload_tls(false);
-      reload_topics(false);
+      broker.reloads().reload(false);
       watch_files();
     });
   }
@@ -187,11 +158,7 @@ struct server::impl {
         return;
       }
       spdlog::info("SIGHUP received: reloading");
-      reload_tls(true);
-      reload_topics(true);
-      if (auto error = broker.reload_credentials()) {
-        report_reload("token keys", false, "refused, the previous ones stay in use: " + *error);
-      }
+      broker.reloads().reload(true);
       wait_hangup();
     });
   }
@@ -292,7 +259,7 @@ std::vector<bound_listener> server::start() {
         "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
     if (settings.tls) {
       try {
-        l->tls = std::make_unique<tls_material>(*settings.tls);
+        l->tls = std::make_shared<tls_material>(*settings.tls, settings.name);
       } catch (const std::exception& e) {
         throw std::runtime_error(where + ": TLS: " + e.what());
       }
@@ -343,6 +310,7 @@ void server::run() {
       i.shutdown();
     }
   });
+  i.watch_reloadables();
   i.wait_hangup();
   i.watch_files();
   i.control.run();

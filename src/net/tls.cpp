@@ -234,9 +234,9 @@ bool peer_revoked(const SSL* ssl, ssl::context& ctx) {
   return revoked;
 }
 
-tls_material::tls_material(config::tls_settings settings) : settings_(std::move(settings)) {
-  current_ = make_server_context(settings_);
-  loaded_ = signatures();
+tls_material::tls_material(config::tls_settings settings, const std::string& listener)
+    : reloadable("TLS certificates, key, CA and CRL of listener " + listener), settings_(std::move(settings)) {
+  load_first();
 }
 
 std::shared_ptr<ssl::context> tls_material::current() const {
@@ -244,40 +244,25 @@ std::shared_ptr<ssl::context> tls_material::current() const {
   return current_;
 }
 
-std::vector<tls_material::file_signature> tls_material::signatures() const {
-  std::vector<file_signature> out;
-  for (const auto& p : {settings_.cert, settings_.key, settings_.ca, settings_.crl}) {
-    if (p.empty()) {
-      continue;
+std::vector<std::filesystem::path> tls_material::watched_files() const {
+  std::vector<std::filesystem::path> out;
+  for (const auto* p : {&settings_.cert, &settings_.key, &settings_.ca, &settings_.crl}) {
+    if (!p->empty()) {
+      out.push_back(*p);
     }
-    std::error_code ec;
-    file_signature sig{p, std::filesystem::last_write_time(p, ec), 0};
-    sig.size = std::filesystem::file_size(p, ec);
-    out.push_back(sig);
   }
   return out;
 }
 
-tls_material::reload_result tls_material::reload(bool force, std::string& error) {
-  auto now = signatures();
-  {
-    std::lock_guard lock(mutex_);
-    if (!force && now == loaded_) {
-      return reload_result::unchanged;
-    }
+std::string tls_material::load() {
+  auto ctx = make_server_context(settings_);
+  std::lock_guard lock(mutex_);
+  current_ = std::move(ctx);
+  std::string files;
+  for (const auto& f : watched_files()) {
+    files += (files.empty() ? "" : ", ") + f.string();
   }
-  try {
-    auto ctx = make_server_context(settings_);
-    std::lock_guard lock(mutex_);
-    current_ = std::move(ctx);
-    loaded_ = std::move(now);
-    return reload_result::reloaded;
-  } catch (const std::exception& e) {
-    error = e.what();
-    std::lock_guard lock(mutex_);
-    loaded_ = std::move(now); // do not retry the same broken files every second
-    return reload_result::failed;
-  }
+  return files;
 }
 
 } // namespace firehook::net

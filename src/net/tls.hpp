@@ -3,12 +3,12 @@
 // built into an OpenSSL context with Firehook's secure defaults (TLS 1.2+ or 1.3 only, ECDHE+AEAD
 // ciphers, ALPN "mqtt", session tickets, released idle buffers).
 //
-// Reload: reload() re-reads the files when they changed on disk (or always, on SIGHUP). A file that
-// fails to load keeps the old material in use and returns why. Connections keep the context they
-// were accepted with (a shared_ptr), so a reload never disturbs them.
+// Reload: the files are a base::reloadable (the broker's one reload mechanism reads them again when
+// one changed on disk, or on SIGHUP). A file that fails to load keeps the old material in use and
+// the reload result says why. Connections keep the context they were accepted with (a
+// shared_ptr), so a reload never disturbs them.
 //
-// Threading: current() and reload() may be called from any thread; a mutex guards `current_` and
-// the file signatures.
+// Threading: current() and reload() may be called from any thread; a mutex guards `current_`.
 
 #include <filesystem>
 #include <memory>
@@ -19,38 +19,29 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "base/reload.hpp"
 #include "config/config.hpp"
 #include "security/authenticator.hpp"
 
 namespace firehook::net {
 
-class tls_material {
+class tls_material final : public base::reloadable {
 public:
-  // Loads the files; throws std::runtime_error naming the file and OpenSSL's reason.
-  explicit tls_material(config::tls_settings settings);
+  // Loads the files; throws std::runtime_error naming the file and OpenSSL's reason. `listener`
+  // names the material in reload events.
+  tls_material(config::tls_settings settings, const std::string& listener);
 
   std::shared_ptr<boost::asio::ssl::context> current() const;
-
-  enum class reload_result : std::uint8_t { unchanged, reloaded, failed };
-  // Re-reads the files if any changed since the last load (or if `force`). On failure `error`
-  // says which file and why, and the old material stays in use.
-  reload_result reload(bool force, std::string& error);
 
   const config::tls_settings& settings() const { return settings_; }
 
 private:
-  struct file_signature {
-    std::filesystem::path path;
-    std::filesystem::file_time_type mtime{};
-    std::uintmax_t size = 0;
-    bool operator==(const file_signature&) const = default;
-  };
-  std::vector<file_signature> signatures() const;
+  std::vector<std::filesystem::path> watched_files() const override;
+  std::string load() override;
 
-  config::tls_settings settings_;
-  mutable std::mutex mutex_;
+  const config::tls_settings settings_;
+  mutable std::mutex mutex_; // guards current_
   std::shared_ptr<boost::asio::ssl::context> current_;
-  std::vector<file_signature> loaded_;
 };
 
 // Builds a context from the settings. Throws std::runtime_error("<file>: <reason>").

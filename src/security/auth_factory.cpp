@@ -8,14 +8,7 @@
 
 namespace firehook::security {
 
-std::optional<std::string> auth_methods::reload() const {
-  if (jwt) {
-    return jwt->reload();
-  }
-  return std::nullopt;
-}
-
-auth_methods make_auth_methods(const config::config& cfg, std::function<void(std::string_view)> log) {
+auth_methods make_auth_methods(const config::config& cfg) {
   auth_methods m;
   std::shared_ptr<const authenticator> certificate;
   std::shared_ptr<const authenticator> password;
@@ -38,9 +31,7 @@ auth_methods make_auth_methods(const config::config& cfg, std::function<void(std
       case config::auth_method::jwt:
         if (!m.jwt) {
           // The loader refuses "jwt" in a listener's chain without [auth.jwt].
-          jwt_options options;
-          options.log = log;
-          m.jwt = std::make_shared<const jwt_authenticator>(*cfg.auth.jwt, std::move(options));
+          m.jwt = std::make_shared<jwt_authenticator>(*cfg.auth.jwt);
         }
         chain.push_back(m.jwt);
         break;

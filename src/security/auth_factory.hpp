@@ -7,12 +7,9 @@
 // Start-up only: throws std::runtime_error (or a registry error, derived from it) naming the file
 // when a method cannot start (the credential store cannot be opened, a key file cannot be read).
 
-#include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
-#include <string_view>
 
 #include "config/config.hpp"
 #include "security/authenticator.hpp"
@@ -23,15 +20,10 @@ class jwt_authenticator;
 
 struct auth_methods {
   std::map<std::string, std::shared_ptr<const auth_chain>, std::less<>> by_listener;
-  // Set when a listener uses tokens: its keys are reloaded on SIGHUP (reload()).
-  std::shared_ptr<const jwt_authenticator> jwt;
-
-  // Rereads what the methods read from files (token keys). nullopt when all went well, otherwise
-  // why not; the previous keys stay in use.
-  std::optional<std::string> reload() const;
+  // Set when a listener uses tokens: its key files are watched and reloaded (base::reloadable).
+  std::shared_ptr<jwt_authenticator> jwt;
 };
 
-// `log` receives one line per notable event of a method (keys reloaded, a reload refused).
-auth_methods make_auth_methods(const config::config& cfg, std::function<void(std::string_view)> log);
+auth_methods make_auth_methods(const config::config& cfg);
 
 } // namespace firehook::security

@@ -1,7 +1,5 @@
 #include "security/jwt_authenticator.hpp"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -12,7 +10,6 @@ namespace firehook::security {
 
 struct jwt_authenticator::key_set {
   std::vector<verification_key> keys;
-  file_stamp jwks; // the JWKS file as it was read
 };
 
 namespace {
@@ -140,49 +137,32 @@ auth_result deny(std::string detail) {
 } // namespace
 
 jwt_authenticator::jwt_authenticator(config::jwt_auth_settings settings, jwt_options options)
-    : settings_(std::move(settings)), options_(std::move(options)),
+    : reloadable("token keys"), settings_(std::move(settings)), options_(std::move(options)),
       algorithms_(allowed_algorithms(settings_)) {
-  keys_ = load();
-  log("jwt: " + std::to_string(keys_->keys.size()) + " verification keys loaded");
-  if (!settings_.jwks.empty()) {
-    next_check_ =
-        (std::chrono::steady_clock::now() + options_.jwks_check_interval).time_since_epoch().count();
-  }
+  load_first();
 }
 
 jwt_authenticator::~jwt_authenticator() = default;
 
-void jwt_authenticator::log(std::string_view line) const {
-  if (options_.log) {
-    options_.log(line);
+std::vector<std::filesystem::path> jwt_authenticator::watched_files() const {
+  std::vector<std::filesystem::path> files = settings_.public_keys;
+  for (const auto* file : {&settings_.jwks, &settings_.hmac_secret_file}) {
+    if (!file->empty()) {
+      files.push_back(*file);
+    }
   }
+  return files;
 }
 
-jwt_authenticator::file_stamp jwt_authenticator::stamp_of(const std::filesystem::path& file) {
-  struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) {
-    return {};
-  }
-  file_stamp s;
-  s.exists = true;
-  s.device = static_cast<std::uint64_t>(st.st_dev);
-  s.inode = static_cast<std::uint64_t>(st.st_ino);
-  s.size = static_cast<std::uint64_t>(st.st_size);
-  s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-  return s;
-}
-
-std::shared_ptr<const jwt_authenticator::key_set> jwt_authenticator::load() const {
+std::shared_ptr<const jwt_authenticator::key_set> jwt_authenticator::read_keys(std::string& skipped) const {
   auto set = std::make_shared<key_set>();
   for (const auto& file : settings_.public_keys) {
     set->keys.push_back(verification_key::from_pem_file(file));
   }
   if (!settings_.jwks.empty()) {
-    // The stamp before the read: a change while reading is seen at the next look.
-    set->jwks = stamp_of(settings_.jwks);
     auto jwks = load_jwks_file(settings_.jwks);
     for (const auto& why : jwks.skipped) {
-      log("jwt: " + settings_.jwks.string() + ": skipped " + why);
+      skipped += "; " + settings_.jwks.string() + ": skipped " + why;
     }
     std::move(jwks.keys.begin(), jwks.keys.end(), std::back_inserter(set->keys));
   }
@@ -195,52 +175,15 @@ std::shared_ptr<const jwt_authenticator::key_set> jwt_authenticator::load() cons
   return set;
 }
 
-std::optional<std::string> jwt_authenticator::reload_locked() const {
-  std::shared_ptr<const key_set> fresh;
-  try {
-    fresh = load();
-  } catch (const std::exception& e) {
-    std::string why = e.what();
-    failed_stamp_ = settings_.jwks.empty() ? file_stamp{} : stamp_of(settings_.jwks);
-    log("jwt: keys not reloaded, the previous ones stay in use: " + why);
-    return why;
-  }
+std::string jwt_authenticator::load() {
+  std::string skipped;
+  auto fresh = read_keys(skipped);
   const std::size_t count = fresh->keys.size();
   {
     const std::lock_guard lock(keys_mutex_);
     keys_ = std::move(fresh);
   }
-  failed_stamp_.reset();
-  log("jwt: keys reloaded: " + std::to_string(count) + " verification keys");
-  return std::nullopt;
-}
-
-std::optional<std::string> jwt_authenticator::reload() const {
-  const std::lock_guard lock(reload_mutex_);
-  return reload_locked();
-}
-
-void jwt_authenticator::check_jwks_file() const {
-  const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
-  std::int64_t next = next_check_.load(std::memory_order_relaxed);
-  if (now < next) {
-    return;
-  }
-  const std::int64_t interval =
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(options_.jwks_check_interval).count();
-  // One thread wins the look; the others go on with the keys they have.
-  if (!next_check_.compare_exchange_strong(next, now + interval, std::memory_order_relaxed)) {
-    return;
-  }
-  const std::unique_lock lock(reload_mutex_, std::try_to_lock);
-  if (!lock.owns_lock()) {
-    return; // a reload is running already
-  }
-  const file_stamp stamp = stamp_of(settings_.jwks);
-  if (stamp == current_keys()->jwks || stamp == failed_stamp_) {
-    return; // unchanged, or the same broken file that was reported already
-  }
-  (void)reload_locked();
+  return std::to_string(count) + " verification keys" + skipped;
 }
 
 std::shared_ptr<const jwt_authenticator::key_set> jwt_authenticator::current_keys() const {
@@ -297,9 +240,6 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   }
 
   // --- the signature (RFC 7515 section 5.2)
-  if (!settings_.jwks.empty()) {
-    check_jwks_file();
-  }
   const auto keys = current_keys();
   bool kid_known = false;
   std::vector<const verification_key*> candidates;

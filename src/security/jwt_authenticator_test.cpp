@@ -91,14 +91,9 @@ protected:
     write("keys.jwks", doc + "]}");
   }
 
-  std::unique_ptr<jwt_authenticator> make(std::chrono::milliseconds check = std::chrono::milliseconds(0)) {
+  std::unique_ptr<jwt_authenticator> make() {
     jwt_options o;
     o.now = [this] { return std::chrono::system_clock::time_point(seconds(now_.load())); };
-    o.log = [this](std::string_view line) {
-      const std::lock_guard lock(log_mutex_);
-      log_.emplace_back(line);
-    };
-    o.jwks_check_interval = check;
     return std::make_unique<jwt_authenticator>(settings_, std::move(o));
   }
 
@@ -122,21 +117,10 @@ protected:
     EXPECT_THAT(r.detail, HasSubstr(std::string(why))) << tok;
   }
 
-  std::string log_text() {
-    const std::lock_guard lock(log_mutex_);
-    std::string out;
-    for (const auto& l : log_) {
-      out += l + "\n";
-    }
-    return out;
-  }
-
   static suite_keys* keys_;
   base::temp_dir dir_{"firehook-jwt-auth"};
   config::jwt_auth_settings settings_;
   std::atomic<std::int64_t> now_{t0};
-  std::mutex log_mutex_;
-  std::vector<std::string> log_;
 };
 
 suite_keys* JwtAuth::keys_ = nullptr;
@@ -390,48 +374,55 @@ TEST_F(JwtAuth, UnknownKidIsDenied) {
 }
 
 TEST_F(JwtAuth, JwksChangesAreReloadedAndABrokenFileKeepsTheOldKeys) {
+  using outcome = base::reload_result::outcome;
   const auto a = make();
   EXPECT_EQ(a->key_count(), 5U);
+  EXPECT_EQ(a->subject(), "token keys");
+  EXPECT_THAT(a->in_force(), HasSubstr("5 verification keys"));
   const std::string new_key_token =
       token(k().rsa2, jws_alg::ps256, head(jws_alg::ps256, "rotated-in"), claims());
   const std::string old_key_token =
       token(k().ec384, jws_alg::es384, head(jws_alg::es384, "jw-ec384"), claims());
   expect_denied(*a, new_key_token, "unknown kid");
   EXPECT_EQ(run(*a, old_key_token).decision, verdict::allow);
+  EXPECT_EQ(a->reload(false).what, outcome::unchanged);
 
-  // Rotation: the new key in, the old one out; noticed on the next use.
+  // Rotation: the new key in, the old one out; taken at the next look at the files.
   write_jwks({k().rsa2.public_jwk("rotated-in")});
-  EXPECT_EQ(run(*a, new_key_token).decision, verdict::allow) << log_text();
+  expect_denied(*a, new_key_token, "unknown kid"); // authenticate() never reads files
+  auto r = a->reload(false);
+  EXPECT_EQ(r.what, outcome::applied);
+  EXPECT_THAT(r.detail, HasSubstr("verification keys"));
+  EXPECT_EQ(run(*a, new_key_token).decision, verdict::allow);
   expect_denied(*a, old_key_token, "unknown kid \"jw-ec384\"");
-  EXPECT_THAT(log_text(), HasSubstr("keys reloaded"));
 
-  // A broken file: the keys in use stay, the log says why, and says it once.
+  // A broken file: the keys in use stay, the result says why, and says it once.
   write("keys.jwks", R"({"keys":[{"kty":"EC","crv":"P-256","x":"AAAA"}]})");
+  r = a->reload(false);
+  EXPECT_EQ(r.what, outcome::refused);
+  EXPECT_THAT(r.detail, HasSubstr("keys.jwks"));
   EXPECT_EQ(run(*a, new_key_token).decision, verdict::allow);
-  EXPECT_EQ(run(*a, new_key_token).decision, verdict::allow);
-  const std::string text = log_text();
-  EXPECT_THAT(text, HasSubstr("keys.jwks"));
-  EXPECT_THAT(text, HasSubstr("previous ones stay in use"));
-  EXPECT_EQ(text.find("previous ones stay"), text.rfind("previous ones stay")) << text;
-
-  const auto why = a->reload();
-  ASSERT_TRUE(why);
-  EXPECT_THAT(*why, HasSubstr("keys.jwks"));
+  EXPECT_EQ(a->reload(false).what, outcome::unchanged);
+  r = a->reload(true); // SIGHUP: read again, refused again
+  EXPECT_EQ(r.what, outcome::refused);
   EXPECT_EQ(run(*a, new_key_token).decision, verdict::allow);
 
   // Mended: taken again.
   write_jwks({k().ec384.public_jwk("jw-ec384")});
-  EXPECT_EQ(run(*a, old_key_token).decision, verdict::allow) << log_text();
-  EXPECT_EQ(a->reload(), std::nullopt);
+  EXPECT_EQ(a->reload(false).what, outcome::applied);
+  EXPECT_EQ(run(*a, old_key_token).decision, verdict::allow);
 }
 
-TEST_F(JwtAuth, JwksIsLookedAtOnlyOncePerInterval) {
-  const auto a = make(std::chrono::milliseconds(60'000));
-  const std::string tok = token(k().rsa2, jws_alg::rs256, head(jws_alg::rs256, "late"), claims());
-  write_jwks({k().rsa2.public_jwk("late")});
-  expect_denied(*a, tok, "unknown kid"); // not looked at yet
-  EXPECT_EQ(a->reload(), std::nullopt);  // SIGHUP
-  EXPECT_EQ(run(*a, tok).decision, verdict::allow);
+TEST_F(JwtAuth, EveryKeyFileIsWatched) {
+  settings_.hmac_secret_file = dir_ / "hs.key";
+  const auto a = make();
+  // An edited PEM file is a change too, not only the JWKS file.
+  const auto pem = settings_.public_keys.front();
+  std::filesystem::rename(pem, dir_ / "moved.pem");
+  write(pem.filename().string(), "not a key");
+  const auto r = a->reload(false);
+  EXPECT_EQ(r.what, base::reload_result::outcome::refused);
+  EXPECT_THAT(r.detail, HasSubstr(pem.filename().string()));
 }
 
 TEST_F(JwtAuth, StartUpFailsOnUnusableKeyFiles) {
@@ -481,9 +472,7 @@ TEST_F(JwtAuth, ManyThreadsAuthenticateWhileTheJwksRotates) {
   }
   for (int i = 0; i < 20; ++i) {
     write_jwks({k().ed2.public_jwk("jw-ed-" + std::to_string(i))});
-    if (i % 5 == 0) {
-      (void)a->reload();
-    }
+    (void)a->reload(i % 5 == 0); // the file watch, and now and then a SIGHUP
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   stop = true;

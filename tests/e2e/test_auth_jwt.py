@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import signal
 import subprocess
 import time
 
@@ -170,17 +171,42 @@ def test_unknown_signer_refused(jwt_broker, raw, version, keys):
 
 
 def test_jwks_change_is_picked_up(jwt_broker, clients, raw, keys):
-    """A key added to the JWKS file is used without a restart (the file is looked at once a second)."""
+    """A key added to the JWKS file is used without a restart: the file watch sees the new file
+    (looked at every second), reloads the key files, and says so in one `reload` event."""
     token = sign(keys, claims(), "RS256", "stranger", kid="rotated-in")
     connect_refused(raw, jwt_broker, V5, token)
     stranger = load_pem_private_key(keys["stranger"], None).public_key()
     new_jwk = json.loads(RSAAlgorithm.to_jwk(stranger))
     new_jwk.update(kid="rotated-in", use="sig")
+    since = len(jwt_broker.stderr_text())
     tmp = jwt_broker.jwks_path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"keys": keys["jwks"]["keys"] + [new_jwk]}))
     tmp.replace(jwt_broker.jwks_path)
-    time.sleep(1.2)
+    e = jwt_broker.wait_for_event("reload", since, decision="allow", timeout=5,
+                                  predicate=lambda e: e["subject"] == "token keys")
+    assert "verification keys" in e["reason"], e
     connect_accepted(clients, jwt_broker, V5, token).roundtrip()
+
+
+def test_broken_jwks_keeps_the_keys_in_use(jwt_broker, clients, raw, keys):
+    """A JWKS file that cannot be used is refused (one `reload` event with deny, naming the file);
+    tokens signed with the keys in use still get in, until a good file replaces the broken one."""
+    token = sign(keys, claims(), "ES256", "ec")
+    since = len(jwt_broker.stderr_text())
+    tmp = jwt_broker.jwks_path.with_suffix(".tmp")
+    tmp.write_text('{"keys": "not a list"}')
+    tmp.replace(jwt_broker.jwks_path)
+    e = jwt_broker.wait_for_event("reload", since, decision="deny", timeout=5,
+                                  predicate=lambda e: e["subject"] == "token keys")
+    assert jwt_broker.jwks_path.name in e["reason"] and "previous version stays in force" in e["reason"], e
+    connect_accepted(clients, jwt_broker, V5, token).roundtrip()
+    since = len(jwt_broker.stderr_text())
+    tmp.write_text(json.dumps({"keys": [k for k in keys["jwks"]["keys"] if k["kty"] != "EC"]}))
+    tmp.replace(jwt_broker.jwks_path)
+    jwt_broker.send_signal(signal.SIGHUP)
+    jwt_broker.wait_for_event("reload", since, decision="allow", timeout=5,
+                              predicate=lambda e: e["subject"] == "token keys")
+    connect_refused(raw, jwt_broker, V5, token)  # the EC key is gone with the good file
 
 
 def test_connection_closed_when_token_expires(jwt_broker, raw, version, keys):

@@ -145,7 +145,7 @@ def test_subscription_revoked_and_reload(make_fleet):
     replace_file(f.broker.topics_path, "[[topic]\n")
     f.broker.send_signal(signal.SIGHUP)
     e = f.broker.wait_for_event("reload", decision="deny", predicate=lambda e: "topics" in e["subject"])
-    assert "previous one stays in force" in e["reason"], e
+    assert "previous version stays in force" in e["reason"], e
 
 
 def test_message_dropped(start_broker, clients, raw):

@@ -311,7 +311,7 @@ def test_wildcards_and_slashes_in_attributes_do_not_widen_publish(fleet, version
 def reload(broker, trigger):
     if trigger == "sighup":
         broker.send_signal(signal.SIGHUP)
-    # "file": the broker looks at the file every 2 s by itself
+    # "file": the broker looks at the file every second by itself
 
 
 def rewrite_topics(broker, text):
@@ -384,7 +384,7 @@ def test_broken_topics_file_on_reload_keeps_the_running_rules(fleet):
     rewrite_topics(fleet.broker, topics_toml(controller_reads_temperature=False) + "\n[[topic]\n")
     fleet.broker.send_signal(signal.SIGHUP)
     e = fleet.broker.wait_for_event("reload", since, decision="deny", predicate=lambda e: "topics.toml" in e["subject"])
-    assert "topic" in e["reason"] and "previous one stays" in e["reason"], e
+    assert "topic" in e["reason"] and "previous version stays" in e["reason"], e
     time.sleep(0.5)
     t = fleet.raw_user("t-b1-r1", V5)
     publish_accepted(t, temperature("b1", "r1"), b"still here")

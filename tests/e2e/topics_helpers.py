@@ -32,7 +32,7 @@ from rawclient import TlsRawClient
 ISSUER = "https://issuer.test"
 AUDIENCE = "firehook"
 PASSWORD = "correct horse battery"
-RELOAD_TIMEOUT = 10.0  # SIGHUP reloads at once; the file watch looks every 2 s
+RELOAD_TIMEOUT = 10.0  # SIGHUP reloads at once; the file watch looks every second
 
 # ----------------------------------------------------------------------------------------------
 # The topics file of the tests: examples/topics.toml cut down, plus grants bound to token claims.
