@@ -25,28 +25,9 @@ router::retained_limits retained_limits_of(const config::limit_settings& l) {
 }
 } // namespace
 
-session::limits to_session_limits(const config::limit_settings& l) {
-  session::limits s;
-  s.max_packet_size = l.max_packet_size;
-  s.max_inflight = l.max_inflight;
-  s.max_queued_messages = l.max_queued_messages;
-  s.max_queued_bytes = l.max_queued_bytes;
-  s.max_subscriptions = l.max_subscriptions_per_client;
-  s.max_topic_levels = l.max_topic_levels;
-  s.max_topic_length = l.max_topic_length;
-  s.max_client_id_length = l.max_client_id_length;
-  s.max_keep_alive = l.max_keep_alive;
-  s.max_session_expiry = l.max_session_expiry;
-  s.topic_alias_maximum = l.topic_alias_maximum;
-  s.max_qos = static_cast<mqtt::qos>(l.max_qos > 2 ? 2 : l.max_qos);
-  s.retain_available = l.retain_available;
-  s.max_message_expiry = l.max_message_expiry;
-  return s;
-}
-
 broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, const base::clock& clock)
     : cfg_(std::move(cfg)), events_(shard_count == 0 ? 1 : shard_count),
-      limits_(to_session_limits(cfg_->limits)), clock_(clock), started_(clock.now()),
+      limits_(session::from_config(cfg_->limits)), clock_(clock), started_(clock.now()),
       retained_(retained_limits_of(cfg_->limits)), reloads_(events_.shared()),
       shards_(shard_count == 0 ? 1 : shard_count) {
   if (sodium_init() < 0) {

@@ -122,7 +122,4 @@ private:
   std::vector<std::atomic<shard*>> shards_;
 };
 
-// session::limits from the configuration.
-session::limits to_session_limits(const config::limit_settings& l);
-
 } // namespace firehook::broker

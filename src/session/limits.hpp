@@ -1,10 +1,35 @@
 #pragma once
-// What a session enforces and advertises. The broker fills it from config::limit_settings; the
-// session itself knows nothing of configuration files. Plain values, copied into every session.
+// What a session enforces and advertises. Plain values, copied into every session; the session
+// itself knows nothing of configuration files.
+//
+// The values that come from the configuration's [limits] have the same name here and in
+// config::limit_settings, and FIREHOOK_SESSION_LIMITS lists them: from_config() is generated from
+// that list, so a new session limit is its field in each struct and one name in the list (a type
+// that differs between the two is a compile error, not a silent narrowing).
 
 #include <cstdint>
 
 #include "mqtt/packet.hpp"
+
+namespace firehook::config {
+struct limit_settings;
+}
+
+#define FIREHOOK_SESSION_LIMITS(X)                                                                        \
+  X(max_packet_size)                                                                                      \
+  X(max_inflight)                                                                                         \
+  X(max_queued_messages)                                                                                  \
+  X(max_queued_bytes)                                                                                     \
+  X(max_subscriptions_per_client)                                                                         \
+  X(max_topic_levels)                                                                                     \
+  X(max_topic_length)                                                                                     \
+  X(max_client_id_length)                                                                                 \
+  X(max_keep_alive)                                                                                       \
+  X(max_session_expiry)                                                                                   \
+  X(topic_alias_maximum)                                                                                  \
+  X(max_qos)                                                                                              \
+  X(retain_available)                                                                                     \
+  X(max_message_expiry)
 
 namespace firehook::session {
 
@@ -20,7 +45,7 @@ struct limits {
   // come back. 0 messages: nothing is queued.
   std::uint32_t max_queued_messages = 1000;
   std::uint64_t max_queued_bytes = 16'777'216;
-  std::uint32_t max_subscriptions = 1000;
+  std::uint32_t max_subscriptions_per_client = 1000;
   std::uint16_t max_topic_levels = 32;
   std::uint16_t max_topic_length = 4096;
   std::uint16_t max_client_id_length = 128;
@@ -38,7 +63,10 @@ struct limits {
   std::uint32_t max_message_expiry = 0;
   // A PUBLISH the client has no right to: false = 5.0 PUBACK/PUBREC 0x87, 3.1/3.1.1 acknowledged
   // and dropped; true = the connection ends (5.0: DISCONNECT 0x87).
-  bool disconnect_on_denied_publish = false;
+  bool disconnect_on_denied_publish = false; // from [authorization] on_denied_publish, not [limits]
 };
+
+// The FIREHOOK_SESSION_LIMITS of `l`; every other field keeps its default.
+limits from_config(const config::limit_settings& l);
 
 } // namespace firehook::session

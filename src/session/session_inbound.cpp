@@ -220,7 +220,7 @@ void session::on_subscribe(mqtt::subscribe&& s) {
     const auto existing = st_->subscriptions.find(sub.filter);
     const bool existed = existing != st_->subscriptions.end();
     if (rc == mqtt::reason_code::success && !existed &&
-        st_->subscriptions.size() >= limits_.max_subscriptions) {
+        st_->subscriptions.size() >= limits_.max_subscriptions_per_client) {
       rc = mqtt::reason_code::quota_exceeded;
       why.reason = "limits.max_subscriptions_per_client reached";
     }

@@ -948,7 +948,7 @@ TEST_F(session_test, maximum_packet_size_counts_the_whole_packet) {
 
 TEST_F(session_test, subscribe_grants_at_most_the_broker_qos_and_counts_the_limit) {
   lim_.max_qos = qos::at_least_once;
-  lim_.max_subscriptions = 2;
+  lim_.max_subscriptions_per_client = 2;
   connect(connect_packet(protocol_version::v5));
   mqtt::subscribe sub;
   sub.packet_id = 5;
