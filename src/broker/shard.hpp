@@ -3,7 +3,8 @@
 // on its thread (connection_table), their admission (admission: CONNECT to a claimed session), the
 // sessions living there, a replica of the subscription state (replica), and a timer queue; it
 // takes sessions over (shard_takeover.cpp), turns session actions into transport calls and routes
-// messages (shard_route.cpp). docs/architecture.md draws the parts.
+// messages (shard_route.cpp; who gets a message, and how, is fan_out.hpp). docs/architecture.md
+// draws the parts.
 //
 // Threads (DESIGN.md): every method is called on this shard's thread only, by net/ or by tasks
 // posted from other shards through transport::post_to_shard. No lock is taken on the publish

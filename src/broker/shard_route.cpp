@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "broker/fan_out.hpp"
 #include "broker/shard.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/topic.hpp"
@@ -167,52 +168,9 @@ void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
   if (m->retain && limits_.retain_available) {
     store_retained(m);
   }
-  router::match_result& match = replica_.match(m->topic);
-  // One delivery per subscriber for overlapping subscriptions: the highest granted QoS
-  // [MQTT-3.3.4-2], every matching subscription identifier [MQTT-3.3.4-4], [MQTT-3.3.4-5].
-  auto& subs = match.subscriptions;
-  std::sort(subs.begin(), subs.end(),
-            [](const auto& a, const auto& b) { return a.subscriber < b.subscriber; });
-  for (std::size_t i = 0; i < subs.size();) {
-    const subscriber_id to = subs[i].subscriber;
-    bool any = false;
-    bool retain_as_published = false;
-    mqtt::qos granted = mqtt::qos::at_most_once;
-    std::vector<std::uint32_t> ids;
-    for (; i < subs.size() && subs[i].subscriber == to; ++i) {
-      const auto& e = subs[i];
-      if (e.options.no_local && to == publisher) {
-        continue; // [MQTT-3.8.3-3]
-      }
-      any = true;
-      granted = std::max(granted, e.options.max_qos);
-      retain_as_published = retain_as_published || e.options.retain_as_published;
-      if (e.subscription_identifier) {
-        ids.push_back(*e.subscription_identifier);
-      }
-    }
-    if (any) {
-      // Routed messages go out with RETAIN 0 unless Retain As Published [MQTT-3.3.1-12], [MQTT-3.3.1-13].
-      dispatch_delivery(
-          to,
-          session::delivery{m, std::min(m->qos, granted), retain_as_published && m->retain, std::move(ids)},
-          0);
-    }
-  }
-  // Each shared group delivers to one member, online ones first [MQTT-4.8.2-3]. No Local is not
-  // allowed on shared subscriptions [MQTT-3.8.3-4].
-  for (const router::shared_group* g : match.shared_groups) {
-    const auto& e =
-        g->pick([this](const router::subscription_entry& x) { return replica_.online(x.subscriber); });
-    std::vector<std::uint32_t> ids;
-    if (e.subscription_identifier) {
-      ids.push_back(*e.subscription_identifier);
-    }
-    dispatch_delivery(e.subscriber,
-                      session::delivery{m, std::min(m->qos, e.options.max_qos),
-                                        e.options.retain_as_published && m->retain, std::move(ids)},
-                      0);
-  }
+  fan_out(
+      replica_.match(m->topic), m, publisher, [this](subscriber_id s) { return replica_.online(s); },
+      [this](subscriber_id to, session::delivery&& d) { dispatch_delivery(to, std::move(d), 0); });
 }
 
 void shard::dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops) {
