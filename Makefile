@@ -2,7 +2,8 @@
 #
 #   make run     build (Release) and start a broker with the development setup
 #   make test    build (ASan+UBSan), run unit tests, end-to-end tests, fuzz corpus replay and a short fuzz run
-#   make bench   build (Release) and run the benchmarks
+#   make bench   build (Release) and run the benchmarks; BASELINE=path/to/firehook also runs an
+#                earlier build side by side (before and after in the same run)
 #   make fuzz    run the fuzzers for FUZZ_SECONDS (default 600) each
 #   make format  clang-format every source file
 
@@ -59,7 +60,7 @@ fuzz: $(BUILD_FUZZ)/.built
 	@scripts/fuzz $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 bench: $(BUILD_RELEASE)/.built
-	@scripts/bench $(BUILD_RELEASE)
+	@scripts/bench $(BUILD_RELEASE) $(if $(BASELINE),--baseline $(BASELINE))
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

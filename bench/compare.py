@@ -17,6 +17,11 @@ Both brokers are configured to be lossless: Mosquitto with no queue or inflight 
 inflight window and queue limits its configuration accepts. firehook-bench exits 1 when an
 acknowledged QoS 1/2 message is lost; this script then fails after writing what it measured.
 
+With --baseline FIREHOOK_BINARY (for example the Release build of an earlier commit in a git
+worktree) every scenario also runs on that binary, interleaved with the other two, and RESULTS.md
+gets a "Before and after" table: the median and the range of the runs of each, and the ratio
+after/before, so that a change's cost or gain is read against the run-to-run spread of the same run.
+
 Everything a run writes is kept under BUILD/bench-results/ (one JSON line per run, broker logs).
 Python 3 standard library only; the broker binaries, openssl, taskset and mosquitto are external.
 """
@@ -157,7 +162,7 @@ class Broker:
 
     def start(self, tls, log_path):
         self.log = open(log_path, "w")
-        if self.kind == "firehook":
+        if self.kind in ("firehook", "baseline"):
             conf = self.workdir / "firehook.toml"
             conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
@@ -171,7 +176,7 @@ class Broker:
                 time.sleep(0.02)
             if self.port is None:
                 self.stop()
-                raise RuntimeError(f"firehook did not report its listener; see {log_path}")
+                raise RuntimeError(f"{self.kind} did not report its listener; see {log_path}")
         else:
             self.port = free_port()
             conf = self.workdir / "mosquitto.conf"
@@ -341,13 +346,18 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated scenario keys, and `unpinned` for the scaling runs (default: all)")
     ap.add_argument("--micro", default="", help="a file with the micro-benchmarks' output, quoted in RESULTS.md")
     ap.add_argument("--mosquitto", default=shutil.which("mosquitto") or "/usr/sbin/mosquitto")
+    ap.add_argument("--baseline", default="",
+                    help="another firehook binary (e.g. an earlier commit's Release build) run side by side")
     opt = ap.parse_args()
 
     build = Path(opt.build).resolve()
     firehook = build / "src" / "app" / "firehook"
     bench_bin = build / "bench" / "firehook-bench"
     mosquitto = Path(opt.mosquitto)
-    for f in (firehook, bench_bin, mosquitto):
+    baseline = Path(opt.baseline).resolve() if opt.baseline else None
+    kinds = ("firehook", "mosquitto") + (("baseline",) if baseline else ())
+    binaries = {"firehook": firehook, "mosquitto": mosquitto, "baseline": baseline}
+    for f in (firehook, bench_bin, mosquitto) + ((baseline,) if baseline else ()):
         if not os.access(f, os.X_OK):
             sys.exit(f"compare.py: {f} is missing or not executable")
     for tool in ("taskset", "openssl"):
@@ -389,6 +399,9 @@ def main():
             ", uncommitted changes in the tree" if sh(f"git -C {shlex.quote(str(ROOT))} status --porcelain src")
             else "") + ")",
         "mosquitto": sh(f"{shlex.quote(str(mosquitto))} -h | head -1"),
+        "baseline": (sh(f"{shlex.quote(str(baseline))} version") + " (commit " + sh(
+            f"git -C {shlex.quote(str(baseline.parent))} rev-parse --short HEAD 2>/dev/null || echo unknown")
+            + f", {baseline})") if baseline else "",
         "compiler": sh("c++ --version | head -1"),
         "openssl": sh("openssl version"),
         "load_before": sh("cat /proc/loadavg"),
@@ -407,7 +420,7 @@ def main():
         label = f"{sc.key}-{kind}{'' if cpus_for_broker is not None else '-unpinned'}-run{run}"
         wd = tmp / label
         wd.mkdir()
-        b = Broker(kind, firehook if kind == "firehook" else mosquitto, wd, tls_files, cpus_for_broker, shards)
+        b = Broker(kind, binaries[kind], wd, tls_files, cpus_for_broker, shards)
         try:
             b.start(sc.tls, outdir / f"{label}.broker.log")
         except RuntimeError as e:
@@ -439,7 +452,7 @@ def main():
 
     for run in range(1, opt.runs + 1):
         for sc in selected:
-            for kind in ("firehook", "mosquitto"):
+            for kind in kinds:
                 one(sc, kind, broker_cpus, gen_cpus, 1, run)
         if want_unpinned and broker_cpus is not None:
             # The shards must scale: Firehook with one shard per core, nothing pinned.
@@ -453,7 +466,7 @@ def main():
 
     write_results(Path(opt.out), opt, machine, selected, results, failures, commands, broker_commands,
                   elapsed, broker_cpus, gen_cpus, want_unpinned, Path(opt.micro) if opt.micro else None,
-                  outdir)
+                  outdir, kinds)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"compare.py: wrote {opt.out}; raw results in {outdir}", file=sys.stderr)
     if guarantee_broken:
@@ -463,7 +476,7 @@ def main():
 
 
 def write_results(out, opt, machine, selected, results, failures, commands, broker_commands, elapsed,
-                  broker_cpus, gen_cpus, want_unpinned, micro, outdir):
+                  broker_cpus, gen_cpus, want_unpinned, micro, outdir, kinds):
     kept = ""
     if out.exists():
         text = out.read_text()
@@ -512,6 +525,8 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
                      f"{fmt(unpinned, 'x')} | (pinned: {fmt(pinned, 'x')}) | "
                      f"{'—' if ratio is None else f'{ratio:.2f}'} | >= 1.6× | {verdict(ratio, ('>=', 1.6))} |")
     L.append("")
+    if "baseline" in kinds:
+        L += before_and_after(selected, results, machine)
     L.append("### Generator and broker CPU (medians; 1.00 = one core busy all the time)")
     L.append("")
     L.append("A generator near 1.00 on its core could be what limits a closed-loop figure; a pinned broker near "
@@ -523,7 +538,7 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     if want_unpinned and broker_cpus is not None:
         keys += ["fanin_q0-unpinned", "pairs_q0-unpinned"]
     for key in keys:
-        for kind in ("firehook", "mosquitto"):
+        for kind in kinds:
             rs = results.get((key, kind), [])
             if not rs:
                 continue
@@ -544,8 +559,9 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
         L.append("")
     L.append("## Machine")
     L.append("")
-    for k in ("cpu", "cpus", "memory", "os", "kernel", "compiler", "openssl", "firehook", "mosquitto"):
-        L.append(f"- {k}: {machine[k]}")
+    for k in ("cpu", "cpus", "memory", "os", "kernel", "compiler", "openssl", "firehook", "mosquitto", "baseline"):
+        if machine[k]:
+            L.append(f"- {k}: {machine[k]}")
     L.append(f"- load average (1, 5, 15 min) before: {machine['load_before']}; after: {machine['load_after']}")
     L.append(f"- pinning: broker on CPU {broker_cpus}, generator on CPU {gen_cpus} (one generator thread)"
              if broker_cpus is not None else "- pinning: none (fewer than 2 CPUs)")
@@ -601,6 +617,33 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append(NOTES_MARKER)
     text = "\n".join(L) + (kept if kept else "\n")
     out.write_text(text)
+
+
+def before_and_after(selected, results, machine):
+    """The rows of the --baseline comparison: each figure before (baseline) and after (this build)."""
+    def spread(key, kind, metric):
+        vals = [r.get(metric) for r in results.get((key, kind), []) if r.get(metric) is not None]
+        if not vals:
+            return None, "—"
+        return statistics.median(vals), f"{fmt(statistics.median(vals), metric)} ({fmt(min(vals), metric)}–{fmt(max(vals), metric)})"
+
+    L = ["## Before and after", "",
+         f"Baseline: {machine['baseline']}; after: this build ({machine['firehook']}). Median of the runs, "
+         "with their range in brackets; ratio = after / before. A ratio whose ranges overlap is within the "
+         "run-to-run spread.", "",
+         "| scenario | figure | before | after | ratio | ranges overlap |",
+         "| --- | --- | ---: | ---: | ---: | --- |"]
+    for sc in selected:
+        for metric, _better, _target, title in [(sc.metric, sc.better, sc.target, metric_title(sc.metric))] + list(sc.extra):
+            b, btext = spread(sc.key, "baseline", metric)
+            a, atext = spread(sc.key, "firehook", metric)
+            ratio = a / b if a is not None and b not in (None, 0) else None
+            bv = [r.get(metric) for r in results.get((sc.key, "baseline"), []) if r.get(metric) is not None]
+            av = [r.get(metric) for r in results.get((sc.key, "firehook"), []) if r.get(metric) is not None]
+            overlap = "—" if not (av and bv) else ("yes" if min(av) <= max(bv) and min(bv) <= max(av) else "no")
+            L.append(f"| {sc.title} | {title} | {btext} | {atext} | {'—' if ratio is None else f'{ratio:.3f}'} | {overlap} |")
+    L.append("")
+    return L
 
 
 def busy_note(machine, results, selected):
