@@ -36,10 +36,16 @@ void reloadable::load_first() {
 
 reload_result reloadable::reload(bool force) {
   const std::lock_guard lock(mutex_);
-  reload_result r{reload_result::outcome::unchanged, subject_, {}};
+  reload_result r{reload_result::outcome::unchanged, subject_, {}, {}};
   auto now = stamps();
   if (!force && now == seen_) {
     return r;
+  }
+  const auto files = watched_files();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (i >= seen_.size() || now[i] != seen_[i]) {
+      r.changed.push_back(files[i]);
+    }
   }
   seen_ = std::move(now); // a broken version is reported once, not at every look
   try {

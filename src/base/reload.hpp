@@ -43,6 +43,7 @@ struct reload_result {
   outcome what = outcome::unchanged;
   std::string subject; // what was reloaded: "topics file /etc/firehook/topics.toml"
   std::string detail;  // applied: what is in force now ("12 verification keys"); refused: why
+  std::vector<std::filesystem::path> changed; // the files that changed since the last look
 };
 
 class reloadable {

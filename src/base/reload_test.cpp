@@ -58,10 +58,12 @@ TEST(reloadable, reads_only_when_a_file_changed_or_when_forced) {
   EXPECT_EQ(r.what, reload_result::outcome::applied);
   EXPECT_EQ(r.subject, "number file");
   EXPECT_EQ(r.detail, "value 2");
+  EXPECT_EQ(r.changed, std::vector<std::filesystem::path>{dir / "n"});
   EXPECT_EQ(n.value, 2);
 
   r = n.reload(true); // SIGHUP: read again although nothing changed
   EXPECT_EQ(r.what, reload_result::outcome::applied);
+  EXPECT_TRUE(r.changed.empty());
   EXPECT_EQ(n.loads, 3);
 }
 

@@ -78,18 +78,20 @@ TEST_F(Reloader, OneEventPerAppliedOrRefusedVersionAndTheAfterStepBeforeIt) {
   EXPECT_EQ(applied.type, events::event_type::reload);
   EXPECT_EQ(applied.subject, "file a");
   EXPECT_EQ(applied.verdict, events::decision::allow);
-  EXPECT_EQ(applied.reason, "reloaded: three");
+  EXPECT_EQ(applied.reason, "reloaded: three (changed: " + (dir / "a").string() + ")");
   const auto& refused = out.events[1];
   EXPECT_EQ(refused.subject, "file b");
   EXPECT_EQ(refused.verdict, events::decision::deny);
-  EXPECT_EQ(refused.reason, "refused, the previous version stays in force: b is bad");
+  EXPECT_EQ(refused.reason, "refused, the previous version stays in force: b is bad (changed: " +
+                                (dir / "b").string() + ")");
   EXPECT_EQ(reloads.in_force()[1].detail, "two");
 
   r = reloads.reload(true); // SIGHUP: everything read again
   EXPECT_EQ(r[0].what, outcome::applied);
   EXPECT_EQ(r[1].what, outcome::refused);
   EXPECT_EQ(after_a, 2);
-  EXPECT_EQ(out.events.size(), 4U);
+  ASSERT_EQ(out.events.size(), 4U);
+  EXPECT_EQ(out.events[2].reason, "reloaded: three (no file changed; reload asked for)");
 }
 
 } // namespace

@@ -614,7 +614,9 @@ def test_server_certificate_reload_keeps_live_clients(tls_broker, tls_files, cli
         tls_broker.send_signal(signal.SIGHUP)
     wait_for(lambda: server_serial(port, pki, device2) == new.serial, RELOAD_TIMEOUT,
              f"new handshakes to show the new server certificate {new.serial} ({trigger})")
-    tls_broker.wait_for_event("reload", since, decision="allow", timeout=1)
+    e = tls_broker.wait_for_event("reload", since, decision="allow", timeout=1)
+    changed = e["reason"].split("(changed: ", 1)[-1]
+    assert str(tls_files.cert) in changed and str(tls_files.key) in changed, e
 
     # The client connected before the reload is still there, both ways, and new ones get in.
     assert not live.disconnected.is_set(), f"the live client was disconnected (rc {live.disconnect_rc})"
