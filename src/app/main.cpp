@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/logging.hpp"
+#include "app/audit_command.hpp"
 #include "app/topics_command.hpp"
 #include "app/user_command.hpp"
 #include "base/clock.hpp"
@@ -89,6 +90,22 @@ int serve(const std::string& path) {
   log_options.min_level = app::event_level(cfg->log.level);
   log_options.max_lines_per_second = cfg->log.max_event_lines_per_second;
   b.events().add_sink(std::make_shared<audit::log_sink>(log_options, std::move(write_event)));
+  std::shared_ptr<audit::audit_sink> audit_log;
+  if (cfg->audit.enabled) {
+    try {
+      audit_log = app::open_audit_log(cfg->audit);
+    } catch (const std::exception& e) {
+      spdlog::error("audit log: {}", e.what());
+      return 1;
+    }
+    b.events().add_sink(audit_log);
+    if (cfg->audit.on_failure == config::audit_failure::refuse) {
+      b.refuse_connections_while(audit_log->log().failing_flag(),
+                                 "the audit log cannot be written (audit.on_failure = \"refuse\")");
+    }
+  } else {
+    spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
+  }
   b.events().start();
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
@@ -147,6 +164,7 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "print the version");
   firehook::app::user_command user_cmd(app);
   firehook::app::topics_command topics_cmd(app);
+  firehook::app::audit_command audit_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -157,6 +175,9 @@ int main(int argc, char** argv) {
   }
   if (user_cmd.parsed()) {
     return user_cmd.run(std::cin, std::cout, std::cerr);
+  }
+  if (audit_cmd.parsed()) {
+    return audit_cmd.run(std::cout, std::cerr);
   }
   if (topics_cmd.parsed()) {
     return topics_cmd.run();

@@ -160,6 +160,7 @@ audit_log::~audit_log() {
 void audit_log::open_file(std::chrono::system_clock::time_point now, const std::string& previous_file) {
   fd_ = ::open(opts_.file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
   if (fd_ < 0) {
+    last_error_ = opts_.file.string() + ": " + std::strerror(errno);
     failing_ = true;
     return;
   }
@@ -209,6 +210,7 @@ bool audit_log::flush_pending() {
       continue;
     }
     if (n <= 0) {
+      last_error_ = std::strerror(n < 0 ? errno : EIO);
       pending_.erase(0, done);
       file_bytes_ += done;
       failing_.store(true, std::memory_order_relaxed);
@@ -273,6 +275,7 @@ void audit_log::rotate(std::chrono::system_clock::time_point now) {
   std::error_code ec;
   std::filesystem::rename(opts_.file, opts_.file.parent_path() / rotated, ec);
   if (ec) {
+    last_error_ = "cannot rotate " + opts_.file.string() + ": " + ec.message();
     failing_ = true;
     return;
   }

@@ -56,6 +56,10 @@ public:
   void close(std::chrono::system_clock::time_point now);
 
   bool failing() const { return failing_.load(std::memory_order_relaxed); }
+  // The same, as a flag other threads may hold on to (audit.on_failure = "refuse").
+  const std::atomic<bool>& failing_flag() const { return failing_; }
+  // Why the last write failed ("No space left on device"); the writer's thread only.
+  const std::string& last_error() const { return last_error_; }
   std::uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
   std::uint64_t next_seq() const { return seq_ + 1; }
@@ -82,6 +86,7 @@ private:
   std::uint64_t since_checkpoint_ = 0; // unsigned records since the last signed one
   std::uint64_t pending_records_ = 0;
   std::uint64_t lost_unreported_ = 0;
+  std::string last_error_;
   std::atomic<bool> failing_{false};
   std::atomic<std::uint64_t> lost_{0};
   std::atomic<std::uint64_t> written_{0};

@@ -12,6 +12,8 @@
 // Threads: the hub's thread only; log() may be read (failing(), lost()) from any thread.
 
 #include <chrono>
+#include <functional>
+#include <string>
 #include <memory>
 
 #include "audit/audit_log.hpp"
@@ -21,7 +23,9 @@ namespace firehook::audit {
 
 class audit_sink final : public events::sink {
 public:
-  audit_sink(std::unique_ptr<audit_log> log, std::chrono::seconds checkpoint_interval);
+  // `on_state` is told when writing starts failing (true, with why) and when it works again.
+  using state_change = std::function<void(bool failing, const std::string& why)>;
+  audit_sink(std::unique_ptr<audit_log> log, std::chrono::seconds checkpoint_interval, state_change on_state = {});
 
   void consume(const events::event& e) override;
   void tick(std::chrono::steady_clock::time_point now) override;
@@ -34,6 +38,8 @@ private:
   std::unique_ptr<audit_log> log_;
   const std::chrono::seconds checkpoint_interval_;
   std::chrono::steady_clock::time_point next_checkpoint_;
+  state_change on_state_;
+  bool failing_reported_ = false;
 };
 
 } // namespace firehook::audit

@@ -18,11 +18,15 @@ void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
   c.version = p.version;
   c.connect = std::make_unique<mqtt::connect>(std::move(p));
   mqtt::reason_code rc = session::check_connect(*c.connect, limits_);
+  std::string why;
   if (rc == mqtt::reason_code::success && shutting_down_) {
     rc = mqtt::reason_code::server_unavailable;
+  } else if (const std::string* refusing = broker_.refusing_connections(); refusing && !mqtt::is_error(rc)) {
+    rc = mqtt::reason_code::server_unavailable;
+    why = *refusing;
   }
   if (mqtt::is_error(rc)) {
-    report(c, rc, {}, std::string(mqtt::to_string(rc)));
+    report(c, rc, {}, why.empty() ? std::string(mqtt::to_string(rc)) : why);
     refuse(id, c, rc);
     return;
   }

@@ -55,6 +55,11 @@ std::shared_ptr<base::reloadable> broker::token_keys() const {
   return methods_.jwt;
 }
 
+void broker::refuse_connections_while(const std::atomic<bool>& refuse, std::string why) {
+  refuse_ = &refuse;
+  refuse_why_ = std::move(why);
+}
+
 void broker::stop_authentication() {
   auth_->stop();
 }

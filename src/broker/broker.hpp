@@ -98,6 +98,14 @@ public:
   std::shared_ptr<security::policy_file> topics_file() const { return topics_; }
   std::shared_ptr<base::reloadable> token_keys() const;
 
+  // While `refuse` is true new CONNECTs are refused with 0x88 Server unavailable (3.1.1: 0x03),
+  // their auth_denied event saying `why` (audit.on_failure = "refuse": the audit log cannot be
+  // written). Before the shards run; `refuse` must outlive the broker's use of it.
+  void refuse_connections_while(const std::atomic<bool>& refuse, std::string why);
+  // The reason while connections are refused that way, otherwise null. Any thread.
+  const std::string* refusing_connections() const {
+    return refuse_ != nullptr && refuse_->load(std::memory_order_relaxed) ? &refuse_why_ : nullptr;
+  }
   // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
   void stop_authentication();
 
@@ -120,6 +128,8 @@ private:
   reloader reloads_;
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
+  const std::atomic<bool>* refuse_ = nullptr;
+  std::string refuse_why_;
 };
 
 } // namespace firehook::broker

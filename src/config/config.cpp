@@ -134,6 +134,18 @@ void read_log(table_reader& section, log_settings& out) {
   section.finish();
 }
 
+void read_audit(table_reader& section, audit_settings& out, const std::filesystem::path& base) {
+  section.boolean("enabled", out.enabled);
+  read_path(section, "file", out.file, base);
+  read_path(section, "key_file", out.key_file, base);
+  section.integer("max_file_bytes", out.max_file_bytes, 4096, std::int64_t{1} << 40);
+  section.integer("max_file_age", out.max_file_age, 0, 31'536'000);
+  section.integer("keep_files", out.keep_files, 1, 100'000);
+  section.integer("checkpoint_interval", out.checkpoint_interval, 1, 86'400);
+  section.choice("on_failure", out.on_failure, {{"serve", audit_failure::serve}, {"refuse", audit_failure::refuse}});
+  section.finish();
+}
+
 void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_connections", out.max_connections, 1, 10'000'000);
   section.integer("connect_timeout", out.connect_timeout, 1, 300);
@@ -652,8 +664,18 @@ void read_listeners(diagnostics_sink& sink, table_reader& root, config& out, boo
   }
 }
 
-std::filesystem::path default_database(const std::filesystem::path& state_dir) {
-  return state_dir / "firehook.db";
+// Files under state_dir that were not given a path of their own.
+void fill_state_dir_defaults(config& out) {
+  const auto& dir = out.broker.state_dir;
+  if (out.auth.password.database.empty()) {
+    out.auth.password.database = dir / "firehook.db";
+  }
+  if (out.audit.file.empty()) {
+    out.audit.file = dir / "audit" / "audit.log";
+  }
+  if (out.audit.key_file.empty()) {
+    out.audit.key_file = dir / "audit" / "audit.key";
+  }
 }
 
 } // namespace
@@ -678,7 +700,7 @@ bool load_result::ok() const {
 config defaults() {
   config out;
   out.listeners.emplace_back();
-  out.auth.password.database = default_database(out.broker.state_dir);
+  fill_state_dir_defaults(out);
   return out;
 }
 
@@ -733,6 +755,10 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
         {{"acknowledge", denied_publish::acknowledge}, {"disconnect", denied_publish::disconnect}});
     section.finish();
   }
+  if (const auto* table = root.table("audit")) {
+    table_reader section(sink, *table, "audit");
+    read_audit(section, out.audit, base);
+  }
   // Before the listeners: whether [auth.jwt] exists decides their default chain.
   const bool jwt_configured = read_auth(sink, root, out.auth, base);
   read_listeners(sink, root, out, jwt_configured, base);
@@ -746,9 +772,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     }
   }
   out.broker.state_dir = resolve(base, out.broker.state_dir);
-  if (out.auth.password.database.empty()) {
-    out.auth.password.database = default_database(out.broker.state_dir);
-  }
+  fill_state_dir_defaults(out);
 
   load_result result;
   if (!sink.has_errors()) {

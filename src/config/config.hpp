@@ -164,6 +164,20 @@ struct authorization_settings {
   denied_publish on_denied_publish = denied_publish::acknowledge; // [authorization] denied_publish
 };
 
+// [audit]: the tamper-evident audit log (docs/audit.md). On by default.
+enum class audit_failure : std::uint8_t { serve, refuse };
+struct audit_settings {
+  bool enabled = true;
+  std::filesystem::path file;     // the current file; empty: <state_dir>/audit/audit.log
+  std::filesystem::path key_file; // Ed25519 signing key (made when missing); empty: <state_dir>/audit/audit.key
+  std::uint64_t max_file_bytes = 64ULL << 20;  // rotate at this size. 4096..2^40
+  std::chrono::seconds max_file_age{86'400};   // ... or age; 0 = never by age. 0..31'536'000
+  std::uint32_t keep_files = 30;               // rotated files kept. 1..100'000
+  std::chrono::seconds checkpoint_interval{60}; // between signed checkpoints. 1..86'400
+  // While the file cannot be written: keep serving (the default), or refuse new connections.
+  audit_failure on_failure = audit_failure::serve;
+};
+
 struct auth_settings {
   certificate_auth_settings certificate;
   password_auth_settings password;
@@ -177,6 +191,7 @@ struct config {
   std::vector<listener_settings> listeners; // never empty once loaded: absent means the default one
   auth_settings auth;
   authorization_settings authorization;
+  audit_settings audit;
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -990,5 +990,38 @@ TEST(config_authorization, unknown_denied_publish_names_the_key) {
   EXPECT_EQ(d.line, 2u);
 }
 
+TEST(config_audit, on_by_default_under_state_dir) {
+  const auto r = load_string("[broker]\nstate_dir = \"/var/lib/fh\"\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const auto& a = r.cfg->audit;
+  EXPECT_TRUE(a.enabled);
+  EXPECT_EQ(a.file, "/var/lib/fh/audit/audit.log");
+  EXPECT_EQ(a.key_file, "/var/lib/fh/audit/audit.key");
+  EXPECT_EQ(a.on_failure, audit_failure::serve);
+  EXPECT_EQ(a.checkpoint_interval, std::chrono::seconds{60});
+  EXPECT_EQ(defaults().audit.file, "state/audit/audit.log");
+}
+
+TEST(config_audit, every_key_is_read_and_a_bad_one_is_named) {
+  const auto r = load_string("[audit]\nenabled = false\nfile = \"a/x.log\"\nkey_file = \"/k\"\n"
+                             "max_file_bytes = 4096\nmax_file_age = 0\nkeep_files = 3\n"
+                             "checkpoint_interval = 5\non_failure = \"refuse\"\n",
+                             "/etc/fh/f.toml");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const auto& a = r.cfg->audit;
+  EXPECT_FALSE(a.enabled);
+  EXPECT_EQ(a.file, "/etc/fh/a/x.log");
+  EXPECT_EQ(a.key_file, "/k");
+  EXPECT_EQ(a.max_file_bytes, 4096u);
+  EXPECT_EQ(a.max_file_age, std::chrono::seconds{0});
+  EXPECT_EQ(a.keep_files, 3u);
+  EXPECT_EQ(a.checkpoint_interval, std::chrono::seconds{5});
+  EXPECT_EQ(a.on_failure, audit_failure::refuse);
+  const auto d = only_error(load_string("[audit]\non_failure = \"ignore\"\n", "f.toml"));
+  EXPECT_EQ(d.key, "audit.on_failure");
+  EXPECT_EQ(d.line, 2u);
+  EXPECT_EQ(only_error(load_string("[audit]\nmax_file_bytes = 10\n")).key, "audit.max_file_bytes");
+}
+
 } // namespace
 } // namespace firehook::config

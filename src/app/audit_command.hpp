@@ -1,0 +1,54 @@
+#pragma once
+// The audit log in the application: opening it for `serve`, and `firehook audit verify|query`.
+//
+//   firehook audit verify [-c FILE] [--public-key FILE] [AUDIT_FILE...]
+//   firehook audit query  [-c FILE] [--since T] [--until T] [--event E] [--client-id C]
+//                         [--identity I] [--peer ADDR] [AUDIT_FILE...]
+//
+// Without AUDIT_FILE: every file of the audit log the configuration -c names (the current one and
+// the rotated ones beside it; default state/audit/). verify checks against --public-key, else the
+// `.pub` beside the configured signing key when there is one. Exit codes: verify 0 when the chain
+// and every signature are intact, 1 with the first bad record named; query 0 (1 on an unreadable
+// file or configuration).
+
+#include <chrono>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "audit/audit_sink.hpp"
+
+namespace firehook::config {
+struct audit_settings;
+}
+
+namespace firehook::app {
+
+// The audit log `serve` writes, as an event sink. Throws std::runtime_error naming the file when
+// the key or the log cannot be opened.
+std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& s);
+
+class audit_command {
+public:
+  // Adds the `audit` subcommand to `app`, which must outlive this object (it must not move).
+  explicit audit_command(CLI::App& app);
+  audit_command(const audit_command&) = delete;
+  audit_command& operator=(const audit_command&) = delete;
+
+  bool parsed() const;
+  int run(std::ostream& out, std::ostream& err);
+
+private:
+  CLI::App* audit_ = nullptr;
+  CLI::App* verify_ = nullptr;
+  CLI::App* query_ = nullptr;
+  std::string config_path_;
+  std::string public_key_;
+  std::vector<std::string> files_;
+  std::string since_, until_, event_, client_id_, identity_, peer_;
+};
+
+} // namespace firehook::app
