@@ -8,9 +8,6 @@ audit_sink::audit_sink(std::unique_ptr<audit_log> log, std::chrono::seconds chec
       next_checkpoint_(std::chrono::steady_clock::now() + checkpoint_interval), on_state_(std::move(on_state)) {}
 
 void audit_sink::consume(const events::event& e) {
-  if (e.type == events::event_type::connection_accepted) {
-    return;
-  }
   log_->append(events::format_json_members(e), e.time);
 }
 

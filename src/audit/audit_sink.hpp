@@ -4,9 +4,8 @@
 // handed to the kernel every hub interval; a signed checkpoint follows at `checkpoint_interval`
 // when there are new records; at stop a signed "stop" record closes the chain.
 //
-// What is recorded: every event type except connection_accepted (a bare TCP accept, followed by
-// the CONNECT's auth_allowed or auth_denied, or by connection_refused). Unlike the log, nothing is
-// aggregated or rate-capped: the audit log has every record. Events lost before they reach the
+// What is recorded: every event type (events/event.hpp). Unlike the log, nothing is aggregated or
+// rate-capped: the audit log has every record. Events lost before they reach the
 // hub (a full buffer) arrive as an events_lost event, which is recorded like any other.
 //
 // Threads: the hub's thread only; log() may be read (failing(), lost()) from any thread.

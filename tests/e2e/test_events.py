@@ -5,12 +5,21 @@ checked field by field.
 
 Events needing the topics file (rules in refusals, revoked subscriptions, wills refused after a
 reload, reloads) use the topics fleet of test_topics.py.
+
+Every event also reaches the audit log (docs/audit.md): after each test, every event type its
+brokers logged must be a record of their audit logs, and `firehook audit verify` must pass on them.
 """
 
+import json
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
+
+import pytest
+
+from conftest import firehook_binary
 
 from pahoclient import V311, V5, unique
 from pki import pki  # noqa: F401  (a fixture)
@@ -26,6 +35,26 @@ TRIGGERED = {
     "session_taken_over", "publish_refused", "subscribe_granted", "subscribe_refused", "subscription_revoked",
     "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost",
 }
+
+
+@pytest.fixture(autouse=True)
+def every_logged_event_is_audited(tmp_path):
+    """Runs after the test's brokers have stopped (set up first, so torn down last)."""
+    yield
+    for audit_dir in tmp_path.rglob("audit"):
+        stderr = audit_dir.parent.parent / "firehook.stderr"
+        files = sorted(audit_dir.glob("audit*.log"))
+        if not stderr.exists() or not files:
+            continue
+        lines = [json.loads(line) for line in stderr.read_text().splitlines() if line.strip()]
+        # The log's own line cap is not a loss of the audit log, which has no cap.
+        logged = {e.get("event") for e in lines if not e.get("reason", "").startswith("not written to the log")}
+        audited = {json.loads(line).get("event") for f in files for line in f.read_text().splitlines()}
+        missing = (logged - audited) - {None}
+        assert not missing, f"logged but not in the audit log of {audit_dir}: {sorted(missing)}"
+        r = subprocess.run([firehook_binary(), "audit", "verify", *map(str, files)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 0, r
 
 
 def covers(kind):
