@@ -10,6 +10,7 @@
 
 #include "app/logging.hpp"
 #include "app/audit_command.hpp"
+#include "app/file_check.hpp"
 #include "app/topics_command.hpp"
 #include "app/user_command.hpp"
 #include "base/clock.hpp"
@@ -139,6 +140,14 @@ int check(const std::string& path) {
               << ": warning: topics: no topics file, so every client may publish and subscribe to every "
                  "topic\n";
   } else if (!firehook::app::report_topics_file(*loaded.cfg, std::cerr)) {
+    return 1;
+  }
+  // The files it names, opened as `serve` would: a missing certificate is found here, not at start.
+  const auto problems = firehook::app::check_files(*loaded.cfg, path);
+  for (const auto& d : problems) {
+    std::cerr << d.to_string() << '\n';
+  }
+  if (!problems.empty()) {
     return 1;
   }
   std::cout << path << ": ok\n";

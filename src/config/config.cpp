@@ -790,4 +790,25 @@ load_result load_file(const std::filesystem::path& path) {
   return load_string(text, path.string());
 }
 
+diagnostic diagnostic_at(const std::filesystem::path& path, std::string_view key, std::string message) {
+  diagnostic d;
+  d.file = path.string();
+  d.key = std::string(key);
+  d.message = std::move(message);
+  std::string text;
+  if (detail::read_file(path, text)) {
+    return d; // unreadable: no position
+  }
+  try {
+    const toml::table parsed = toml::parse(text, path.string());
+    if (const auto node = parsed.at_path(key)) {
+      d.line = static_cast<unsigned>(node.node()->source().begin.line);
+      d.column = static_cast<unsigned>(node.node()->source().begin.column);
+    }
+  } catch (const std::exception&) {
+    // loaded once already, so this does not happen; without a position then
+  }
+  return d;
+}
+
 } // namespace firehook::config

@@ -223,6 +223,11 @@ struct load_result {
 // of `path` as given (not made absolute), so "../state" in examples/dev.toml becomes "state".
 load_result load_file(const std::filesystem::path& path);
 
+// A diagnostic about the value of `key` ("listener[1].tls.cert") in the configuration file `path`,
+// at the key's line and column; without a position when the key is not in the file (a default).
+// For problems found after loading (`firehook check` opening the files a configuration names).
+diagnostic diagnostic_at(const std::filesystem::path& path, std::string_view key, std::string message);
+
 // As load_file, for text already in memory. `file_name` appears in diagnostics and its
 // folder is the base for a relative state_dir; the default "<string>" has none, so a
 // relative state_dir stays relative to the working directory.

@@ -54,3 +54,57 @@ def test_check_of_a_missing_file_fails(tmp_path):
     r = run("check", "-c", str(tmp_path / "nope.toml"))
     assert r.returncode != 0
     assert "nope.toml" in r.stdout + r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# The files a configuration names are opened, as serve would
+
+
+def self_signed(directory):
+    key, crt = directory / "server.key", directory / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-days", "2", "-subj", "/CN=localhost"],
+                   check=True, capture_output=True)
+    return crt, key
+
+
+def tls_listener(crt, key):
+    return {"listener": [{"name": "secure", "address": "127.0.0.1", "port": 0, "protocol": "mqtts",
+                          "allow_anonymous": True, "tls": {"cert": str(crt), "key": str(key)}}]}
+
+
+def test_check_opens_tls_files(tmp_path):
+    crt, key = self_signed(tmp_path)
+    path, _ = write_config(tmp_path, tls_listener(crt, key))
+    r = run("check", "-c", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+    path, lines = write_config(tmp_path, tls_listener(tmp_path / "missing.crt", key))
+    r = run("check", "-c", str(path))
+    assert r.returncode == 1 and "ok" not in r.stdout, r
+    assert f"{path}:{lines['listener[0].tls.cert']}:" in r.stderr and "listener[0].tls.cert: " in r.stderr, r.stderr
+    assert "missing.crt" in r.stderr, r.stderr
+
+    key.write_text("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
+    path, lines = write_config(tmp_path, tls_listener(crt, key))
+    r = run("check", "-c", str(path))
+    assert r.returncode == 1 and "listener[0].tls.key: " in r.stderr, r.stderr
+
+
+def test_check_opens_token_keys_audit_key_and_state_dir(tmp_path):
+    path, lines = write_config(tmp_path, {"auth": {"jwt": {"jwks": str(tmp_path / "gone.jwks")}}})
+    r = run("check", "-c", str(path))
+    assert r.returncode == 1 and f"{path}:{lines['auth.jwt.jwks']}:" in r.stderr and "gone.jwks" in r.stderr, r
+
+    bad_key = tmp_path / "audit.key"
+    bad_key.write_text("not a key\n")
+    path, lines = write_config(tmp_path, {"audit": {"key_file": str(bad_key)}})
+    r = run("check", "-c", str(path))
+    assert r.returncode == 1 and f"{path}:{lines['audit.key_file']}:" in r.stderr, r.stderr
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    path, lines = write_config(tmp_path, {"broker": {"state_dir": str(blocker)}})
+    r = run("check", "-c", str(path))
+    assert r.returncode == 1 and "broker.state_dir: " in r.stderr and "is not a folder" in r.stderr, r.stderr
+    assert not (blocker.parent / "audit").exists(), "check must not create anything"

@@ -1,0 +1,157 @@
+#include "app/file_check.hpp"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
+
+#include "audit/record.hpp"
+#include "net/tls.hpp"
+#include "security/jwt_authenticator.hpp"
+
+namespace firehook::app {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// The key among `candidates` (key, path) whose file the error message names; `fallback` otherwise.
+std::string key_named_in(const std::string& message, const std::vector<std::pair<std::string, fs::path>>& candidates,
+                         const std::string& fallback) {
+  for (const auto& [key, path] : candidates) {
+    if (!path.empty() && message.find(path.string()) != std::string::npos) {
+      return key;
+    }
+  }
+  return fallback;
+}
+
+// Why a file could not be made at `path` by `serve` (its folder, or the nearest existing one,
+// must be a writable folder); empty when it could.
+std::string not_creatable(const fs::path& path) {
+  std::error_code ec;
+  fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) {
+    dir = dir.parent_path();
+  }
+  if (!fs::is_directory(dir, ec)) {
+    return dir.string() + " is not a folder";
+  }
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+    return "the folder " + dir.string() + " is not writable";
+  }
+  return {};
+}
+
+// Why an existing file cannot be read and written (empty when it can).
+std::string not_usable(const fs::path& path, bool write) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    return path.string() + " is a folder";
+  }
+  if (::access(path.c_str(), write ? (R_OK | W_OK) : R_OK) != 0) {
+    return path.string() + ": not " + (write ? "readable and writable" : "readable");
+  }
+  return {};
+}
+
+} // namespace
+
+std::vector<config::diagnostic> check_files(const config::config& cfg, const fs::path& config_path) {
+  std::vector<config::diagnostic> out;
+  auto problem = [&](const std::string& key, std::string message) {
+    out.push_back(config::diagnostic_at(config_path, key, std::move(message)));
+  };
+
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    const auto& l = cfg.listeners[i];
+    if (!l.tls) {
+      continue;
+    }
+    try {
+      (void)net::make_server_context(*l.tls);
+    } catch (const std::exception& e) {
+      const std::string base = "listener[" + std::to_string(i) + "].tls";
+      problem(key_named_in(e.what(),
+                           {{base + ".cert", l.tls->cert}, {base + ".key", l.tls->key}, {base + ".ca", l.tls->ca},
+                            {base + ".crl", l.tls->crl}},
+                           base),
+              e.what());
+    }
+  }
+
+  if (cfg.auth.jwt) {
+    const auto& j = *cfg.auth.jwt;
+    try {
+      (void)security::jwt_authenticator(j);
+    } catch (const std::exception& e) {
+      std::vector<std::pair<std::string, fs::path>> candidates{{"auth.jwt.jwks", j.jwks},
+                                                               {"auth.jwt.hmac_secret_file", j.hmac_secret_file}};
+      for (const auto& k : j.public_keys) {
+        candidates.emplace_back("auth.jwt.public_keys", k);
+      }
+      problem(key_named_in(e.what(), candidates, "auth.jwt"), e.what());
+    }
+  }
+
+  std::error_code ec;
+  const auto& state = cfg.broker.state_dir;
+  if (fs::exists(state, ec)) {
+    if (!fs::is_directory(state, ec)) {
+      problem("broker.state_dir", state.string() + " is not a folder");
+    } else if (::access(state.c_str(), W_OK | X_OK) != 0) {
+      problem("broker.state_dir", "the folder " + state.string() + " is not writable");
+    }
+  } else if (auto why = not_creatable(state / "x"); !why.empty()) {
+    problem("broker.state_dir", state.string() + " cannot be created: " + why);
+  }
+
+  bool password = false;
+  for (const auto& l : cfg.listeners) {
+    for (const auto m : l.auth) {
+      password = password || m == config::auth_method::password;
+    }
+  }
+  if (password) {
+    const auto& db = cfg.auth.password.database;
+    if (fs::exists(db, ec)) {
+      if (auto why = not_usable(db, true); !why.empty()) {
+        problem("auth.password.database", why);
+      } else {
+        std::ifstream in(db, std::ios::binary);
+        std::string head(16, '\0');
+        in.read(head.data(), 16);
+        if (in.gcount() != 16 || head != std::string("SQLite format 3\0", 16)) {
+          problem("auth.password.database", db.string() + " is not an SQLite database");
+        }
+      }
+    } else if (auto why = not_creatable(db); !why.empty()) {
+      problem("auth.password.database", db.string() + " cannot be created: " + why);
+    }
+  }
+
+  if (cfg.audit.enabled) {
+    const auto& a = cfg.audit;
+    if (fs::exists(a.key_file, ec)) {
+      try {
+        (void)audit::signing_key::load_or_create(a.key_file); // exists: only read
+      } catch (const std::exception& e) {
+        problem("audit.key_file", e.what());
+      }
+    } else if (auto why = not_creatable(a.key_file); !why.empty()) {
+      problem("audit.key_file", a.key_file.string() + " cannot be created: " + why);
+    }
+    if (fs::exists(a.file, ec)) {
+      if (fs::is_regular_file(a.file, ec)) {
+        if (auto why = not_usable(a.file, true); !why.empty()) {
+          problem("audit.file", why);
+        }
+      }
+    } else if (auto why = not_creatable(a.file); !why.empty()) {
+      problem("audit.file", a.file.string() + " cannot be created: " + why);
+    }
+  }
+  return out;
+}
+
+} // namespace firehook::app
