@@ -1,4 +1,5 @@
 #include "app/audit_command.hpp"
+#include "app/command_config.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -74,17 +75,11 @@ bool audit_command::parsed() const {
 }
 
 int audit_command::run(std::ostream& out, std::ostream& err) {
-  config::audit_settings settings = config::defaults().audit;
-  if (!config_path_.empty()) {
-    const auto loaded = config::load_file(config_path_);
-    if (!loaded.ok()) {
-      for (const auto& d : loaded.diagnostics) {
-        err << d.to_string() << '\n';
-      }
-      return 1;
-    }
-    settings = loaded.cfg->audit;
+  const auto cfg = command_config(config_path_, err);
+  if (!cfg) {
+    return 1;
   }
+  const config::audit_settings& settings = cfg->audit;
   std::vector<fs::path> files(files_.begin(), files_.end());
   if (files.empty()) {
     // The current file and the rotated ones beside it: <stem>-*<ext>.

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "app/logging.hpp"
+#include "app/admin_command.hpp"
 #include "app/audit_command.hpp"
 #include "app/file_check.hpp"
 #include "app/topics_command.hpp"
@@ -107,6 +108,15 @@ int serve(const std::string& path) {
   } else {
     spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
   }
+  std::unique_ptr<app::admin_endpoint> admin;
+  if (cfg->admin) {
+    try {
+      admin = std::make_unique<app::admin_endpoint>(*cfg, b, audit_log);
+    } catch (const std::exception& e) {
+      spdlog::error("admin endpoint: {}", e.what());
+      return 1;
+    }
+  }
   b.events().start();
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
@@ -123,8 +133,17 @@ int serve(const std::string& path) {
                 v6 ? "[" : "", l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
   }
   std::fflush(stdout);
+  if (admin) {
+    try {
+      admin->start();
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+  }
   spdlog::info("firehook {} started with {} shard(s)", FIREHOOK_VERSION, shards);
   server.run();
+  admin.reset();     // no admin_request after the event stream stops
   b.events().stop(); // what the shards emitted last reaches the log before the line below
   spdlog::info("stopped");
   return 0;
@@ -174,6 +193,7 @@ int main(int argc, char** argv) {
   firehook::app::user_command user_cmd(app);
   firehook::app::topics_command topics_cmd(app);
   firehook::app::audit_command audit_cmd(app);
+  firehook::app::admin_command admin_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -184,6 +204,9 @@ int main(int argc, char** argv) {
   }
   if (user_cmd.parsed()) {
     return user_cmd.run(std::cin, std::cout, std::cerr);
+  }
+  if (admin_cmd.parsed()) {
+    return admin_cmd.run(std::cout, std::cerr);
   }
   if (audit_cmd.parsed()) {
     return audit_cmd.run(std::cout, std::cerr);

@@ -134,6 +134,23 @@ void read_log(table_reader& section, log_settings& out) {
   section.finish();
 }
 
+void read_admin(table_reader& section, admin_settings& out, const std::filesystem::path& base) {
+  if (const auto* address = section.string("address")) {
+    if (!is_loopback(address->get())) {
+      section.error(*address, "address",
+                    "must be a loopback address (127.0.0.1, ::1, localhost): the admin endpoint has no TLS yet (got " +
+                        quoted_value(address->get()) + ")");
+    } else {
+      out.address = address->get();
+    }
+  }
+  section.integer("port", out.port, 0, 65535);
+  read_path(section, "tokens_file", out.tokens_file, base);
+  section.integer("max_connections", out.max_connections, 1, 10'000);
+  section.integer("max_request_bytes", out.max_request_bytes, 512, 1'048'576);
+  section.finish();
+}
+
 void read_audit(table_reader& section, audit_settings& out, const std::filesystem::path& base) {
   section.boolean("enabled", out.enabled);
   read_path(section, "file", out.file, base);
@@ -676,6 +693,9 @@ void fill_state_dir_defaults(config& out) {
   if (out.audit.key_file.empty()) {
     out.audit.key_file = dir / "audit" / "audit.key";
   }
+  if (out.admin && out.admin->tokens_file.empty()) {
+    out.admin->tokens_file = dir / "admin-tokens";
+  }
 }
 
 } // namespace
@@ -754,6 +774,11 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
         "denied_publish", out.authorization.on_denied_publish,
         {{"acknowledge", denied_publish::acknowledge}, {"disconnect", denied_publish::disconnect}});
     section.finish();
+  }
+  if (const auto* table = root.table("admin")) {
+    table_reader section(sink, *table, "admin");
+    out.admin.emplace();
+    read_admin(section, *out.admin, base);
   }
   if (const auto* table = root.table("audit")) {
     table_reader section(sink, *table, "audit");

@@ -178,6 +178,16 @@ struct audit_settings {
   audit_failure on_failure = audit_failure::serve;
 };
 
+// [admin]: the HTTP admin endpoint (docs/admin.md). Off unless the section is there. Loopback only
+// for now (TLS for it is not done yet), and every request needs a bearer token.
+struct admin_settings {
+  std::string address = "127.0.0.1"; // a loopback address
+  std::uint16_t port = 9883;         // 0 = any free port
+  std::filesystem::path tokens_file; // hashed bearer tokens; empty: <state_dir>/admin-tokens
+  std::uint32_t max_connections = 16;      // at once. 1..10'000
+  std::uint32_t max_request_bytes = 8192;  // request line, headers and body. 512..1'048'576
+};
+
 struct auth_settings {
   certificate_auth_settings certificate;
   password_auth_settings password;
@@ -192,6 +202,7 @@ struct config {
   auth_settings auth;
   authorization_settings authorization;
   audit_settings audit;
+  std::optional<admin_settings> admin; // [admin]
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -5,7 +5,7 @@ namespace firehook::events {
 namespace {
 
 constexpr std::array<stat_info, stat_count> infos{{
-#define FIREHOOK_STAT_INFO(name, kind, topic, help) {stat::name, #name, stat_kind::kind, topic, help},
+#define FIREHOOK_STAT_INFO(name, kind, topic, metric, help) {stat::name, #name, stat_kind::kind, topic, metric, help},
     FIREHOOK_STATISTICS(FIREHOOK_STAT_INFO)
 #undef FIREHOOK_STAT_INFO
 }};

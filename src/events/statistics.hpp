@@ -1,7 +1,9 @@
 #pragma once
 // Every counter and gauge of the broker, declared once (FIREHOOK_STATISTICS: name, kind, $SYS topic
-// below $SYS/broker/, help text); the $SYS topics, and later the Prometheus metrics, are generated
-// from the list, so a new statistic is one line here and one place that counts it.
+// below $SYS/broker/, Prometheus metric name, help text); the $SYS topics and the Prometheus
+// metrics (admin/metrics.hpp) are generated from the list, so a new statistic is one line here and
+// one place that counts it. Metric names follow Prometheus conventions: base units as a suffix,
+// counters end in _total.
 //
 // Two kinds of holder:
 //  - statistics: the process-wide values, relaxed atomics, read by whoever publishes them;
@@ -21,31 +23,31 @@
 namespace firehook::events {
 
 #define FIREHOOK_STATISTICS(X)                                                                               \
-  X(clients_connected, gauge, "clients/connected", "connected clients now")                                  \
-  X(messages_received, counter, "messages/received", "PUBLISH packets received from clients")                \
-  X(messages_sent, counter, "messages/sent", "PUBLISH packets sent to clients (resends included)")           \
-  X(messages_dropped, counter, "messages/dropped",                                                           \
+  X(clients_connected, gauge, "clients/connected", "firehook_clients_connected", "connected clients now")                                  \
+  X(messages_received, counter, "messages/received", "firehook_messages_received_total", "PUBLISH packets received from clients")                \
+  X(messages_sent, counter, "messages/sent", "firehook_messages_sent_total", "PUBLISH packets sent to clients (resends included)")           \
+  X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                                                           \
     "deliveries dropped: over a session's bounds or the client's Maximum Packet Size")                       \
-  X(bytes_received, counter, "bytes/received", "bytes read from clients")                                    \
-  X(bytes_sent, counter, "bytes/sent", "bytes written to clients")                                           \
-  X(subscriptions, gauge, "subscriptions/count", "subscriptions in the index now (shared ones included)")    \
-  X(retained, gauge, "retained/count", "retained messages stored now")                                       \
-  X(retained_bytes, gauge, "retained/bytes", "memory the retained messages hold now")                        \
-  X(retained_refused, counter, "retained/refused", "retained messages not stored: store full or too large")  \
-  X(publishes_denied, counter, "authorization/publishes_denied",                                             \
+  X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")                                    \
+  X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")                                           \
+  X(subscriptions, gauge, "subscriptions/count", "firehook_subscriptions", "subscriptions in the index now (shared ones included)")    \
+  X(retained, gauge, "retained/count", "firehook_retained_messages", "retained messages stored now")                                       \
+  X(retained_bytes, gauge, "retained/bytes", "firehook_retained_bytes", "memory the retained messages hold now")                        \
+  X(retained_refused, counter, "retained/refused", "firehook_retained_refused_total", "retained messages not stored: store full or too large")  \
+  X(publishes_denied, counter, "authorization/publishes_denied", "firehook_publishes_denied_total",                                             \
     "PUBLISH packets and wills the client's rights refused")                                                 \
-  X(subscribes_denied, counter, "authorization/subscribes_denied",                                           \
+  X(subscribes_denied, counter, "authorization/subscribes_denied", "firehook_subscribes_denied_total",                                           \
     "SUBSCRIBE filters the topics file refused")                                                             \
-  X(deliveries_withheld, counter, "authorization/deliveries_withheld",                                       \
+  X(deliveries_withheld, counter, "authorization/deliveries_withheld", "firehook_deliveries_withheld_total",                                       \
     "deliveries withheld from subscribers without the right to read them")                                   \
-  X(subscriptions_revoked, counter, "authorization/subscriptions_revoked",                                   \
+  X(subscriptions_revoked, counter, "authorization/subscriptions_revoked", "firehook_subscriptions_revoked_total",                                   \
     "live subscriptions removed because a reloaded topics file no longer grants them")                       \
-  X(auth_queue_full, counter, "authentication/queue_full",                                                   \
+  X(auth_queue_full, counter, "authentication/queue_full", "firehook_auth_queue_full_total",                                                   \
     "CONNECTs refused with Server busy: the authentication queue (of their address, or in all) was full")    \
-  X(events_lost, counter, "events/lost", "events lost to a full buffer")
+  X(events_lost, counter, "events/lost", "firehook_events_lost_total", "events lost to a full buffer")
 
 enum class stat : std::uint8_t {
-#define FIREHOOK_STAT_ENUM(name, kind, topic, help) name,
+#define FIREHOOK_STAT_ENUM(name, kind, topic, metric, help) name,
   FIREHOOK_STATISTICS(FIREHOOK_STAT_ENUM)
 #undef FIREHOOK_STAT_ENUM
 };
@@ -56,13 +58,14 @@ struct stat_info {
   stat id;
   std::string_view name;
   stat_kind kind;
-  std::string_view topic; // below $SYS/broker/
+  std::string_view topic;  // below $SYS/broker/
+  std::string_view metric; // Prometheus
   std::string_view help;
 };
 
 std::span<const stat_info> all_stats();
 inline constexpr std::size_t stat_count = 0
-#define FIREHOOK_STAT_COUNT(name, kind, topic, help) +1
+#define FIREHOOK_STAT_COUNT(name, kind, topic, metric, help) +1
     FIREHOOK_STATISTICS(FIREHOOK_STAT_COUNT)
 #undef FIREHOOK_STAT_COUNT
     ;

@@ -71,7 +71,7 @@ SANITIZER_MARKERS = (
 )
 
 LISTENER_RE = re.compile(
-    r'^firehook: listener "(?P<name>[^"]+)" (?P<protocol>mqtts?) on (?P<addr>.+):(?P<port>\d+)\s*$')
+    r'^firehook: listener "(?P<name>[^"]+)" (?P<protocol>mqtts?|http) on (?P<addr>.+):(?P<port>\d+)\s*$')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -203,7 +203,7 @@ class Broker:
         self._listener_lines.put(None)  # EOF
 
     def _wait_for_listeners(self):
-        wanted = [entry["name"] for entry in self.config["listener"]]
+        wanted = [entry["name"] for entry in self.config["listener"]] + (["admin"] if "admin" in self.config else [])
         deadline = time.monotonic() + START_TIMEOUT
         while set(wanted) - set(self.listeners):
             remaining = deadline - time.monotonic()

@@ -34,6 +34,7 @@ TRIGGERED = {
     "connection_accepted", "connection_refused", "auth_allowed", "auth_denied", "client_disconnected",
     "session_taken_over", "publish_refused", "subscribe_granted", "subscribe_refused", "subscription_revoked",
     "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost",
+    "admin_request",
 }
 
 
@@ -252,6 +253,15 @@ def test_lines_over_the_cap_are_counted_in_events_lost(start_broker, raw):
     r.subscribe([(f"many/{i}", 0) for i in range(80)])
     lost = b.wait_for_event(covers("events_lost"), predicate=lambda e: "lines in one second" in e["reason"])
     assert lost["count"] >= 25, lost
+
+
+def test_admin_request(start_broker, tmp_path):
+    b = start_broker({"broker": {"state_dir": str(tmp_path / "st")}, "admin": {"port": 0}})
+    host, port = b.listeners["admin"]
+    subprocess.run(["curl", "-s", "-o", "/dev/null", f"http://{host}:{port}/metrics"], timeout=15, check=True)
+    e = b.wait_for_event(covers("admin_request"))
+    assert (e["listener"], e["peer"], e["subject"], e["decision"]) == ("admin", "127.0.0.1", "GET /metrics", "deny"), e
+    assert e["reason"] == "401: no bearer token" and "identity" not in e, e
 
 
 def test_client_text_cannot_break_the_json_lines(broker, raw):

@@ -1,0 +1,55 @@
+#pragma once
+// The HTTP admin endpoint (Boost.Beast), on a thread and an io_context of its own, so a scrape
+// never waits on a shard nor a shard on a scrape. Off unless [admin] is configured; loopback only
+// (TLS for it is not done yet); every request needs a bearer token of the token store
+// (tokens.hpp). docs/admin.md has the endpoints.
+//
+//   GET /metrics   Prometheus text (metrics.hpp)
+//   GET /healthz   200 while the process serves requests
+//   GET /readyz    200 when the broker is ready to serve clients, 503 with why otherwise
+//
+// Everything else is a 4xx with a JSON body {"error": "..."}: 400 malformed, 401 no valid bearer
+// token (with WWW-Authenticate), 404 unknown path, 405 not GET/HEAD, 413/431 a request over
+// max_request_bytes. At most max_connections connections at once (more are closed at accept); a
+// connection idle for 10 s is closed. Every request is one admin_request event (who, from where,
+// what, the status), in the log and the audit log.
+//
+// Lifetime: start() binds and starts the thread (throws std::runtime_error naming the address);
+// stop() or the destructor closes everything and joins.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "admin/tokens.hpp"
+#include "config/config.hpp"
+#include "events/emitter.hpp"
+
+namespace firehook::admin {
+
+struct endpoints {
+  std::function<std::string()> metrics;                   // the /metrics body
+  std::function<std::optional<std::string>()> not_ready;  // nullopt when ready, else why
+};
+
+class admin_server {
+public:
+  // `tokens` and `events` (a thread-safe emitter: the hub's shared one) must outlive the server.
+  admin_server(config::admin_settings settings, const token_store& tokens, endpoints handlers,
+               events::emitter& events);
+  ~admin_server();
+  admin_server(const admin_server&) = delete;
+  admin_server& operator=(const admin_server&) = delete;
+
+  // Binds and starts serving; returns the port actually bound.
+  std::uint16_t start();
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace firehook::admin

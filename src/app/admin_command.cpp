@@ -1,0 +1,140 @@
+#include "app/admin_command.hpp"
+#include "app/command_config.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "admin/metrics.hpp"
+#include "admin/server.hpp"
+#include "admin/tokens.hpp"
+#include "audit/audit_sink.hpp"
+#include "broker/broker.hpp"
+#include "config/config.hpp"
+
+namespace firehook::app {
+
+namespace {
+
+// What the process holds: resident memory and open descriptors (Linux /proc).
+void append_process_metrics(std::string& out) {
+  long pages = 0, resident = 0;
+  if (std::FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) {
+      resident = 0;
+    }
+    std::fclose(f);
+  }
+  admin::append_metric(out, "firehook_process_resident_bytes", "gauge", "resident memory of the broker process",
+                       static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
+  std::size_t fds = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec)) {
+    ++fds;
+  }
+  admin::append_metric(out, "firehook_process_open_fds", "gauge", "open file descriptors of the broker process",
+                       static_cast<double>(fds));
+}
+
+} // namespace
+
+admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
+                               std::shared_ptr<const audit::audit_sink> audit_log)
+    : tokens_(std::make_shared<admin::token_store>(cfg.admin->tokens_file)),
+      counts_(std::make_shared<admin::event_counts>()) {
+  b.reloads().watch(tokens_);
+  b.events().add_sink(counts_);
+  admin::endpoints handlers;
+  handlers.metrics = [&b, counts = counts_, audit_log] {
+    b.refresh_statistics();
+    return admin::prometheus_text(b.stats(), b.events(), *counts, [&b, &audit_log](std::string& out) {
+      admin::append_metric(out, "firehook_uptime_seconds", "gauge", "seconds since the broker started",
+                           static_cast<double>(b.uptime_seconds()));
+      append_process_metrics(out);
+      if (audit_log) {
+        const auto& log = audit_log->log();
+        admin::append_metric(out, "firehook_audit_records_written_total", "counter",
+                             "records written to the audit log", static_cast<double>(log.written()));
+        admin::append_metric(out, "firehook_audit_records_lost_total", "counter",
+                             "audit records lost while the audit log could not be written",
+                             static_cast<double>(log.lost()));
+        admin::append_metric(out, "firehook_audit_failing", "gauge", "1 while the audit log cannot be written",
+                             log.failing() ? 1 : 0);
+      }
+    });
+  };
+  handlers.not_ready = [&b]() -> std::optional<std::string> {
+    if (const std::string* why = b.refusing_connections()) {
+      return *why;
+    }
+    return std::nullopt;
+  };
+  server_ = std::make_unique<admin::admin_server>(*cfg.admin, *tokens_, std::move(handlers), b.shared_events());
+}
+
+admin_endpoint::~admin_endpoint() {
+  server_->stop();
+}
+
+void admin_endpoint::start() {
+  const auto port = server_->start();
+  std::printf("firehook: listener \"admin\" http on %s:%u\n", "127.0.0.1", static_cast<unsigned>(port));
+  std::fflush(stdout);
+}
+
+admin_command::admin_command(CLI::App& app) {
+  admin_ = app.add_subcommand("admin", "the admin endpoint's bearer tokens");
+  admin_->require_subcommand(1);
+  admin_->add_option("-c,--config", config_path_, "configuration file: its [admin] tokens_file")
+      ->check(CLI::ExistingFile);
+  auto* token = admin_->add_subcommand("token", "add, remove or list bearer tokens");
+  token->require_subcommand(1);
+  add_ = token->add_subcommand("add", "make a token NAME; prints it once (only its SHA-256 is kept)");
+  remove_ = token->add_subcommand("remove", "remove the token NAME");
+  list_ = token->add_subcommand("list", "list the token names");
+  for (auto* sub : {add_, remove_}) {
+    sub->add_option("name", name_, "the token's name: who or what uses it")->required();
+  }
+  for (auto* sub : {add_, remove_, list_}) {
+    sub->add_option("-c,--config", config_path_, "configuration file: its [admin] tokens_file")
+        ->check(CLI::ExistingFile);
+  }
+}
+
+bool admin_command::parsed() const {
+  return admin_->parsed();
+}
+
+int admin_command::run(std::ostream& out, std::ostream& err) {
+  const auto cfg = command_config(config_path_, err);
+  if (!cfg) {
+    return 1;
+  }
+  const std::filesystem::path file = cfg->admin ? cfg->admin->tokens_file : cfg->broker.state_dir / "admin-tokens";
+  try {
+    if (add_->parsed()) {
+      out << admin::token_store::add(file, name_) << '\n';
+      err << "token \"" << name_ << "\" added to " << file.string()
+          << "; this is the only time it is shown (send it as \"Authorization: Bearer TOKEN\")\n";
+    } else if (remove_->parsed()) {
+      if (!admin::token_store::remove(file, name_)) {
+        err << "admin: no token named \"" << name_ << "\" in " << file.string() << '\n';
+        return 1;
+      }
+    } else {
+      for (const auto& n : admin::token_store::names(file)) {
+        out << n << '\n';
+      }
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    err << "admin: " << e.what() << '\n';
+    return 1;
+  }
+}
+
+} // namespace firehook::app
