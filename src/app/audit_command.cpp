@@ -1,5 +1,6 @@
 #include "app/audit_command.hpp"
 #include "app/command_config.hpp"
+#include "app/posture.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -48,8 +49,9 @@ std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& 
 }
 
 audit_command::audit_command(CLI::App& app) {
-  audit_ = app.add_subcommand("audit", "check and search the audit log");
-  audit_->require_subcommand(1);
+  audit_ = app.add_subcommand("audit", "the security posture report of a configuration (without a subcommand); "
+                                       "check and search the audit log (verify, query)");
+  audit_->require_subcommand(0, 1);
   audit_->add_option("-c,--config", config_path_, "configuration file: its audit log and key")
       ->check(CLI::ExistingFile);
   verify_ = audit_->add_subcommand("verify", "check the chain and signatures; names the first bad record");
@@ -70,6 +72,20 @@ audit_command::audit_command(CLI::App& app) {
   }
 }
 
+int audit_command::posture(const config::config& cfg, std::ostream& out) const {
+  auto risks = assess(cfg, config_path_.empty() ? fs::path("(defaults)") : fs::path(config_path_),
+                      std::chrono::system_clock::now());
+  std::stable_sort(risks.begin(), risks.end(), [](const risk& a, const risk& b) { return a.level > b.level; });
+  std::size_t count[3] = {0, 0, 0};
+  for (const auto& r : risks) {
+    out << to_string(r) << '\n';
+    ++count[static_cast<int>(r.level)];
+  }
+  out << (config_path_.empty() ? "the default configuration" : config_path_) << ": " << count[2] << " high, "
+      << count[1] << " medium, " << count[0] << " low\n";
+  return count[2] > 0 ? 1 : 0;
+}
+
 bool audit_command::parsed() const {
   return audit_->parsed();
 }
@@ -78,6 +94,9 @@ int audit_command::run(std::ostream& out, std::ostream& err) {
   const auto cfg = command_config(config_path_, err);
   if (!cfg) {
     return 1;
+  }
+  if (!verify_->parsed() && !query_->parsed()) {
+    return posture(*cfg, out);
   }
   const config::audit_settings& settings = cfg->audit;
   std::vector<fs::path> files(files_.begin(), files_.end());

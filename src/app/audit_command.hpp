@@ -1,6 +1,8 @@
 #pragma once
-// The audit log in the application: opening it for `serve`, and `firehook audit verify|query`.
+// The audit log in the application: opening it for `serve`, `firehook audit verify|query`, and
+// the security posture report (`firehook audit -c FILE`, posture.hpp).
 //
+//   firehook audit [-c FILE]                       # the posture report; exit 1 on a high risk
 //   firehook audit verify [-c FILE] [--public-key FILE] [AUDIT_FILE...]
 //   firehook audit query  [-c FILE] [--since T] [--until T] [--event E] [--client-id C]
 //                         [--identity I] [--peer ADDR] [AUDIT_FILE...]
@@ -23,6 +25,7 @@
 
 namespace firehook::config {
 struct audit_settings;
+struct config;
 }
 
 namespace firehook::app {
@@ -42,6 +45,8 @@ public:
   int run(std::ostream& out, std::ostream& err);
 
 private:
+  int posture(const config::config& cfg, std::ostream& out) const;
+
   CLI::App* audit_ = nullptr;
   CLI::App* verify_ = nullptr;
   CLI::App* query_ = nullptr;

@@ -234,6 +234,39 @@ bool peer_revoked(const SSL* ssl, ssl::context& ctx) {
   return revoked;
 }
 
+std::vector<certificate_summary> read_certificates(const std::filesystem::path& pem) {
+  BIO* bio = BIO_new_file(pem.c_str(), "r");
+  if (bio == nullptr) {
+    ERR_clear_error();
+    throw std::runtime_error(pem.string() + ": cannot be read: " + std::strerror(errno));
+  }
+  std::vector<certificate_summary> out;
+  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+    certificate_summary c;
+    char name[256];
+    X509_NAME_oneline(X509_get_subject_name(cert), name, sizeof name);
+    c.subject = name;
+    if (EVP_PKEY* key = X509_get0_pubkey(cert)) {
+      c.key_bits = EVP_PKEY_get_bits(key);
+      const char* type = EVP_PKEY_get0_type_name(key);
+      c.key_type = type != nullptr ? type : "unknown";
+    }
+    struct tm tm {};
+    if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+      c.not_after = std::chrono::system_clock::from_time_t(timegm(&tm));
+    }
+    c.is_ca = X509_check_ca(cert) != 0;
+    out.push_back(std::move(c));
+    X509_free(cert);
+  }
+  ERR_clear_error(); // the end of the file reads as an error
+  BIO_free(bio);
+  if (out.empty()) {
+    throw std::runtime_error(pem.string() + ": no PEM certificate in it");
+  }
+  return out;
+}
+
 tls_material::tls_material(config::tls_settings settings, const std::string& listener)
     : reloadable("TLS certificates, key, CA and CRL of listener " + listener), settings_(std::move(settings)) {
   load_first();

@@ -10,6 +10,7 @@
 //
 // Threading: current() and reload() may be called from any thread; a mutex guards `current_`.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -49,6 +50,18 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const config::tls
 
 // The verified client certificate of a finished handshake; nullopt when the client sent none.
 std::optional<security::certificate_info> peer_certificate(const SSL* ssl);
+
+// What `firehook audit` (the posture report) looks at in a PEM file of certificates: each one's
+// subject, key type and strength, expiry, and whether it is a CA. Throws std::runtime_error naming
+// the file when it cannot be read or holds no certificate.
+struct certificate_summary {
+  std::string subject;
+  std::string key_type; // "RSA", "EC", "ED25519", ...
+  int key_bits = 0;     // RSA modulus, EC curve size
+  std::chrono::system_clock::time_point not_after;
+  bool is_ca = false;
+};
+std::vector<certificate_summary> read_certificates(const std::filesystem::path& pem);
 
 // Whether the peer certificate of `ssl` is revoked according to the CRLs of `ctx` (used after a
 // CRL reload to drop live clients whose certificate was just revoked).

@@ -1,0 +1,114 @@
+"""`firehook audit -c FILE`: the security posture report. Each risk of docs/audit.md is found in a
+configuration made to have it, at the key where it is, with a fix; exit 1 when one is high, 0 for a
+configuration that leaves none high. Certificates are made at test time with `openssl`."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import firehook_binary, write_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def openssl_cert(directory, name, key_args, days=365):
+    key, crt = directory / f"{name}.key", directory / f"{name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", *key_args, "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", str(days), "-subj", f"/CN={name}"], check=True, capture_output=True)
+    return crt, key
+
+
+P256 = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+
+
+def tls_listener(crt, key, **extra):
+    tls = {"cert": str(crt), "key": str(key)}
+    tls.update(extra)
+    return {"name": "devices", "address": "0.0.0.0", "port": 8883, "protocol": "mqtts",
+            "allow_anonymous": False, "tls": tls}
+
+
+def good(tmp_path):
+    """A configuration that leaves nothing high open: TLS, no anonymous access, a topics file."""
+    crt, key = openssl_cert(tmp_path, "server", P256)
+    topics = tmp_path / "topics.toml"
+    shutil.copy(REPO / "examples" / "topics.toml", topics)
+    return {"listener": [tls_listener(crt, key)], "topics": str(topics)}
+
+
+def posture(tmp_path, settings, name="firehook.toml"):
+    path, lines = write_config(tmp_path, settings, name=name)
+    p = subprocess.run([firehook_binary(), "audit", "-c", str(path)], capture_output=True, text=True, timeout=60)
+    return p, path, lines
+
+
+def finding(p, level, path, lines, key, words):
+    """The report has a `level` finding at `key`'s line, mentioning `words`, with a fix."""
+    where = f"{path}:{lines[key]}:" if key in lines else f"{path}:"
+    for i, line in enumerate(p.stdout.splitlines()):
+        if line.startswith(level) and where in line and f"{key}: " in line and words in line:
+            assert p.stdout.splitlines()[i + 1].strip().startswith("fix: "), p.stdout
+            return
+    raise AssertionError(f"no {level} finding at {where} {key} with {words!r}:\n{p.stdout}")
+
+
+def test_a_good_configuration_has_nothing_high(tmp_path):
+    p, path, _ = posture(tmp_path, good(tmp_path))
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert f"{path}: 0 high" in p.stdout, p.stdout
+
+
+def test_plaintext_anonymous_no_topics_audit_off_and_no_identity_limits(tmp_path):
+    settings = {"listener": [{"name": "open", "address": "0.0.0.0", "port": 1883, "protocol": "mqtt",
+                              "allow_plaintext": True, "allow_anonymous": True}],
+                "audit": {"enabled": False},
+                "limits": {"max_sessions_per_identity": 0}}
+    p, path, lines = posture(tmp_path, settings)
+    assert p.returncode == 1, p.stdout
+    finding(p, "HIGH", path, lines, "listener[0].protocol", "plaintext MQTT on 0.0.0.0")
+    finding(p, "HIGH", path, lines, "listener[0].allow_anonymous", "anonymous clients")
+    finding(p, "HIGH", path, lines, "topics", "no topics file")
+    finding(p, "HIGH", path, lines, "audit.enabled", "audit log is off")
+    finding(p, "MEDIUM", path, lines, "limits.max_sessions_per_identity", "no limit per identity")
+
+
+def test_weak_and_expiring_certificates_and_a_ca_without_crl(tmp_path):
+    settings = good(tmp_path)
+    weak, weak_key = openssl_cert(tmp_path, "weak", ["rsa:1024"])
+    ca, _ = openssl_cert(tmp_path, "devices-ca", P256, days=10)
+    settings["listener"] = [tls_listener(weak, weak_key, ca=str(ca), client_certificates="required")]
+    p, path, lines = posture(tmp_path, settings)
+    assert p.returncode == 1, p.stdout
+    finding(p, "HIGH", path, lines, "listener[0].tls.cert", "weak key (RSA 1024 bits)")
+    finding(p, "MEDIUM", path, lines, "listener[0].tls.ca", "expires in")
+    finding(p, "MEDIUM", path, lines, "listener[0].tls.ca", "without a CRL")
+
+
+def test_tokens_without_exp_and_certificate_client_ids_not_bound(tmp_path):
+    settings = good(tmp_path)
+    pem = tmp_path / "issuer.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(tmp_path / "issuer.key")], check=True)
+    subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "issuer.key"), "-pubout", "-out", str(pem)], check=True)
+    settings["auth"] = {"jwt": {"public_keys": [str(pem)]}, "certificate": {"client_id": "any"}}
+    ca, _ = openssl_cert(tmp_path, "devices-ca", P256)
+    crl_less = settings["listener"][0]
+    crl_less["tls"].update(ca=str(ca), client_certificates="required")
+    p, path, lines = posture(tmp_path, settings)
+    assert p.returncode == 1, p.stdout
+    # required_claims is not in the file (its default lacks "exp"): reported without a line.
+    assert f'HIGH   {path}: auth.jwt.required_claims: a token without "exp"' in p.stdout, p.stdout
+    finding(p, "MEDIUM", path, lines, "auth.certificate.client_id", "may use any client id")
+
+
+def test_risky_grants_in_the_topics_file_are_reported_where_they_are(tmp_path):
+    settings = good(tmp_path)
+    topics = Path(settings["topics"])
+    text = topics.read_text() + '\n[[topic]]\npattern = "{site}/#"\ndescription = "everything below a site"\n' \
+        'subscribe = ["thermostat"]\n'
+    topics.write_text(text)
+    grant_line = len(text.splitlines())  # the subscribe line, the last one
+    p, path, _ = posture(tmp_path, settings)
+    assert p.returncode == 0, p.stdout  # medium only
+    assert f"MEDIUM {topics}:{grant_line}:" in p.stdout and "a wildcard over the first level" in p.stdout, p.stdout
