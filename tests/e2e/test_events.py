@@ -185,6 +185,7 @@ def test_message_dropped(start_broker, clients, raw):
     r.connect(client_id=cid, clean=False, props={"SessionExpiryInterval": 60})
     r.subscribe([("drop/t", 1)])
     r.close()
+    b.wait_for_event("client_disconnected", client_id=cid)  # offline before the messages come
     pub = clients(b, V5)
     for i in range(4):
         pub.publish("drop/t", str(i).encode(), 1)

@@ -84,6 +84,9 @@ def test_queued_message_expires_while_subscriber_offline(broker, clients, sub_ve
     sub = clients(broker, sub_version, client_id=cid, **kw)
     sub.subscribe("mx/t", 1)
     sub.disconnect()
+    # DISCONNECT sent is not DISCONNECT handled: until the broker has made the session offline, the
+    # messages below could still go out live.
+    broker.wait_for_event("client_disconnected", client_id=cid)
     pub = clients(broker, V5)
     pub.publish("mx/t", b"short", 1, props={"MessageExpiryInterval": 1})
     pub.publish("mx/t", b"long", 1, props={"MessageExpiryInterval": 60})
