@@ -4,7 +4,6 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
-#include <array>
 #include <chrono>
 
 #include <boost/asio/buffer.hpp>
@@ -12,6 +11,7 @@
 
 #include "broker/shard.hpp"
 #include "net/shard.hpp"
+#include "net/tls.hpp"
 
 namespace firehook::net {
 
@@ -25,6 +25,20 @@ constexpr std::size_t read_budget = 256 * 1024;
 // A connection that is still writing keeps queue buffers up to this size from one write to the
 // next; larger ones, and all of an idle connection's, are given back once written.
 constexpr std::size_t keep_capacity = 64 * 1024;
+
+// What a write offers the stream: the queue's bytes not yet written, where they are. (A template
+// only because the queue's type is private to the connection.)
+template <typename Queue>
+class unwritten_bytes final : public write_source {
+public:
+  explicit unwritten_bytes(const Queue& q) : q_(q) {}
+
+private:
+  void visit_pieces(void* visitor, piece_fn call) const override {
+    q_.visit([&](std::span<const std::byte> piece) { return call(visitor, piece); });
+  }
+  const Queue& q_;
+};
 } // namespace
 
 void connection::out_queue::clear() {
@@ -56,6 +70,64 @@ void connection::out_queue::consume(std::size_t n) {
   }
 }
 
+void connection::start(broker::connection_info info, std::chrono::seconds handshake_timeout) {
+  boost::system::error_code ec;
+  stream_->start(ec);
+  if (ec) {
+    spdlog::error("connection from {}:{}: cannot set up its stream: {}", info.peer_address, info.peer_port,
+                  ec.message());
+    finish();
+    return;
+  }
+  if (advance_handshake(info)) {
+    return;
+  }
+  // The handshake gets as long as a client has to send CONNECT: a client that opens a socket and
+  // stalls holds nothing for longer than that.
+  handshake_ = std::make_unique<pending_handshake>(
+      pending_handshake{asio::steady_timer(owner_.io(), handshake_timeout), std::move(info)});
+  handshake_->timeout.async_wait(
+      [self = shared_from_this(), this](const boost::system::error_code& timer_ec) {
+        if (!timer_ec && !finished_ && handshake_) {
+          owner_.protocol().report_refused(handshake_->info, stream_->handshake_refusal({}),
+                                           "limits.connect_timeout");
+          finish();
+        }
+      });
+}
+
+bool connection::advance_handshake(broker::connection_info& info) {
+  readiness wait = readiness::none;
+  boost::system::error_code ec;
+  if (stream_->handshake(wait, ec)) {
+    broker::connection_info done = std::move(info); // `info` may be handshake_'s
+    handshake_.reset();
+    if (const SSL* ssl = stream_->tls_session()) {
+      done.certificate = peer_certificate(ssl);
+    }
+    announce(std::move(done));
+    return true;
+  }
+  if (ec) {
+    owner_.protocol().report_refused(info, stream_->handshake_refusal(ec));
+    finish();
+    return true;
+  }
+  stream_->socket().async_wait(wait == readiness::writable ? asio::ip::tcp::socket::wait_write
+                                                           : asio::ip::tcp::socket::wait_read,
+                               [self = shared_from_this(), this](const boost::system::error_code& wait_ec) {
+                                 if (finished_) {
+                                   return;
+                                 }
+                                 if (wait_ec) {
+                                   finish();
+                                   return;
+                                 }
+                                 advance_handshake(handshake_->info);
+                               });
+  return false;
+}
+
 void connection::announce(broker::connection_info info) {
   announced_ = true;
   owner_.protocol().on_accept(id_, std::move(info));
@@ -71,7 +143,7 @@ void connection::wait_for(readiness r, bool for_write) {
     return; // the other side's wait in this direction serves both
   }
   outstanding = true;
-  socket_.async_wait(
+  stream_->socket().async_wait(
       r == readiness::readable ? asio::ip::tcp::socket::wait_read : asio::ip::tcp::socket::wait_write,
       [self = shared_from_this(), this, r](const boost::system::error_code& ec) { on_ready(r, ec); });
 }
@@ -118,7 +190,7 @@ void connection::watch_hangup() {
   // Looked at now, since the hang-up may have come with the last bytes read (its readiness event
   // is then spent), and then on every readiness event while reading stays stopped. The socket is
   // edge-triggered in Asio's reactor, so unread data does not make this spin.
-  pollfd p{socket_.native_handle(), POLLRDHUP, 0};
+  pollfd p{stream_->socket().native_handle(), POLLRDHUP, 0};
   if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
     spdlog::debug("connection {}: the peer hung up while reading was stopped", id_);
     finish();
@@ -127,10 +199,10 @@ void connection::watch_hangup() {
   watching_hangup_ = true;
   if (!waiting_readable_) {
     waiting_readable_ = true;
-    socket_.async_wait(asio::ip::tcp::socket::wait_read,
-                       [self = shared_from_this(), this](const boost::system::error_code& ec) {
-                         on_ready(readiness::readable, ec);
-                       });
+    stream_->socket().async_wait(asio::ip::tcp::socket::wait_read,
+                                 [self = shared_from_this(), this](const boost::system::error_code& ec) {
+                                   on_ready(readiness::readable, ec);
+                                 });
   }
 }
 
@@ -159,7 +231,7 @@ void connection::read_now() {
     boost::system::error_code ec;
     readiness wait = readiness::none;
     auto buf = owner_.read_buffer();
-    std::size_t n = read_some(buf, wait, ec);
+    std::size_t n = stream_->read_some(buf, wait, ec);
     if (ec) { // eof, reset, TLS failure: the peer is gone
       spdlog::debug("connection {}: read ended: {}", id_, ec.message());
       owner_.protocol().count_bytes(total, 0);
@@ -264,7 +336,7 @@ void connection::write_now() {
   while (!finished_ && written_ < writing_bytes_) {
     boost::system::error_code ec;
     readiness wait = readiness::none;
-    std::size_t n = write_some(writing_, wait, ec);
+    std::size_t n = stream_->write_some(unwritten_bytes(writing_), wait, ec);
     if (ec) {
       on_written(ec);
       return;
@@ -346,30 +418,14 @@ void connection::close(bool flush) {
   });
 }
 
-void connection::close_stream() {
-  // Bytes left unread make the kernel answer close() with a reset instead of a FIN, and a client
-  // that is still sending then loses what was sent to it last (the TLS alert of a refused
-  // handshake, a DISCONNECT) before it reads it. So what has arrived is drained first (bounded).
-  std::array<std::byte, 16 * 1024> discard;
-  for (std::size_t drained = 0; drained < read_budget && socket_.is_open();) {
-    auto n = ::recv(socket_.native_handle(), discard.data(), discard.size(), MSG_DONTWAIT);
-    if (n <= 0) {
-      break;
-    }
-    drained += static_cast<std::size_t>(n);
-  }
-  boost::system::error_code ignored;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
-}
-
 void connection::finish() {
   if (finished_) {
     return;
   }
   finished_ = true;
   closing_ = true;
-  close_stream();
+  handshake_.reset();
+  stream_->close();
   if (close_timer_) {
     close_timer_->cancel();
   }

@@ -1,20 +1,25 @@
 #pragma once
-// One client's connection on a shard, plain TCP or TLS: reads bytes into the MQTT stream decoder
-// and hands whole packets to the broker shard; writes what the broker queued, gathered into as few
+// One client's connection on a shard: reads bytes from its stream into the MQTT stream decoder and
+// hands whole packets to the broker shard; writes what the broker queued, gathered into as few
 // system calls as possible. Owned by its net::shard (a shared_ptr in the shard's table; pending
 // Asio handlers hold another); used only on the shard's thread.
 //
-// Both kinds are driven reactively on a non-blocking socket: the connection waits for readiness
-// (tcp::socket::async_wait) and then reads or writes synchronously until the stream would block.
-// Reads go into the shard's one read buffer, so an idle connection holds no read buffer of its
-// own, only the bytes of a partly received packet in its decoder. The streams themselves (TCP,
-// TLS on the socket) are in streams.hpp. TLS is why a read may have to wait for writability and a
-// write for readability: `readiness` says which, and the connection keeps at most one wait per
-// direction, shared by the reading and the writing side. A TLS connection may also hold records
-// OpenSSL has already taken off the socket (a CONNECT that came with the client's TLS 1.3
-// Finished), which no readiness event announces: so reading always starts by reading, never by
-// waiting (after the handshake, after a pause, after the read budget ran out), and waits only once
-// the stream said it would block.
+// The bytes go through a `stream` the connection holds (streams.hpp): plain TCP, TLS, or a layer
+// stacked on one of them; the connection is the same class for all. It drives the stream
+// reactively on its non-blocking socket: it waits for readiness (tcp::socket::async_wait on the
+// stream's socket()) and then reads or writes synchronously until the stream would block. Reads go
+// into the shard's one read buffer, so an idle connection holds no read buffer of its own, only
+// the bytes of a partly received packet in its decoder. TLS is why a read may have to wait for
+// writability and a write for readability: `readiness` says which, and the connection keeps at
+// most one wait per direction, shared by the reading and the writing side. A TLS stream (or any
+// layer that holds bytes) may also hold records OpenSSL has already taken off the socket (a
+// CONNECT that came with the client's TLS 1.3 Finished), which no readiness event announces: so
+// reading always starts by reading, never by waiting (after the handshake, after a pause, after
+// the read budget ran out), and waits only once the stream said it would block.
+//
+// A stream's handshake (TLS; none for TCP) comes first, bounded by the handshake timeout; the
+// broker hears of the connection (on_accept, with the client certificate) only once it is done,
+// and a handshake that fails or runs out of time is reported as a refusal.
 //
 // Writing holds no memory between writes: an idle connection's queues have no capacity, and the
 // gather lists (and TLS's contiguous staging) live on the stack of the call that writes.
@@ -35,27 +40,30 @@
 #include <span>
 #include <vector>
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include "broker/broker.hpp"
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
+#include "net/streams.hpp"
 
 namespace firehook::net {
 
 class shard;
 
-class connection : public std::enable_shared_from_this<connection> {
+class connection final : public std::enable_shared_from_this<connection> {
 public:
-  virtual ~connection() = default;
+  // Made with std::make_shared (its handlers hold shared_from_this()); the caller (the shard)
+  // keeps it in its table and calls start().
+  connection(shard& owner, broker::connection_id id, std::unique_ptr<stream> stack,
+             mqtt::decode_limits limits)
+      : owner_(owner), stream_(std::move(stack)), id_(id), decoder_(limits) {}
 
   broker::connection_id id() const { return id_; }
 
-  // Starts the connection: the TLS handshake first where there is one (bounded by `handshake_timeout`),
-  // then the broker is told (on_accept) and reading begins.
-  virtual void start(broker::connection_info info, std::chrono::seconds handshake_timeout) = 0;
+  // Starts the connection: the stream's handshake first where there is one (bounded by
+  // `handshake_timeout`), then the broker is told (on_accept) and reading begins.
+  void start(broker::connection_info info, std::chrono::seconds handshake_timeout);
 
   // broker::transport, for this connection
   void send(std::span<const std::byte> bytes);
@@ -68,14 +76,10 @@ public:
   void flush();
 
   // The TLS session, for certificate checks after a CRL reload; null for plain TCP.
-  virtual const SSL* tls_session() const { return nullptr; }
+  const SSL* tls_session() const { return stream_->tls_session(); }
   bool announced() const { return announced_; }
 
-protected:
-  connection(shard& owner, broker::connection_id id, boost::asio::ip::tcp::socket socket,
-             mqtt::decode_limits limits)
-      : owner_(owner), socket_(std::move(socket)), id_(id), decoder_(limits) {}
-
+private:
   // Queued output: runs of encoded bytes and payloads sent from their shared message.
   struct segment {
     std::size_t begin = 0, end = 0; // a range of `bytes` when payload is null
@@ -112,29 +116,18 @@ protected:
     std::size_t next_ = 0; // segments before it are written,
     std::size_t skip_ = 0; // and this many bytes of segment next_
   };
+  // While the stream's handshake runs: what the broker will be told, and the bound on the wait.
+  struct pending_handshake {
+    boost::asio::steady_timer timeout;
+    broker::connection_info info;
+  };
 
-  // What a stream operation that could not go on needs before it is tried again. TLS may need to
-  // write to read (a key update answered) or, in principle, to read to write.
-  enum class readiness : std::uint8_t { none, readable, writable };
-
-  // The stream underneath, on the non-blocking socket. Each moves what it can now and returns how
-  // many bytes; when it can move none it returns 0 and sets `wait`, or sets `ec` when the stream is
-  // over (eof when the peer closed it). A read may also set `wait` beside the bytes it returns when
-  // it knows the next read would block (TCP: a short read).
-  virtual std::size_t read_some(std::span<std::byte> into, readiness& wait,
-                                boost::system::error_code& ec) = 0;
-  // Writes from the bytes of `q` not yet consumed (the caller consumes what it returns).
-  virtual std::size_t write_some(const out_queue& q, readiness& wait, boost::system::error_code& ec) = 0;
-  virtual void close_stream(); // closes the socket; pending waits end with operation_aborted
-
+  // Moves the handshake on. Returns true once it is over (the broker told, or the client refused
+  // and the connection finished), false while it waits for the readiness the stream asked for.
+  bool advance_handshake(broker::connection_info& info);
   void announce(broker::connection_info info); // tells the broker, starts reading
   void finish();                               // closes the stream and tells the shard, once
-  bool finished() const { return finished_; }
 
-  shard& owner_;
-  boost::asio::ip::tcp::socket socket_;
-
-private:
   void read_now(); // reads until the stream would block, the budget is spent or reading stops
   bool reading_stopped() const { return paused_ || backlogged_; }
   // While reading is stopped: ends the connection if the peer has hung up, else waits to look again.
@@ -149,6 +142,8 @@ private:
   void wait_for(readiness r, bool for_write);
   void on_ready(readiness r, const boost::system::error_code& ec);
 
+  shard& owner_;
+  std::unique_ptr<stream> stream_;
   broker::connection_id id_;
   mqtt::stream_decoder decoder_;
   out_queue pending_; // appended to by send()
@@ -156,6 +151,7 @@ private:
   std::size_t pending_bytes_ = 0;
   std::size_t writing_bytes_ = 0;
   std::size_t written_ = 0;
+  std::unique_ptr<pending_handshake> handshake_;           // only while a handshake runs
   std::unique_ptr<boost::asio::steady_timer> close_timer_; // bounds a flushing close
   readiness read_waits_for_ = readiness::none;             // the reading side waits for this
   readiness write_waits_for_ = readiness::none;            // the writing side waits for this

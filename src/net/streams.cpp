@@ -4,10 +4,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <climits>
@@ -15,33 +15,50 @@
 #include <cstring>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
-#include <boost/asio/steady_timer.hpp>
-
-#include "broker/shard.hpp"
-#include "net/connection.hpp"
-#include "net/shard.hpp"
-#include "net/tls.hpp"
 
 namespace firehook::net {
 
 namespace asio = boost::asio;
 using asio::ip::tcp;
 
+std::string stream::handshake_refusal(const boost::system::error_code& ec) const {
+  return ec ? "handshake failed: " + ec.message() : "handshake not finished in time";
+}
+
 namespace {
 
-class tcp_connection final : public connection {
-public:
-  tcp_connection(shard& owner, broker::connection_id id, tcp::socket socket, mqtt::decode_limits limits)
-      : connection(owner, id, std::move(socket), limits) {}
+// Closes `socket` for a stream that ends. Bytes left unread make the kernel answer close() with a
+// reset instead of a FIN, and a client that is still sending then loses what was sent to it last
+// (the TLS alert of a refused handshake, a DISCONNECT) before it reads it. So what has arrived is
+// drained first, bounded (as much as the connection reads in one turn).
+void close_socket(tcp::socket& socket) {
+  constexpr std::size_t drain_limit = std::size_t{256} * 1024;
+  std::array<std::byte, std::size_t{16} * 1024> discard;
+  for (std::size_t drained = 0; drained < drain_limit && socket.is_open();) {
+    auto n = ::recv(socket.native_handle(), discard.data(), discard.size(), MSG_DONTWAIT);
+    if (n <= 0) {
+      break;
+    }
+    drained += static_cast<std::size_t>(n);
+  }
+  boost::system::error_code ignored;
+  socket.shutdown(tcp::socket::shutdown_both, ignored);
+  socket.close(ignored);
+}
 
-  void start(broker::connection_info info, std::chrono::seconds) override {
-    boost::system::error_code ec;
-    socket_.non_blocking(true, ec);
-    announce(std::move(info));
+class tcp_stream final : public stream {
+public:
+  explicit tcp_stream(tcp::socket socket) : socket_(std::move(socket)) {}
+
+  void start(boost::system::error_code&) override {
+    boost::system::error_code ignored;
+    socket_.non_blocking(true, ignored);
   }
 
-private:
+  bool handshake(readiness&, boost::system::error_code&) override { return true; }
+
   std::size_t read_some(std::span<std::byte> into, readiness& wait, boost::system::error_code& ec) override {
     std::size_t n = socket_.read_some(asio::buffer(into.data(), into.size()), ec);
     if (ec == asio::error::would_block || ec == asio::error::try_again) {
@@ -57,13 +74,13 @@ private:
     return n;
   }
 
-  std::size_t write_some(const out_queue& q, readiness& wait, boost::system::error_code& ec) override {
+  std::size_t write_some(const write_source& from, readiness& wait, boost::system::error_code& ec) override {
     // Gathered: encoded bytes and payloads from their shared messages, as many as one sendmsg
     // takes (IOV_MAX). Asio's own write_some passes at most 64 buffers, which for a subscriber
     // receiving a busy turn's worth of messages (two pieces each) meant many more system calls.
     std::array<iovec, IOV_MAX> pieces;
     std::size_t count = 0;
-    q.visit([&](std::span<const std::byte> piece) {
+    from.visit([&](std::span<const std::byte> piece) {
       pieces[count++] = iovec{const_cast<std::byte*>(piece.data()), piece.size()};
       return count < pieces.size();
     });
@@ -81,9 +98,16 @@ private:
     }
     return 0;
   }
+
+  void close() override { close_socket(socket_); }
+
+  tcp::socket& socket() override { return socket_; }
+
+private:
+  tcp::socket socket_;
 };
 
-// The socket BIO under a TLS connection. OpenSSL's own (BIO_s_socket) writes with write(), which
+// The socket BIO under a TLS stream. OpenSSL's own (BIO_s_socket) writes with write(), which
 // raises SIGPIPE when the peer has reset the connection; this one sends with MSG_NOSIGNAL, as
 // Asio's sockets do. The descriptor is the BIO's data; the BIO never closes it (Asio does).
 int socket_bio_fd(BIO* b) {
@@ -160,24 +184,22 @@ const BIO_METHOD* socket_bio_method() {
 // writes (at most) one record, so staging more would only copy bytes twice.
 constexpr std::size_t tls_record_size = SSL3_RT_MAX_PLAIN_LENGTH;
 
-class tls_connection final : public connection {
+class tls_stream final : public stream {
 public:
-  tls_connection(shard& owner, broker::connection_id id, tcp::socket socket, mqtt::decode_limits limits,
-                 std::shared_ptr<asio::ssl::context> ctx)
-      : connection(owner, id, std::move(socket), limits), ctx_(std::move(ctx)),
-        ssl_(SSL_new(ctx_->native_handle())) {} // here, not in start(): the shard asks tls_session() first
+  // The TLS state is made here, not in start(): the shard asks tls_session() first.
+  tls_stream(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx)
+      : socket_(std::move(socket)), ctx_(std::move(ctx)), ssl_(SSL_new(ctx_->native_handle())) {}
 
-  ~tls_connection() override { SSL_free(ssl_); }
+  ~tls_stream() override { SSL_free(ssl_); }
 
-  void start(broker::connection_info info, std::chrono::seconds handshake_timeout) override {
+  void start(boost::system::error_code& ec) override {
     boost::system::error_code ignored;
     socket_.non_blocking(true, ignored);
     const BIO_METHOD* method = socket_bio_method();
     BIO* bio = ssl_ && method ? BIO_new(method) : nullptr;
     if (!bio) {
-      spdlog::error("TLS connection from {}:{}: cannot create its TLS state: {}", info.peer_address,
-                    info.peer_port, openssl_error());
-      finish();
+      ec = openssl_error();
+      ERR_clear_error();
       return;
     }
     BIO_set_fd(bio, socket_.native_handle(), BIO_NOCLOSE);
@@ -190,58 +212,28 @@ public:
     // nothing read ahead is left waiting for a readiness event that will not come.
     SSL_set_read_ahead(ssl_, 1);
     SSL_set_accept_state(ssl_);
-    // The handshake gets as long as a client has to send CONNECT: a client that opens a socket
-    // and stalls holds nothing for longer than that.
-    handshake_timer_ = std::make_unique<asio::steady_timer>(owner_.io(), handshake_timeout);
-    handshake_timer_->async_wait([self = shared_from_this(), this](const boost::system::error_code& ec) {
-      if (!ec && !finished() && info_) {
-        owner_.protocol().report_refused(*info_, "TLS handshake not finished in time",
-                                         "limits.connect_timeout");
-        finish();
-      }
-    });
-    info_ = std::make_unique<broker::connection_info>(std::move(info));
-    handshake();
   }
 
-  const SSL* tls_session() const override { return ssl_; }
-
-private:
-  void handshake() {
+  bool handshake(readiness& wait, boost::system::error_code& ec) override {
     ERR_clear_error();
     int r = SSL_do_handshake(ssl_);
     if (r == 1) {
-      handshake_timer_.reset();
-      broker::connection_info info = std::move(*info_);
-      info_.reset();
-      info.certificate = peer_certificate(ssl_);
-      announce(std::move(info));
-      return;
+      return true;
     }
-    readiness wait = readiness::none;
-    boost::system::error_code ec;
     classify(r, wait, ec);
+    return false;
+  }
+
+  std::string handshake_refusal(const boost::system::error_code& ec) const override {
     if (!ec) {
-      socket_.async_wait(wait == readiness::writable ? tcp::socket::wait_write : tcp::socket::wait_read,
-                         [self = shared_from_this(), this](const boost::system::error_code& wait_ec) {
-                           if (finished()) {
-                             return;
-                           }
-                           if (wait_ec) {
-                             finish();
-                             return;
-                           }
-                           handshake();
-                         });
-      return;
+      return "TLS handshake not finished in time";
     }
     // "certificate verify failed" alone does not tell an operator which check refused the device.
     std::string why = ec.message();
     if (long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK) {
       why += std::string(": ") + X509_verify_cert_error_string(verify);
     }
-    owner_.protocol().report_refused(*info_, "TLS handshake failed: " + why);
-    finish();
+    return "TLS handshake failed: " + why;
   }
 
   std::size_t read_some(std::span<std::byte> into, readiness& wait, boost::system::error_code& ec) override {
@@ -255,15 +247,15 @@ private:
     return n;
   }
 
-  std::size_t write_some(const out_queue& q, readiness& wait, boost::system::error_code& ec) override {
+  std::size_t write_some(const write_source& from, readiness& wait, boost::system::error_code& ec) override {
     // One contiguous record's worth, so that OpenSSL makes full records instead of one per queued
     // piece. A piece that fills a record (or is all that is left) is written from where it is.
     // After WANT_WRITE OpenSSL wants the same bytes again: they are gathered again from where the
-    // queue's consumed part ends, which has not moved, so they are the same, at the same length.
+    // source's written part ends, which has not moved, so they are the same, at the same length.
     std::array<std::byte, tls_record_size> staging;
     std::span<const std::byte> first;
     std::size_t staged = 0;
-    q.visit([&](std::span<const std::byte> piece) {
+    from.visit([&](std::span<const std::byte> piece) {
       if (first.empty()) {
         first = piece;
         return piece.size() < staging.size();
@@ -289,6 +281,20 @@ private:
     return n;
   }
 
+  void close() override {
+    // No TLS close_notify exchange: the MQTT DISCONNECT (when there is one) has already been
+    // flushed, and waiting for the peer's close_notify would let a client hold the connection.
+    // The BIO forgets the descriptor, which the kernel may give to the next accepted socket.
+    if (ssl_ && SSL_get_rbio(ssl_)) {
+      BIO_set_fd(SSL_get_rbio(ssl_), -1, BIO_NOCLOSE);
+    }
+    close_socket(socket_);
+  }
+
+  const SSL* tls_session() const override { return ssl_; }
+  tcp::socket& socket() override { return socket_; }
+
+private:
   // After an SSL call that returned `r` (not success): what to wait for, or the error that ends
   // the connection. Leaves the thread's OpenSSL error queue empty.
   void classify(int r, readiness& wait, boost::system::error_code& ec) {
@@ -308,51 +314,33 @@ private:
                             : boost::system::error_code(asio::error::eof);
       break;
     default:
-      if (unsigned long e = ERR_peek_error(); e != 0) {
-        ec = boost::system::error_code(static_cast<int>(e), asio::error::get_ssl_category());
-      } else {
-        ec = asio::error::fault;
-      }
+      ec = openssl_error();
       break;
     }
     ERR_clear_error();
   }
 
-  static std::string openssl_error() {
-    std::array<char, 256> buf{};
-    ERR_error_string_n(ERR_peek_last_error(), buf.data(), buf.size());
-    ERR_clear_error();
-    return buf.data();
-  }
-
-  void close_stream() override {
-    handshake_timer_.reset();
-    // No TLS close_notify exchange: the MQTT DISCONNECT (when there is one) has already been
-    // flushed, and waiting for the peer's close_notify would let a client hold the connection.
-    // The BIO forgets the descriptor, which the kernel may give to the next accepted socket.
-    if (ssl_ && SSL_get_rbio(ssl_)) {
-      BIO_set_fd(SSL_get_rbio(ssl_), -1, BIO_NOCLOSE);
+  // The error at the head of the thread's OpenSSL error queue (a generic one when it is empty).
+  static boost::system::error_code openssl_error() {
+    if (unsigned long e = ERR_peek_error(); e != 0) {
+      return {static_cast<int>(e), asio::error::get_ssl_category()};
     }
-    connection::close_stream();
+    return asio::error::fault;
   }
 
+  tcp::socket socket_;
   std::shared_ptr<asio::ssl::context> ctx_;
   SSL* ssl_ = nullptr;
-  std::unique_ptr<asio::steady_timer> handshake_timer_;
-  std::unique_ptr<broker::connection_info> info_; // during the handshake
 };
 
 } // namespace
 
-std::shared_ptr<connection> make_tcp_connection(shard& owner, broker::connection_id id, tcp::socket socket,
-                                                mqtt::decode_limits limits) {
-  return std::make_shared<tcp_connection>(owner, id, std::move(socket), limits);
+std::unique_ptr<stream> make_tcp_stream(tcp::socket socket) {
+  return std::make_unique<tcp_stream>(std::move(socket));
 }
 
-std::shared_ptr<connection> make_tls_connection(shard& owner, broker::connection_id id, tcp::socket socket,
-                                                mqtt::decode_limits limits,
-                                                std::shared_ptr<asio::ssl::context> ctx) {
-  return std::make_shared<tls_connection>(owner, id, std::move(socket), limits, std::move(ctx));
+std::unique_ptr<stream> make_tls_stream(tcp::socket socket, std::shared_ptr<asio::ssl::context> ctx) {
+  return std::make_unique<tls_stream>(std::move(socket), std::move(ctx));
 }
 
 } // namespace firehook::net
