@@ -83,6 +83,9 @@ void event_counts::consume(const events::event& e) {
   } else if (e.type == events::event_type::client_disconnected) {
     const std::lock_guard lock(mutex_);
     ++disconnects_[{e.initiator.empty() ? "unknown" : e.initiator, reason_text(e)}];
+  } else if (e.type == events::event_type::alert) {
+    const std::lock_guard lock(mutex_);
+    ++alerts_[e.subject];
   }
 }
 
@@ -93,6 +96,14 @@ void event_counts::render(std::string& out) const {
   render_labelled(out, "firehook_disconnects_total",
                   "connected clients' connections ended, by who ended them and the reason code", "initiator",
                   disconnects_);
+  header(out, "firehook_alerts_total", "counter", "alerts raised, by detector");
+  for (const auto& [detector, n] : alerts_) {
+    out += "firehook_alerts_total{detector=\"";
+    append_label_value(out, detector);
+    out += "\"} ";
+    append_number(out, static_cast<double>(n));
+    out += '\n';
+  }
 }
 
 void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,

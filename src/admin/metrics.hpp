@@ -2,8 +2,8 @@
 // The Prometheus text exposition (format 0.0.4) of the broker's figures, for GET /metrics:
 //  - every statistic of events/statistics.hpp under its metric name (the one table, like $SYS);
 //  - firehook_events_total{event}: every event emitted, by type (events::hub::count_of);
-//  - firehook_auth_failures_total{method,reason_code} and firehook_disconnects_total{initiator,
-//    reason_code}, from event_counts, a sink of the event stream;
+//  - firehook_auth_failures_total{method,reason_code}, firehook_disconnects_total{initiator,
+//    reason_code} and firehook_alerts_total{detector}, from event_counts, a sink of the event stream;
 //  - whatever `more` appends (process memory and descriptors, uptime, the audit log's counts).
 // Reading it takes no shard lock: the statistics are relaxed atomics, the labelled counts a
 // small map behind a mutex that only the event thread writes.
@@ -35,6 +35,7 @@ private:
   mutable std::mutex mutex_;                        // guards both maps
   std::map<key, std::uint64_t> auth_failures_;
   std::map<key, std::uint64_t> disconnects_;
+  std::map<std::string, std::uint64_t> alerts_; // by detector
 };
 
 // One metric family: # HELP, # TYPE and one sample without labels.

@@ -10,6 +10,7 @@
 
 #include "app/logging.hpp"
 #include "app/admin_command.hpp"
+#include "audit/detectors.hpp"
 #include "app/audit_command.hpp"
 #include "app/file_check.hpp"
 #include "app/topics_command.hpp"
@@ -107,6 +108,12 @@ int serve(const std::string& path) {
     }
   } else {
     spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
+  }
+  if (cfg->alerts.enabled) {
+    const auto& a = cfg->alerts;
+    b.events().add_sink(std::make_shared<audit::detectors>(
+        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window, a.max_tracked},
+        b.shared_events()));
   }
   std::unique_ptr<app::admin_endpoint> admin;
   if (cfg->admin) {

@@ -188,6 +188,18 @@ struct admin_settings {
   std::uint32_t max_request_bytes = 8192;  // request line, headers and body. 512..1'048'576
 };
 
+// [alerts]: detectors of unusual activity (docs/audit.md#alerts). On by default; a threshold of 0
+// turns its detector off.
+struct alert_settings {
+  bool enabled = true;
+  std::uint32_t auth_failures = 20; // refused CONNECTs per peer address or user name within window. 0..1'000'000
+  std::uint32_t probing = 20;       // refused PUBLISH/SUBSCRIBE per identity within window. 0..1'000'000
+  std::uint32_t flapping = 10;      // connects per client id within window. 0..1'000'000
+  bool shared_credential = true;    // one identity connected from two addresses at once
+  std::chrono::seconds window{60};  // 1..86'400
+  std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000
+};
+
 struct auth_settings {
   certificate_auth_settings certificate;
   password_auth_settings password;
@@ -203,6 +215,7 @@ struct config {
   authorization_settings authorization;
   audit_settings audit;
   std::optional<admin_settings> admin; // [admin]
+  alert_settings alerts;
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

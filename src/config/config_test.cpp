@@ -990,6 +990,22 @@ TEST(config_authorization, unknown_denied_publish_names_the_key) {
   EXPECT_EQ(d.line, 2u);
 }
 
+TEST(config_alerts, on_by_default_and_every_key_is_read) {
+  EXPECT_TRUE(load_string("").cfg->alerts.enabled);
+  const auto r = load_string("[alerts]\nenabled = false\nauth_failures = 0\nprobing = 3\nflapping = 4\n"
+                             "shared_credential = false\nwindow = 30\nmax_tracked = 500\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const auto& a = r.cfg->alerts;
+  EXPECT_FALSE(a.enabled);
+  EXPECT_EQ(a.auth_failures, 0u);
+  EXPECT_EQ(a.probing, 3u);
+  EXPECT_EQ(a.flapping, 4u);
+  EXPECT_FALSE(a.shared_credential);
+  EXPECT_EQ(a.window, std::chrono::seconds{30});
+  EXPECT_EQ(a.max_tracked, 500u);
+  EXPECT_EQ(only_error(load_string("[alerts]\nwindow = 0\n")).key, "alerts.window");
+}
+
 TEST(config_audit, on_by_default_under_state_dir) {
   const auto r = load_string("[broker]\nstate_dir = \"/var/lib/fh\"\n");
   ASSERT_TRUE(r.ok()) << all_diagnostics(r);

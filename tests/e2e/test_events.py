@@ -34,7 +34,7 @@ TRIGGERED = {
     "connection_accepted", "connection_refused", "auth_allowed", "auth_denied", "client_disconnected",
     "session_taken_over", "publish_refused", "subscribe_granted", "subscribe_refused", "subscription_revoked",
     "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost",
-    "admin_request",
+    "admin_request", "alert",
 }
 
 
@@ -263,6 +263,17 @@ def test_admin_request(start_broker, tmp_path):
     e = b.wait_for_event(covers("admin_request"))
     assert (e["listener"], e["peer"], e["subject"], e["decision"]) == ("admin", "127.0.0.1", "GET /metrics", "deny"), e
     assert e["reason"] == "401: no bearer token" and "identity" not in e, e
+
+
+def test_alert(start_broker, raw):
+    b = start_broker({"alerts": {"flapping": 3}})
+    cid = unique("flap")
+    for _ in range(3):
+        r = raw(b, V5)
+        r.connect(client_id=cid)
+        r.close()
+    e = b.wait_for_event(covers("alert"), subject="client_id_flapping")
+    assert (e["client_id"], e["level"], e["count"]) == (cid, "warning", 3) and "connected 3 times" in e["reason"], e
 
 
 def test_client_text_cannot_break_the_json_lines(broker, raw):

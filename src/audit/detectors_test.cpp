@@ -1,0 +1,120 @@
+#include "audit/detectors.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace firehook::audit {
+namespace {
+
+using ::testing::HasSubstr;
+using events::event_type;
+
+struct Detectors : ::testing::Test {
+  events::recording_emitter out;
+  std::chrono::system_clock::time_point t0 = std::chrono::system_clock::now() - std::chrono::seconds(100);
+
+  events::event ev(event_type type, std::string peer, std::string identity = {}, std::string client = {},
+                   std::chrono::seconds at = {}) {
+    events::event e;
+    e.type = type;
+    e.time = t0 + at;
+    e.peer = std::move(peer);
+    e.identity = std::move(identity);
+    e.method = e.identity.empty() ? "" : "password";
+    e.username = e.identity;
+    e.client_id = std::move(client);
+    return e;
+  }
+  std::vector<std::string> alerts() const {
+    std::vector<std::string> out_;
+    for (const auto& e : out.events) {
+      out_.push_back(e.subject + ": " + e.reason);
+    }
+    return out_;
+  }
+};
+
+TEST_F(Detectors, AuthFailuresFromOneAddressRaiseOneAlertPerWindow) {
+  detectors d({.auth_failures = 3}, out);
+  for (int i = 0; i < 10; ++i) {
+    d.consume(ev(event_type::auth_denied, "10.0.0.9", {}, "c", std::chrono::seconds(i)));
+  }
+  ASSERT_EQ(out.events.size(), 1U) << ::testing::PrintToString(alerts());
+  EXPECT_EQ(out.events[0].type, event_type::alert);
+  EXPECT_EQ(out.events[0].subject, "auth_failures");
+  EXPECT_EQ(out.events[0].peer, "10.0.0.9");
+  EXPECT_THAT(out.events[0].reason, HasSubstr("3 refused CONNECTs from 10.0.0.9 within 60 s"));
+  // The next window counts afresh.
+  for (int i = 0; i < 3; ++i) {
+    d.consume(ev(event_type::auth_denied, "10.0.0.9", {}, "c", std::chrono::seconds(61 + i)));
+  }
+  EXPECT_EQ(out.events.size(), 2U);
+}
+
+TEST_F(Detectors, NormalTrafficStaysQuiet) {
+  detectors d({}, out);
+  for (int i = 0; i < 19; ++i) { // below every threshold, spread over addresses and identities
+    d.consume(ev(event_type::auth_denied, "10.0.0." + std::to_string(i % 5), {}, "c"));
+    d.consume(ev(event_type::publish_refused, "10.0.1.1", "dev-" + std::to_string(i % 3), "c"));
+    d.consume(ev(event_type::auth_allowed, "10.0.1.1", "dev-" + std::to_string(i), "c" + std::to_string(i % 4)));
+  }
+  d.tick(std::chrono::steady_clock::now());
+  EXPECT_TRUE(out.events.empty()) << ::testing::PrintToString(alerts());
+}
+
+TEST_F(Detectors, ProbingAndFlapping) {
+  detectors d({.probing = 5, .flapping = 4}, out);
+  for (int i = 0; i < 5; ++i) {
+    d.consume(ev(i % 2 ? event_type::publish_refused : event_type::subscribe_refused, "10.0.0.1", "dev-1", "c1"));
+  }
+  for (int i = 0; i < 4; ++i) {
+    d.consume(ev(event_type::auth_allowed, "10.0.0." + std::to_string(i), "dev-" + std::to_string(i), "same-id"));
+    d.consume(ev(event_type::client_disconnected, "10.0.0." + std::to_string(i), "dev-" + std::to_string(i), "same-id"));
+  }
+  EXPECT_THAT(alerts(), ::testing::ElementsAre(HasSubstr("probing: 5 refused PUBLISH/SUBSCRIBE of identity \"dev-1\""),
+                                               HasSubstr("client_id_flapping: client id \"same-id\" connected 4 times")));
+}
+
+TEST_F(Detectors, OneCredentialAtTwoAddressesOnlyWhenItLastsLongerThanATakeover) {
+  detectors d({}, out);
+  const auto now = std::chrono::system_clock::now();
+  auto at = [&](event_type t, std::string peer, std::chrono::seconds ago) {
+    auto e = ev(t, std::move(peer), "dev-7", "dev-7");
+    e.time = now - ago;
+    return e;
+  };
+  // A device that moved: the new connection replaces the old one at once.
+  d.consume(at(event_type::auth_allowed, "10.0.0.1", std::chrono::seconds(10)));
+  d.consume(at(event_type::auth_allowed, "10.0.0.2", std::chrono::seconds(9)));
+  d.consume(at(event_type::client_disconnected, "10.0.0.1", std::chrono::seconds(9)));
+  d.tick(std::chrono::steady_clock::now());
+  EXPECT_TRUE(out.events.empty()) << ::testing::PrintToString(alerts());
+  // A copy: both stay.
+  d.consume(at(event_type::auth_allowed, "10.0.0.3", std::chrono::seconds(5)));
+  d.tick(std::chrono::steady_clock::now());
+  ASSERT_EQ(out.events.size(), 1U);
+  EXPECT_EQ(out.events[0].subject, "shared_credential");
+  EXPECT_THAT(out.events[0].reason, HasSubstr("connected from 2 addresses at once: 10.0.0.2, 10.0.0.3"));
+  // Anonymous clients are one identity for everybody: never a shared credential.
+  detectors quiet({}, out);
+  out.events.clear();
+  for (const char* peer : {"10.0.0.1", "10.0.0.2"}) {
+    auto e = at(event_type::auth_allowed, peer, std::chrono::seconds(5));
+    e.method = "anonymous";
+    quiet.consume(e);
+  }
+  quiet.tick(std::chrono::steady_clock::now());
+  EXPECT_TRUE(out.events.empty());
+}
+
+TEST_F(Detectors, MemoryIsBoundedAndAFullDetectorSaysSo) {
+  detectors d({.auth_failures = 1000, .max_tracked = 100}, out);
+  for (int i = 0; i < 500; ++i) {
+    d.consume(ev(event_type::auth_denied, "10.1." + std::to_string(i / 250) + "." + std::to_string(i % 250)));
+  }
+  ASSERT_EQ(out.events.size(), 1U);
+  EXPECT_EQ(out.events[0].subject, "detector_full");
+}
+
+} // namespace
+} // namespace firehook::audit
