@@ -43,10 +43,10 @@ struct admin_server::impl {
   const token_store& tokens;
   endpoints handlers;
   events::emitter& events;
+  std::atomic<std::uint32_t> open{0}; // before io: sessions still queued in it count down when it goes
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
   std::thread thread;
-  std::atomic<std::uint32_t> open{0};
   // The routing table: path -> what answers it (the identity issue adds its endpoints here).
   std::map<std::string, std::function<response(unsigned version)>, std::less<>> routes;
 

@@ -9,7 +9,9 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "audit/detectors.hpp"
 #include "audit/reader.hpp"
+#include "broker/broker.hpp"
 #include "config/config.hpp"
 
 namespace firehook::app {
@@ -22,7 +24,6 @@ void report_unwritable(const std::string& file, const std::string& why, bool ref
                 refuse ? "new connections are refused until it can (audit.on_failure = \"refuse\")"
                        : "records are kept in memory meanwhile");
 }
-} // namespace
 
 std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& s) {
   audit::log_options o;
@@ -46,6 +47,28 @@ std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& 
           spdlog::info("audit log {} is written again", file);
         }
       });
+}
+
+} // namespace
+
+std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, broker::broker& b) {
+  if (cfg.alerts.enabled) {
+    const auto& a = cfg.alerts;
+    b.events().add_sink(std::make_shared<audit::detectors>(
+        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window, a.max_tracked},
+        b.shared_events()));
+  }
+  if (!cfg.audit.enabled) {
+    spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
+    return nullptr;
+  }
+  auto sink = open_audit_log(cfg.audit);
+  b.events().add_sink(sink);
+  if (cfg.audit.on_failure == config::audit_failure::refuse) {
+    b.refuse_connections_while(sink->log().failing_flag(),
+                               "the audit log cannot be written (audit.on_failure = \"refuse\")");
+  }
+  return sink;
 }
 
 audit_command::audit_command(CLI::App& app) {

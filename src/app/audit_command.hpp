@@ -27,12 +27,17 @@ namespace firehook::config {
 struct audit_settings;
 struct config;
 }
+namespace firehook::broker {
+class broker;
+}
 
 namespace firehook::app {
 
-// The audit log `serve` writes, as an event sink. Throws std::runtime_error naming the file when
-// the key or the log cannot be opened.
-std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& s);
+// The sinks `serve` adds to the event stream of `b` for [audit] and [alerts]: the audit log (also
+// the broker's refusal of connections while it cannot be written, with on_failure = "refuse") and
+// the detectors. Returns the audit log's sink, null when it is off. Throws std::runtime_error
+// naming the file when the key or the log cannot be opened.
+std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, broker::broker& b);
 
 class audit_command {
 public:

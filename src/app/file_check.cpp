@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -55,33 +56,49 @@ std::string not_usable(const fs::path& path, bool write) {
   return {};
 }
 
-} // namespace
+// Each group of files the configuration names, as `serve` opens it.
+class file_checker {
+public:
+  file_checker(const config::config& cfg, const fs::path& config_path) : cfg_(cfg), path_(config_path) {}
 
-std::vector<config::diagnostic> check_files(const config::config& cfg, const fs::path& config_path) {
-  std::vector<config::diagnostic> out;
-  auto problem = [&](const std::string& key, std::string message) {
-    out.push_back(config::diagnostic_at(config_path, key, std::move(message)));
-  };
+  std::vector<config::diagnostic> run() {
+    tls_listeners();
+    token_keys();
+    state_dir();
+    credential_store();
+    audit_files();
+    return std::move(out_);
+  }
 
-  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
-    const auto& l = cfg.listeners[i];
-    if (!l.tls) {
-      continue;
-    }
-    try {
-      (void)net::make_server_context(*l.tls);
-    } catch (const std::exception& e) {
-      const std::string base = "listener[" + std::to_string(i) + "].tls";
-      problem(key_named_in(e.what(),
-                           {{base + ".cert", l.tls->cert}, {base + ".key", l.tls->key}, {base + ".ca", l.tls->ca},
-                            {base + ".crl", l.tls->crl}},
-                           base),
-              e.what());
+private:
+  void problem(const std::string& key, std::string message) {
+    out_.push_back(config::diagnostic_at(path_, key, std::move(message)));
+  }
+
+  void tls_listeners() {
+    for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
+      const auto& l = cfg_.listeners[i];
+      if (!l.tls) {
+        continue;
+      }
+      try {
+        (void)net::make_server_context(*l.tls);
+      } catch (const std::exception& e) {
+        const std::string base = "listener[" + std::to_string(i) + "].tls";
+        problem(key_named_in(e.what(),
+                             {{base + ".cert", l.tls->cert}, {base + ".key", l.tls->key}, {base + ".ca", l.tls->ca},
+                              {base + ".crl", l.tls->crl}},
+                             base),
+                e.what());
+      }
     }
   }
 
-  if (cfg.auth.jwt) {
-    const auto& j = *cfg.auth.jwt;
+  void token_keys() {
+    if (!cfg_.auth.jwt) {
+      return;
+    }
+    const auto& j = *cfg_.auth.jwt;
     try {
       (void)security::jwt_authenticator(j);
     } catch (const std::exception& e) {
@@ -94,44 +111,51 @@ std::vector<config::diagnostic> check_files(const config::config& cfg, const fs:
     }
   }
 
-  std::error_code ec;
-  const auto& state = cfg.broker.state_dir;
-  if (fs::exists(state, ec)) {
-    if (!fs::is_directory(state, ec)) {
-      problem("broker.state_dir", state.string() + " is not a folder");
-    } else if (::access(state.c_str(), W_OK | X_OK) != 0) {
-      problem("broker.state_dir", "the folder " + state.string() + " is not writable");
-    }
-  } else if (auto why = not_creatable(state / "x"); !why.empty()) {
-    problem("broker.state_dir", state.string() + " cannot be created: " + why);
-  }
-
-  bool password = false;
-  for (const auto& l : cfg.listeners) {
-    for (const auto m : l.auth) {
-      password = password || m == config::auth_method::password;
-    }
-  }
-  if (password) {
-    const auto& db = cfg.auth.password.database;
-    if (fs::exists(db, ec)) {
-      if (auto why = not_usable(db, true); !why.empty()) {
-        problem("auth.password.database", why);
-      } else {
-        std::ifstream in(db, std::ios::binary);
-        std::string head(16, '\0');
-        in.read(head.data(), 16);
-        if (in.gcount() != 16 || head != std::string("SQLite format 3\0", 16)) {
-          problem("auth.password.database", db.string() + " is not an SQLite database");
-        }
+  void state_dir() {
+    std::error_code ec;
+    const auto& state = cfg_.broker.state_dir;
+    if (fs::exists(state, ec)) {
+      if (!fs::is_directory(state, ec)) {
+        problem("broker.state_dir", state.string() + " is not a folder");
+      } else if (::access(state.c_str(), W_OK | X_OK) != 0) {
+        problem("broker.state_dir", "the folder " + state.string() + " is not writable");
       }
-    } else if (auto why = not_creatable(db); !why.empty()) {
-      problem("auth.password.database", db.string() + " cannot be created: " + why);
+    } else if (auto why = not_creatable(state / "x"); !why.empty()) {
+      problem("broker.state_dir", state.string() + " cannot be created: " + why);
     }
   }
 
-  if (cfg.audit.enabled) {
-    const auto& a = cfg.audit;
+  void credential_store() {
+    const bool used = std::any_of(cfg_.listeners.begin(), cfg_.listeners.end(), [](const auto& l) {
+      return std::find(l.auth.begin(), l.auth.end(), config::auth_method::password) != l.auth.end();
+    });
+    if (!used) {
+      return;
+    }
+    std::error_code ec;
+    const auto& db = cfg_.auth.password.database;
+    if (!fs::exists(db, ec)) {
+      if (auto why = not_creatable(db); !why.empty()) {
+        problem("auth.password.database", db.string() + " cannot be created: " + why);
+      }
+    } else if (auto why = not_usable(db, true); !why.empty()) {
+      problem("auth.password.database", why);
+    } else {
+      std::ifstream in(db, std::ios::binary);
+      std::string head(16, '\0');
+      in.read(head.data(), 16);
+      if (in.gcount() != 16 || head != std::string("SQLite format 3\0", 16)) {
+        problem("auth.password.database", db.string() + " is not an SQLite database");
+      }
+    }
+  }
+
+  void audit_files() {
+    if (!cfg_.audit.enabled) {
+      return;
+    }
+    std::error_code ec;
+    const auto& a = cfg_.audit;
     if (fs::exists(a.key_file, ec)) {
       try {
         (void)audit::signing_key::load_or_create(a.key_file); // exists: only read
@@ -141,17 +165,26 @@ std::vector<config::diagnostic> check_files(const config::config& cfg, const fs:
     } else if (auto why = not_creatable(a.key_file); !why.empty()) {
       problem("audit.key_file", a.key_file.string() + " cannot be created: " + why);
     }
-    if (fs::exists(a.file, ec)) {
-      if (fs::is_regular_file(a.file, ec)) {
-        if (auto why = not_usable(a.file, true); !why.empty()) {
-          problem("audit.file", why);
-        }
+    if (!fs::exists(a.file, ec)) {
+      if (auto why = not_creatable(a.file); !why.empty()) {
+        problem("audit.file", a.file.string() + " cannot be created: " + why);
       }
-    } else if (auto why = not_creatable(a.file); !why.empty()) {
-      problem("audit.file", a.file.string() + " cannot be created: " + why);
+    } else if (fs::is_regular_file(a.file, ec)) {
+      if (auto why = not_usable(a.file, true); !why.empty()) {
+        problem("audit.file", why);
+      }
     }
   }
-  return out;
+
+  const config::config& cfg_;
+  const fs::path& path_;
+  std::vector<config::diagnostic> out_;
+};
+
+} // namespace
+
+std::vector<config::diagnostic> check_files(const config::config& cfg, const fs::path& config_path) {
+  return file_checker(cfg, config_path).run();
 }
 
 } // namespace firehook::app

@@ -10,7 +10,6 @@
 
 #include "app/logging.hpp"
 #include "app/admin_command.hpp"
-#include "audit/detectors.hpp"
 #include "app/audit_command.hpp"
 #include "app/file_check.hpp"
 #include "app/topics_command.hpp"
@@ -51,6 +50,25 @@ void log_lines(const std::string& text) {
   }
 }
 
+void add_log_sink(const config::config& cfg, broker::broker& b, audit::log_sink::writer write_event) {
+  audit::log_sink::options o;
+  o.fmt = cfg.log.format == config::log_format::json ? audit::log_sink::format::json : audit::log_sink::format::text;
+  o.window = cfg.log.repeat_window;
+  o.min_level = app::event_level(cfg.log.level);
+  o.max_lines_per_second = cfg.log.max_event_lines_per_second;
+  b.events().add_sink(std::make_shared<audit::log_sink>(o, std::move(write_event)));
+}
+
+// Scripts and tests read these lines to learn the ports (a configured port 0 becomes a real one).
+void print_listeners(const std::vector<net::bound_listener>& bound) {
+  for (const auto& l : bound) {
+    const bool v6 = l.address.find(':') != std::string::npos;
+    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(), v6 ? "[" : "",
+                l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
+  }
+  std::fflush(stdout);
+}
+
 int serve(const std::string& path) {
   auto loaded = load(path);
   if (!loaded.ok()) {
@@ -86,34 +104,13 @@ int serve(const std::string& path) {
     return 1;
   }
   broker::broker& b = *owner;
-  audit::log_sink::options log_options;
-  log_options.fmt = cfg->log.format == config::log_format::json ? audit::log_sink::format::json
-                                                                : audit::log_sink::format::text;
-  log_options.window = cfg->log.repeat_window;
-  log_options.min_level = app::event_level(cfg->log.level);
-  log_options.max_lines_per_second = cfg->log.max_event_lines_per_second;
-  b.events().add_sink(std::make_shared<audit::log_sink>(log_options, std::move(write_event)));
+  add_log_sink(*cfg, b, std::move(write_event));
   std::shared_ptr<audit::audit_sink> audit_log;
-  if (cfg->audit.enabled) {
-    try {
-      audit_log = app::open_audit_log(cfg->audit);
-    } catch (const std::exception& e) {
-      spdlog::error("audit log: {}", e.what());
-      return 1;
-    }
-    b.events().add_sink(audit_log);
-    if (cfg->audit.on_failure == config::audit_failure::refuse) {
-      b.refuse_connections_while(audit_log->log().failing_flag(),
-                                 "the audit log cannot be written (audit.on_failure = \"refuse\")");
-    }
-  } else {
-    spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
-  }
-  if (cfg->alerts.enabled) {
-    const auto& a = cfg->alerts;
-    b.events().add_sink(std::make_shared<audit::detectors>(
-        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window, a.max_tracked},
-        b.shared_events()));
+  try {
+    audit_log = app::add_audit_sinks(*cfg, b);
+  } catch (const std::exception& e) {
+    spdlog::error("audit log: {}", e.what());
+    return 1;
   }
   std::unique_ptr<app::admin_endpoint> admin;
   if (cfg->admin) {
@@ -133,13 +130,7 @@ int serve(const std::string& path) {
     spdlog::error("{}", e.what());
     return 1;
   }
-  for (const auto& l : bound) {
-    bool v6 = l.address.find(':') != std::string::npos;
-    // Scripts and tests read this line to learn the port (a configured port 0 becomes a real one).
-    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(),
-                v6 ? "[" : "", l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
-  }
-  std::fflush(stdout);
+  print_listeners(bound);
   if (admin) {
     try {
       admin->start();

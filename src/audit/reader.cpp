@@ -77,13 +77,99 @@ std::uint64_t seq_value(const json::object& o) {
 
 } // namespace
 
+namespace {
+
+// Walks the chain record by record; check() returns what is wrong with the next one, or "".
+class chain_walk {
+public:
+  chain_walk(verify_report& r, std::optional<std::string> key) : r_(r), key_given_(key.has_value()), key_(key.value_or("")) {}
+
+  std::string check(const std::filesystem::path& file, std::uint64_t line_no, const std::string& line) {
+    const auto o = parse_record(line);
+    if (!o) {
+      return "not a JSON object";
+    }
+    const std::uint64_t seq = seq_value(*o);
+    const std::string kind = member(*o, "audit");
+    if (seq == 0) {
+      return "no seq";
+    }
+    if (line_no == 1 && kind != "file_start") {
+      return "a file must begin with a signed file_start record";
+    }
+    if (auto why = linked(file, *o, seq); !why.empty()) {
+      return why;
+    }
+    if (is_signed_kind(kind)) {
+      if (auto why = signed_by_key(file, *o, kind, line); !why.empty()) {
+        return why;
+      }
+      ++r_.signed_records;
+      unsigned_tail_ = 0;
+    } else {
+      ++unsigned_tail_;
+    }
+    ++r_.records;
+    prev_ = sha256_hex(line);
+    expected_seq_ = seq + 1;
+    return {};
+  }
+
+  std::uint64_t unsigned_tail() const { return unsigned_tail_; }
+
+private:
+  // seq and prev follow the record before (or start the chain).
+  std::string linked(const std::filesystem::path& file, const json::object& o, std::uint64_t seq) {
+    if (expected_seq_ == 0) {
+      if (seq != 1) {
+        r_.notes.push_back("the chain begins at seq " + std::to_string(seq) + " in " + file.string() +
+                           " (earlier files not given, or removed by audit.keep_files)");
+      } else if (member(o, "prev") != genesis_hash) {
+        return "the first record's prev is not the genesis hash";
+      }
+      return {};
+    }
+    if (seq != expected_seq_) {
+      return "seq " + std::to_string(seq) + " where " + std::to_string(expected_seq_) +
+             " was expected (a record is missing or was added)";
+    }
+    if (member(o, "prev") != prev_) {
+      return "prev is not the hash of the record before it (that record was changed)";
+    }
+    return {};
+  }
+
+  std::string signed_by_key(const std::filesystem::path& file, const json::object& o, const std::string& kind,
+                            const std::string& line) {
+    const auto parts = split_signature(line);
+    if (!parts) {
+      return "a " + kind + " record without a signature";
+    }
+    if (key_.empty()) {
+      key_ = member(o, "key");
+      r_.notes.push_back("public key taken from the log itself (" + file.string() +
+                         "); give --public-key (the audit.key.pub you keep) to check it against yours");
+    }
+    if (const std::string named = member(o, "key"); !named.empty() && named != key_) {
+      return key_given_ ? "signed with another key than the one given"
+                        : "signed with another key than the log's first one (" + named + ")";
+    }
+    return signature_valid(parts->signed_bytes, parts->signature_hex, key_) ? "" : "bad signature";
+  }
+
+  verify_report& r_;
+  const bool key_given_;
+  std::string key_;
+  std::uint64_t expected_seq_ = 0; // 0: the first record decides
+  std::string prev_;
+  std::uint64_t unsigned_tail_ = 0;
+};
+
+} // namespace
+
 verify_report verify(const std::vector<std::filesystem::path>& files, std::optional<std::string> public_key_hex) {
   verify_report r;
-  const bool key_given = public_key_hex.has_value();
-  std::string key = public_key_hex.value_or("");
-  std::uint64_t expected_seq = 0; // 0: the first record decides
-  std::string prev;
-  std::uint64_t unsigned_tail = 0;
+  chain_walk walk(r, std::move(public_key_hex));
   auto fail = [&r](const std::filesystem::path& f, std::uint64_t line, const std::string& why) {
     r.intact = false;
     r.problem = f.string() + ":" + std::to_string(line) + ": " + why;
@@ -94,72 +180,18 @@ verify_report verify(const std::vector<std::filesystem::path>& files, std::optio
     if (!in) {
       return fail(file, 0, "cannot be read");
     }
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::uint64_t line_no = 0;
-    std::size_t pos = 0;
-    while (pos < content.size()) {
+    for (std::size_t pos = 0; pos < content.size();) {
       const auto nl = content.find('\n', pos);
       ++line_no;
       if (nl == std::string::npos) {
         return fail(file, line_no, "incomplete last record (the file ends in the middle of a line)");
       }
-      const std::string line = content.substr(pos, nl - pos);
+      if (auto why = walk.check(file, line_no, content.substr(pos, nl - pos)); !why.empty()) {
+        return fail(file, line_no, why);
+      }
       pos = nl + 1;
-      const auto o = parse_record(line);
-      if (!o) {
-        return fail(file, line_no, "not a JSON object");
-      }
-      const std::uint64_t seq = seq_value(*o);
-      const std::string kind = member(*o, "audit");
-      if (seq == 0) {
-        return fail(file, line_no, "no seq");
-      }
-      if (line_no == 1 && kind != "file_start") {
-        return fail(file, line_no, "a file must begin with a signed file_start record");
-      }
-      if (expected_seq == 0) {
-        if (seq != 1) {
-          r.notes.push_back("the chain begins at seq " + std::to_string(seq) + " in " + file.string() +
-                            " (earlier files not given, or removed by audit.keep_files)");
-        } else if (member(*o, "prev") != genesis_hash) {
-          return fail(file, line_no, "the first record's prev is not the genesis hash");
-        }
-      } else {
-        if (seq != expected_seq) {
-          return fail(file, line_no,
-                      "seq " + std::to_string(seq) + " where " + std::to_string(expected_seq) +
-                          " was expected (a record is missing or was added)");
-        }
-        if (member(*o, "prev") != prev) {
-          return fail(file, line_no, "prev is not the hash of the record before it (that record was changed)");
-        }
-      }
-      if (is_signed_kind(kind)) {
-        const auto parts = split_signature(line);
-        if (!parts) {
-          return fail(file, line_no, "a " + kind + " record without a signature");
-        }
-        if (key.empty()) {
-          key = member(*o, "key");
-          r.notes.push_back("public key taken from the log itself (" + file.string() +
-                            "); give --public-key (the audit.key.pub you keep) to check it against yours");
-        }
-        if (const std::string named = member(*o, "key"); !named.empty() && named != key) {
-          return fail(file, line_no,
-                      key_given ? "signed with another key than the one given"
-                                : "signed with another key than the log's first one (" + named + ")");
-        }
-        if (!signature_valid(parts->signed_bytes, parts->signature_hex, key)) {
-          return fail(file, line_no, "bad signature");
-        }
-        ++r.signed_records;
-        unsigned_tail = 0;
-      } else {
-        ++unsigned_tail;
-      }
-      ++r.records;
-      prev = sha256_hex(line);
-      expected_seq = seq + 1;
     }
   }
   if (r.records == 0) {
@@ -167,8 +199,8 @@ verify_report verify(const std::vector<std::filesystem::path>& files, std::optio
     r.problem = "no records";
     return r;
   }
-  if (unsigned_tail > 0) {
-    r.notes.push_back(std::to_string(unsigned_tail) +
+  if (walk.unsigned_tail() > 0) {
+    r.notes.push_back(std::to_string(walk.unsigned_tail()) +
                       " record(s) after the last signed one: their order and content are chained, but a "
                       "truncation of them cannot be told until the next checkpoint");
   }
