@@ -69,14 +69,17 @@ void detectors::consume(const events::event& e) {
     }
     break;
   case events::event_type::auth_allowed:
-    if (!e.client_id.empty() && count(flapping_, e.client_id, s_.flapping, e.time)) {
-      raise(e, "client_id_flapping",
-            "client id \"" + e.client_id + "\" connected " + std::to_string(s_.flapping) + " times within " + window,
-            s_.flapping);
-    }
     shared(e);
     break;
   case events::event_type::client_disconnected:
+    // Counted when a connection ends, not when it starts, so that a fleet of connected devices
+    // costs this detector nothing.
+    if (!e.client_id.empty() && count(flapping_, e.client_id, s_.flapping, e.time)) {
+      raise(e, "client_id_flapping",
+            "client id \"" + e.client_id + "\" connected and lost its connection " + std::to_string(s_.flapping) +
+                " times within " + window,
+            s_.flapping);
+    }
     shared(e);
     break;
   default:

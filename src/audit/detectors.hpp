@@ -8,8 +8,9 @@
 //                       revoked credential retrying)
 //   probing             publish_refused, subscribe_refused and will_refused of one identity at
 //                       least `probing` times within `window` (a client trying topics it has no right to)
-//   client_id_flapping  auth_allowed of one client id at least `flapping` times within `window`
-//                       (two devices fighting over one client id, a crash loop)
+//   client_id_flapping  connections of one client id that ended, at least `flapping` times within
+//                       `window` (two devices fighting over one client id, a crash loop); counted
+//                       at the end of a connection, so a connected fleet costs nothing
 //   shared_credential   one identity (not anonymous) connected from two peer addresses at once for
 //                       longer than a takeover takes (2 s: a device that moved and reconnected
 //                       replaces its old connection by then), a copied certificate, password or token

@@ -72,7 +72,7 @@ TEST_F(Detectors, ProbingAndFlapping) {
     d.consume(ev(event_type::client_disconnected, "10.0.0." + std::to_string(i), "dev-" + std::to_string(i), "same-id"));
   }
   EXPECT_THAT(alerts(), ::testing::ElementsAre(HasSubstr("probing: 5 refused PUBLISH/SUBSCRIBE of identity \"dev-1\""),
-                                               HasSubstr("client_id_flapping: client id \"same-id\" connected 4 times")));
+                                               HasSubstr("client_id_flapping: client id \"same-id\" connected and lost its connection 4 times")));
 }
 
 TEST_F(Detectors, OneCredentialAtTwoAddressesOnlyWhenItLastsLongerThanATakeover) {
