@@ -44,7 +44,7 @@ void append_process_metrics(std::string& out) {
 
 admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
                                std::shared_ptr<const audit::audit_sink> audit_log)
-    : tokens_(std::make_shared<admin::token_store>(cfg.admin->tokens_file)),
+    : address_(cfg.admin->address), tokens_(std::make_shared<admin::token_store>(cfg.admin->tokens_file)),
       counts_(std::make_shared<admin::event_counts>()) {
   b.reloads().watch(tokens_);
   b.events().add_sink(counts_);
@@ -82,7 +82,9 @@ admin_endpoint::~admin_endpoint() {
 
 void admin_endpoint::start() {
   const auto port = server_->start();
-  std::printf("firehook: listener \"admin\" http on %s:%u\n", "127.0.0.1", static_cast<unsigned>(port));
+  const bool v6 = address_.find(':') != std::string::npos;
+  std::printf("firehook: listener \"admin\" http on %s%s%s:%u\n", v6 ? "[" : "", address_.c_str(), v6 ? "]" : "",
+              static_cast<unsigned>(port));
   std::fflush(stdout);
 }
 

@@ -46,6 +46,7 @@ public:
   void start();
 
 private:
+  std::string address_;
   std::shared_ptr<admin::token_store> tokens_;
   std::shared_ptr<admin::event_counts> counts_;
   std::unique_ptr<admin::admin_server> server_;
