@@ -7,20 +7,6 @@ namespace firehook::admin {
 
 namespace {
 
-// A label value: backslash, double quote and newline escaped (exposition format 0.0.4).
-void append_label_value(std::string& out, std::string_view v) {
-  for (const char c : v) {
-    if (c == '\\' || c == '"') {
-      out += '\\';
-      out += c;
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-}
-
 void append_number(std::string& out, double v) {
   char buf[32];
   if (std::floor(v) == v && std::fabs(v) < 1e15) {
@@ -75,6 +61,19 @@ std::string reason_text(const events::event& e) {
 }
 
 } // namespace
+
+void append_label_value(std::string& out, std::string_view v) {
+  for (const char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+}
 
 void event_counts::consume(const events::event& e) {
   if (e.type == events::event_type::auth_denied) {

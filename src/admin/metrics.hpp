@@ -38,6 +38,9 @@ private:
   std::map<std::string, std::uint64_t> alerts_; // by detector
 };
 
+// A label value: backslash, double quote and newline escaped (exposition format 0.0.4).
+void append_label_value(std::string& out, std::string_view v);
+
 // One metric family: # HELP, # TYPE and one sample without labels.
 void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
                    double value);

@@ -14,6 +14,7 @@
 #include "audit/audit_sink.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
+#include "net/tls.hpp"
 
 namespace firehook::app {
 
@@ -40,6 +41,44 @@ void append_process_metrics(std::string& out) {
                        static_cast<double>(fds));
 }
 
+// When each server and CA certificate of the TLS listeners expires, read from the files at each
+// scrape (they may have been replaced since the start), for an alert well before it happens.
+void append_certificate_expiry(std::string& out, const config::config& cfg) {
+  out += "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
+         "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
+  for (const auto& l : cfg.listeners) {
+    if (!l.tls) {
+      continue;
+    }
+    for (const auto& [kind, file] : {std::pair<const char*, const std::filesystem::path&>{"server", l.tls->cert},
+                                     std::pair<const char*, const std::filesystem::path&>{"ca", l.tls->ca}}) {
+      if (file.empty()) {
+        continue;
+      }
+      std::vector<net::certificate_summary> certs;
+      try {
+        certs = net::read_certificates(file);
+      } catch (const std::exception&) {
+        continue; // unreadable now: the reload event and `firehook check` say why
+      }
+      // The first certificate of a chain file is the server's; every one of a CA bundle counts.
+      const std::size_t n = std::string_view(kind) == "server" ? 1 : certs.size();
+      for (std::size_t i = 0; i < n; ++i) {
+        out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
+        admin::append_label_value(out, l.name);
+        out += "\",kind=\"";
+        out += kind;
+        out += "\",subject=\"";
+        admin::append_label_value(out, certs[i].subject);
+        out += "\"} " +
+               std::to_string(
+                   std::chrono::duration_cast<std::chrono::seconds>(certs[i].not_after.time_since_epoch()).count()) +
+               "\n";
+      }
+    }
+  }
+}
+
 } // namespace
 
 admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
@@ -49,12 +88,13 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
   b.reloads().watch(tokens_);
   b.events().add_sink(counts_);
   admin::endpoints handlers;
-  handlers.metrics = [&b, counts = counts_, audit_log] {
+  handlers.metrics = [&b, &cfg, counts = counts_, audit_log] {
     b.refresh_statistics();
-    return admin::prometheus_text(b.stats(), b.events(), *counts, [&b, &audit_log](std::string& out) {
+    return admin::prometheus_text(b.stats(), b.events(), *counts, [&b, &cfg, &audit_log](std::string& out) {
       admin::append_metric(out, "firehook_uptime_seconds", "gauge", "seconds since the broker started",
                            static_cast<double>(b.uptime_seconds()));
       append_process_metrics(out);
+      append_certificate_expiry(out, cfg);
       if (audit_log) {
         const auto& log = audit_log->log();
         admin::append_metric(out, "firehook_audit_records_written_total", "counter",

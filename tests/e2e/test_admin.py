@@ -3,6 +3,7 @@ parser: no request gets anything without a bearer token; /metrics parses and its
 clients act; /healthz and /readyz; bad requests get a 4xx with a JSON body; tokens added and
 removed while the broker runs; its connection and request-size limits; every request an event."""
 
+import calendar
 import json
 import socket
 import subprocess
@@ -174,3 +175,26 @@ def test_connections_over_the_limit_are_closed(start_broker, tmp_path):
     while curl(b, "/healthz", token)[0] != 200:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_certificate_expiry_is_a_metric(start_broker, tmp_path):
+    """The server certificate's notAfter, as Unix time, labelled with its listener and subject."""
+    key, crt = tmp_path / "server.key", tmp_path / "server.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-days", "40", "-subj", "/CN=broker.example"],
+                   check=True, capture_output=True)
+    end = subprocess.run(["openssl", "x509", "-in", str(crt), "-noout", "-enddate"], capture_output=True, text=True,
+                         check=True).stdout.strip().split("=", 1)[1]
+    not_after = calendar.timegm(time.strptime(end, "%b %d %H:%M:%S %Y %Z"))
+    b = start_broker({"broker": {"state_dir": str(tmp_path / "st")}, "admin": {"port": 0},
+                      "listener": [{"name": "secure", "address": "127.0.0.1", "port": 0, "protocol": "mqtts",
+                                    "allow_anonymous": True, "tls": {"cert": str(crt), "key": str(key)}}]})
+    token = add_token(b, "scraper")
+    deadline = time.monotonic() + 5
+    while (r := curl(b, "/metrics", token))[0] == 401:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    got = samples(r[1])
+    key_ = ("firehook_certificate_expiry_timestamp_seconds",
+            frozenset({"listener": "secure", "kind": "server", "subject": "/CN=broker.example"}.items()))
+    assert got.get(key_) == not_after, {k: v for k, v in got.items() if "certificate" in k[0]}
