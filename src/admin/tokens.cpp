@@ -10,17 +10,11 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "audit/record.hpp"
+
 namespace firehook::admin {
 
 namespace {
-
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return hex;
-}
 
 bool valid_name(const std::string& name) {
   if (name.empty() || name.size() > 64) {
@@ -96,7 +90,7 @@ std::optional<std::string> token_store::who(std::string_view bearer) const {
     const std::lock_guard lock(mutex_);
     t = tokens_;
   }
-  const std::string hash = sha256_hex(bearer);
+  const std::string hash = audit::sha256_hex(bearer);
   std::optional<std::string> found;
   // Every entry is compared, in constant time each, so the answer's timing says nothing.
   for (const auto& [stored, name] : *t) {
@@ -132,7 +126,7 @@ std::string token_store::add(const std::filesystem::path& file, const std::strin
   if (!text.empty() && text.back() != '\n') {
     text += '\n';
   }
-  text += name + " " + sha256_hex(token) + "\n";
+  text += name + " " + audit::sha256_hex(token) + "\n";
   if (file.has_parent_path()) {
     std::filesystem::create_directories(file.parent_path());
   }

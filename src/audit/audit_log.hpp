@@ -63,7 +63,6 @@ public:
   std::uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
   std::uint64_t written() const { return written_.load(std::memory_order_relaxed); }
   std::uint64_t next_seq() const { return seq_ + 1; }
-  const std::string& last_hash() const { return prev_; }
 
 private:
   void open_file(std::chrono::system_clock::time_point now, const std::string& previous_file);
