@@ -156,6 +156,7 @@ public:
   shard& at(unsigned s) { return *shards_[s]; }
   fake_transport& transport_of(unsigned s) { return *transports_[s]; }
   broker& the_broker() { return *broker_; }
+  base::manual_clock& clock() { return clock_; }
 
 private:
   base::manual_clock clock_{base::time_point{} + 1000s};
@@ -322,6 +323,106 @@ TEST_P(takeover, waits_for_a_subscription_change_in_flight) {
 }
 
 INSTANTIATE_TEST_SUITE_P(same_and_other_shard, takeover, ::testing::Values(0u, 1u));
+
+// --- backpressure --------------------------------------------------------------------------------
+
+class backpressure : public ::testing::TestWithParam<unsigned> {}; // the subscriber's shard
+
+const std::string small_queues = std::string(config_text) + R"(
+[limits]
+max_inflight = 2
+max_queued_messages = 4
+slow_subscriber_timeout = 30
+)";
+
+mqtt::publish qos1(const std::string& topic, std::uint16_t id) {
+  mqtt::publish p;
+  p.topic = topic;
+  p.payload = std::to_string(id);
+  p.qos = mqtt::qos::at_least_once;
+  p.packet_id = id;
+  return p;
+}
+
+std::vector<std::uint16_t> ack_ids(const std::vector<mqtt::packet>& ps) {
+  std::vector<std::uint16_t> out;
+  for (const auto& a : only<mqtt::puback>(ps)) {
+    out.push_back(a.packet_id);
+  }
+  return out;
+}
+
+bool idle() {
+  return true;
+}
+
+TEST_P(backpressure, a_congested_subscriber_slows_its_publisher_and_nothing_is_dropped) {
+  network net(small_queues, 2);
+  const unsigned sub_shard = GetParam();
+  const auto sub = net.connect(sub_shard, connect_packet(protocol_version::v5, "sub"));
+  subscribe(net, sub_shard, sub, "t");
+  const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+  // Another pair, on another topic, is not slowed.
+  const auto other_sub = net.connect(1, connect_packet(protocol_version::v5, "other-sub"));
+  subscribe(net, 1, other_sub, "u");
+  const auto other_pub = net.connect(0, connect_packet(protocol_version::v5, "other-pub"));
+
+  // The subscriber acknowledges nothing: 2 in flight, 4 queued, then the 7th congests it. The
+  // publisher's next message reaches a congested subscriber: its PUBACK is withheld, and what the
+  // publisher sends after that waits unread.
+  for (std::uint16_t id = 1; id <= 10; ++id) {
+    net.at(0).on_packet(pub, mqtt::packet(qos1("t", id)));
+    net.pump(idle);
+  }
+  EXPECT_EQ(ack_ids(net.received(0, pub)), (std::vector<std::uint16_t>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_TRUE(net.transport_of(0).paused[pub]) << "reading paused at Receive Maximum held packets";
+  EXPECT_EQ(only<mqtt::publish>(net.received(sub_shard, sub)).size(), 2u);
+
+  net.at(0).on_packet(other_pub, mqtt::packet(qos1("u", 1)));
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(1, other_sub)).empty(); }));
+  EXPECT_EQ(ack_ids(net.received(0, other_pub)), std::vector<std::uint16_t>{1});
+
+  // The subscriber catches up: every message arrives, in order, and every PUBACK, in order.
+  std::size_t acked = 0;
+  for (int round = 0; round < 50; ++round) {
+    const auto got = only<mqtt::publish>(net.received(sub_shard, sub));
+    for (; acked < got.size(); ++acked) {
+      net.at(sub_shard).on_packet(sub, mqtt::packet(mqtt::puback{got[acked].packet_id, reason_code::success, {}}));
+    }
+    net.pump(idle);
+  }
+  std::vector<std::string> payloads;
+  for (const auto& p : only<mqtt::publish>(net.received(sub_shard, sub))) {
+    payloads.push_back(p.payload);
+  }
+  EXPECT_EQ(payloads, (std::vector<std::string>{"1", "2", "3", "4", "5", "6", "7", "8", "9", "10"}));
+  EXPECT_EQ(ack_ids(net.received(0, pub)), (std::vector<std::uint16_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  EXPECT_FALSE(net.transport_of(0).paused[pub]);
+}
+
+TEST_P(backpressure, a_subscriber_that_stops_acknowledging_is_disconnected_and_its_publisher_released) {
+  network net(small_queues, 2);
+  const unsigned sub_shard = GetParam();
+  const auto sub = net.connect(sub_shard, connect_packet(protocol_version::v5, "sub", false));
+  subscribe(net, sub_shard, sub, "t");
+  const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+  for (std::uint16_t id = 1; id <= 9; ++id) {
+    net.at(0).on_packet(pub, mqtt::packet(qos1("t", id)));
+    net.pump(idle);
+  }
+  ASSERT_EQ(ack_ids(net.received(0, pub)).size(), 7u);
+  net.clock().advance(31s);
+  net.at(sub_shard).on_tick();
+  ASSERT_TRUE(net.pump([&] { return net.closed(sub_shard, sub); }));
+  const auto got = only<mqtt::disconnect>(net.received(sub_shard, sub));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].reason, reason_code::quota_exceeded);
+  // Offline, the session is no longer congested: the publisher gets its PUBACKs and is read again.
+  ASSERT_TRUE(net.pump([&] { return ack_ids(net.received(0, pub)).size() == 9; }));
+  EXPECT_FALSE(net.transport_of(0).paused[pub]);
+}
+
+INSTANTIATE_TEST_SUITE_P(same_and_other_shard, backpressure, ::testing::Values(0u, 1u));
 
 // --- shard::disconnect ---------------------------------------------------------------------------
 

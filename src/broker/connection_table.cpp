@@ -49,9 +49,11 @@ std::optional<connection> connection_table::remove(connection_id id) {
   return c;
 }
 
-void connection_table::hold(connection_id id, connection& c, mqtt::packet&& p) {
+void connection_table::hold(connection_id id, connection& c, mqtt::packet&& p, std::size_t pause_at) {
   c.held.push_back(std::move(p));
-  pause(id, c);
+  if (c.held.size() >= pause_at) {
+    pause(id, c);
+  }
 }
 
 void connection_table::pause(connection_id id, connection& c) {

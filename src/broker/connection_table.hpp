@@ -77,8 +77,9 @@ public:
   std::optional<connection> remove(connection_id id);
   std::size_t size() const { return connections_.size(); }
 
-  // Keeps `p` for later, in order, and stops reading until resume() (the first held packet pauses).
-  void hold(connection_id id, connection& c, mqtt::packet&& p);
+  // Keeps `p` for later, in order, and stops reading until resume() once `pause_at` packets are
+  // held (the first one, by default).
+  void hold(connection_id id, connection& c, mqtt::packet&& p, std::size_t pause_at = 1);
   // Stops reading without holding anything (waiting for a session on another shard).
   void pause(connection_id id, connection& c);
   // Reading goes on (nothing is held any more).

@@ -13,6 +13,8 @@
 //  - Every replica knows where each subscriber lives (location_update, subscriber_gone) and whether
 //    subscribers with shared subscriptions are connected (presence_update).
 //  - Deliveries to sessions of another shard travel in batches (deliveries), once per turn.
+//  - Every replica knows which subscribers are congested (congestion_update), so that the shard of
+//    a publisher feeding one slows it.
 
 #include <cstdint>
 #include <memory>
@@ -80,6 +82,13 @@ struct presence_update {
   std::uint64_t epoch = 0;
 };
 
+// Backpressure: the subscriber's session became congested, or no longer is (replica::congested).
+struct congestion_update {
+  subscriber_id sid = 0;
+  bool congested = false;
+  std::uint64_t epoch = 0;
+};
+
 struct handover_request {
   std::string client_id;
   unsigned to_shard = 0;
@@ -106,7 +115,8 @@ struct deliveries {
 
 using shard_message =
     std::variant<message::subscription_changes, message::change_applied, message::location_update,
-                 message::subscriber_gone, message::presence_update, message::handover_request,
+                 message::subscriber_gone, message::presence_update, message::congestion_update,
+                 message::handover_request,
                  message::handover_reply, message::deliveries>;
 
 } // namespace firehook::broker

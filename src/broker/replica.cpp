@@ -30,6 +30,19 @@ void replica::forget(subscriber_id sid) {
   index_.remove_subscriber(sid);
   locations_.erase(sid);
   presence_.erase(sid);
+  set_congested(sid, false, ~std::uint64_t{0});
+  congestion_.erase(sid);
+}
+
+void replica::set_congested(subscriber_id sid, bool on, std::uint64_t epoch) {
+  auto [it, inserted] = congestion_.try_emplace(sid, congestion{});
+  if (!inserted && epoch < it->second.epoch) {
+    return; // an update older than what we know (a takeover moved the session meanwhile)
+  }
+  if (it->second.on != on) {
+    congested_count_ += on ? 1 : -1;
+  }
+  it->second = congestion{on, epoch};
 }
 
 void replica::set_location(subscriber_id sid, location where) {

@@ -57,6 +57,17 @@ public:
   bool online(subscriber_id sid) const;
   void set_presence(subscriber_id sid, bool is_online, std::uint64_t epoch);
 
+  // Backpressure: whether the subscriber's session is congested (session::congestion_changed), so
+  // that publishers whose messages reach it are slowed. Ordered by epoch, as presence.
+  bool congested(subscriber_id sid) const {
+    if (congested_count_ == 0) {
+      return false;
+    }
+    const auto it = congestion_.find(sid);
+    return it != congestion_.end() && it->second.on;
+  }
+  void set_congested(subscriber_id sid, bool on, std::uint64_t epoch);
+
   // Tracks a local change that `others` replicas must apply; returns its id.
   std::uint64_t begin_change(pending_change&& p, unsigned others);
   // One replica applied change `id`: the change once all have, nullopt before (or if unknown).
@@ -72,6 +83,14 @@ private:
   router::match_result match_;
   std::unordered_map<subscriber_id, location> locations_;
   std::unordered_map<subscriber_id, presence> presence_;
+  struct congestion {
+    bool on = false;
+    std::uint64_t epoch = 0;
+  };
+  // Subscribers that were ever congested, until they end. The count of those congested now
+  // spares the publish path a lookup while there is none.
+  std::unordered_map<subscriber_id, congestion> congestion_;
+  std::size_t congested_count_ = 0;
   std::unordered_map<std::uint64_t, pending_change> changes_;
   std::uint64_t next_change_ = 1;
 };

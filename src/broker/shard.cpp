@@ -92,8 +92,10 @@ void shard::on_packet(connection_id id, mqtt::packet&& p) {
     connections_.hold(id, *c, std::move(p));
     return;
   case connection::phase::connected:
-    if (blocked(*c)) {
-      connections_.hold(id, *c, std::move(p));
+    if (must_wait(*c, p)) {
+      // A slowed publisher is read on up to its Receive Maximum of held packets, so that the
+      // acknowledgements it sends for its own deliveries keep coming (shard_flow.cpp).
+      connections_.hold(id, *c, std::move(p), held_.contains(c->sid) ? hold_bound() : 1);
     } else {
       dispatch(*c, std::move(p));
     }
@@ -109,11 +111,15 @@ void shard::dispatch(const connection& c, mqtt::packet&& p) {
   if (it == sessions_.end()) {
     return;
   }
-  it->second.s->on_packet(std::move(p));
+  session_slot& slot = it->second;
+  slot.s->on_packet(std::move(p));
+  if (slot.s->congested()) {
+    slot.s->relieve(backlog(slot)); // its acknowledgements may have made room
+  }
   run_actions(sid);
 }
 
-bool shard::blocked(const connection& c) const {
+bool shard::must_wait(const connection& c, const mqtt::packet& p) const {
   if (c.state == connection::phase::authenticating || c.state == connection::phase::awaiting_session) {
     return true;
   }
@@ -121,16 +127,22 @@ bool shard::blocked(const connection& c) const {
     return false;
   }
   const auto it = sessions_.find(c.sid);
-  return it != sessions_.end() && it->second.changes_in_flight > 0;
+  if (it != sessions_.end() && it->second.changes_in_flight > 0) {
+    return true;
+  }
+  return held_.contains(c.sid) && !passes_while_slowed(p);
 }
 
 void shard::replay_held(connection_id id) {
   while (connection* c = connections_.find(id)) {
-    if (c->state == connection::phase::closing || blocked(*c)) {
+    if (c->state == connection::phase::closing) {
       return;
     }
     if (c->held.empty()) {
       connections_.resume(id, *c);
+      return;
+    }
+    if (must_wait(*c, c->held.front())) {
       return;
     }
     mqtt::packet p = std::move(c->held.front());
@@ -213,6 +225,7 @@ void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
     c->held.clear();
   }
   slot.conn.reset();
+  held_.erase(sid); // a slowed publisher that left: its withheld acknowledgements go with it
   broker_.registry().disconnected(slot.s->client_id(), slot.epoch);
   broker_.stats().add(events::stat::clients_connected, -1);
   announce_presence(sid, slot, false);
@@ -251,8 +264,10 @@ void shard::receive(shard_message&& m) {
                  [&](message::subscriber_gone& x) {
                    replica_.forget(x.sid);
                    publish_subscription_count();
+                   release_publishers(x.sid);
                  },
                  [&](message::presence_update& x) { replica_.set_presence(x.sid, x.online, x.epoch); },
+                 [&](message::congestion_update& x) { apply_congestion(x.sid, x.congested, x.epoch); },
                  [&](message::handover_request& x) { on_handover_request(x); },
                  [&](message::handover_reply& x) { adopt(std::move(x)); },
                  [&](message::deliveries& x) { receive_deliveries(std::move(x.batch)); },

@@ -142,7 +142,9 @@ private:
   void install_offline(message::handover_reply&& rep);
   void run_deferred_handovers(const std::string& client_id);
   void dispatch(const connection& c, mqtt::packet&& p);
-  bool blocked(const connection& c) const;
+  // Whether `p` from `c` must wait (held, in order): the session is not there yet, a subscription
+  // change is in flight, or the publisher is slowed (shard_flow.cpp).
+  bool must_wait(const connection& c, const mqtt::packet& p) const;
   void replay_held(connection_id id);
   void detach(session_slot& slot, subscriber_id sid, const ending& why);
   void end_session(subscriber_id sid);
@@ -156,7 +158,9 @@ private:
   void record_subscriptions(const session_slot& slot, const session::apply_subscriptions& x);
   void send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p);
   void send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p);
-  void route(const mqtt::message_ptr& m, subscriber_id publisher);
+  // `may_slow`: a client's PUBLISH, whose publisher is slowed when the message reaches a
+  // congested subscriber (not a will, not $SYS).
+  void route(const mqtt::message_ptr& m, subscriber_id publisher, bool may_slow = false);
   void store_retained(const mqtt::message_ptr& m);
   void dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops);
   void deliver_local(subscriber_id to, session::delivery&& d, unsigned hops);
@@ -173,6 +177,17 @@ private:
   void announce_location(subscriber_id sid, location here);
   void announce_presence(subscriber_id sid, const session_slot& slot, bool is_online);
   void publish_subscription_count();
+
+  // backpressure (shard_flow.cpp)
+  void congestion_changed(subscriber_id sid, const session_slot& slot, bool congested);
+  void apply_congestion(subscriber_id sid, bool congested, std::uint64_t epoch);
+  void slow_publisher(subscriber_id publisher);
+  void release_publishers(subscriber_id relieved);
+  // Keeps `p` (a PUBACK or PUBREC) back when the session is a slowed publisher.
+  bool withhold(subscriber_id sid, mqtt::packet& p);
+  static bool passes_while_slowed(const mqtt::packet& p);
+  std::size_t hold_bound() const;
+  void relieve_congested();
 
   // timers, statistics, $SYS (shard_tick.cpp)
   void fire(const timer& t);
@@ -207,6 +222,17 @@ private:
   // While the shard itself ends a connection (disconnect, takeover) and runs the session's
   // actions: why, for the client_disconnected event. Empty otherwise.
   std::string closing_reason_;
+  // Backpressure (docs/broker.md, "Flow control"). A publisher whose message reached a congested
+  // subscriber is slowed: its PUBACK/PUBREC wait here, in order, and its later packets are held
+  // (except the acknowledgements of its own deliveries and PINGREQ) until every subscriber in
+  // `waiting_on` is relieved, or gone.
+  struct slowed_publisher {
+    std::vector<subscriber_id> waiting_on;
+    std::vector<mqtt::packet> acks;
+  };
+  std::unordered_map<subscriber_id, slowed_publisher> held_;
+  std::vector<subscriber_id> congested_targets_; // of the message being routed
+  std::vector<subscriber_id> congested_;         // local congested sessions, relieved every tick
   // Sessions that dropped deliveries since the last tick (session::messages_dropped).
   std::vector<subscriber_id> drop_reports_;
   base::time_point next_sys_{};

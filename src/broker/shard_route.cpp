@@ -37,7 +37,7 @@ void shard::run_actions(subscriber_id sid) {
     for (auto& a : batch) {
       std::visit(overloaded{
                      [&](session::send_packet& x) {
-                       if (slot.conn) {
+                       if (slot.conn && !withhold(sid, x.packet)) {
                          send_packet(*slot.conn, slot.s->version(), x.packet);
                        }
                      },
@@ -55,10 +55,11 @@ void shard::run_actions(subscriber_id sid) {
                          e.retain = x.message->retain;
                          events_.emit(std::move(e));
                        }
-                       route(x.message, sid);
+                       route(x.message, sid, !x.will);
                      },
                      [&](session::publish_refused& x) { record_refused_publish(slot, x); },
                      [&](session::messages_dropped&) { drop_reports_.push_back(sid); },
+                     [&](session::congestion_changed& x) { congestion_changed(sid, slot, x.congested); },
                      [&](session::apply_subscriptions& x) {
                        record_subscriptions(slot, x);
                        start_subscribe(sid, slot, std::move(x));
@@ -164,13 +165,21 @@ void shard::store_retained(const mqtt::message_ptr& m) {
   events_.emit(std::move(e));
 }
 
-void shard::route(const mqtt::message_ptr& m, subscriber_id publisher) {
+void shard::route(const mqtt::message_ptr& m, subscriber_id publisher, bool may_slow) {
   if (m->retain && limits_.retain_available) {
     store_retained(m);
   }
   fan_out(
       replica_.match(m->topic), m, publisher, [this](subscriber_id s) { return replica_.online(s); },
-      [this](subscriber_id to, session::delivery&& d) { dispatch_delivery(to, std::move(d), 0); });
+      [&](subscriber_id to, session::delivery&& d) {
+        if (may_slow && d.qos != mqtt::qos::at_most_once && to != publisher && replica_.congested(to)) {
+          congested_targets_.push_back(to);
+        }
+        dispatch_delivery(to, std::move(d), 0);
+      });
+  if (!congested_targets_.empty()) {
+    slow_publisher(publisher);
+  }
 }
 
 void shard::dispatch_delivery(subscriber_id to, session::delivery&& d, unsigned hops) {

@@ -192,6 +192,7 @@ void shard::end_session(subscriber_id sid) {
   std::vector<message::handover_request> deferred = std::move(slot.deferred);
   sessions_.erase(it);
   replica_.forget(sid);
+  release_publishers(sid);
   publish_subscription_count();
   if (known_elsewhere) {
     broadcast(message::subscriber_gone{sid});

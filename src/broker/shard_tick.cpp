@@ -23,6 +23,7 @@ void shard::on_tick() {
     timers_.pop();
     fire(t);
   }
+  relieve_congested();
   flush_statistics();
   report_drops();
   if (shard_index_ != 0) {

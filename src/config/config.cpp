@@ -172,6 +172,9 @@ void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_inflight", out.max_inflight, 1, 65535);
   section.integer("max_queued_messages", out.max_queued_messages, 0, 10'000'000);
   section.integer("max_queued_bytes", out.max_queued_bytes, 0, std::int64_t{1} << 40);
+  section.integer("slow_subscriber_timeout", out.slow_subscriber_timeout, 1, 86'400);
+  section.choice("queue_overflow", out.queue_overflow,
+                 {{"drop_newest", std::uint8_t{0}}, {"drop_oldest", std::uint8_t{1}}});
   section.integer("max_subscriptions_per_client", out.max_subscriptions_per_client, 1, 1'000'000);
   section.integer("max_topic_levels", out.max_topic_levels, 1, 1024);
   section.integer("max_topic_length", out.max_topic_length, 1, 65535);

@@ -81,6 +81,12 @@ struct limit_settings {
   std::uint16_t max_inflight = 64;             // CONNACK Receive Maximum, and unacked QoS 1/2 sent per client
   std::uint32_t max_queued_messages = 1000;    // per session; 0 = none queued. 0..10'000'000
   std::uint64_t max_queued_bytes = 16'777'216; // per session. 0..2^40
+  // A connected subscriber whose queue is over its bounds and that acknowledges nothing for this
+  // long is disconnected (5.0: 0x97), so it cannot slow its publishers for ever. 1..86'400
+  std::chrono::seconds slow_subscriber_timeout{30};
+  // What an offline session's full queue gives up for a new message: 0 = the new one
+  // ("drop_newest"), 1 = the oldest ("drop_oldest"). session::overflow_policy.
+  std::uint8_t queue_overflow = 0;
   std::uint32_t max_subscriptions_per_client = 1000; // 1..1'000'000
   std::uint16_t max_topic_levels = 32;               // topics and filters. 1..1024
   std::uint16_t max_topic_length = 4096;             // bytes. 1..65535

@@ -105,6 +105,8 @@ max_packet_size = 2048
 max_inflight = 10
 max_queued_messages = 0
 max_queued_bytes = 4096
+slow_subscriber_timeout = 5
+queue_overflow = "drop_oldest"
 max_subscriptions_per_client = 7
 max_topic_levels = 8
 max_topic_length = 256
@@ -137,6 +139,8 @@ allow_anonymous = true
   EXPECT_EQ(cfg.limits.max_packet_size, 2048u);
   EXPECT_EQ(cfg.limits.max_inflight, 10);
   EXPECT_EQ(cfg.limits.max_queued_messages, 0u);
+  EXPECT_EQ(cfg.limits.slow_subscriber_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(cfg.limits.queue_overflow, 1u);
   EXPECT_EQ(cfg.limits.max_queued_bytes, 4096u);
   EXPECT_EQ(cfg.limits.max_subscriptions_per_client, 7u);
   EXPECT_EQ(cfg.limits.max_topic_levels, 8);

@@ -28,6 +28,10 @@ namespace firehook::events {
   X(messages_sent, counter, "messages/sent", "firehook_messages_sent_total", "PUBLISH packets sent to clients (resends included)")           \
   X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                                                           \
     "deliveries dropped: over a session's bounds or the client's Maximum Packet Size")                       \
+  X(subscribers_congested, counter, "messages/congested", "firehook_subscribers_congested_total",                                   \
+    "times a connected session went over its queue bounds and its publishers were slowed")                  \
+  X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",                                   \
+    "times a publisher's acknowledgements and reading were held for a congested subscriber")                \
   X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")                                    \
   X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")                                           \
   X(subscriptions, gauge, "subscriptions/count", "firehook_subscriptions", "subscriptions in the index now (shared ones included)")    \

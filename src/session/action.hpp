@@ -58,6 +58,13 @@ struct publish_refused {
 // the counts (session::take_dropped), so a flood of drops costs one action per report.
 struct messages_dropped {};
 
+// Backpressure (session.hpp): live QoS 1/2 deliveries took the connected session past its bounds
+// (`congested`), or it is back under half of them, or offline (not congested). While congested,
+// the owner slows the publishers whose messages reach it.
+struct congestion_changed {
+  bool congested = false;
+};
+
 // One subscription added or replaced by SUBSCRIBE.
 struct subscription_change {
   std::string filter;              // as subscribed, with any "$share/group/" prefix
@@ -102,6 +109,6 @@ struct session_ended {};
 
 using action =
     std::variant<send_packet, send_publish, close_connection, route_message, publish_refused,
-                 messages_dropped, apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
+                 messages_dropped, congestion_changed, apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
 
 } // namespace firehook::session

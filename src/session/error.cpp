@@ -12,6 +12,9 @@ class category final : public std::error_category {
 public:
   const char* name() const noexcept override { return "firehook.session"; }
   std::string message(int ev) const override {
+    if (static_cast<session_errc>(ev) == session_errc::slow_subscriber) {
+      return "no acknowledgement for limits.slow_subscriber_timeout while over its queue bounds";
+    }
     return std::string(mqtt::to_string(to_reason_code(make_error_code(static_cast<session_errc>(ev)))));
   }
 };
@@ -65,6 +68,8 @@ mqtt::reason_code to_reason_code(std::error_code ec) {
     return reason_code::administrative_action;
   case session_errc::maximum_connect_time:
     return reason_code::maximum_connect_time;
+  case session_errc::slow_subscriber:
+    return reason_code::quota_exceeded;
   }
   return reason_code::unspecified_error;
 }

@@ -30,6 +30,7 @@ enum class session_errc {
   normal_disconnection,         // the client sent DISCONNECT
   administrative_action,        // the operator or a CRL update ended the connection
   maximum_connect_time,         // the client's credential (a token) expired
+  slow_subscriber,              // over its queue bounds with no acknowledgement for too long
 };
 
 const std::error_category& session_category();

@@ -7,6 +7,7 @@
 // that list, so a new session limit is its field in each struct and one name in the list (a type
 // that differs between the two is a compile error, not a silent narrowing).
 
+#include <chrono>
 #include <cstdint>
 
 #include "mqtt/packet.hpp"
@@ -20,6 +21,8 @@ struct limit_settings;
   X(max_inflight)                                                                                         \
   X(max_queued_messages)                                                                                  \
   X(max_queued_bytes)                                                                                     \
+  X(slow_subscriber_timeout)                                                                              \
+  X(queue_overflow)                                                                                       \
   X(max_subscriptions_per_client)                                                                         \
   X(max_topic_levels)                                                                                     \
   X(max_topic_length)                                                                                     \
@@ -33,6 +36,9 @@ struct limit_settings;
 
 namespace firehook::session {
 
+// What an offline session's full queue gives up for a new QoS 1/2 message.
+enum class overflow_policy : std::uint8_t { drop_newest, drop_oldest };
+
 struct limits {
   // Largest packet the broker accepts; advertised as CONNACK Maximum Packet Size (5.0). The
   // decoder enforces it on input (net sets the decode limits).
@@ -45,6 +51,10 @@ struct limits {
   // come back. 0 messages: nothing is queued.
   std::uint32_t max_queued_messages = 1000;
   std::uint64_t max_queued_bytes = 16'777'216;
+  // Backpressure (session.hpp): a connected session over its bounds that acknowledges nothing for
+  // this long is disconnected (5.0: DISCONNECT 0x97 Quota exceeded).
+  std::chrono::seconds slow_subscriber_timeout{30};
+  overflow_policy queue_overflow = overflow_policy::drop_newest;
   std::uint32_t max_subscriptions_per_client = 1000;
   std::uint16_t max_topic_levels = 32;
   std::uint16_t max_topic_length = 4096;

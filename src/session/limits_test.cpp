@@ -13,6 +13,8 @@ TEST(limits, from_config_takes_every_session_limit_of_the_configuration) {
   c.max_inflight = 7;
   c.max_queued_messages = 11;
   c.max_queued_bytes = 12'345;
+  c.slow_subscriber_timeout = std::chrono::seconds(17);
+  c.queue_overflow = 1;
   c.max_subscriptions_per_client = 13;
   c.max_topic_levels = 5;
   c.max_topic_length = 99;
@@ -28,6 +30,8 @@ TEST(limits, from_config_takes_every_session_limit_of_the_configuration) {
   EXPECT_EQ(s.max_inflight, 7U);
   EXPECT_EQ(s.max_queued_messages, 11U);
   EXPECT_EQ(s.max_queued_bytes, 12'345U);
+  EXPECT_EQ(s.slow_subscriber_timeout, std::chrono::seconds(17));
+  EXPECT_EQ(s.queue_overflow, overflow_policy::drop_oldest);
   EXPECT_EQ(s.max_subscriptions_per_client, 13U);
   EXPECT_EQ(s.max_topic_levels, 5U);
   EXPECT_EQ(s.max_topic_length, 99U);

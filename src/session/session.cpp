@@ -174,6 +174,7 @@ void session::close(std::error_code ec, bool publish_will_now) {
 
 void session::go_offline(bool with_will) {
   connected_ = false;
+  set_congested(false);
   out_aliases_.clear();
   in_aliases_.clear();
   const time_point now = clock_.now();
@@ -190,6 +191,7 @@ void session::go_offline(bool with_will) {
     end();
     return;
   }
+  trim_to_bounds();
   if (st_->expiry_interval != never_expires) {
     expiry_due_ = now + seconds(st_->expiry_interval);
   }
@@ -253,6 +255,9 @@ void session::on_timer() {
       fail(session_errc::keep_alive_timeout);
     }
   }
+  if (connected_ && congested_ && now - progress_at_ >= limits_.slow_subscriber_timeout) {
+    fail(session_errc::slow_subscriber);
+  }
   if (will_due_ && *will_due_ <= now) {
     publish_will();
   }
@@ -272,6 +277,9 @@ std::optional<base::time_point> session::next_deadline() const {
   };
   if (connected_ && keep_alive_ != 0) {
     consider(last_received_ + std::chrono::milliseconds(std::uint64_t{keep_alive_} * 1500));
+  }
+  if (connected_ && congested_) {
+    consider(progress_at_ + limits_.slow_subscriber_timeout);
   }
   consider(will_due_);
   consider(expiry_due_);
@@ -295,6 +303,7 @@ void session::take_over(bool resumed) {
     }
     actions_.push_back(close_connection{session_errc::session_taken_over, true, std::nullopt});
     connected_ = false;
+    set_congested(false); // the new connection starts with a fresh backlog
     // The old connection ended without DISCONNECT: its will is due, unless its delay lets the
     // resumed session cancel it [MQTT-3.1.3-9].
     if (will_ && (!resumed || will_delay_ == 0)) {

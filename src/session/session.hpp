@@ -18,18 +18,26 @@
 // DISCONNECT with the reason code (session/error.hpp), 3.1/3.1.1 a close without one, and the
 // will is published as for any abnormal end.
 //
-// Queue and drop policy (documented for operators in docs/broker.md):
-//  - One byte bound per session, limits.max_queued_bytes, over everything held for it: the bytes
-//    its connection has not yet written (`backlog`, told by the owner with each delivery), the
-//    messages in flight and the messages queued, each counted by its footprint() (the message's
-//    memory, not only its payload). A delivery that would take the session past it is dropped
-//    (tail drop) and counted in counters::messages_dropped; except that a connected client with
-//    nothing outstanding always gets the next message.
+// Queue, backpressure and drop policy (documented for operators in docs/broker.md):
+//  - Two bounds per session: limits.max_queued_messages QoS 1/2 messages waiting in the queue, and
+//    limits.max_queued_bytes over everything held for it: the bytes its connection has not yet
+//    written (`backlog`, told by the owner), the messages in flight and the messages queued, each
+//    counted by its footprint() (the message's memory, not only its payload). A connected client
+//    with nothing outstanding always gets the next message.
 //  - QoS 1/2 deliveries beyond the inflight window (min(client Receive Maximum,
-//    limits.max_inflight)) wait in the session queue, in order, also while the client is offline,
-//    up to limits.max_queued_messages messages (tail drop past it).
-//  - QoS 0 deliveries are never queued: sent at once while connected; not kept for an offline
-//    session (MQTT 5.0 section 3.8.4 allows either).
+//    limits.max_inflight)) wait in the session queue, in order, also while the client is offline.
+//  - A live QoS 1/2 delivery (deliver()) to a connected session past its bounds is never dropped:
+//    the session takes it and becomes congested (congestion_changed), and the owner slows the
+//    publishers feeding it until relieve() finds it back under half of both bounds. What exceeds
+//    the bounds meanwhile is what those publishers had already sent. A congested session that
+//    acknowledges nothing for limits.slow_subscriber_timeout is disconnected (slow_subscriber),
+//    and goes offline like any other.
+//  - An offline session past its bounds gives up the new message (overflow_policy::drop_newest)
+//    or its oldest ones (drop_oldest), each counted in counters::messages_dropped; going offline
+//    trims a queue that congestion took past them the same way. Retained messages sent for a new
+//    subscription (deliver_retained) past the bounds are dropped too: the retained store keeps them.
+//  - QoS 0 deliveries are never queued: sent at once while connected, dropped (counted) past the
+//    byte bound; not kept for an offline session (MQTT 5.0 section 3.8.4 allows either).
 //  - A delivery bigger than the client's Maximum Packet Size is dropped and counted
 //    [MQTT-3.1.2-25]. A message whose Message Expiry Interval has passed before it is sent is
 //    discarded [MQTT-3.3.2-5] (not counted as a drop).
@@ -115,6 +123,11 @@ public:
   // A message matching this session's subscriptions. See the queue and drop policy above.
   // `backlog`: bytes the connection has queued and not yet written (0 while offline).
   void deliver(delivery&& d, std::size_t backlog = 0);
+  // Whether live deliveries took the connected session past its bounds (policy above).
+  bool congested() const { return congested_; }
+  // While congested: ends the congestion once what is held (with `backlog`) is back under half of
+  // both bounds. The owner calls it after the client's packets and every tick.
+  void relieve(std::size_t backlog);
   // A retained message matching `sub`, just subscribed: RETAIN flag 1 [MQTT-3.3.1-9].
   void deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub, std::size_t backlog = 0);
 
@@ -173,7 +186,16 @@ private:
                                             std::uint16_t& new_alias);
   bool too_large_for_client(const mqtt::publish& header, std::size_t payload_size);
   std::uint16_t next_packet_id();
+  void accept(delivery&& d, std::size_t backlog, bool live);
   void enqueue(delivery&& d, std::uint64_t bytes);
+  bool queue_full(std::uint64_t bytes, std::size_t backlog) const;
+  // Offline, over the bounds: overflow_policy, until `bytes` more fit (or nothing is left to give).
+  bool make_room(std::uint64_t bytes);
+  void set_congested(bool on);
+  void progress(); // an acknowledgement from the client
+  // Going offline: no longer congested, and what congestion queued past the bounds is given up
+  // as overflow_policy says.
+  void trim_to_bounds();
   void pump();
   void resend_inflight();
   bool expired(const mqtt::message& m) const;
@@ -205,6 +227,8 @@ private:
   mqtt::protocol_version version_ = mqtt::protocol_version::v3_1_1;
   bool connected_ = false;
   bool ended_ = false;
+  bool congested_ = false;
+  time_point progress_at_{}; // while congested: when it became so, or its last acknowledgement
   // Keep alive: seconds in force (client's or Server Keep Alive); 0 = none.
   std::uint16_t keep_alive_ = 0;
   time_point last_received_{};

@@ -62,29 +62,7 @@ bool session::fits(std::uint64_t bytes, std::size_t backlog) const {
 }
 
 void session::deliver(delivery&& d, std::size_t backlog) {
-  if (ended_ || expired(*d.message)) {
-    return; // [MQTT-3.3.2-5]
-  }
-  if (!deliverable(d)) {
-    return;
-  }
-  if (d.qos == mqtt::qos::at_most_once && !connected_) {
-    return; // QoS 0 is not kept for an offline session (policy, see session.hpp)
-  }
-  const std::uint64_t bytes = footprint(d);
-  if (!fits(bytes, backlog)) {
-    drop(false);
-    return;
-  }
-  if (d.qos == mqtt::qos::at_most_once) {
-    send_delivery(d, false, 0);
-    return;
-  }
-  if (connected_ && st_->queue.empty() && st_->inflight.size() < out_window_) {
-    start_inflight(std::move(d), bytes);
-    return;
-  }
-  enqueue(std::move(d), bytes);
+  accept(std::move(d), backlog, true);
 }
 
 void session::deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub,
@@ -96,16 +74,110 @@ void session::deliver_retained(const mqtt::message_ptr& m, const subscription_ch
   if (sub.identifier) {
     d.subscription_ids.push_back(*sub.identifier);
   }
-  deliver(std::move(d), backlog);
+  accept(std::move(d), backlog, false);
+}
+
+bool session::queue_full(std::uint64_t bytes, std::size_t backlog) const {
+  return !fits(bytes, backlog) || st_->queue.size() >= limits_.max_queued_messages;
+}
+
+void session::accept(delivery&& d, std::size_t backlog, bool live) {
+  if (ended_ || expired(*d.message)) {
+    return; // [MQTT-3.3.2-5]
+  }
+  if (!deliverable(d)) {
+    return;
+  }
+  if (d.qos == mqtt::qos::at_most_once && !connected_) {
+    return; // QoS 0 is not kept for an offline session (policy, see session.hpp)
+  }
+  const std::uint64_t bytes = footprint(d);
+  if (d.qos == mqtt::qos::at_most_once) {
+    if (fits(bytes, backlog)) {
+      send_delivery(d, false, 0);
+    } else {
+      drop(false);
+    }
+    return;
+  }
+  const bool window_open = connected_ && st_->queue.empty() && st_->inflight.size() < out_window_;
+  if (window_open && fits(bytes, backlog)) {
+    start_inflight(std::move(d), bytes);
+    return;
+  }
+  if (queue_full(bytes, backlog)) {
+    if (connected_ && live) {
+      set_congested(true); // taken all the same: its publisher was acknowledged
+    } else if (connected_ || !make_room(bytes)) {
+      drop(false);
+      return;
+    }
+  }
+  if (window_open) {
+    start_inflight(std::move(d), bytes);
+  } else {
+    enqueue(std::move(d), bytes);
+  }
 }
 
 void session::enqueue(delivery&& d, std::uint64_t bytes) {
-  if (st_->queue.size() >= limits_.max_queued_messages) {
-    drop(false); // tail drop: what is queued keeps its order
-    return;
-  }
   st_->queued_bytes += bytes;
   st_->queue.push_back(std::move(d));
+}
+
+bool session::make_room(std::uint64_t bytes) {
+  if (limits_.queue_overflow == overflow_policy::drop_newest || limits_.max_queued_messages == 0 ||
+      st_->inflight_bytes + bytes > limits_.max_queued_bytes) {
+    return false; // giving up the queue would not make room for it
+  }
+  while (!st_->queue.empty() && queue_full(bytes, 0)) {
+    st_->queued_bytes -= footprint(st_->queue.front());
+    st_->queue.pop_front();
+    drop(false);
+  }
+  return !queue_full(bytes, 0);
+}
+
+void session::progress() {
+  if (congested_) {
+    progress_at_ = clock_.now(); // the slow_subscriber_timeout starts again
+  }
+}
+
+void session::set_congested(bool on) {
+  if (congested_ == on) {
+    return;
+  }
+  congested_ = on;
+  actions_.push_back(congestion_changed{on});
+  if (on) {
+    progress_at_ = clock_.now();
+    arm(); // the slow_subscriber_timeout deadline
+  }
+}
+
+void session::trim_to_bounds() {
+  while (!st_->queue.empty() && (st_->queue.size() > limits_.max_queued_messages ||
+                                 st_->queued_bytes + st_->inflight_bytes > limits_.max_queued_bytes)) {
+    if (limits_.queue_overflow == overflow_policy::drop_newest) {
+      st_->queued_bytes -= footprint(st_->queue.back());
+      st_->queue.pop_back();
+    } else {
+      st_->queued_bytes -= footprint(st_->queue.front());
+      st_->queue.pop_front();
+    }
+    drop(false);
+  }
+}
+
+void session::relieve(std::size_t backlog) {
+  if (!congested_) {
+    return;
+  }
+  const std::uint64_t held = backlog + st_->queued_bytes + st_->inflight_bytes;
+  if (st_->queue.size() <= limits_.max_queued_messages / 2 && held <= limits_.max_queued_bytes / 2) {
+    set_congested(false);
+  }
 }
 
 void session::pump() {
@@ -235,6 +307,7 @@ void session::on_puback(const mqtt::puback& p) {
   if (it == st_->inflight.end() || it->second.what.qos != mqtt::qos::at_least_once) {
     return; // unknown: nothing to complete
   }
+  progress();
   forget_inflight(it);
   pump();
 }
@@ -250,6 +323,7 @@ void session::on_pubrec(const mqtt::pubrec& p) {
     send(std::move(rel));
     return;
   }
+  progress();
   if (mqtt::is_error(p.reason)) {
     forget_inflight(it); // the receiver ended the flow [MQTT-4.3.3-?]
     pump();
@@ -267,6 +341,7 @@ void session::on_pubcomp(const mqtt::pubcomp& p) {
   if (it == st_->inflight.end() || !it->second.released) {
     return;
   }
+  progress();
   forget_inflight(it);
   pump();
 }

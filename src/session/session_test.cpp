@@ -533,41 +533,134 @@ TEST_F(session_test, offline_queue_is_bounded_by_bytes) {
   EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
 }
 
-TEST_F(session_test, one_byte_bound_covers_the_connection_backlog_inflight_and_queue) {
+std::vector<bool> congestion(const std::vector<action>& acts) {
+  std::vector<bool> out;
+  for (const auto& c : all_of<congestion_changed>(acts)) {
+    out.push_back(c.congested);
+  }
+  return out;
+}
+
+TEST_F(session_test, live_qos1_past_the_bounds_is_kept_and_the_session_is_congested) {
   const auto one = footprint(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
   lim_.max_queued_bytes = 10 * one;
   lim_.max_inflight = 4;
   connect(connect_packet(protocol_version::v5));
-  // Nothing acknowledged: 4 in flight, then the queue, until the bound.
+  // Nothing acknowledged: 4 in flight, then the queue; past the bound nothing is dropped (its
+  // publisher was acknowledged), the session says once that it is congested.
   for (int i = 0; i < 20; ++i) {
     s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
   }
-  EXPECT_EQ(publishes(take()).size(), 4u);
-  EXPECT_EQ(s_->current().inflight_bytes, 4 * one);
-  EXPECT_EQ(s_->current().queue.size(), 6u);
-  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 10u);
-  // What the connection has not yet written counts too: with 5 deliveries' worth of it, a new
-  // message of either QoS does not fit.
+  auto acts = take();
+  EXPECT_EQ(publishes(acts).size(), 4u);
+  EXPECT_EQ(congestion(acts), std::vector<bool>{true});
+  EXPECT_TRUE(s_->congested());
+  EXPECT_EQ(s_->current().queue.size(), 16u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 0u);
+  // QoS 0 is still dropped past the byte bound, which counts the connection's backlog too.
   s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_most_once), 5 * one);
-  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once), 5 * one);
   EXPECT_TRUE(publishes(take()).empty());
-  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 12u);
-  // An acknowledgement frees its message and moves the next from the queue into flight: one
-  // more fits, then none.
-  EXPECT_EQ(publishes(packet(mqtt::puback{1, reason_code::success, {}})).size(), 1u);
-  EXPECT_EQ(s_->current().inflight_bytes + s_->current().queued_bytes, 9 * one);
-  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
-  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_least_once));
-  EXPECT_EQ(s_->current().queue.size(), 6u);
-  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 13u);
-  // All acknowledged: room again.
-  for (std::uint16_t id = 2; id <= 11; ++id) {
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
+  // Relieved once under half of both bounds: 5 deliveries held (4 in flight, 1 queued) is half
+  // of 10, but not with a backlog.
+  for (std::uint16_t id = 1; id <= 15; ++id) {
     packet(mqtt::puback{id, reason_code::success, {}});
   }
-  EXPECT_EQ(s_->current().queue.size(), 0u);
-  EXPECT_EQ(s_->current().inflight_bytes, 0u);
-  s_->deliver(to_deliver(message("t", std::string(100, 'x')), qos::at_most_once));
-  EXPECT_EQ(publishes(take()).size(), 1u);
+  EXPECT_EQ(s_->current().inflight_bytes + s_->current().queued_bytes, 5 * one);
+  s_->relieve(one);
+  EXPECT_TRUE(congestion(take()).empty());
+  s_->relieve(0);
+  EXPECT_EQ(congestion(take()), std::vector<bool>{false});
+  EXPECT_FALSE(s_->congested());
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 1u);
+}
+
+TEST_F(session_test, the_message_count_bound_congests_a_connected_session_too) {
+  lim_.max_queued_messages = 4;
+  lim_.max_inflight = 1;
+  connect(connect_packet(protocol_version::v3_1_1));
+  for (int i = 0; i < 8; ++i) {
+    s_->deliver(to_deliver(message("t"), qos::exactly_once));
+  }
+  EXPECT_EQ(congestion(take()), std::vector<bool>{true});
+  EXPECT_EQ(s_->current().queue.size(), 7u);
+  // Half of 4 queued: relieved.
+  for (std::uint16_t id = 1; id <= 5; ++id) {
+    packet(mqtt::pubrec{id, reason_code::success, {}});
+    packet(mqtt::pubcomp{id, reason_code::success, {}});
+  }
+  EXPECT_EQ(s_->current().queue.size(), 2u);
+  s_->relieve(0);
+  EXPECT_EQ(congestion(take()), std::vector<bool>{false});
+}
+
+TEST_F(session_test, retained_messages_past_the_bounds_are_dropped_not_congesting) {
+  lim_.max_queued_messages = 2;
+  lim_.max_inflight = 1;
+  connect(connect_packet(protocol_version::v5));
+  subscription_change sub;
+  sub.filter = "#";
+  sub.options.max_qos = qos::at_least_once;
+  for (int i = 0; i < 5; ++i) {
+    s_->deliver_retained(message("r" + std::to_string(i)), sub);
+  }
+  auto acts = take();
+  EXPECT_EQ(publishes(acts).size(), 1u);
+  EXPECT_TRUE(congestion(acts).empty());
+  EXPECT_EQ(s_->current().queue.size(), 2u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 2u);
+}
+
+TEST_F(session_test, a_congested_session_without_acknowledgements_is_disconnected) {
+  lim_.max_queued_messages = 2;
+  lim_.max_inflight = 1;
+  lim_.slow_subscriber_timeout = 30s;
+  auto c = connect_packet(protocol_version::v5);
+  c.props.session_expiry_interval = 600;
+  connect(c);
+  for (int i = 0; i < 6; ++i) {
+    s_->deliver(to_deliver(message("t" + std::to_string(i)), qos::at_least_once));
+  }
+  EXPECT_FALSE(all_of<arm_timer>(take()).empty()) << "the timeout is a deadline of its own";
+  EXPECT_FALSE(closed(tick(29s)));
+  // An acknowledgement is progress: the timeout starts again.
+  packet(mqtt::puback{1, reason_code::success, {}});
+  EXPECT_FALSE(closed(tick(29s)));
+  auto acts = tick(1s);
+  ASSERT_TRUE(closed(acts));
+  const auto disconnects = sent<mqtt::disconnect>(acts);
+  ASSERT_EQ(disconnects.size(), 1u);
+  EXPECT_EQ(disconnects.front().reason, reason_code::quota_exceeded);
+  EXPECT_EQ(all_of<close_connection>(acts).front().reason, make_error_code(session_errc::slow_subscriber));
+  // Offline, not congested any more, and its queue trimmed back to the bound (the newest given up).
+  EXPECT_EQ(congestion(acts), std::vector<bool>{false});
+  EXPECT_EQ(s_->current().queue.size(), 2u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 2u);
+  EXPECT_EQ(s_->current().queue.front().message->topic, "t2");
+}
+
+TEST_F(session_test, an_offline_queue_can_give_up_its_oldest_messages_instead) {
+  lim_.max_queued_messages = 3;
+  lim_.queue_overflow = overflow_policy::drop_oldest;
+  auto c = connect_packet(protocol_version::v3_1_1);
+  c.clean_start = false;
+  connect(c);
+  s_->on_connection_lost();
+  take();
+  for (const char* t : {"1", "2", "3", "4", "5"}) {
+    s_->deliver(to_deliver(message(t), qos::at_least_once));
+  }
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 2u);
+  std::vector<std::string> kept;
+  for (const auto& d : s_->current().queue) {
+    kept.push_back(d.message->topic);
+  }
+  EXPECT_EQ(kept, (std::vector<std::string>{"3", "4", "5"}));
+  // One larger than the whole bound is not kept, and costs nothing queued.
+  lim_.max_queued_bytes = footprint(to_deliver(message("4"), qos::at_least_once)) * 7 / 2;
+  s_->deliver(to_deliver(message("big", std::string(10000, 'x')), qos::at_least_once));
+  EXPECT_EQ(s_->current().queue.size(), 3u);
+  EXPECT_EQ(stats_.get(events::stat::messages_dropped), 3u);
 }
 
 TEST_F(session_test, a_connected_client_with_nothing_outstanding_gets_a_message_larger_than_the_bound) {

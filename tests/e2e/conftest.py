@@ -262,6 +262,16 @@ class Broker:
                                      + "\n".join(json.dumps(e) for e in self.events(since=since)[-30:]))
             time.sleep(0.05)
 
+    def audit_records(self, kind=None, **fields):
+        """The records of the audit log (every event, none folded as the log folds repeats), of
+        event type `kind` when given, whose fields equal `fields`."""
+        d = self.dir / "state" / "audit"
+        # A line is whole once its newline is written: the sink thread may be writing the last one.
+        records = [json.loads(line) for f in sorted(d.glob("audit*.log"))
+                   for line in f.read_text().split("\n")[:-1] if line.strip()]
+        return [r for r in records if (kind is None or r.get("event") == kind)
+                and all(r.get(k) == v for k, v in fields.items())]
+
     def rss(self):
         """The broker's resident memory now, in bytes (VmRSS of /proc/PID/status)."""
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():

@@ -271,6 +271,11 @@ class Client:
             self._wait_ack(("pub", info.mid), timeout, f"publish to {topic} at QoS {qos}")
         return info.mid
 
+    def acknowledged(self, mids):
+        """How many of the publishes `mids` (from publish(wait=False)) the broker has acknowledged."""
+        with self._acks_cv:
+            return sum(("pub", mid) in self._acks for mid in mids)
+
     def expect(self, timeout=TIMEOUT):
         """The next message delivered to this client."""
         try:

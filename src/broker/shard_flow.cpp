@@ -1,0 +1,120 @@
+// Backpressure: congested subscribers slow the publishers that feed them (docs/broker.md, "Flow
+// control").
+//
+// A session that live QoS 1/2 deliveries take past its bounds keeps them (its publishers were
+// acknowledged, or are about to be) and says it is congested. Every replica learns it
+// (congestion_update, ordered by registry epoch). A publisher whose QoS 1/2 message then reaches
+// a congested subscriber, on any shard, is slowed: its PUBACK/PUBREC wait, in order, and its later
+// packets are held (reading pauses once its Receive Maximum of them wait), so that the client
+// feels it through its own inflight window and TCP. What it receives goes on, and so do the
+// acknowledgements it sends for that, so two clients feeding each other do not lock up. When the
+// subscriber is back under half its bounds, goes offline or ends, its publishers are released.
+// Other publishers, subscribers and shards are not slowed.
+#include <algorithm>
+#include <utility>
+
+#include "broker/shard.hpp"
+
+namespace firehook::broker {
+
+void shard::congestion_changed(subscriber_id sid, const session_slot& slot, bool congested) {
+  if (congested) {
+    counters_.add(events::stat::subscribers_congested);
+    if (std::find(congested_.begin(), congested_.end(), sid) == congested_.end()) {
+      congested_.push_back(sid);
+    }
+  }
+  apply_congestion(sid, congested, slot.epoch);
+  broadcast(message::congestion_update{sid, congested, slot.epoch});
+}
+
+void shard::apply_congestion(subscriber_id sid, bool congested, std::uint64_t epoch) {
+  replica_.set_congested(sid, congested, epoch);
+  if (!replica_.congested(sid)) {
+    release_publishers(sid);
+  }
+}
+
+void shard::slow_publisher(subscriber_id publisher) {
+  auto [it, inserted] = held_.try_emplace(publisher);
+  if (inserted) {
+    counters_.add(events::stat::publishers_slowed);
+  }
+  auto& waiting = it->second.waiting_on;
+  for (const subscriber_id s : congested_targets_) {
+    if (std::find(waiting.begin(), waiting.end(), s) == waiting.end()) {
+      waiting.push_back(s);
+    }
+  }
+  congested_targets_.clear();
+}
+
+void shard::release_publishers(subscriber_id relieved) {
+  std::vector<subscriber_id> ready;
+  for (auto& [publisher, h] : held_) {
+    std::erase(h.waiting_on, relieved);
+    if (h.waiting_on.empty()) {
+      ready.push_back(publisher);
+    }
+  }
+  for (const subscriber_id publisher : ready) {
+    auto node = held_.extract(publisher);
+    const auto it = sessions_.find(publisher);
+    if (node.empty() || it == sessions_.end() || !it->second.conn) {
+      continue;
+    }
+    const connection_id conn = *it->second.conn;
+    for (const auto& ack : node.mapped().acks) {
+      send_packet(conn, it->second.s->version(), ack);
+    }
+    replay_held(conn); // may slow it again
+  }
+}
+
+bool shard::withhold(subscriber_id sid, mqtt::packet& p) {
+  if (!std::holds_alternative<mqtt::puback>(p) && !std::holds_alternative<mqtt::pubrec>(p)) {
+    return false;
+  }
+  const auto it = held_.find(sid);
+  if (it == held_.end()) {
+    return false;
+  }
+  it->second.acks.push_back(std::move(p)); // [MQTT-4.6.0-2], [MQTT-4.6.0-3]: in order
+  return true;
+}
+
+bool shard::passes_while_slowed(const mqtt::packet& p) {
+  // Answers to what the broker sent, which free its session's window: independent of the
+  // client's own flows. PUBREL is not among them: it must follow its PUBLISH.
+  return std::holds_alternative<mqtt::puback>(p) || std::holds_alternative<mqtt::pubrec>(p) ||
+         std::holds_alternative<mqtt::pubcomp>(p) || std::holds_alternative<mqtt::pingreq>(p);
+}
+
+std::size_t shard::hold_bound() const {
+  // A 5.0 publisher has at most Receive Maximum unacknowledged QoS 1/2 PUBLISH packets out, and
+  // theirs are withheld: reading on up to that many costs nothing a compliant client would not
+  // send anyway; a 3.1.1 client or a QoS 0 flood is paused there.
+  return std::max<std::size_t>(limits_.max_inflight, 1);
+}
+
+void shard::relieve_congested() {
+  // The connection writes on between the client's packets: a congested session whose backlog
+  // drained is relieved here. Sessions that were relieved, went offline or ended leave the list.
+  std::vector<subscriber_id> check = std::move(congested_);
+  congested_.clear();
+  for (const subscriber_id sid : check) {
+    const auto it = sessions_.find(sid);
+    if (it == sessions_.end() || !it->second.s->congested()) {
+      continue;
+    }
+    it->second.s->relieve(backlog(it->second));
+    run_actions(sid);
+    const auto again = sessions_.find(sid);
+    if (again != sessions_.end() && again->second.s->congested() &&
+        std::find(congested_.begin(), congested_.end(), sid) == congested_.end()) {
+      congested_.push_back(sid);
+    }
+  }
+}
+
+} // namespace firehook::broker
