@@ -1,6 +1,7 @@
 #pragma once
-// The storage engine behind the store: one small interface, one implementation per embedded
-// database. Internal to store/ (the writer thread and the tests use it).
+// The storage engine behind the store: one small interface between the writer thread and the
+// embedded database (SQLite, sqlite_engine.cpp; LMDB was measured against it, docs/store.md).
+// Internal to store/.
 //
 // Thread safety: none; the store serialises every call.
 
@@ -33,7 +34,6 @@ struct engine_open {
 
 // `opts` is already validated.
 engine_open open_sqlite(const std::filesystem::path& state_dir, const options& opts);
-engine_open open_lmdb(const std::filesystem::path& state_dir, const options& opts);
 
 // Creates `dir` and its missing parents with mode 0700, and syncs the parent of each folder it
 // made so that the new folder survives a power loss. Returns an error message, or "".

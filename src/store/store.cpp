@@ -17,8 +17,7 @@ open_result store::open(const std::filesystem::path& state_dir, const options& o
   if (auto error = detail::create_private_dir(state_dir); !error.empty()) {
     return {nullptr, store_errc::cannot_open, std::move(error)};
   }
-  detail::engine_open e = opts.engine == engine_kind::lmdb ? detail::open_lmdb(state_dir, opts)
-                                                           : detail::open_sqlite(state_dir, opts);
+  detail::engine_open e = detail::open_sqlite(state_dir, opts);
   if (!e.opened) {
     return {nullptr, e.error, std::move(e.message)};
   }

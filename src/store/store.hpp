@@ -51,14 +51,11 @@ enum class durability : std::uint8_t {
   interval,
 };
 
-enum class engine_kind : std::uint8_t { sqlite, lmdb };
-
 struct options {
   durability mode = durability::sync;
   std::chrono::milliseconds interval{10}; // interval mode only; must be > 0
-  engine_kind engine = engine_kind::sqlite;
-  // The most the store's file may grow to, in bytes; 0: as far as the disk allows. Reaching it
-  // fails a commit with store_errc::disk_full, as a full disk does.
+  // The most store.db may grow to, in bytes (the write-ahead log is not counted); 0: as far as
+  // the disk allows. Reaching it fails a commit with store_errc::disk_full, as a full disk does.
   std::uint64_t max_bytes = 0;
 };
 

@@ -5,7 +5,8 @@
 //     batches per commit and the mean time from submit to completion.
 //   bm_load: open() and load() of 100,000 retained messages and 10,000 sessions with 5
 //     messages each.
-// Both engines (SQLite in WAL mode, LMDB), files in $TMPDIR. A timing never fails a build.
+// Files in $TMPDIR: put it on the disk the broker's state_dir will be on. A timing never fails a
+// build.
 
 #include <benchmark/benchmark.h>
 
@@ -26,9 +27,8 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-options bench_options(std::int64_t engine, std::int64_t interval_ms) {
+options bench_options(std::int64_t interval_ms) {
   options o;
-  o.engine = engine == 1 ? engine_kind::lmdb : engine_kind::sqlite;
   if (interval_ms > 0) {
     o.mode = durability::interval;
     o.interval = std::chrono::milliseconds(interval_ms);
@@ -83,9 +83,9 @@ void run_submitter(store& s, submitter& me, int index, const std::atomic<bool>& 
 }
 
 void bm_group_commit(benchmark::State& state) {
-  const auto submitters = static_cast<int>(state.range(1));
+  const auto submitters = static_cast<int>(state.range(0));
   base::temp_dir dir("firehook-store-bench");
-  auto s = open_or_die(dir / "state", bench_options(state.range(0), state.range(2)), state);
+  auto s = open_or_die(dir / "state", bench_options(state.range(1)), state);
   if (!s) {
     return;
   }
@@ -144,7 +144,7 @@ std::uintmax_t folder_bytes(const std::filesystem::path& dir) {
 void bm_load(benchmark::State& state) {
   constexpr int retained = 100'000, sessions = 10'000, messages_per_session = 5;
   base::temp_dir dir("firehook-store-bench");
-  const options o = bench_options(state.range(0), 0);
+  const options o = bench_options(0);
   {
     auto s = open_or_die(dir / "state", o, state);
     if (!s) {
@@ -199,22 +199,15 @@ void bm_load(benchmark::State& state) {
   state.counters["file_MB"] = static_cast<double>(folder_bytes(dir / "state")) / 1e6;
 }
 
-// Arguments: engine (0 SQLite, 1 LMDB), submitters, interval in ms (0: sync durability).
+// Arguments: submitters, interval in ms (0: sync durability).
 BENCHMARK(bm_group_commit)
-    ->ArgNames({"engine", "submitters", "interval_ms"})
-    ->ArgsProduct({{0, 1}, {1, 8, 64}, {0}})
-    ->Args({0, 64, 10})
-    ->Args({1, 64, 10})
+    ->ArgNames({"submitters", "interval_ms"})
+    ->ArgsProduct({{1, 8, 64}, {0}})
+    ->Args({64, 10})
     ->Iterations(1)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(bm_load)
-    ->ArgNames({"engine"})
-    ->Arg(0)
-    ->Arg(1)
-    ->Iterations(3)
-    ->UseManualTime()
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK(bm_load)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 } // namespace
 } // namespace firehook::store

@@ -41,15 +41,10 @@ struct contents final : record_visitor {
   }
 };
 
-std::string engine_name(const testing::TestParamInfo<engine_kind>& info) {
-  return info.param == engine_kind::lmdb ? "lmdb" : "sqlite";
-}
-
-class store_test : public testing::TestWithParam<engine_kind> {
+class store_test : public testing::Test {
 protected:
   options opts(durability mode = durability::sync) const {
     options o;
-    o.engine = GetParam();
     o.mode = mode;
     return o;
   }
@@ -82,7 +77,7 @@ protected:
   base::temp_dir dir_{"firehook-store"};
 };
 
-TEST_P(store_test, every_record_kind_round_trips_through_a_reopen) {
+TEST_F(store_test, every_record_kind_round_trips_through_a_reopen) {
   const std::string binary("a\0b\xff", 4);
   {
     auto s = open();
@@ -107,7 +102,7 @@ TEST_P(store_test, every_record_kind_round_trips_through_a_reopen) {
   EXPECT_EQ(c.messages.at({binary, 1}), binary);
 }
 
-TEST_P(store_test, a_put_replaces_and_an_erase_removes_each_kind) {
+TEST_F(store_test, a_put_replaces_and_an_erase_removes_each_kind) {
   auto s = open();
   batch b;
   b.put_meta("m", "1");
@@ -142,7 +137,7 @@ TEST_P(store_test, a_put_replaces_and_an_erase_removes_each_kind) {
   EXPECT_EQ(c.order, (std::vector<std::string>{"m:c:2"}));
 }
 
-TEST_P(store_test, operations_of_a_batch_apply_in_the_order_they_were_added) {
+TEST_F(store_test, operations_of_a_batch_apply_in_the_order_they_were_added) {
   auto s = open();
   batch b;
   b.put_retained("kept", "1");
@@ -154,7 +149,7 @@ TEST_P(store_test, operations_of_a_batch_apply_in_the_order_they_were_added) {
   EXPECT_EQ(load(*s).retains, (std::map<std::string, std::string>{{"kept", "2"}}));
 }
 
-TEST_P(store_test, session_messages_load_in_sequence_order_after_their_session) {
+TEST_F(store_test, session_messages_load_in_sequence_order_after_their_session) {
   auto s = open();
   const std::vector<std::uint64_t> seqs{5, 0, UINT64_MAX, 1ull << 63, 3, (1ull << 63) - 1, 1};
   batch b;
@@ -177,7 +172,7 @@ TEST_P(store_test, session_messages_load_in_sequence_order_after_their_session) 
   EXPECT_EQ(c.order, expected);
 }
 
-TEST_P(store_test, erasing_a_session_with_its_messages_leaves_other_sessions) {
+TEST_F(store_test, erasing_a_session_with_its_messages_leaves_other_sessions) {
   auto s = open();
   batch b;
   for (const char* id : {"a", "ab", "a\x01", ""}) {
@@ -200,7 +195,7 @@ TEST_P(store_test, erasing_a_session_with_its_messages_leaves_other_sessions) {
   }
 }
 
-TEST_P(store_test, completions_run_once_each_in_submit_order_on_the_writer_thread) {
+TEST_F(store_test, completions_run_once_each_in_submit_order_on_the_writer_thread) {
   auto s = open();
   constexpr int n = 500;
   std::vector<int> seen;
@@ -233,7 +228,7 @@ TEST_P(store_test, completions_run_once_each_in_submit_order_on_the_writer_threa
   EXPECT_EQ(stats.failed_commits, 0u);
 }
 
-TEST_P(store_test, concurrent_submitters_each_see_their_completions_in_order) {
+TEST_F(store_test, concurrent_submitters_each_see_their_completions_in_order) {
   auto s = open();
   constexpr int threads = 8, per_thread = 100;
   std::vector<std::vector<int>> seen(threads);
@@ -280,7 +275,7 @@ TEST_P(store_test, concurrent_submitters_each_see_their_completions_in_order) {
   EXPECT_EQ(c.messages.size(), static_cast<std::size_t>(threads * per_thread));
 }
 
-TEST_P(store_test, interval_mode_groups_commits_and_still_completes_after_them) {
+TEST_F(store_test, interval_mode_groups_commits_and_still_completes_after_them) {
   options o = opts(durability::interval);
   o.interval = 50ms;
   auto s = open(o);
@@ -304,7 +299,7 @@ TEST_P(store_test, interval_mode_groups_commits_and_still_completes_after_them) 
   EXPECT_EQ(load(*s).retains.size(), 21u);
 }
 
-TEST_P(store_test, an_interval_of_zero_is_refused) {
+TEST_F(store_test, an_interval_of_zero_is_refused) {
   options o = opts(durability::interval);
   o.interval = 0ms;
   const open_result r = store::open(dir_.path() / "state", o);
@@ -312,7 +307,7 @@ TEST_P(store_test, an_interval_of_zero_is_refused) {
   EXPECT_NE(r.message.find("interval"), std::string::npos);
 }
 
-TEST_P(store_test, close_commits_what_is_queued_and_later_submits_are_refused) {
+TEST_F(store_test, close_commits_what_is_queued_and_later_submits_are_refused) {
   auto s = open();
   std::atomic<int> done{0};
   for (int i = 0; i < 50; ++i) {
@@ -330,12 +325,9 @@ TEST_P(store_test, close_commits_what_is_queued_and_later_submits_are_refused) {
   EXPECT_EQ(load(*s).retains.size(), 50u);
 }
 
-// A store limited to a few pages stands in for a full disk: the engine reports the same error
-// (SQLITE_FULL, MDB_MAP_FULL) as for ENOSPC.
-TEST_P(store_test, a_full_store_fails_the_batch_whole_and_works_again_when_room_is_made) {
-  if (GetParam() == engine_kind::lmdb) {
-    GTEST_SKIP() << "LMDB: once the map is full, even an erase fails (copy-on-write needs free pages)";
-  }
+// A store limited to a few pages (PRAGMA max_page_count) stands in for a full disk: SQLite
+// reports SQLITE_FULL for both.
+TEST_F(store_test, a_full_store_fails_the_batch_whole_and_works_again_when_room_is_made) {
   options o = opts();
   o.max_bytes = 256 * 1024;
   auto s = open(o);
@@ -380,7 +372,7 @@ TEST_P(store_test, a_full_store_fails_the_batch_whole_and_works_again_when_room_
 
 // A child process submits batches and is killed with SIGKILL after some of their completions ran;
 // every batch whose completion ran must be there, and every batch whole or not at all.
-TEST_P(store_test, batches_completed_before_a_kill_survive_it) {
+TEST_F(store_test, batches_completed_before_a_kill_survive_it) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   const std::filesystem::path state = dir_.path() / "state";
@@ -439,9 +431,8 @@ TEST_P(store_test, batches_completed_before_a_kill_survive_it) {
   EXPECT_EQ(c.messages.size(), c.retains.size());
 }
 
-// The engine's data file.
-std::filesystem::path data_file(const std::filesystem::path& state, engine_kind engine) {
-  return state / (engine == engine_kind::lmdb ? "store.mdb" : "store.db");
+std::filesystem::path data_file(const std::filesystem::path& state) {
+  return state / "store.db";
 }
 
 void fill(store& s, int records, std::size_t blob_size) {
@@ -462,23 +453,23 @@ void overwrite(const std::filesystem::path& file, std::uintmax_t offset, std::si
   ASSERT_TRUE(f.flush());
 }
 
-TEST_P(store_test, a_file_that_is_not_a_store_is_refused_naming_it) {
+TEST_F(store_test, a_file_that_is_not_a_store_is_refused_naming_it) {
   const std::filesystem::path state = dir_.path() / "state";
   std::filesystem::create_directories(state);
-  dir_.write(data_file(state, GetParam()), std::string(64 * 1024, 'x'));
+  dir_.write(data_file(state), std::string(64 * 1024, 'x'));
   const open_result r = store::open(state, opts());
   EXPECT_FALSE(r.opened);
   EXPECT_EQ(r.error, store_errc::corrupt) << r.error.message() << ": " << r.message;
-  EXPECT_NE(r.message.find(data_file(state, GetParam()).string()), std::string::npos) << r.message;
+  EXPECT_NE(r.message.find(data_file(state).string()), std::string::npos) << r.message;
 }
 
-TEST_P(store_test, a_truncated_file_is_refused_naming_it) {
+TEST_F(store_test, a_truncated_file_is_refused_naming_it) {
   const std::filesystem::path state = dir_.path() / "state";
   {
     auto s = open();
     fill(*s, 5000, 100);
   }
-  const auto file = data_file(state, GetParam());
+  const auto file = data_file(state);
   std::filesystem::resize_file(file, std::filesystem::file_size(file) / 2);
   const open_result r = store::open(state, opts());
   EXPECT_FALSE(r.opened);
@@ -486,17 +477,13 @@ TEST_P(store_test, a_truncated_file_is_refused_naming_it) {
   EXPECT_NE(r.message.find(file.string()), std::string::npos) << r.message;
 }
 
-TEST_P(store_test, a_damaged_page_is_refused_naming_the_file) {
-  if (GetParam() == engine_kind::lmdb) {
-    GTEST_SKIP()
-        << "LMDB has no checksums and no check: it opens the file and load() returns made-up records";
-  }
+TEST_F(store_test, a_damaged_page_is_refused_naming_the_file) {
   const std::filesystem::path state = dir_.path() / "state";
   {
     auto s = open();
     fill(*s, 5000, 100);
   }
-  const auto file = data_file(state, GetParam());
+  const auto file = data_file(state);
   overwrite(file, std::filesystem::file_size(file) / 2 / 4096 * 4096, 4096);
   const open_result r = store::open(state, opts());
   EXPECT_FALSE(r.opened);
@@ -527,10 +514,7 @@ void commit_and_crash(const std::filesystem::path& state, const options& o, int 
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-TEST_P(store_test, a_cut_short_write_ahead_log_recovers_to_its_last_whole_commit_and_says_so) {
-  if (GetParam() == engine_kind::lmdb) {
-    GTEST_SKIP() << "LMDB has no write-ahead log";
-  }
+TEST_F(store_test, a_cut_short_write_ahead_log_recovers_to_its_last_whole_commit_and_says_so) {
   const std::filesystem::path state = dir_.path() / "state";
   commit_and_crash(state, opts(), 10);
   const std::filesystem::path wal = state / "store.db-wal";
@@ -551,10 +535,7 @@ TEST_P(store_test, a_cut_short_write_ahead_log_recovers_to_its_last_whole_commit
   EXPECT_EQ(load(*again).retains.size(), 9u);
 }
 
-TEST_P(store_test, a_damaged_write_ahead_log_drops_the_commits_from_the_damage_on) {
-  if (GetParam() == engine_kind::lmdb) {
-    GTEST_SKIP() << "LMDB has no write-ahead log";
-  }
+TEST_F(store_test, a_damaged_write_ahead_log_drops_the_commits_from_the_damage_on) {
   const std::filesystem::path state = dir_.path() / "state";
   commit_and_crash(state, opts(), 10);
   const std::filesystem::path wal = state / "store.db-wal";
@@ -572,19 +553,13 @@ TEST_P(store_test, a_damaged_write_ahead_log_drops_the_commits_from_the_damage_o
   }
 }
 
-TEST_P(store_test, a_second_opener_of_the_same_folder_is_refused) {
-  if (GetParam() == engine_kind::lmdb) {
-    GTEST_SKIP() << "LMDB lets several processes write one file";
-  }
+TEST_F(store_test, a_second_opener_of_the_same_folder_is_refused) {
   auto first = open();
   const open_result second = store::open(dir_.path() / "state", opts());
   EXPECT_FALSE(second.opened);
   EXPECT_EQ(second.error, store_errc::locked) << second.message;
   EXPECT_NE(second.message.find("store.db"), std::string::npos) << second.message;
 }
-
-INSTANTIATE_TEST_SUITE_P(engines, store_test, testing::Values(engine_kind::sqlite, engine_kind::lmdb),
-                         engine_name);
 
 } // namespace
 } // namespace firehook::store
