@@ -84,8 +84,9 @@ public:
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
-  // Queues `b`; `done` is called once, on the writer thread, after the commit that carries it.
-  // Returns store_errc::closed, and then never calls `done`, when close() has begun.
+  // Queues `b`; `done` (which may be empty) is called once, on the writer thread, after the
+  // commit that carries it. Returns store_errc::closed, and then never calls `done`, when close()
+  // has begun.
   std::error_code submit(batch b, completion done);
 
   // Visits every record (order: record_visitor.hpp). Errors: corrupt, io_error.
