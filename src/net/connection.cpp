@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include "broker/shard.hpp"
+#include "net/lingering_close.hpp"
 #include "net/shard.hpp"
 #include "net/tls.hpp"
 
@@ -76,7 +77,7 @@ void connection::start(broker::connection_info info, std::chrono::seconds handsh
   if (ec) {
     spdlog::error("connection from {}:{}: cannot set up its stream: {}", info.peer_address, info.peer_port,
                   ec.message());
-    finish();
+    finish(false);
     return;
   }
   if (advance_handshake(info)) {
@@ -91,7 +92,7 @@ void connection::start(broker::connection_info info, std::chrono::seconds handsh
         if (!timer_ec && !finished_ && handshake_) {
           owner_.protocol().report_refused(handshake_->info, stream_->handshake_refusal({}),
                                            "limits.connect_timeout");
-          finish();
+          finish(false);
         }
       });
 }
@@ -110,7 +111,7 @@ bool connection::advance_handshake(broker::connection_info& info) {
   }
   if (ec) {
     owner_.protocol().report_refused(info, stream_->handshake_refusal(ec));
-    finish();
+    finish(false);
     return true;
   }
   stream_->socket().async_wait(wait == readiness::writable ? asio::ip::tcp::socket::wait_write
@@ -120,7 +121,7 @@ bool connection::advance_handshake(broker::connection_info& info) {
                                    return;
                                  }
                                  if (wait_ec) {
-                                   finish();
+                                   finish(false);
                                    return;
                                  }
                                  advance_handshake(handshake_->info);
@@ -168,7 +169,7 @@ void connection::on_ready(readiness r, const boost::system::error_code& ec) {
   if (ec) {
     if (ec != asio::error::operation_aborted) {
       spdlog::debug("connection {}: wait failed: {}", id_, ec.message());
-      finish();
+      finish(false);
     }
     return;
   }
@@ -193,7 +194,7 @@ void connection::watch_hangup() {
   pollfd p{stream_->socket().native_handle(), POLLRDHUP, 0};
   if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0) {
     spdlog::debug("connection {}: the peer hung up while reading was stopped", id_);
-    finish();
+    finish(false);
     return;
   }
   watching_hangup_ = true;
@@ -235,7 +236,7 @@ void connection::read_now() {
     if (ec) { // eof, reset, TLS failure: the peer is gone
       spdlog::debug("connection {}: read ended: {}", id_, ec.message());
       owner_.protocol().count_bytes(total, 0);
-      finish();
+      finish(false);
       return;
     }
     if (n > 0) {
@@ -320,7 +321,7 @@ void connection::flush() {
   }
   if (pending_.segments.empty()) {
     if (closing_) {
-      finish();
+      finish(true);
     }
     return;
   }
@@ -362,7 +363,7 @@ void connection::on_written(const boost::system::error_code& ec) {
   owner_.protocol().count_bytes(0, n);
   if (ec) {
     spdlog::debug("connection {}: write failed: {}", id_, ec.message());
-    finish();
+    finish(false);
     return;
   }
   if (backlogged_ && queued_bytes() <= owner_.max_backlog() / 2) {
@@ -380,7 +381,7 @@ void connection::on_written(const boost::system::error_code& ec) {
   writing_.release();
   pending_.release();
   if (closing_) {
-    finish();
+    finish(true); // everything is written: the client gets to read it (lingering_close.hpp)
   }
 }
 
@@ -401,37 +402,45 @@ void connection::close(bool flush) {
   }
   closing_ = true;
   if (!flush) {
-    finish();
+    finish(false);
     return;
   }
   if (!write_in_progress_ && pending_.segments.empty()) {
     // Nothing left to write; finish after the current handler so on_closed() is never re-entrant.
-    asio::post(owner_.io(), [self = shared_from_this()] { self->finish(); });
+    asio::post(owner_.io(), [self = shared_from_this()] { self->finish(true); });
     return;
   }
   owner_.schedule_flush(*this);
   close_timer_ = std::make_unique<asio::steady_timer>(owner_.io(), flush_close_timeout);
   close_timer_->async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
     if (!ec) {
-      self->finish();
+      self->finish(false);
     }
   });
 }
 
-void connection::finish() {
+void connection::finish(bool linger) {
   if (finished_) {
     return;
   }
   finished_ = true;
   closing_ = true;
   handshake_.reset();
-  stream_->close();
   if (close_timer_) {
     close_timer_->cancel();
   }
   // Nothing refers to the queues any more (writes are synchronous): the payloads they share go now.
   pending_.release();
   writing_.release();
+  // The stream goes; the waits still pending on its socket end with operation_aborted (or find
+  // finished_ set) and touch it no more.
+  auto closed = [&owner = owner_] { owner.socket_closed(); };
+  if (linger) {
+    lingering_close(owner_.io(), std::move(stream_), linger_limits{}, closed);
+  } else {
+    stream_->close();
+    closed();
+  }
   owner_.connection_finished(id_);
 }
 

@@ -33,6 +33,14 @@
 // Reading stopped (paused by the broker, or backlogged) does not hide the peer hanging up: the
 // connection still watches the socket and ends when the peer has closed its side (POLLRDHUP), so
 // that nothing goes on being done for a client that has left (a password hashed for it, say).
+//
+// Closing: close(false) closes the socket at once. close(true) (after a DISCONNECT or a refusing
+// CONNACK) writes what is queued, for at most 5 s, and then hands the stream to a lingering close
+// (lingering_close.hpp: the sending side shut, the client's input discarded until it closes, for
+// at most 2 s and 1 MiB), so that a client still sending reads the reason code instead of a reset.
+// The shard is told (connection_finished, then on_closed) once, when the queued bytes are written
+// and the lingering starts, not when the socket is finally closed; the server's connection count
+// (max_connections) goes down only then (shard::socket_closed).
 
 #include <cstddef>
 #include <cstdint>
@@ -76,7 +84,7 @@ public:
   void flush();
 
   // The TLS session, for certificate checks after a CRL reload; null for plain TCP.
-  const SSL* tls_session() const { return stream_->tls_session(); }
+  const SSL* tls_session() const { return stream_ ? stream_->tls_session() : nullptr; }
   bool announced() const { return announced_; }
 
 private:
@@ -126,7 +134,9 @@ private:
   // and the connection finished), false while it waits for the readiness the stream asked for.
   bool advance_handshake(broker::connection_info& info);
   void announce(broker::connection_info info); // tells the broker, starts reading
-  void finish();                               // closes the stream and tells the shard, once
+  // Ends the connection once: closes the stream (with `linger`, after a lingering close) and tells
+  // the shard.
+  void finish(bool linger);
 
   void read_now(); // reads until the stream would block, the budget is spent or reading stops
   bool reading_stopped() const { return paused_ || backlogged_; }
@@ -143,7 +153,7 @@ private:
   void on_ready(readiness r, const boost::system::error_code& ec);
 
   shard& owner_;
-  std::unique_ptr<stream> stream_;
+  std::unique_ptr<stream> stream_; // null once finished with a lingering close, which took it
   broker::connection_id id_;
   mqtt::stream_decoder decoder_;
   out_queue pending_; // appended to by send()

@@ -118,11 +118,15 @@ void shard::connection_finished(broker::connection_id id) {
   auto keep = std::move(it->second); // handlers may still hold it; the table lets go
   connections_.erase(it);
   listener_of_.erase(id);
-  open_connections_.fetch_sub(1, std::memory_order_relaxed);
   if (keep->announced()) {
     // Told after the current handler, never from inside a transport call the broker made.
     asio::post(io_, [this, id] { protocol_->on_closed(id); });
   }
+}
+
+void shard::socket_closed() {
+  // Counted until the descriptor is gone: max_connections bounds the sockets held, lingering ones too.
+  open_connections_.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void shard::send(broker::connection_id id, std::span<const std::byte> bytes) {

@@ -69,7 +69,8 @@ private:
   connection* find(broker::connection_id id) const;
   void schedule_flush(connection& c);
   void flush_all();
-  void connection_finished(broker::connection_id id);
+  void connection_finished(broker::connection_id id); // the broker is told (on_closed)
+  void socket_closed(); // a connection's socket is closed (later than the above when it lingers)
   void tick();
   std::span<std::byte> read_buffer() { return read_buffer_; }
   std::size_t max_backlog() const { return max_backlog_; }

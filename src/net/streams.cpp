@@ -99,6 +99,11 @@ public:
     return 0;
   }
 
+  bool shutdown_write(readiness&, boost::system::error_code& ec) override {
+    socket_.shutdown(tcp::socket::shutdown_send, ec); // FIN, after what is queued in the kernel
+    return !ec;
+  }
+
   void close() override { close_socket(socket_); }
 
   tcp::socket& socket() override { return socket_; }
@@ -281,10 +286,26 @@ public:
     return n;
   }
 
+  bool shutdown_write(readiness& wait, boost::system::error_code& ec) override {
+    // One close_notify, sent and not waited for: the peer's answer (if it sends one) is discarded
+    // with the rest of its input. The first SSL_shutdown queues the alert and may need to wait for
+    // room in the socket's buffer; called again, it finishes sending that alert [RFC 8446 6.1].
+    // Before the handshake is done there is no session to end: the FIN alone.
+    if (ssl_ && SSL_is_init_finished(ssl_) == 1) {
+      ERR_clear_error();
+      if (int r = SSL_shutdown(ssl_); r < 0) {
+        classify(r, wait, ec);
+        return false;
+      }
+    }
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    return !ec;
+  }
+
   void close() override {
-    // No TLS close_notify exchange: the MQTT DISCONNECT (when there is one) has already been
-    // flushed, and waiting for the peer's close_notify would let a client hold the connection.
-    // The BIO forgets the descriptor, which the kernel may give to the next accepted socket.
+    // No close_notify here: a lingering close has sent one, and a connection that ends at once
+    // has lost its peer or is being cut off. The BIO forgets the descriptor, which the kernel may
+    // give to the next accepted socket.
     if (ssl_ && SSL_get_rbio(ssl_)) {
       BIO_set_fd(SSL_get_rbio(ssl_), -1, BIO_NOCLOSE);
     }

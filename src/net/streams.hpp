@@ -13,7 +13,9 @@
 //               the connection (on_accept, with the client certificate) only once it is done. A
 //               write stages at most one full record; OpenSSL reads ahead, so bytes may wait inside
 //               it that no readiness event announces (which is why the connection reads before it
-//               waits).
+//               waits). A lingering close sends close_notify before the FIN, so that the peer's
+//               TLS sees the end of the stream as such and not as a truncation; it does not wait
+//               for the peer's close_notify.
 //   socket BIO  OpenSSL's I/O under TLS: recv, and send with MSG_NOSIGNAL, because OpenSSL's own
 //               socket BIO writes with write(), which raises SIGPIPE when the peer has reset the
 //               connection. It never closes the descriptor (Asio does) and forgets it when the
@@ -37,7 +39,8 @@
 //     allocates nothing (TCP gathers it into one sendmsg; TLS stages it into one record);
 //   - its own handshake (the HTTP Upgrade) runs in its handshake() once the one below has said
 //     done, so that, like TLS's, it ends before the broker hears of the connection and within the
-//     same timeout; its handshake_refusal names the layer whose handshake failed.
+//     same timeout; its handshake_refusal names the layer whose handshake failed;
+//   - its shutdown_write ends its own framing (a Close frame) and then calls the one below's.
 // Like OpenSSL, a layer may hold bytes already taken from below (a frame larger than the read
 // buffer) that no readiness event announces; the connection reads before it waits, so they are
 // not stranded. A new kind of stream gets its factory here; the shard builds the stack for each
@@ -113,6 +116,13 @@ public:
   // caller offers the same bytes again (TLS requires it after WANT_WRITE).
   virtual std::size_t write_some(const write_source& from, readiness& wait,
                                  boost::system::error_code& ec) = 0;
+
+  // Ends the sending side once everything written has gone, so that the peer reads it all and then
+  // a clean end of stream (TCP: FIN; TLS: close_notify, then FIN); reading stays possible. True
+  // when done; otherwise sets `wait` (call again after it) or `ec` (the peer is gone). Called
+  // after the connection's last write, for a lingering close (lingering_close.hpp); nothing is
+  // written or read through the stream after it.
+  virtual bool shutdown_write(readiness& wait, boost::system::error_code& ec) = 0;
 
   // Closes the stream and its socket, without waiting for the peer; waits pending on socket() end
   // with operation_aborted. Called once, when the connection ends.

@@ -42,6 +42,7 @@ public:
     return n;
   }
 
+  bool shutdown_write(readiness& wait, error_code& ec) override { return below_->shutdown_write(wait, ec); }
   void close() override { below_->close(); }
   const SSL* tls_session() const override { return below_->tls_session(); }
   tcp::socket& socket() override { return below_->socket(); }
