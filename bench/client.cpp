@@ -161,16 +161,33 @@ void client::send_connect() {
 }
 
 void client::read() {
+  if (reading_paused_) {
+    return;
+  }
   if (filled_ == read_buffer_.size()) {
     read_buffer_.resize(read_buffer_.size() * 2);
   }
   const auto buffer = asio::buffer(read_buffer_.data() + filled_, read_buffer_.size() - filled_);
+  read_active_ = true;
   with_stream([this, buffer](auto& stream) {
     stream.async_read_some(buffer, [this](const error_code& ec, std::size_t n) { on_read(ec, n); });
   });
 }
 
+void client::pause_reading() {
+  reading_paused_ = true;
+}
+
+void client::resume_reading() {
+  reading_paused_ = false;
+  // Before CONNECT has gone out there is no buffer yet; send_connect() starts the first read.
+  if (!closed_ && !read_active_ && !read_buffer_.empty()) {
+    read();
+  }
+}
+
 void client::on_read(const error_code& ec, std::size_t n) {
+  read_active_ = false;
   if (closed_) {
     return;
   }

@@ -83,6 +83,13 @@ public:
   bool write_in_progress() const { return writing_active_; }
   std::size_t queued_bytes() const { return pending_.size() + writing_.size(); }
 
+  // Stops reading, as a client that has hung would: the read in progress, if any, still completes
+  // and is handled (its packets acknowledged), but no further read starts, so the socket's receive
+  // buffer fills and TCP stops the broker's writes. resume_reading() starts reading again; nothing
+  // already received is lost. Both are no-ops on a closed client.
+  void pause_reading();
+  void resume_reading();
+
   // Stops the connection without reporting on_closed. reset: abortive close (RST), so that ten
   // thousand closed connections leave no TIME_WAIT behind to exhaust the ephemeral ports.
   void close(bool reset);
@@ -126,6 +133,8 @@ private:
   std::int64_t started_ns_ = 0;
   std::uint16_t receive_maximum_ = 65535;
   bool writing_active_ = false;
+  bool read_active_ = false;    // an async_read_some is outstanding
+  bool reading_paused_ = false; // pause_reading(): no new read is started
   bool connected_ = false;
   bool closed_ = false;
 };

@@ -81,6 +81,18 @@ int main(int argc, char** argv) {
   add_common(*pairs, opt);
   add_traffic(*pairs, opt);
   pairs->add_option("--pairs", opt.pairs, "pairs")->check(CLI::Range(1, 100000))->capture_default_str();
+  pairs
+      ->add_option("--stalled", opt.stalled,
+                   "further pairs whose subscribers stop reading their sockets for a while; the "
+                   "report's figures are of the --pairs pairs, the stalled pairs' come apart (stalled_*)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  pairs->add_option("--stall-after", opt.stall_after, "seconds of publishing before the stall")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  pairs->add_option("--stall-for", opt.stall_for, "seconds the stalled subscribers read nothing")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
 
   auto* conn =
       app.add_subcommand("conn", "open C connections, report connections/s and memory per idle connection");
@@ -95,6 +107,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
+  if (opt.stalled > 0 && opt.stall_after + opt.stall_for >= opt.duration) {
+    std::cerr << "firehook-bench: the stall (--stall-after + --stall-for) must end before --duration, so "
+                 "that the stalled pairs publish again before the run ends\n";
+    return 2;
+  }
   if (opt.tls && opt.cafile.empty() && !opt.no_verify) {
     std::cerr << "firehook-bench: --tls needs --cafile FILE to verify the broker, or --no-verify\n";
     return 2;

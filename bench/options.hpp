@@ -23,6 +23,14 @@ struct options {
   unsigned publishers = 8;    // fanin
   unsigned subscribers = 100; // fanout
   unsigned pairs = 100;       // pairs
+  // pairs: further pairs, on their own topics, whose subscribers stop reading their sockets
+  // stall_after seconds into publishing, for stall_for seconds. Their publishers publish at the
+  // same rate (--rate) or with the same window as the others. The report's figures are those of
+  // the --pairs pairs; the stalled pairs' are reported apart (stalled_*), and their messages
+  // count for the exit status like any other.
+  unsigned stalled = 0;
+  double stall_after = 1;
+  double stall_for = 10;
   unsigned qos = 0;
   std::size_t payload = 64; // bytes, at least the 16-byte stamp
   double duration = 5;      // seconds of publishing

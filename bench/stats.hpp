@@ -52,6 +52,8 @@ public:
   // Numbers below next() never received; exact unless more than `max_remembered` gaps were open.
   std::uint64_t missing_below_next() const { return missing_.size() + forgotten_; }
   bool remembers_all() const { return forgotten_ == 0; }
+  // Gaps only counted, not remembered (beyond `max_remembered`): which numbers they were is unknown.
+  std::uint64_t forgotten() const { return forgotten_; }
   // Whether `sequence` (below next()) is a known gap.
   bool is_missing(std::uint64_t sequence) const { return missing_.contains(sequence); }
   template <typename F>
@@ -71,6 +73,35 @@ private:
   std::uint64_t out_of_order_ = 0;
   std::uint64_t forgotten_ = 0;
   std::unordered_set<std::uint64_t> missing_;
+};
+
+// What subscribers received of publishers' numbered messages, summed over (subscriber, publisher)
+// pairs: the delivery figures of a report, and the one that decides its exit status, lost_acked.
+struct delivery_count {
+  std::uint64_t delivered = 0;  // unique messages
+  std::uint64_t lost = 0;       // sent and never received: gaps, and the tail after the last one seen
+  std::uint64_t lost_acked = 0; // of the lost, those the broker acknowledged (QoS 1/2)
+  std::uint64_t duplicates = 0;
+  std::uint64_t out_of_order = 0;
+
+  // Adds what `t` saw of a publisher that sent messages 0 .. sent-1. `acknowledged(seq)` says whether
+  // the broker acknowledged message seq (PUBACK, or PUBCOMP, without error). At QoS 1/2 a gap the
+  // tracker only counted (see forgotten()) is taken as acknowledged: the worst case.
+  template <typename Acknowledged>
+  void add(const sequence_tracker& t, std::uint64_t sent, unsigned qos, Acknowledged&& acknowledged) {
+    delivered += t.unique();
+    duplicates += t.duplicates();
+    out_of_order += t.out_of_order();
+    const std::uint64_t tail = sent > t.next() ? sent - t.next() : 0;
+    lost += t.missing_below_next() + tail;
+    t.for_each_missing([&](std::uint64_t seq) { lost_acked += acknowledged(seq) ? 1 : 0; });
+    for (std::uint64_t seq = t.next(); seq < sent; ++seq) {
+      lost_acked += acknowledged(seq) ? 1 : 0;
+    }
+    if (qos > 0) {
+      lost_acked += t.forgotten();
+    }
+  }
 };
 
 } // namespace firehook::bench

@@ -52,6 +52,47 @@ TEST(SequenceTracker, ASecondCopyIsADuplicateAndNotCountedTwice) {
   EXPECT_EQ(t.missing_below_next(), 0u);
 }
 
+TEST(DeliveryCount, EverythingReceivedIsNothingLost) {
+  sequence_tracker t;
+  for (std::uint64_t s = 0; s < 4; ++s) {
+    t.observe(s);
+  }
+  delivery_count c;
+  c.add(t, 4, 1, [](std::uint64_t) { return true; });
+  EXPECT_EQ(c.delivered, 4u);
+  EXPECT_EQ(c.lost, 0u);
+  EXPECT_EQ(c.lost_acked, 0u);
+}
+
+TEST(DeliveryCount, GapsAndTheUnreceivedTailAreLostButOnlyAcknowledgedOnesBreakTheGuarantee) {
+  sequence_tracker t;
+  t.observe(0);
+  t.observe(2); // 1 missing
+  t.observe(3);
+  t.observe(2); // a duplicate
+  // Sent 0..6: 4, 5 and 6 never arrived. The broker acknowledged all but 5 (still in flight).
+  delivery_count c;
+  c.add(t, 7, 1, [](std::uint64_t seq) { return seq != 5; });
+  EXPECT_EQ(c.delivered, 3u);
+  EXPECT_EQ(c.lost, 4u);       // 1, 4, 5, 6
+  EXPECT_EQ(c.lost_acked, 3u); // 1, 4, 6
+  EXPECT_EQ(c.duplicates, 1u);
+}
+
+TEST(DeliveryCount, SumsOverPairsAndAtQosZeroNothingIsAcknowledged) {
+  sequence_tracker a;
+  sequence_tracker b;
+  a.observe(1);
+  b.observe(0);
+  b.observe(1);
+  delivery_count c;
+  c.add(a, 2, 0, [](std::uint64_t) { return false; });
+  c.add(b, 3, 0, [](std::uint64_t) { return false; });
+  EXPECT_EQ(c.delivered, 3u);
+  EXPECT_EQ(c.lost, 2u); // a's 0 and b's 2
+  EXPECT_EQ(c.lost_acked, 0u);
+}
+
 TEST(LatencyHistogram, PercentilesAreWithinThreePercent) {
   latency_histogram h;
   for (std::int64_t v = 1; v <= 100'000; ++v) {

@@ -5,6 +5,9 @@
 // seconds (or until --count messages), stop, wait up to --drain seconds for what is still in flight,
 // then compare what each subscriber received with what each publisher sent and had acknowledged.
 //
+// pairs --stalled N adds N pairs whose subscribers stop reading their sockets for a while (a client
+// that hangs); the report's figures are those of the other pairs, the stalled pairs' come apart.
+//
 // Closed loop (default): a publisher keeps at most --window of its messages undelivered, counting
 // deliveries to all of its subscribers, and pauses when the window is full; a subscriber wakes it.
 // The delivered rate is then what the broker sustains, not how fast its buffers fill.
@@ -328,10 +331,30 @@ public:
              std::uint32_t index, std::string filter, std::vector<publisher*> publishers)
       : run_(run), index_(index), qos_(opt.qos), filter_(std::move(filter)),
         publishers_(std::move(publishers)), first_(publishers_.front()->index()),
-        trackers_(publishers_.size()), credit_(publishers_.size(), 0), client_(io, settings, *this) {}
+        trackers_(publishers_.size()), credit_(publishers_.size(), 0), client_(io, settings, *this),
+        stall_timer_(io) {}
 
   void start() { client_.start(); }
   void close() { client_.close(false); }
+
+  // On the subscriber's thread: stops reading at pause_ns and reads again at resume_ns (steady
+  // clock, nanoseconds). What was read before the pause is still acknowledged.
+  void schedule_stall(std::int64_t pause_ns, std::int64_t resume_ns) {
+    arm_stall_timer(pause_ns, [this, resume_ns] {
+      client_.pause_reading();
+      paused_ns_ = now_ns();
+      arm_stall_timer(resume_ns, [this] {
+        client_.resume_reading();
+        resumed_ns_ = now_ns();
+      });
+    });
+  }
+  // After the threads have stopped: how long reading was paused (0 if it never was).
+  double stalled_s() const {
+    return paused_ns_ == 0
+               ? 0.0
+               : static_cast<double>((resumed_ns_ == 0 ? now_ns() : resumed_ns_) - paused_ns_) / 1e9;
+  }
 
   std::atomic<std::uint64_t> received_count{0}; // unique messages, for the coordinator
   std::atomic<std::int64_t> last_receive_ns{0};
@@ -403,6 +426,16 @@ private:
     run_.record_failure("subscriber " + std::to_string(index_), why);
   }
 
+  template <typename F>
+  void arm_stall_timer(std::int64_t at_ns, F&& then) {
+    stall_timer_.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(at_ns)));
+    stall_timer_.async_wait([then = std::forward<F>(then)](const boost::system::error_code& ec) {
+      if (!ec) {
+        then();
+      }
+    });
+  }
+
   run_state& run_;
   std::uint32_t index_;
   unsigned qos_;
@@ -415,8 +448,56 @@ private:
   latency_histogram latency_;
   std::uint64_t unique_ = 0;
   std::int64_t last_ns_ = 0;
-  std::uint64_t foreign_ = 0;    // not a stamped message of this run
-  std::uint64_t downgraded_ = 0; // delivered at another QoS than subscribed and published
+  std::uint64_t foreign_ = 0;      // not a stamped message of this run
+  std::uint64_t downgraded_ = 0;   // delivered at another QoS than subscribed and published
+  asio::steady_timer stall_timer_; // --stalled only
+  std::int64_t paused_ns_ = 0;
+  std::int64_t resumed_ns_ = 0;
+};
+
+// The figures of one group of clients, summed once the threads have stopped: the pairs a report is
+// about, or the stalled pairs, which are reported apart.
+struct group_figures {
+  delivery_count count;
+  latency_histogram latency;
+  latency_histogram send_lag; // open loop: how late the publishers sent
+  std::uint64_t publishers = 0;
+  std::uint64_t subscribers = 0;
+  std::uint64_t sent = 0;
+  std::uint64_t acked = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t unexpected_acks = 0;
+  std::uint64_t expected = 0; // deliveries due: each subscriber's publishers' messages
+  std::uint64_t foreign = 0;
+  std::uint64_t downgraded = 0;
+  std::uint16_t receive_maximum = 65535; // the smallest the broker granted a publisher
+  std::int64_t last_rx = 0;              // the last unique delivery, steady clock
+  double stalled_s = 0;                  // the longest a subscriber of the group read nothing
+
+  // Every publisher of the group before any subscriber: settle() decides what was acknowledged.
+  void add(publisher& p) {
+    ++publishers;
+    receive_maximum = std::min(receive_maximum, p.receive_maximum());
+    p.settle();
+    sent += p.sent();
+    acked += p.acked();
+    rejected += p.rejected();
+    unexpected_acks += p.unexpected_acks();
+    send_lag.merge(p.send_lag());
+  }
+  void add(const subscriber& s, unsigned qos) {
+    ++subscribers;
+    latency.merge(s.latency());
+    foreign += s.foreign();
+    downgraded += s.downgraded();
+    last_rx = std::max(last_rx, s.last_receive_ns.load());
+    stalled_s = std::max(stalled_s, s.stalled_s());
+    for (std::size_t i = 0; i < s.publishers().size(); ++i) {
+      const publisher& p = *s.publishers()[i];
+      expected += p.sent();
+      count.add(s.tracker(i), p.sent(), qos, [&p](std::uint64_t seq) { return p.acknowledged(seq); });
+    }
+  }
 };
 
 std::string random_tag() {
@@ -490,9 +571,11 @@ int run_traffic(const options& opt) {
     n_sub = opt.subscribers;
     break;
   default:
-    n_pub = n_sub = opt.pairs;
+    n_pub = n_sub = opt.pairs + opt.stalled;
     break;
   }
+  // Pairs from this index on are the stalled ones (--stalled).
+  const unsigned first_stalled = opt.scenario == scenario::pairs ? opt.pairs : n_pub;
   if (n_pub == 0 || n_sub == 0 || n_pub >= max_publishers) {
     std::cerr << "firehook-bench: need at least one publisher and one subscriber\n";
     return 2;
@@ -574,6 +657,13 @@ int run_traffic(const options& opt) {
     publisher* pub = p.get();
     asio::post(pub->io(), [pub, t0] { pub->begin(t0); });
   }
+  const auto seconds_ns = [](double s) { return static_cast<std::int64_t>(s * 1e9); };
+  for (unsigned i = first_stalled; i < n_sub; ++i) {
+    subscriber* sub = subs[i].get();
+    const std::int64_t pause = t0 + seconds_ns(opt.stall_after);
+    const std::int64_t resume = pause + seconds_ns(opt.stall_for);
+    asio::post(pool.io(i), [sub, pause, resume] { sub->schedule_stall(pause, resume); });
+  }
   const auto duration = std::chrono::nanoseconds(static_cast<std::int64_t>(opt.duration * 1e9));
   wait_until(
       [&] {
@@ -632,55 +722,19 @@ int run_traffic(const options& opt) {
   pool.stop();
 
   // Accounting, on this thread now that the others are stopped.
-  std::uint64_t sent = 0;
-  std::uint64_t acked = 0;
-  std::uint64_t rejected = 0;
-  std::uint64_t unexpected_acks = 0;
-  latency_histogram send_lag;
-  std::uint16_t receive_maximum = 65535; // the smallest the broker granted a publisher
+  group_figures normal;
+  group_figures stalled;
   for (auto& p : pubs) {
-    receive_maximum = std::min(receive_maximum, p->receive_maximum());
-    p->settle();
-    sent += p->sent();
-    acked += p->acked();
-    rejected += p->rejected();
-    unexpected_acks += p->unexpected_acks();
-    send_lag.merge(p->send_lag());
+    (p->index() < first_stalled ? normal : stalled).add(*p);
   }
-  std::uint64_t delivered = 0;
-  std::uint64_t lost = 0;
-  std::uint64_t lost_acked = 0;
-  std::uint64_t duplicates = 0;
-  std::uint64_t out_of_order = 0;
-  std::uint64_t foreign = 0;
-  std::uint64_t downgraded = 0;
-  std::int64_t last_rx = t0;
-  latency_histogram latency;
-  for (auto& s : subs) {
-    latency.merge(s->latency());
-    foreign += s->foreign();
-    downgraded += s->downgraded();
-    last_rx = std::max(last_rx, s->last_receive_ns.load());
-    for (std::size_t i = 0; i < s->publishers().size(); ++i) {
-      const publisher& p = *s->publishers()[i];
-      const sequence_tracker& t = s->tracker(i);
-      delivered += t.unique();
-      duplicates += t.duplicates();
-      out_of_order += t.out_of_order();
-      const std::uint64_t tail = p.sent() > t.next() ? p.sent() - t.next() : 0;
-      lost += t.missing_below_next() + tail;
-      t.for_each_missing([&](std::uint64_t seq) { lost_acked += p.acknowledged(seq) ? 1 : 0; });
-      for (std::uint64_t seq = t.next(); seq < p.sent(); ++seq) {
-        lost_acked += p.acknowledged(seq) ? 1 : 0;
-      }
-      if (!t.remembers_all() && opt.qos > 0) {
-        lost_acked += t.missing_below_next(); // too many gaps to say which: assume the worst
-      }
-    }
+  for (unsigned i = 0; i < n_sub; ++i) {
+    (i < first_stalled ? normal : stalled).add(*subs[i], opt.qos);
   }
+  const std::uint64_t lost_acked = normal.count.lost_acked + stalled.count.lost_acked;
+  const std::uint64_t duplicates = normal.count.duplicates + stalled.count.duplicates;
 
   const double publish_s = static_cast<double>(t_stop - t0) / 1e9;
-  const double delivery_s = static_cast<double>(std::max(last_rx, t0 + 1) - t0) / 1e9;
+  const double delivery_s = static_cast<double>(std::max(normal.last_rx, t0 + 1) - t0) / 1e9;
   const double wall_s = static_cast<double>(t_end - t0) / 1e9;
   const bool guarantee_broken = lost_acked > 0 || (opt.qos == 2 && duplicates > 0);
   const bool failed = run.failed.load() > 0;
@@ -695,8 +749,8 @@ int run_traffic(const options& opt) {
   r.add("tls", opt.tls);
   r.add("qos", opt.qos);
   r.add("payload", std::uint64_t{opt.payload});
-  r.add("publishers", n_pub);
-  r.add("subscribers", n_sub);
+  r.add("publishers", normal.publishers);
+  r.add("subscribers", normal.subscribers);
   if (opt.rate > 0) {
     r.add("rate", opt.rate, 0);
   } else {
@@ -704,26 +758,46 @@ int run_traffic(const options& opt) {
   }
   r.add("threads", pool.size());
   if (opt.mqtt == 5) {
-    r.add("receive_maximum", unsigned{receive_maximum});
+    r.add("receive_maximum", unsigned{std::min(normal.receive_maximum, stalled.receive_maximum)});
   }
   r.add("publish_s", publish_s, 3);
-  r.add("sent", sent);
-  r.add("acked", acked);
-  r.add("rejected", rejected);
-  r.add("expected", expected);
-  r.add("delivered", delivered);
-  r.add("lost", lost);
-  r.add("lost_acked", lost_acked);
-  r.add("duplicated", duplicates);
-  r.add("out_of_order", out_of_order);
-  r.add("foreign", foreign);
-  r.add("downgraded", downgraded);
-  r.add("unexpected_acks", unexpected_acks);
-  r.add("sent_per_s", static_cast<double>(sent) / publish_s, 0);
-  r.add("delivered_per_s", static_cast<double>(delivered) / delivery_s, 0);
-  r.add_latency("latency", latency);
+  r.add("sent", normal.sent);
+  r.add("acked", normal.acked);
+  r.add("rejected", normal.rejected);
+  r.add("expected", normal.expected);
+  r.add("delivered", normal.count.delivered);
+  r.add("lost", normal.count.lost);
+  r.add("lost_acked", normal.count.lost_acked);
+  r.add("duplicated", normal.count.duplicates);
+  r.add("out_of_order", normal.count.out_of_order);
+  r.add("foreign", normal.foreign + stalled.foreign);
+  r.add("downgraded", normal.downgraded + stalled.downgraded);
+  r.add("unexpected_acks", normal.unexpected_acks + stalled.unexpected_acks);
+  r.add("sent_per_s", static_cast<double>(normal.sent) / publish_s, 0);
+  r.add("delivered_per_s", static_cast<double>(normal.count.delivered) / delivery_s, 0);
+  r.add_latency("latency", normal.latency);
   if (opt.rate > 0) {
-    r.add_latency("send_lag", send_lag);
+    r.add_latency("send_lag", normal.send_lag);
+  }
+  if (opt.stalled > 0) {
+    // The stalled pairs: whether their messages all arrived in the end, and how long their
+    // publishers were held back (send_lag, open loop) while the subscribers read nothing.
+    r.add("stalled", opt.stalled);
+    r.add("stall_after_s", opt.stall_after, 1);
+    r.add("stall_for_s", opt.stall_for, 1);
+    r.add("stalled_read_paused_s", stalled.stalled_s, 2);
+    r.add("stalled_sent", stalled.sent);
+    r.add("stalled_acked", stalled.acked);
+    r.add("stalled_delivered", stalled.count.delivered);
+    r.add("stalled_lost", stalled.count.lost);
+    r.add("stalled_lost_acked", stalled.count.lost_acked);
+    r.add("stalled_duplicated", stalled.count.duplicates);
+    r.add("stalled_out_of_order", stalled.count.out_of_order);
+    r.add("stalled_last_delivery_s", static_cast<double>(std::max(stalled.last_rx, t0) - t0) / 1e9, 3);
+    r.add_latency("stalled_latency", stalled.latency);
+    if (opt.rate > 0) {
+      r.add_latency("stalled_send_lag", stalled.send_lag);
+    }
   }
   r.add("gen_cpu", (cpu1 - cpu0) / wall_s, 2);
   if (broker_cpu0 && broker_cpu1) {
@@ -745,6 +819,9 @@ int run_traffic(const options& opt) {
   if (guarantee_broken) {
     std::cerr << "firehook-bench: FAIL: " << lost_acked << " acknowledged QoS " << opt.qos
               << " messages were never delivered";
+    if (stalled.count.lost_acked > 0) {
+      std::cerr << " (" << stalled.count.lost_acked << " of them to the stalled subscribers)";
+    }
     if (opt.qos == 2 && duplicates > 0) {
       std::cerr << ", " << duplicates << " QoS 2 messages were delivered twice";
     }
