@@ -12,10 +12,19 @@ both brokers, then run 2, ...) so that a noisy minute on a shared machine hits b
 The table holds the median of the runs and the ratio Firehook/Mosquitto, against the targets of
 issue 6.
 
-Both brokers are configured to be lossless: Mosquitto with no queue or inflight limit
-(max_queued_messages 0, max_inflight_messages 0, max_queued_bytes 0), Firehook with the largest
-inflight window and queue limits its configuration accepts. firehook-bench exits 1 when an
-acknowledged QoS 1/2 message is lost; this script then fails after writing what it measured.
+In the throughput scenarios (issue 6) both brokers are configured to be lossless: Mosquitto with no
+queue or inflight limit (max_queued_messages 0, max_inflight_messages 0, max_queued_bytes 0),
+Firehook with the largest inflight window and queue limits its configuration accepts.
+firehook-bench exits 1 when an acknowledged QoS 1/2 message is lost; this script then fails after
+writing what it measured.
+
+The backpressure scenarios (issue 12: fanin_q1_w1024, fanin_q1_w4096, firehose_q1, stall_pairs,
+stall_pairs_baseline) run both brokers with their DEFAULT limits instead (Firehook: no [limits]
+section; Mosquitto: max_inflight_messages 20, max_queued_messages 1000, max_queued_bytes 0 by
+default), where a broker may drop messages for a slow subscriber. A loss there fails the script
+for Firehook only; for Mosquitto (or a --baseline build from before backpressure) it is recorded
+as a finding. Their figures go to a section of their own in RESULTS.md, so that a run of only
+these scenarios (--only) replaces that section and keeps the rest, and a run without them keeps it.
 
 With --baseline FIREHOOK_BINARY (for example the Release build of an earlier commit in a git
 worktree) every scenario also runs on that binary, interleaved with the other two, and RESULTS.md
@@ -44,6 +53,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTES_MARKER = "<!-- Everything below this line is kept by bench/compare.py when it rewrites the file. -->"
+# The section of the backpressure scenarios (issue 12) lies between these, above NOTES_MARKER.
+BACKPRESSURE_BEGIN = "<!-- Backpressure section: written by bench/compare.py when it runs those scenarios. -->"
+BACKPRESSURE_END = "<!-- End of the backpressure section. -->"
+BACKPRESSURE_TITLE = "Backpressure at default limits (issue 12)"
 
 LISTENER_RE = re.compile(r'^firehook: listener "[^"]+" (mqtts?) on (\S+):(\d+)\s*$')
 
@@ -58,7 +71,7 @@ class Scenario:
     """
 
     def __init__(self, key, title, args, metric, better, target=None, tls=False, fresh_memory=False,
-                 extra=()):
+                 extra=(), defaults=False):
         self.key = key
         self.title = title
         self.args = args
@@ -68,6 +81,9 @@ class Scenario:
         self.tls = tls
         self.fresh_memory = fresh_memory
         self.extra = extra  # further (metric, better, target, title) read from the same runs
+        # Both brokers with their default limits (issue 12's backpressure scenarios): reported in
+        # their own section, and a loss there is a finding for Mosquitto, a failure for Firehook.
+        self.defaults = defaults
 
 
 def scenarios(quick):
@@ -76,6 +92,14 @@ def scenarios(quick):
     d = "1" if quick else "3"
     conns = "1000" if quick else "10000"
     rate_d = "1" if quick else "3"
+    # The stall of issue 12 is 10 s (1 s into publishing); the run goes on 2 s after it so that the
+    # stalled pair's backlog is delivered while the others still publish.
+    stall = ["--stall-after", "1", "--stall-for", "1"] if quick else ["--stall-after", "1", "--stall-for", "10"]
+    stall_d = "3" if quick else "13"
+    stall_pairs = ["pairs", "--pairs", "100", "--qos", "1", "--rate", "20000", "--duration", stall_d]
+    stall_extra = (("delivered_per_s", "higher", None, "delivered msg/s (the 100 pairs)"),
+                   ("latency_p50_us", "lower", None, "p50 latency (µs)"),
+                   ("send_lag_p99_us", "lower", None, "publishers' p99 send lag (µs)"))
     s = [
         Scenario("fanin_q0", "fan-in 8→1, QoS 0, closed loop",
                  ["fanin", "--publishers", "8", "--qos", "0", "--duration", d], "delivered_per_s", "higher",
@@ -117,6 +141,23 @@ def scenarios(quick):
                  tls=True, fresh_memory=True,
                  extra=(("broker_bytes_per_conn", "lower", ("<=", 0.5), "resident bytes per idle connection"),
                         ("broker_cpu_us_per_conn", "lower", None, "broker CPU per connection (µs)"))),
+        # Issue 12, backpressure, both brokers at their default limits. --window is per publisher:
+        # 8 x 128 = 1,024 and 8 x 512 = 4,096 messages outstanding end to end.
+        Scenario("fanin_q1_w1024", "fan-in 8→1, QoS 1, closed loop, 1,024 outstanding",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--duration", d, "--window", "128"],
+                 "delivered_per_s", "higher", (">=", 3.0), defaults=True),
+        Scenario("fanin_q1_w4096", "fan-in 8→1, QoS 1, closed loop, 4,096 outstanding",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--duration", d, "--window", "512"],
+                 "delivered_per_s", "higher", (">=", 3.0), defaults=True),
+        Scenario("firehose_q1", "firehose 8→1, QoS 1, open loop at 1,000,000 msg/s",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--rate", "1000000", "--duration", d],
+                 "delivered_per_s", "higher", (">=", 3.0), defaults=True,
+                 extra=(("sent_per_s", "higher", None, "sent msg/s (what the publishers got out)"),)),
+        Scenario("stall_pairs", "100 pairs at 20,000 msg/s, QoS 1, plus 1 pair whose subscriber stalls",
+                 stall_pairs + ["--stalled", "1", *stall], "latency_p99_us", "lower", defaults=True,
+                 extra=stall_extra),
+        Scenario("stall_pairs_baseline", "100 pairs at 20,000 msg/s, QoS 1, no stall",
+                 stall_pairs, "latency_p99_us", "lower", defaults=True, extra=stall_extra),
     ]
     return s
 
@@ -160,11 +201,11 @@ class Broker:
     def _prefix(self):
         return ["taskset", "-c", self.cpus] if self.cpus is not None else []
 
-    def start(self, tls, log_path):
+    def start(self, tls, log_path, defaults=False):
         self.log = open(log_path, "w")
         if self.kind in ("firehook", "baseline"):
             conf = self.workdir / "firehook.toml"
-            conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files))
+            conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 20
@@ -180,7 +221,7 @@ class Broker:
         else:
             self.port = free_port()
             conf = self.workdir / "mosquitto.conf"
-            conf.write_text(mosquitto_config(self.port, tls, self.tls_files))
+            conf.write_text(mosquitto_config(self.port, tls, self.tls_files, defaults))
             self.command = self._prefix() + [str(self.binary), "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_for_port(self.port, self.proc):
@@ -202,9 +243,11 @@ class Broker:
             self.log = None
 
 
-def firehook_config(workdir, shards, tls, tls_files):
+def firehook_config(workdir, shards, tls, tls_files, defaults=False):
     # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
     # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
+    # defaults: no [limits] at all (max_inflight 64, max_queued_messages 1000, max_queued_bytes
+    # 16 MiB, max_connections 100,000: enough for every scenario that uses it).
     listener = [
         "[[listener]]",
         'name = "bench"',
@@ -223,20 +266,24 @@ def firehook_config(workdir, shards, tls, tls_files):
         f'state_dir = "{workdir / "state"}"',
         "[log]",
         'level = "warn"',
-        "[limits]",
-        "max_connections = 1000000",
-        "max_inflight = 65535",
-        "max_queued_messages = 10000000",
-        "max_queued_bytes = 1099511627776",
+        *([] if defaults else [
+            "[limits]",
+            "max_connections = 1000000",
+            "max_inflight = 65535",
+            "max_queued_messages = 10000000",
+            "max_queued_bytes = 1099511627776",
+        ]),
         *listener,
         "",
     ])
 
 
-def mosquitto_config(port, tls, tls_files):
+def mosquitto_config(port, tls, tls_files, defaults=False):
     # mosquitto.conf(5): max_inflight_messages 0 and max_queued_messages 0 are "no maximum", and
     # max_queued_bytes defaults to 0 (no maximum): nothing is dropped, QoS 0 included (a QoS 0
     # message is dropped only when a queue limit is reached). set_tcp_nodelay as the issue asks.
+    # defaults: the three are left out, so mosquitto.conf(5)'s defaults hold: max_inflight_messages
+    # 20, max_queued_messages 1000, max_queued_bytes 0; past them QoS 1/2 messages are dropped.
     lines = [
         # Started as root, Mosquitto would switch to the user "mosquitto", which cannot read the
         # generated certificate in our private temporary folder.
@@ -244,9 +291,7 @@ def mosquitto_config(port, tls, tls_files):
         "per_listener_settings false",
         "allow_anonymous true",
         "persistence false",
-        "max_inflight_messages 0",
-        "max_queued_messages 0",
-        "max_queued_bytes 0",
+        *([] if defaults else ["max_inflight_messages 0", "max_queued_messages 0", "max_queued_bytes 0"]),
         "set_tcp_nodelay true",
         "log_dest stderr",
         "log_type error",
@@ -280,9 +325,11 @@ def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
     if sc.tls:
         args += ["--tls", "--cafile", str(tls_files[0])]
     cmd = (["taskset", "-c", gen_cpus] if gen_cpus is not None else []) + args
+    load_before = sh("cat /proc/loadavg")
     started = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
     elapsed = time.monotonic() - started
+    load_after = sh("cat /proc/loadavg")
     (outdir / f"{label}.stderr").write_text(p.stderr)
     result = None
     for line in p.stdout.splitlines():
@@ -291,7 +338,11 @@ def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
             result = json.loads(line)
     with open(outdir / "runs.jsonl", "a") as f:
         f.write(json.dumps({"label": label, "rc": p.returncode, "elapsed_s": round(elapsed, 2),
+                            "load_before": load_before, "load_after": load_after,
                             "command": cmd, "result": result}) + "\n")
+    if result is not None:
+        # The 1-minute load when the run started: how much else the machine was doing.
+        result["_load1"] = float(load_before.split()[0]) if load_before[:1].isdigit() else None
     return p.returncode, result, cmd, p.stderr.strip()
 
 
@@ -326,6 +377,25 @@ def sh(cmd):
                               timeout=20).stdout.strip()
     except Exception as e:  # noqa: BLE001 (a description of the machine must not stop the benchmark)
         return f"({e})"
+
+
+def source_commit(build):
+    """The commit of the sources `build` was configured from (its CMakeCache.txt says which folder:
+    this checkout, or another one, e.g. a clean copy built while this one has work in progress)."""
+    src = ROOT
+    cache = build / "CMakeCache.txt"
+    if cache.exists():
+        m = re.search(r"^CMAKE_HOME_DIRECTORY:INTERNAL=(.+)$", cache.read_text(errors="replace"), re.M)
+        if m:
+            src = Path(m.group(1).strip())
+    q = shlex.quote(str(src))
+    commit = sh(f"git -C {q} rev-parse --short HEAD 2>/dev/null") or "unknown"
+    text = f"commit {commit}"
+    if sh(f"git -C {q} status --porcelain src 2>/dev/null"):
+        text += ", uncommitted changes in the tree"
+    if src.resolve() != ROOT:
+        text += f", sources in {src}"
+    return text
 
 
 def display_cmd(cmd, port):
@@ -394,10 +464,7 @@ def main():
         "memory": sh("free -h | awk '/^Mem:/ {print $2}'"),
         "kernel": platform.release(),
         "os": sh(". /etc/os-release && echo $PRETTY_NAME"),
-        "firehook": sh(f"{shlex.quote(str(firehook))} version") + " (commit " + sh(
-            f"git -C {shlex.quote(str(ROOT))} rev-parse --short HEAD") + (
-            ", uncommitted changes in the tree" if sh(f"git -C {shlex.quote(str(ROOT))} status --porcelain src")
-            else "") + ")",
+        "firehook": sh(f"{shlex.quote(str(firehook))} version") + " (" + source_commit(build) + ")",
         "mosquitto": sh(f"{shlex.quote(str(mosquitto))} -h | head -1"),
         "baseline": (sh(f"{shlex.quote(str(baseline))} version") + " (commit " + sh(
             f"git -C {shlex.quote(str(baseline.parent))} rev-parse --short HEAD 2>/dev/null || echo unknown")
@@ -410,6 +477,7 @@ def main():
 
     results = {}   # (scenario key, broker kind) -> list of result dicts
     failures = []  # text lines
+    findings = []  # text lines: losses of Mosquitto (or a baseline) at its default limits
     commands = {}  # scenario key -> (broker command, generator command) of the first run
     broker_commands = {}
     guarantee_broken = False
@@ -422,7 +490,7 @@ def main():
         wd.mkdir()
         b = Broker(kind, binaries[kind], wd, tls_files, cpus_for_broker, shards)
         try:
-            b.start(sc.tls, outdir / f"{label}.broker.log")
+            b.start(sc.tls, outdir / f"{label}.broker.log", sc.defaults)
         except RuntimeError as e:
             failures.append(f"{label}: {e}")
             print(f"compare.py: {label}: {e}", file=sys.stderr)
@@ -439,7 +507,13 @@ def main():
         metric = res.get(sc.metric) if res else None
         print(f"compare.py: {label}: rc={rc} {sc.metric}={metric} gen_cpu={res.get('gen_cpu') if res else None} "
               f"broker_cpu={res.get('broker_cpu') if res else None}", file=sys.stderr)
-        if rc == 1:
+        if rc == 1 and sc.defaults and kind != "firehook":
+            # At its default limits Mosquitto drops QoS 1 messages for a slow subscriber (and so did
+            # Firehook before backpressure): what the scenario is there to show, not a failure.
+            last = err.splitlines()[-1] if err else ""
+            findings.append(f"{label}: {last}")
+            print(f"compare.py: {label}: finding: {last}", file=sys.stderr)
+        elif rc == 1:
             guarantee_broken = True
             last = err.splitlines()[-1] if err else ""
             failures.append(f"{label}: DELIVERY GUARANTEE BROKEN: {last}")
@@ -464,9 +538,9 @@ def main():
     elapsed = time.monotonic() - t_start
     print(f"compare.py: load after: {machine['load_after']}; {elapsed:.0f} s", file=sys.stderr)
 
-    write_results(Path(opt.out), opt, machine, selected, results, failures, commands, broker_commands,
-                  elapsed, broker_cpus, gen_cpus, want_unpinned, Path(opt.micro) if opt.micro else None,
-                  outdir, kinds)
+    write_results(Path(opt.out), opt, machine, selected, results, failures, findings, commands,
+                  broker_commands, elapsed, broker_cpus, gen_cpus, want_unpinned,
+                  Path(opt.micro) if opt.micro else None, outdir, kinds)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"compare.py: wrote {opt.out}; raw results in {outdir}", file=sys.stderr)
     if guarantee_broken:
@@ -475,14 +549,47 @@ def main():
     return 0
 
 
-def write_results(out, opt, machine, selected, results, failures, commands, broker_commands, elapsed,
-                  broker_cpus, gen_cpus, want_unpinned, micro, outdir, kinds):
-    kept = ""
+def write_results(out, opt, machine, selected, results, failures, findings, commands, broker_commands,
+                  elapsed, broker_cpus, gen_cpus, want_unpinned, micro, outdir, kinds):
+    """RESULTS.md: the throughput section, the backpressure section, then the hand-written notes.
+
+    Each of the two generated sections is rewritten only when the run had scenarios of its own
+    (the unpinned runs count for the first); otherwise the file's section is kept as it was, so a
+    run of only some scenarios (--only) never drops the other section's figures.
+    """
+    old_main, old_backpressure, kept = "", "", ""
     if out.exists():
         text = out.read_text()
-        if NOTES_MARKER in text:
-            kept = text.split(NOTES_MARKER, 1)[1]
+        head, kept = text.split(NOTES_MARKER, 1) if NOTES_MARKER in text else (text, "")
+        if BACKPRESSURE_BEGIN in head and BACKPRESSURE_END in head:
+            before, rest = head.split(BACKPRESSURE_BEGIN, 1)
+            section, after = rest.split(BACKPRESSURE_END, 1)
+            old_main = (before + after).rstrip("\n") + "\n"
+            old_backpressure = BACKPRESSURE_BEGIN + section + BACKPRESSURE_END + "\n"
+        else:
+            old_main = head
+    main_scenarios = [sc for sc in selected if not sc.defaults]
+    backpressure_scenarios = [sc for sc in selected if sc.defaults]
+    if main_scenarios or (want_unpinned and broker_cpus is not None):
+        top = "\n".join(main_section(opt, machine, main_scenarios, results, failures, commands,
+                                      broker_commands, elapsed, broker_cpus, gen_cpus, want_unpinned, micro,
+                                      outdir, kinds)) + "\n"
+    else:
+        top = old_main or "# Firehook vs Mosquitto: side-by-side benchmark\n\n"
+    if backpressure_scenarios:
+        backpressure = "\n".join(
+            [BACKPRESSURE_BEGIN] + backpressure_section(opt, machine, backpressure_scenarios, results, failures,
+                                                        findings, commands, elapsed, outdir)
+            + [BACKPRESSURE_END]) + "\n"
+    else:
+        backpressure = old_backpressure
+    out.write_text(top + (("\n" + backpressure) if backpressure else "") + "\n" + NOTES_MARKER +
+                   (kept if kept else "\n"))
 
+
+def main_section(opt, machine, selected, results, failures, commands, broker_commands, elapsed, broker_cpus,
+                 gen_cpus, want_unpinned, micro, outdir, kinds):
+    """The throughput scenarios (issue 6): the lines of the top of RESULTS.md."""
     def med(key, kind, metric):
         return median([r.get(metric) for r in results.get((key, kind), [])])
 
@@ -492,7 +599,9 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append(f"Written by `bench/compare.py` (`make bench`) on {machine['date']}, "
              f"{opt.runs} run(s) per scenario and broker{', --quick (short runs)' if opt.quick else ''}; "
              f"the whole comparison took {elapsed / 60:.1f} minutes. Each figure is the median of the runs. "
-             "Ratio = Firehook / Mosquitto.")
+             "Ratio = Firehook / Mosquitto. Both brokers are configured here to be lossless and unthrottled; "
+             f"the scenarios at their default limits are in [{BACKPRESSURE_TITLE}](#"
+             f"{anchor(BACKPRESSURE_TITLE)}) below.")
     L.append("")
     L.append("## Results")
     L.append("")
@@ -551,10 +660,11 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
             L.append(f"| {key} | {kind} | {'—' if gen is None else f'{gen:.2f}'} | "
                      f"{'—' if brk is None else f'{brk:.2f}'} | {oks}/{opt.runs} | {lost:,} | {dup:,} | {ooo:,} |")
     L.append("")
-    if failures:
+    main_failures = [f for f in failures if run_key(f) in keys]
+    if main_failures:
         L.append("### Failed runs")
         L.append("")
-        for f in failures:
+        for f in main_failures:
             L.append(f"- {f}")
         L.append("")
     L.append("## Machine")
@@ -602,8 +712,9 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
     L.append("```")
     for kind, bc in broker_commands.items():
         L.append(f"# {kind}: " + re.sub(r"\S*/firehook-bench-[^/]+/[^/]+/", "$TMP/$RUN/", display_cmd(bc, None)))
+    main_keys = {sc.key for sc in selected} | {"fanin_q0-unpinned", "pairs_q0-unpinned"}
     for key, (_bc, gc) in commands.items():
-        if gc:
+        if gc and key in main_keys:
             L.append(f"# {key}\n" + display_cmd(gc, None))
     L.append("```")
     L.append("")
@@ -614,9 +725,181 @@ def write_results(out, opt, machine, selected, results, failures, commands, brok
         L.append(micro.read_text().rstrip())
         L.append("```")
         L.append("")
-    L.append(NOTES_MARKER)
-    text = "\n".join(L) + (kept if kept else "\n")
-    out.write_text(text)
+    return L
+
+
+def backpressure_section(opt, machine, selected, results, failures, findings, commands, elapsed, outdir):
+    """The backpressure scenarios (issue 12), both brokers at their default limits."""
+    def rs(key, kind):
+        return results.get((key, kind), [])
+
+    def med(key, kind, metric):
+        return median([r.get(metric) for r in rs(key, kind)])
+
+    def lost(key, kind):
+        runs = rs(key, kind)
+        if not runs:
+            return "—"
+        per_run = [r.get("lost_acked", 0) + r.get("stalled_lost_acked", 0) for r in runs]
+        total = sum(per_run)
+        return "0" if total == 0 else f"{total:,} ({sum(1 for n in per_run if n)}/{len(runs)} runs)"
+
+    keys = {sc.key for sc in selected}
+    L = [f"## {BACKPRESSURE_TITLE}", ""]
+    L.append(f"Written by `bench/compare.py` on {machine['date']}, {opt.runs} run(s) per scenario and broker"
+             f"{', --quick (short runs)' if opt.quick else ''}, interleaved; each figure is the median of the "
+             f"runs (the comparison took {elapsed / 60:.1f} minutes in all). Firehook: {machine['firehook']}; "
+             f"{machine['mosquitto']}. Load average (1, 5, 15 min) before: {machine['load_before']}; after: "
+             f"{machine['load_after']}.")
+    L.append("")
+    L.append("Both brokers run with their **default limits**: Firehook with no `[limits]` section "
+             "(`max_inflight` 64, `max_queued_messages` 1000, `max_queued_bytes` 16 MiB, "
+             "`slow_subscriber_timeout` 30 s), so that a connected QoS 1 subscriber past its bounds slows "
+             "the publishers feeding it ([flow control](../docs/broker.md#flow-control)); Mosquitto with "
+             "mosquitto.conf(5)'s defaults (`max_inflight_messages` 20, `max_queued_messages` 1000, "
+             "`max_queued_bytes` 0 = none), past which it drops QoS 1 messages it has acknowledged. "
+             "*lost* counts those: acknowledged QoS 1 messages never delivered, summed over the runs. A loss "
+             "fails the run for Firehook; for Mosquitto it is a finding, listed below, and its throughput "
+             "counts only what it delivered. Closed loop: `--window` is per publisher (8 × 128 = 1,024 and "
+             "8 × 512 = 4,096 messages outstanding end to end). Firehose: open loop far above what either "
+             "broker sustains, so each publisher sends whenever its inflight window lets it.")
+    L.append("")
+    L.append("| scenario | figure | Firehook | Mosquitto | ratio | target | verdict | lost, Firehook | "
+             "lost, Mosquitto |")
+    L.append("| --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: |")
+    for sc in selected:
+        rows = [(sc.metric, sc.better, sc.target, metric_title(sc.metric))] + list(sc.extra)
+        for i, (metric, _better, target, title) in enumerate(rows):
+            f = med(sc.key, "firehook", metric)
+            m = med(sc.key, "mosquitto", metric)
+            ratio = f / m if f is not None and m not in (None, 0) else None
+            why = verdict(ratio, target)
+            broken = [k for k in ("firehook", "mosquitto") if failed_runs(failures, sc.key, k)]
+            if broken:
+                why = (why + "; " if why else "") + ", ".join(
+                    f"{k}: {failed_runs(failures, sc.key, k)} of {opt.runs} runs failed (see below)" for k in broken)
+            lf, lm = (lost(sc.key, "firehook"), lost(sc.key, "mosquitto")) if i == 0 else ("", "")
+            L.append(f"| {sc.title if i == 0 else ''} | {title} | {fmt(f, metric)} | {fmt(m, metric)} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}'} | "
+                     f"{f'{target[0]} {target[1]:g}×' if target else '—'} | {why} | {lf} | {lm} |")
+    L.append("")
+    if {"stall_pairs", "stall_pairs_baseline"} <= keys:
+        L += stall_tables(next(sc for sc in selected if sc.key == "stall_pairs"), rs, med)
+    L.append("### Runs")
+    L.append("")
+    L.append("Medians of CPU use (1.00 = one core busy all the time), losses summed over the runs, and the "
+             "1-minute load average when each run started (lowest–highest): above 1 something else shared "
+             "the two cores.")
+    L.append("")
+    L.append("| scenario | broker | generator CPU | broker CPU | runs ok | lost | duplicated | out of order | "
+             "load at start |")
+    L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for sc in selected:
+        for kind in ("firehook", "mosquitto", "baseline"):
+            runs = rs(sc.key, kind)
+            if not runs:
+                continue
+            gen = median([r.get("gen_cpu") for r in runs])
+            brk = median([r.get("broker_cpu") for r in runs])
+            loads = [r.get("_load1") for r in runs if r.get("_load1") is not None]
+            dup = sum(r.get("duplicated", 0) + r.get("stalled_duplicated", 0) for r in runs)
+            ooo = sum(r.get("out_of_order", 0) + r.get("stalled_out_of_order", 0) for r in runs)
+            L.append(f"| {sc.key} | {kind} | {'—' if gen is None else f'{gen:.2f}'} | "
+                     f"{'—' if brk is None else f'{brk:.2f}'} | {sum(1 for r in runs if r.get('ok'))}/{opt.runs} | "
+                     f"{lost(sc.key, kind)} | {dup:,} | {ooo:,} | "
+                     f"{f'{min(loads):.2f}–{max(loads):.2f}' if loads else '—'} |")
+    L.append("")
+    mine = [f for f in findings if run_key(f) in keys]
+    if mine:
+        L.append("### Losses at default limits (findings, not failures)")
+        L.append("")
+        for f in mine:
+            L.append(f"- {f}")
+        L.append("")
+    bad = [f for f in failures if run_key(f) in keys]
+    if bad:
+        L.append("### Failed runs")
+        L.append("")
+        for f in bad:
+            L.append(f"- {f}")
+        L.append("")
+    L.append("### Configurations and commands")
+    L.append("")
+    L.append("```toml\n# firehook.toml\n" + firehook_config(Path("$TMP"), 1, False, None, True).rstrip() + "\n```")
+    L.append("")
+    L.append("```\n# mosquitto.conf\n" + mosquitto_config("$PORT", False, None, True).rstrip() + "\n```")
+    L.append("")
+    L.append("Brokers pinned to one core and the generator to the other, as above. Commands (first run of each "
+             f"scenario; raw results in `{outdir.relative_to(ROOT) if outdir.is_relative_to(ROOT) else outdir}`):")
+    L.append("")
+    L.append("```")
+    for key, (_bc, gc) in commands.items():
+        if gc and key in keys:
+            L.append(f"# {key}\n" + display_cmd(gc, None))
+    L.append("```")
+    L.append("")
+    return L
+
+
+def stall_tables(sc, rs, med):
+    """stall_pairs against stall_pairs_baseline, per broker: what one stalled subscriber costs the others."""
+    def arg(name):
+        return sc.args[sc.args.index(name) + 1]
+
+    L = ["### One stalled subscriber among 100 pairs", "",
+         "For each broker, the 100 pairs' figures in a run with one more pair whose subscriber stops reading its "
+         f"socket for {arg('--stall-for')} s ({arg('--stall-after')} s into {arg('--duration')} s of publishing; "
+         "its publisher publishes at the same rate as the others), against a run without that pair. "
+         "Slowdown = with / without "
+         "for latency, without / with for throughput; the issue's bound is 1.5×. The 100 pairs publish on an "
+         "open loop (20,000 msg/s in all), so their throughput is that rate as long as the broker keeps up, "
+         "and latency includes any wait of the publishers.", "",
+         "| broker | figure (the 100 pairs) | without the stall | with the stall | slowdown | target | verdict |",
+         "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    for kind in ("firehook", "mosquitto"):
+        for metric, title, better in (("delivered_per_s", "delivered msg/s", "higher"),
+                                      ("latency_p99_us", "p99 latency (µs)", "lower"),
+                                      ("latency_p50_us", "p50 latency (µs)", "lower")):
+            without = med("stall_pairs_baseline", kind, metric)
+            with_ = med("stall_pairs", kind, metric)
+            slow = None
+            if without and with_:
+                slow = without / with_ if better == "higher" else with_ / without
+            target = ("<=", 1.5) if metric != "latency_p50_us" else None
+            L.append(f"| {kind} | {title} | {fmt(without, metric)} | {fmt(with_, metric)} | "
+                     f"{'—' if slow is None else f'{slow:.2f}'} | {'<= 1.5×' if target else '—'} | "
+                     f"{verdict(slow, target)} |")
+    L += ["", "The stalled pair itself (medians): what its publisher sent, what its subscriber received in the end, "
+          "how long its subscriber read nothing, how far its publisher fell behind its schedule (held back by "
+          "withheld acknowledgements, or by the broker not reading it), and when its last message arrived.", "",
+          "| broker | sent | delivered | lost | reading paused (s) | publisher's max send lag (s) | "
+          "last delivery (s into the run) |",
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind in ("firehook", "mosquitto"):
+        runs = rs("stall_pairs", kind)
+        if not runs:
+            continue
+        lost = [r.get("stalled_lost_acked", 0) for r in runs]
+        lag = med("stall_pairs", kind, "stalled_send_lag_max_us")
+        L.append(f"| {kind} | {fmt(med('stall_pairs', kind, 'stalled_sent'), 'x')} | "
+                 f"{fmt(med('stall_pairs', kind, 'stalled_delivered'), 'x')} | "
+                 f"{sum(lost):,} ({sum(1 for n in lost if n)}/{len(runs)} runs) | "
+                 f"{med('stall_pairs', kind, 'stalled_read_paused_s') or 0:.1f} | "
+                 f"{'—' if lag is None else f'{lag / 1e6:.2f}'} | "
+                 f"{med('stall_pairs', kind, 'stalled_last_delivery_s') or 0:.2f} |")
+    L.append("")
+    return L
+
+
+def run_key(line):
+    """The scenario key of a failure or finding line, which starts with the run's label."""
+    m = re.match(r"(.+?)-(firehook|mosquitto|baseline)(-unpinned)?-run\d+", line)
+    return (m.group(1) + (m.group(3) or "")) if m else ""
+
+
+def anchor(title):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
 def before_and_after(selected, results, machine):
@@ -681,6 +964,8 @@ def metric_title(metric):
         "delivered_per_s": "delivered msg/s",
         "latency_p99_us": "p99 latency (µs)",
         "conn_per_s": "connections/s",
+        "latency_p50_us": "p50 latency (µs)",
+        "sent_per_s": "sent msg/s",
     }.get(metric, metric)
 
 
