@@ -319,17 +319,44 @@ def make_server_cert(tmp):
 
 # --- running ---------------------------------------------------------------------------------
 
+def busy_cpu_seconds():
+    """CPU seconds all CPUs have spent busy since boot (/proc/stat: user to steal, less idle and iowait)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid):
+    """CPU seconds (user + system) of process `pid` so far, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
     args = [str(bench_bin), *sc.args, "--port", str(broker.port), "--broker-pid", str(broker.proc.pid),
             "--label", label, "--json"]
     if sc.tls:
         args += ["--tls", "--cafile", str(tls_files[0])]
     cmd = (["taskset", "-c", gen_cpus] if gen_cpus is not None else []) + args
+    # What else the machine did meanwhile: the CPU time of all processes less the broker's and the
+    # generator's. The load average cannot say it: the previous run's broker and generator are in it.
     load_before = sh("cat /proc/loadavg")
+    busy0, broker0 = busy_cpu_seconds(), process_cpu_seconds(broker.proc.pid)
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
     elapsed = time.monotonic() - started
+    busy1, broker1 = busy_cpu_seconds(), process_cpu_seconds(broker.proc.pid)
+    children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_after = sh("cat /proc/loadavg")
+    gen_s = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
+    other_cpu = None
+    if broker0 is not None and broker1 is not None:
+        other_cpu = max(0.0, (busy1 - busy0) - (broker1 - broker0) - gen_s) / max(elapsed, 1e-3)
     (outdir / f"{label}.stderr").write_text(p.stderr)
     result = None
     for line in p.stdout.splitlines():
@@ -339,10 +366,10 @@ def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
     with open(outdir / "runs.jsonl", "a") as f:
         f.write(json.dumps({"label": label, "rc": p.returncode, "elapsed_s": round(elapsed, 2),
                             "load_before": load_before, "load_after": load_after,
+                            "other_cpu": None if other_cpu is None else round(other_cpu, 2),
                             "command": cmd, "result": result}) + "\n")
     if result is not None:
-        # The 1-minute load when the run started: how much else the machine was doing.
-        result["_load1"] = float(load_before.split()[0]) if load_before[:1].isdigit() else None
+        result["_other_cpu"] = other_cpu
     return p.returncode, result, cmd, p.stderr.strip()
 
 
@@ -745,12 +772,16 @@ def backpressure_section(opt, machine, selected, results, failures, findings, co
         return "0" if total == 0 else f"{total:,} ({sum(1 for n in per_run if n)}/{len(runs)} runs)"
 
     keys = {sc.key for sc in selected}
+    others = [r.get("_other_cpu") for sc in selected for kind in ("firehook", "mosquitto")
+              for r in rs(sc.key, kind) if r.get("_other_cpu") is not None]
     L = [f"## {BACKPRESSURE_TITLE}", ""]
     L.append(f"Written by `bench/compare.py` on {machine['date']}, {opt.runs} run(s) per scenario and broker"
              f"{', --quick (short runs)' if opt.quick else ''}, interleaved; each figure is the median of the "
              f"runs (the comparison took {elapsed / 60:.1f} minutes in all). Firehook: {machine['firehook']}; "
              f"{machine['mosquitto']}. Load average (1, 5, 15 min) before: {machine['load_before']}; after: "
-             f"{machine['load_after']}.")
+             f"{machine['load_after']}" + (
+                 f"; other processes used {statistics.median(others):.2f} of the {machine['cpus']} CPUs in the median run "
+                 f"(at most {max(others):.2f}; see Runs)." if others else "."))
     L.append("")
     L.append("Both brokers run with their **default limits**: Firehook with no `[limits]` section "
              "(`max_inflight` 64, `max_queued_messages` 1000, `max_queued_bytes` 16 MiB, "
@@ -787,12 +818,12 @@ def backpressure_section(opt, machine, selected, results, failures, findings, co
         L += stall_tables(next(sc for sc in selected if sc.key == "stall_pairs"), rs, med)
     L.append("### Runs")
     L.append("")
-    L.append("Medians of CPU use (1.00 = one core busy all the time), losses summed over the runs, and the "
-             "1-minute load average when each run started (lowest–highest): above 1 something else shared "
-             "the two cores.")
+    L.append("Medians of CPU use (1.00 = one core busy all the time), losses summed over the runs, and the CPU "
+             "that other processes used on the machine during each run (lowest–highest of the runs, in cores; "
+             "everything but the broker and the generator): what the two pinned cores were shared with.")
     L.append("")
     L.append("| scenario | broker | generator CPU | broker CPU | runs ok | lost | duplicated | out of order | "
-             "load at start |")
+             "other processes' CPU |")
     L.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for sc in selected:
         for kind in ("firehook", "mosquitto", "baseline"):
@@ -801,13 +832,13 @@ def backpressure_section(opt, machine, selected, results, failures, findings, co
                 continue
             gen = median([r.get("gen_cpu") for r in runs])
             brk = median([r.get("broker_cpu") for r in runs])
-            loads = [r.get("_load1") for r in runs if r.get("_load1") is not None]
+            others = [r.get("_other_cpu") for r in runs if r.get("_other_cpu") is not None]
             dup = sum(r.get("duplicated", 0) + r.get("stalled_duplicated", 0) for r in runs)
             ooo = sum(r.get("out_of_order", 0) + r.get("stalled_out_of_order", 0) for r in runs)
             L.append(f"| {sc.key} | {kind} | {'—' if gen is None else f'{gen:.2f}'} | "
                      f"{'—' if brk is None else f'{brk:.2f}'} | {sum(1 for r in runs if r.get('ok'))}/{opt.runs} | "
                      f"{lost(sc.key, kind)} | {dup:,} | {ooo:,} | "
-                     f"{f'{min(loads):.2f}–{max(loads):.2f}' if loads else '—'} |")
+                     f"{f'{min(others):.2f}–{max(others):.2f}' if others else '—'} |")
     L.append("")
     mine = [f for f in findings if run_key(f) in keys]
     if mine:
