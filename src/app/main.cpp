@@ -8,10 +8,10 @@
 
 #include <CLI/CLI.hpp>
 
-#include "app/logging.hpp"
 #include "app/admin_command.hpp"
 #include "app/audit_command.hpp"
 #include "app/file_check.hpp"
+#include "app/logging.hpp"
 #include "app/topics_command.hpp"
 #include "app/user_command.hpp"
 #include "base/clock.hpp"
@@ -52,7 +52,8 @@ void log_lines(const std::string& text) {
 
 void add_log_sink(const config::config& cfg, broker::broker& b, audit::log_sink::writer write_event) {
   audit::log_sink::options o;
-  o.fmt = cfg.log.format == config::log_format::json ? audit::log_sink::format::json : audit::log_sink::format::text;
+  o.fmt = cfg.log.format == config::log_format::json ? audit::log_sink::format::json
+                                                     : audit::log_sink::format::text;
   o.window = cfg.log.repeat_window;
   o.min_level = app::event_level(cfg.log.level);
   o.max_lines_per_second = cfg.log.max_event_lines_per_second;
@@ -63,8 +64,8 @@ void add_log_sink(const config::config& cfg, broker::broker& b, audit::log_sink:
 void print_listeners(const std::vector<net::bound_listener>& bound) {
   for (const auto& l : bound) {
     const bool v6 = l.address.find(':') != std::string::npos;
-    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(), v6 ? "[" : "",
-                l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
+    std::printf("firehook: listener \"%s\" %s on %s%s%s:%u\n", l.name.c_str(), l.protocol.c_str(),
+                v6 ? "[" : "", l.address.c_str(), v6 ? "]" : "", static_cast<unsigned>(l.port));
   }
   std::fflush(stdout);
 }
@@ -125,6 +126,15 @@ int serve(const std::string& path) {
   net::server server(cfg, b, shards);
   std::vector<net::bound_listener> bound;
   try {
+    const auto restored = b.restore();
+    if (b.durable() != nullptr) {
+      spdlog::info(
+          "durable store {}: {} retained message(s), {} session(s) with {} queued message(s) "
+          "restored{}",
+          (cfg->broker.state_dir / "store").string(), restored.retained, restored.sessions, restored.messages,
+          restored.unreadable == 0 ? std::string()
+                                   : fmt::format("; {} unreadable record(s) left out", restored.unreadable));
+    }
     bound = server.start();
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -141,6 +151,7 @@ int serve(const std::string& path) {
   }
   spdlog::info("firehook {} started with {} shard(s)", FIREHOOK_VERSION, shards);
   server.run();
+  b.close_store();   // what the shards wrote last is on disk before the process ends
   admin.reset();     // no admin_request after the event stream stops
   b.events().stop(); // what the shards emitted last reaches the log before the line below
   spdlog::info("stopped");

@@ -46,6 +46,8 @@ protected:
     std::ofstream(topics) << "[anonymous]\nrole = \"guest\"\n[roles.guest]\n"
                              "[[topic]]\npattern = \"open/#\"\ndescription = \"x\"\npublish = [\"guest\"]\n";
     const auto loaded = config::load_string("topics = \"" + topics.string() + R"("
+[store]
+enabled = false
 [limits]
 max_client_id_length = 16
 [[listener]]

@@ -4,11 +4,15 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
 
 #include "broker/authentication.hpp"
+#include "broker/persistence.hpp"
+#include "broker/shard.hpp"
 #include "security/auth_factory.hpp"
 #include "security/jwt_authenticator.hpp"
+#include "store/store.hpp"
 
 namespace firehook::broker {
 
@@ -40,6 +44,119 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
                                            cfg_->limits.max_pending_auth_per_address);
   if (!cfg_->topics.empty()) {
     topics_ = std::make_shared<security::policy_file>(cfg_->topics); // throws with the file's errors
+  }
+  if (cfg_->store.enabled) {
+    store::options opts;
+    opts.mode = cfg_->store.durability == config::store_durability::sync ? store::durability::sync
+                                                                         : store::durability::interval;
+    opts.interval = cfg_->store.flush_interval;
+    opts.max_bytes = cfg_->store.max_bytes;
+    auto opened = store::store::open(cfg_->broker.state_dir / "store", opts);
+    if (!opened.opened) {
+      throw std::runtime_error("the durable store cannot be opened: " + opened.message);
+    }
+    store_ = std::move(opened.opened);
+    if (!opened.message.empty()) {
+      events::event e;
+      e.type = events::event_type::store;
+      e.reason = opened.message;
+      e.subject = (cfg_->broker.state_dir / "store").string();
+      events_.shared().emit(std::move(e));
+    }
+  }
+}
+
+bool broker::acknowledge_after_write() const {
+  return cfg_->store.durability == config::store_durability::sync;
+}
+
+persist::instant broker::now() const {
+  return persist::instant{clock_.now(), std::chrono::system_clock::now()};
+}
+
+namespace {
+
+// Everything the store holds, as read at start-up.
+struct loaded_state : store::record_visitor {
+  struct loaded_session {
+    std::string record;
+    std::vector<std::pair<std::uint64_t, std::string>> messages; // in sequence order
+  };
+  std::vector<std::pair<std::string, std::string>> retained_messages;
+  std::map<std::string, loaded_session, std::less<>> sessions;
+  std::uint64_t max_seq = 0;
+
+  void retained(std::string_view topic, std::string_view blob) override {
+    retained_messages.emplace_back(std::string(topic), std::string(blob));
+  }
+  void session(std::string_view client_id, std::string_view blob) override {
+    sessions[std::string(client_id)].record = std::string(blob);
+  }
+  void session_message(std::string_view client_id, std::uint64_t seq, std::string_view blob) override {
+    sessions[std::string(client_id)].messages.emplace_back(seq, std::string(blob));
+    max_seq = std::max(max_seq, seq);
+  }
+};
+
+} // namespace
+
+broker::restored broker::restore() {
+  restored out;
+  if (!store_) {
+    return out;
+  }
+  loaded_state loaded;
+  if (const auto ec = store_->load(loaded)) {
+    throw std::runtime_error("the durable store in " + (cfg_->broker.state_dir / "store").string() +
+                             " cannot be read: " + ec.message());
+  }
+  next_stored_.store(loaded.max_seq + 1, std::memory_order_relaxed);
+  const persist::instant now = this->now();
+  store::batch cleanup; // records that cannot be used any more: unreadable, expired, orphaned
+  for (const auto& [topic, blob] : loaded.retained_messages) {
+    auto m = persist::decode_message(blob, now);
+    if (!m) {
+      ++out.unreadable; // or expired meanwhile
+      cleanup.erase_retained(topic);
+      continue;
+    }
+    retained_.set(std::make_shared<const mqtt::message>(std::move(*m)));
+    ++out.retained;
+  }
+  for (auto& [client_id, s] : loaded.sessions) {
+    auto record = s.record.empty() ? std::nullopt : persist::decode_session(s.record);
+    if (!record || record->expiry_interval == 0) {
+      out.unreadable += record ? 0 : 1;
+      cleanup.erase_session_and_messages(client_id);
+      continue;
+    }
+    std::vector<session::delivery> queue;
+    for (auto& [seq, blob] : s.messages) {
+      auto d = persist::decode_delivery(blob, now);
+      if (!d) {
+        cleanup.erase_session_message(client_id, seq); // expired while the broker was down, or damaged
+        continue;
+      }
+      d->stored = seq;
+      queue.push_back(std::move(*d));
+    }
+    out.messages += queue.size();
+    ++out.sessions;
+    const unsigned index = static_cast<unsigned>(std::hash<std::string>{}(client_id) % shard_count());
+    shard_at(index).restore_session(client_id, std::move(*record), std::move(queue));
+  }
+  for (unsigned i = 0; i < shard_count(); ++i) {
+    shard_at(i).finish_restore();
+  }
+  if (!cleanup.empty()) {
+    store_->submit(std::move(cleanup), nullptr);
+  }
+  return out;
+}
+
+void broker::close_store() {
+  if (store_) {
+    store_->close();
   }
 }
 
@@ -91,7 +208,15 @@ void broker::attach(unsigned index, shard* s) {
 }
 
 void broker::detach(unsigned index) {
+  const std::lock_guard lock(attach_mutex_);
   shards_.at(index).store(nullptr, std::memory_order_release);
+}
+
+void broker::committed(unsigned index, std::uint64_t generation, std::error_code ec) {
+  const std::lock_guard lock(attach_mutex_);
+  if (shard* s = shards_.at(index).load(std::memory_order_acquire)) {
+    s->committed(generation, ec);
+  }
 }
 
 } // namespace firehook::broker

@@ -33,6 +33,10 @@
 #include "security/topic_policy.hpp"
 #include "session/limits.hpp"
 
+namespace firehook::store {
+class store;
+}
+
 namespace firehook::broker {
 
 class shard;
@@ -48,6 +52,9 @@ struct connection_info {
 };
 
 class authentication;
+namespace persist {
+struct instant;
+}
 
 class broker {
 public:
@@ -109,6 +116,27 @@ public:
   // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
   void stop_authentication();
 
+  // The durable store (docs/store.md), opened by the constructor in <state_dir>/store; null when
+  // [store] enabled = false. Shards submit to it; its completions come back through their queues.
+  store::store* durable() const { return store_.get(); }
+  // Whether a message kept in the store is acknowledged only once written ([store] durability).
+  bool acknowledge_after_write() const;
+  // Names a session message record in the store: increasing across shards and restarts.
+  std::uint64_t next_stored_seq() { return next_stored_.fetch_add(1, std::memory_order_relaxed); }
+  persist::instant now() const;
+  // Reads the store back into the retained store and the shards (sessions offline, with their
+  // subscriptions in every replica and their messages queued): once, after every shard attached and
+  // before they run. Returns what it restored, for the start-up line.
+  struct restored {
+    std::size_t retained = 0, sessions = 0, messages = 0, unreadable = 0;
+  };
+  restored restore();
+  // Writes what the shards submitted and closes the store: after the shards stopped.
+  void close_store();
+  // From the store's writer thread: shard `index`'s batch `generation` was committed (or not).
+  // Handed to the shard through its queue, unless it has detached already (shut-down).
+  void committed(unsigned index, std::uint64_t generation, std::error_code ec);
+
   void attach(unsigned index, shard* s);
   void detach(unsigned index);
   shard& shard_at(unsigned index) const { return *shards_[index].load(std::memory_order_acquire); }
@@ -123,11 +151,14 @@ private:
   router::retained_store retained_;
   events::statistics stats_;
   std::atomic<std::uint64_t> next_subscriber_{1};
+  std::atomic<std::uint64_t> next_stored_{1};
+  std::unique_ptr<store::store> store_;
   security::auth_methods methods_;
   std::shared_ptr<security::policy_file> topics_;
   reloader reloads_;
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
+  std::mutex attach_mutex_; // held by detach() and committed(): no commit reaches a shard that is gone
   const std::atomic<bool>* refuse_ = nullptr;
   std::string refuse_why_;
 };

@@ -183,6 +183,9 @@ const char* const config_text = R"(
 [broker]
 shards = 2
 
+[store]
+enabled = false
+
 [[listener]]
 name = "default"
 address = "127.0.0.1"
@@ -387,7 +390,8 @@ TEST_P(backpressure, a_congested_subscriber_slows_its_publisher_and_nothing_is_d
   for (int round = 0; round < 50; ++round) {
     const auto got = only<mqtt::publish>(net.received(sub_shard, sub));
     for (; acked < got.size(); ++acked) {
-      net.at(sub_shard).on_packet(sub, mqtt::packet(mqtt::puback{got[acked].packet_id, reason_code::success, {}}));
+      net.at(sub_shard).on_packet(sub,
+                                  mqtt::packet(mqtt::puback{got[acked].packet_id, reason_code::success, {}}));
     }
     net.pump(idle);
   }

@@ -60,6 +60,7 @@ struct subscription_changes {
   std::shared_ptr<const std::vector<replica_change>> changes; // shared by every target
   unsigned origin = 0;                                        // the shard waiting for change_applied
   std::uint64_t change_id = 0;
+  std::string durable_client_id; // the session is persistent (replica::durable_id); "" otherwise
 };
 
 struct change_applied {
@@ -116,7 +117,6 @@ struct deliveries {
 using shard_message =
     std::variant<message::subscription_changes, message::change_applied, message::location_update,
                  message::subscriber_gone, message::presence_update, message::congestion_update,
-                 message::handover_request,
-                 message::handover_reply, message::deliveries>;
+                 message::handover_request, message::handover_reply, message::deliveries>;
 
 } // namespace firehook::broker

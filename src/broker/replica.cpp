@@ -32,6 +32,7 @@ void replica::forget(subscriber_id sid) {
   presence_.erase(sid);
   set_congested(sid, false, ~std::uint64_t{0});
   congestion_.erase(sid);
+  durable_.erase(sid);
 }
 
 void replica::set_congested(subscriber_id sid, bool on, std::uint64_t epoch) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +69,16 @@ public:
   }
   void set_congested(subscriber_id sid, bool on, std::uint64_t epoch);
 
+  // Subscribers whose session is persistent, by client id: their QoS 1/2 deliveries get a durable
+  // record on the publisher's shard (shard_store.cpp). Learnt with their subscriptions.
+  const std::string* durable_id(subscriber_id sid) const {
+    const auto it = durable_.find(sid);
+    return it == durable_.end() ? nullptr : &it->second;
+  }
+  void set_durable(subscriber_id sid, const std::string& client_id) {
+    durable_.insert_or_assign(sid, client_id);
+  }
+
   // Tracks a local change that `others` replicas must apply; returns its id.
   std::uint64_t begin_change(pending_change&& p, unsigned others);
   // One replica applied change `id`: the change once all have, nullopt before (or if unknown).
@@ -91,6 +102,7 @@ private:
   // spares the publish path a lookup while there is none.
   std::unordered_map<subscriber_id, congestion> congestion_;
   std::size_t congested_count_ = 0;
+  std::unordered_map<subscriber_id, std::string> durable_;
   std::unordered_map<std::uint64_t, pending_change> changes_;
   std::uint64_t next_change_ = 1;
 };

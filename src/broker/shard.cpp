@@ -95,7 +95,7 @@ void shard::on_packet(connection_id id, mqtt::packet&& p) {
     if (must_wait(*c, p)) {
       // A slowed publisher is read on up to its Receive Maximum of held packets, so that the
       // acknowledgements it sends for its own deliveries keep coming (shard_flow.cpp).
-      connections_.hold(id, *c, std::move(p), held_.contains(c->sid) ? hold_bound() : 1);
+      connections_.hold(id, *c, std::move(p), slowed(c->sid) ? hold_bound() : 1);
     } else {
       dispatch(*c, std::move(p));
     }
@@ -130,7 +130,7 @@ bool shard::must_wait(const connection& c, const mqtt::packet& p) const {
   if (it != sessions_.end() && it->second.changes_in_flight > 0) {
     return true;
   }
-  return held_.contains(c.sid) && !passes_while_slowed(p);
+  return slowed(c.sid) && !passes_while_slowed(p);
 }
 
 void shard::replay_held(connection_id id) {
@@ -256,6 +256,9 @@ void shard::receive(shard_message&& m) {
   std::visit(overloaded{
                  [&](message::subscription_changes& x) {
                    replica_.apply(x.sid, x.where, *x.changes);
+                   if (!x.durable_client_id.empty()) {
+                     replica_.set_durable(x.sid, x.durable_client_id);
+                   }
                    publish_subscription_count();
                    post(x.origin, message::change_applied{x.change_id});
                  },
@@ -362,6 +365,7 @@ void shard::finish_shutdown() {
   admission_.shut_down();
   for_each_session(true, [](session_slot& slot) { slot.s->shut_down(); });
   connections_.for_each([this](connection_id id, connection& c) { connections_.close(id, c, true); });
+  flush_store(); // the sessions' last state (offline, wills published) goes to the store now
 }
 
 } // namespace firehook::broker

@@ -47,11 +47,13 @@
 #include "broker/broker.hpp"
 #include "broker/connection_table.hpp"
 #include "broker/messages.hpp"
+#include "broker/persistence.hpp"
 #include "broker/replica.hpp"
 #include "broker/transport.hpp"
 #include "events/emitter.hpp"
 #include "mqtt/packet.hpp"
 #include "session/session.hpp"
+#include "store/batch.hpp"
 
 namespace firehook::broker {
 
@@ -95,6 +97,9 @@ public:
 
   // A message from another shard (messages.hpp), on this shard's thread.
   void receive(shard_message&& m);
+  // The store committed (or failed) this shard's batch `generation`: from the store's writer
+  // thread, through broker::committed; handled on this shard's thread.
+  void committed(std::uint64_t generation, std::error_code ec);
 
   // For tests and metrics.
   std::size_t session_count() const { return sessions_.size(); }
@@ -118,6 +123,7 @@ private:
     std::vector<message::handover_request> deferred; // takeovers waiting for those changes
     std::shared_ptr<const security::identity> who;   // of the current or last connection
     bool running = false;                            // run_actions() is draining it
+    bool persisted = false;                          // it has a record in the durable store
   };
 
   struct timer {
@@ -186,9 +192,41 @@ private:
   // Keeps `p` (a PUBACK or PUBREC) back when the session is a slowed publisher.
   bool withhold(subscriber_id sid, mqtt::packet& p);
   static bool passes_while_slowed(const mqtt::packet& p);
+  bool slowed(subscriber_id publisher) const {
+    const auto it = held_.find(publisher);
+    return it != held_.end() && !it->second.waiting_on.empty();
+  }
   std::size_t hold_bound() const;
   void relieve_congested();
 
+  // durable store (shard_store.cpp)
+  bool durable(const session_slot& slot) const;
+  // Adds the durable record of a QoS 1/2 delivery to a persistent session (replica::durable_id).
+  void write_delivery(subscriber_id to, session::delivery& d);
+  void write_retained(const mqtt::message_ptr& m, router::retain_status status);
+  void mark_dirty(subscriber_id sid);
+  void release_stored(const session_slot& slot, std::uint64_t seq);
+  void schedule_store_flush();
+  // Submits what this turn wrote (one batch per turn); its acknowledgements wait for the commit.
+  void flush_store();
+  void on_committed(std::uint64_t generation, std::error_code ec);
+  // Sends what `publisher` may have now (its acknowledgements whose batch is on disk, unless it is
+  // slowed), then reads it on.
+  void release_acks(subscriber_id publisher);
+  void erase_durable(subscriber_id sid, session_slot& slot);
+
+public:
+  // Start-up (broker::restore), before any shard runs; each is called on the main thread.
+  // A session read back from the store, installed here offline; the other replicas learn it
+  // through learn_restored().
+  void restore_session(const std::string& client_id, persist::session_record&& record,
+                       std::vector<session::delivery>&& queue);
+  void learn_restored(subscriber_id sid, location where, const std::vector<replica_change>& changes,
+                      const std::string& client_id, bool shared);
+  // Once every session is installed everywhere: wills come due, expiries start.
+  void finish_restore();
+
+private:
   // timers, statistics, $SYS (shard_tick.cpp)
   void fire(const timer& t);
   void flush_statistics();
@@ -226,13 +264,33 @@ private:
   // subscriber is slowed: its PUBACK/PUBREC wait here, in order, and its later packets are held
   // (except the acknowledgements of its own deliveries and PINGREQ) until every subscriber in
   // `waiting_on` is relieved, or gone.
+  // An acknowledgement waiting for the store: for the commit of batch `generation` (0: none).
+  struct pending_ack {
+    mqtt::packet packet;
+    std::uint64_t generation = 0;
+    bool send = true; // false: refused where the protocol has no way to say it (3.1.1)
+  };
   struct slowed_publisher {
-    std::vector<subscriber_id> waiting_on;
-    std::vector<mqtt::packet> acks;
+    std::vector<subscriber_id> waiting_on; // empty: not slowed, only acknowledgements wait
+    boost::container::deque<pending_ack> acks;
   };
   std::unordered_map<subscriber_id, slowed_publisher> held_;
   std::vector<subscriber_id> congested_targets_; // of the message being routed
   std::vector<subscriber_id> congested_;         // local congested sessions, relieved every tick
+  // The durable store's batch of this turn (shard_store.cpp): written at the end of the turn.
+  store::batch outgoing_;
+  std::vector<subscriber_id> dirty_;       // sessions whose record is written with it
+  std::uint64_t open_generation_ = 1;      // the batch being built
+  std::uint64_t committed_generation_ = 0; // the newest batch the store has answered
+  bool store_flush_scheduled_ = false;
+  bool route_wrote_ = false;        // the message being routed went into outgoing_
+  subscriber_id ack_waits_for_ = 0; // the session whose next PUBACK/PUBREC waits for outgoing_
+  struct restored_will {
+    subscriber_id sid = 0;
+    std::optional<mqtt::will> will;
+    std::uint32_t delay = 0;
+  };
+  std::vector<restored_will> restored_; // until finish_restore()
   // Sessions that dropped deliveries since the last tick (session::messages_dropped).
   std::vector<subscriber_id> drop_reports_;
   base::time_point next_sys_{};

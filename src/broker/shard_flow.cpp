@@ -37,7 +37,7 @@ void shard::apply_congestion(subscriber_id sid, bool congested, std::uint64_t ep
 
 void shard::slow_publisher(subscriber_id publisher) {
   auto [it, inserted] = held_.try_emplace(publisher);
-  if (inserted) {
+  if (it->second.waiting_on.empty()) {
     counters_.add(events::stat::publishers_slowed);
   }
   auto& waiting = it->second.waiting_on;
@@ -52,34 +52,55 @@ void shard::slow_publisher(subscriber_id publisher) {
 void shard::release_publishers(subscriber_id relieved) {
   std::vector<subscriber_id> ready;
   for (auto& [publisher, h] : held_) {
-    std::erase(h.waiting_on, relieved);
-    if (h.waiting_on.empty()) {
+    if (std::erase(h.waiting_on, relieved) != 0 && h.waiting_on.empty()) {
       ready.push_back(publisher);
     }
   }
   for (const subscriber_id publisher : ready) {
-    auto node = held_.extract(publisher);
-    const auto it = sessions_.find(publisher);
-    if (node.empty() || it == sessions_.end() || !it->second.conn) {
-      continue;
-    }
-    const connection_id conn = *it->second.conn;
-    for (const auto& ack : node.mapped().acks) {
-      send_packet(conn, it->second.s->version(), ack);
-    }
-    replay_held(conn); // may slow it again
+    release_acks(publisher);
   }
+}
+
+void shard::release_acks(subscriber_id publisher) {
+  const auto it = held_.find(publisher);
+  if (it == held_.end() || !it->second.waiting_on.empty()) {
+    return;
+  }
+  const auto s = sessions_.find(publisher);
+  if (s == sessions_.end() || !s->second.conn) {
+    held_.erase(it);
+    return;
+  }
+  auto& acks = it->second.acks;
+  const connection_id conn = *s->second.conn;
+  while (!acks.empty() && acks.front().generation <= committed_generation_) {
+    if (acks.front().send) {
+      send_packet(conn, s->second.s->version(), acks.front().packet);
+    }
+    acks.pop_front();
+  }
+  if (acks.empty()) {
+    held_.erase(it);
+  }
+  replay_held(conn); // may slow it again
 }
 
 bool shard::withhold(subscriber_id sid, mqtt::packet& p) {
   if (!std::holds_alternative<mqtt::puback>(p) && !std::holds_alternative<mqtt::pubrec>(p)) {
     return false;
   }
-  const auto it = held_.find(sid);
+  // The message this acknowledges went into this turn's store batch: the ack waits for its commit.
+  const std::uint64_t generation =
+      std::exchange(ack_waits_for_, 0) == sid && broker_.acknowledge_after_write() ? open_generation_ : 0;
+  auto it = held_.find(sid);
   if (it == held_.end()) {
-    return false;
+    if (generation == 0) {
+      return false;
+    }
+    it = held_.try_emplace(sid).first;
   }
-  it->second.acks.push_back(std::move(p)); // [MQTT-4.6.0-2], [MQTT-4.6.0-3]: in order
+  it->second.acks.push_back(
+      pending_ack{std::move(p), generation, true}); // [MQTT-4.6.0-2], [MQTT-4.6.0-3]: in order
   return true;
 }
 

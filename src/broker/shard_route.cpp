@@ -56,10 +56,14 @@ void shard::run_actions(subscriber_id sid) {
                          events_.emit(std::move(e));
                        }
                        route(x.message, sid, !x.will);
+                       // Its acknowledgement, next among these actions, waits for the write.
+                       ack_waits_for_ = route_wrote_ && !x.will ? sid : 0;
                      },
                      [&](session::publish_refused& x) { record_refused_publish(slot, x); },
                      [&](session::messages_dropped&) { drop_reports_.push_back(sid); },
                      [&](session::congestion_changed& x) { congestion_changed(sid, slot, x.congested); },
+                     [&](session::persist_session&) { mark_dirty(sid); },
+                     [&](session::stored_released& x) { release_stored(slot, x.seq); },
                      [&](session::apply_subscriptions& x) {
                        record_subscriptions(slot, x);
                        start_subscribe(sid, slot, std::move(x));
@@ -148,6 +152,7 @@ void shard::store_retained(const mqtt::message_ptr& m) {
   // over its byte bounds) is still delivered to the current subscribers.
   const auto status = broker_.retained().set(m);
   if (status != router::retain_status::refused && status != router::retain_status::too_large) {
+    write_retained(m, status);
     return;
   }
   counters_.add(events::stat::retained_refused);
@@ -166,14 +171,18 @@ void shard::store_retained(const mqtt::message_ptr& m) {
 }
 
 void shard::route(const mqtt::message_ptr& m, subscriber_id publisher, bool may_slow) {
+  route_wrote_ = false;
   if (m->retain && limits_.retain_available) {
     store_retained(m);
   }
   fan_out(
       replica_.match(m->topic), m, publisher, [this](subscriber_id s) { return replica_.online(s); },
       [&](subscriber_id to, session::delivery&& d) {
-        if (may_slow && d.qos != mqtt::qos::at_most_once && to != publisher && replica_.congested(to)) {
-          congested_targets_.push_back(to);
+        if (d.qos != mqtt::qos::at_most_once) {
+          if (may_slow && to != publisher && replica_.congested(to)) {
+            congested_targets_.push_back(to);
+          }
+          write_delivery(to, d);
         }
         dispatch_delivery(to, std::move(d), 0);
       });
@@ -240,6 +249,9 @@ void shard::start_subscribe(subscriber_id sid, session_slot& slot, session::appl
     changes.push_back(replica_change{true, c.filter, c.options, c.identifier});
     replica_.subscribe(sid, changes.back());
   }
+  if (durable(slot)) {
+    replica_.set_durable(sid, slot.s->client_id());
+  }
   pending_change p;
   p.sid = sid;
   p.conn = slot.conn.value_or(0);
@@ -275,9 +287,10 @@ void shard::start_change(subscriber_id sid, session_slot& slot, std::vector<repl
   // anywhere after the client got its SUBACK reaches it.
   const std::uint64_t id = replica_.begin_change(std::move(pending), broker_.shard_count() - 1);
   ++slot.changes_in_flight;
-  broadcast(message::subscription_changes{
-      sid, location{shard_index_, slot.epoch},
-      std::make_shared<const std::vector<replica_change>>(std::move(changes)), shard_index_, id});
+  broadcast(
+      message::subscription_changes{sid, location{shard_index_, slot.epoch},
+                                    std::make_shared<const std::vector<replica_change>>(std::move(changes)),
+                                    shard_index_, id, durable(slot) ? slot.s->client_id() : std::string()});
 }
 
 void shard::change_applied(std::uint64_t change_id) {

@@ -183,6 +183,7 @@ void shard::end_session(subscriber_id sid) {
   }
   session_slot& slot = it->second;
   detach(slot, sid, ending{"server", mqtt::reason_code::success, "session ended", std::nullopt});
+  erase_durable(sid, slot);
   const std::string client_id = slot.s->client_id();
   broker_.registry().release(client_id, slot.epoch);
   if (const auto c = by_client_.find(client_id); c != by_client_.end() && c->second == sid) {

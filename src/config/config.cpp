@@ -137,9 +137,10 @@ void read_log(table_reader& section, log_settings& out) {
 void read_admin(table_reader& section, admin_settings& out, const std::filesystem::path& base) {
   if (const auto* address = section.string("address")) {
     if (!is_loopback(address->get())) {
-      section.error(*address, "address",
-                    "must be a loopback address (127.0.0.1, ::1, localhost): the admin endpoint has no TLS yet (got " +
-                        quoted_value(address->get()) + ")");
+      section.error(
+          *address, "address",
+          "must be a loopback address (127.0.0.1, ::1, localhost): the admin endpoint has no TLS yet (got " +
+              quoted_value(address->get()) + ")");
     } else {
       out.address = address->get();
     }
@@ -159,7 +160,8 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
   section.integer("max_file_age", out.max_file_age, 0, 31'536'000);
   section.integer("keep_files", out.keep_files, 1, 100'000);
   section.integer("checkpoint_interval", out.checkpoint_interval, 1, 86'400);
-  section.choice("on_failure", out.on_failure, {{"serve", audit_failure::serve}, {"refuse", audit_failure::refuse}});
+  section.choice("on_failure", out.on_failure,
+                 {{"serve", audit_failure::serve}, {"refuse", audit_failure::refuse}});
   section.finish();
 }
 
@@ -788,6 +790,18 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     section.boolean("shared_credential", a.shared_credential);
     section.integer("window", a.window, 1, 86'400);
     section.integer("max_tracked", a.max_tracked, 100, 10'000'000);
+    section.finish();
+  }
+  if (const auto* table = root.table("store")) {
+    table_reader section(sink, *table, "store");
+    auto& st = out.store;
+    section.boolean("enabled", st.enabled);
+    section.choice("durability", st.durability,
+                   {{"sync", store_durability::sync}, {"interval", store_durability::interval}});
+    std::int64_t interval_ms = st.flush_interval.count();
+    section.integer("flush_interval_ms", interval_ms, 1, 10'000);
+    st.flush_interval = std::chrono::milliseconds(interval_ms);
+    section.integer("max_bytes", st.max_bytes, 0, std::int64_t{1} << 48);
     section.finish();
   }
   if (const auto* table = root.table("admin")) {

@@ -174,11 +174,12 @@ struct authorization_settings {
 enum class audit_failure : std::uint8_t { serve, refuse };
 struct audit_settings {
   bool enabled = true;
-  std::filesystem::path file;     // the current file; empty: <state_dir>/audit/audit.log
-  std::filesystem::path key_file; // Ed25519 signing key (made when missing); empty: <state_dir>/audit/audit.key
-  std::uint64_t max_file_bytes = 64ULL << 20;  // rotate at this size. 4096..2^40
-  std::chrono::seconds max_file_age{86'400};   // ... or age; 0 = never by age. 0..31'536'000
-  std::uint32_t keep_files = 30;               // rotated files kept. 1..100'000
+  std::filesystem::path file; // the current file; empty: <state_dir>/audit/audit.log
+  std::filesystem::path
+      key_file; // Ed25519 signing key (made when missing); empty: <state_dir>/audit/audit.key
+  std::uint64_t max_file_bytes = 64ULL << 20;   // rotate at this size. 4096..2^40
+  std::chrono::seconds max_file_age{86'400};    // ... or age; 0 = never by age. 0..31'536'000
+  std::uint32_t keep_files = 30;                // rotated files kept. 1..100'000
   std::chrono::seconds checkpoint_interval{60}; // between signed checkpoints. 1..86'400
   // While the file cannot be written: keep serving (the default), or refuse new connections.
   audit_failure on_failure = audit_failure::serve;
@@ -187,22 +188,36 @@ struct audit_settings {
 // [admin]: the HTTP admin endpoint (docs/admin.md). Off unless the section is there. Loopback only
 // for now (TLS for it is not done yet), and every request needs a bearer token.
 struct admin_settings {
-  std::string address = "127.0.0.1"; // a loopback address
-  std::uint16_t port = 9883;         // 0 = any free port
-  std::filesystem::path tokens_file; // hashed bearer tokens; empty: <state_dir>/admin-tokens
-  std::uint32_t max_connections = 16;      // at once. 1..10'000
-  std::uint32_t max_request_bytes = 8192;  // request line, headers and body. 512..1'048'576
+  std::string address = "127.0.0.1";      // a loopback address
+  std::uint16_t port = 9883;              // 0 = any free port
+  std::filesystem::path tokens_file;      // hashed bearer tokens; empty: <state_dir>/admin-tokens
+  std::uint32_t max_connections = 16;     // at once. 1..10'000
+  std::uint32_t max_request_bytes = 8192; // request line, headers and body. 512..1'048'576
+};
+
+// [store]: the durable store of sessions, their messages and retained messages (docs/store.md),
+// in <state_dir>/store.
+enum class store_durability : std::uint8_t {
+  sync,     // a QoS 1/2 message kept for a persistent session, or retained, is acknowledged once on disk
+  interval, // acknowledged at once, written within flush_interval: a crash may lose that much
+};
+struct store_settings {
+  bool enabled = true;
+  store_durability durability = store_durability::sync;
+  std::chrono::milliseconds flush_interval{10}; // interval mode: most time before a write. 1..10'000 ms
+  std::uint64_t max_bytes = 0; // most the store file may grow to; 0 = as the disk allows. 0..2^48
 };
 
 // [alerts]: detectors of unusual activity (docs/audit.md#alerts). On by default; a threshold of 0
 // turns its detector off.
 struct alert_settings {
   bool enabled = true;
-  std::uint32_t auth_failures = 20; // refused CONNECTs per peer address or user name within window. 0..1'000'000
-  std::uint32_t probing = 20;       // refused PUBLISH/SUBSCRIBE per identity within window. 0..1'000'000
-  std::uint32_t flapping = 10;      // ended connections per client id within window. 0..1'000'000
-  bool shared_credential = true;    // one identity connected from two addresses at once
-  std::chrono::seconds window{60};  // 1..86'400
+  std::uint32_t auth_failures =
+      20;                        // refused CONNECTs per peer address or user name within window. 0..1'000'000
+  std::uint32_t probing = 20;    // refused PUBLISH/SUBSCRIBE per identity within window. 0..1'000'000
+  std::uint32_t flapping = 10;   // ended connections per client id within window. 0..1'000'000
+  bool shared_credential = true; // one identity connected from two addresses at once
+  std::chrono::seconds window{60};     // 1..86'400
   std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000
 };
 
@@ -222,6 +237,7 @@ struct config {
   audit_settings audit;
   std::optional<admin_settings> admin; // [admin]
   alert_settings alerts;
+  store_settings store;
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -44,8 +44,9 @@ namespace firehook::events {
   X(reload, info, "a watched file was reloaded, or its new version refused")                                 \
   X(limit_reached, warn, "a limit refused something")                                                        \
   X(events_lost, warn, "events were lost because a buffer was full")                                         \
-  X(admin_request, info, "a request to the admin endpoint, answered or refused")                            \
-  X(alert, warn, "a detector saw unusual activity (audit/detectors.hpp)")
+  X(admin_request, info, "a request to the admin endpoint, answered or refused")                             \
+  X(alert, warn, "a detector saw unusual activity (audit/detectors.hpp)")                                    \
+  X(store, warn, "the durable store lost something to damage at start-up, or could not write")
 
 enum class event_type : std::uint8_t {
 #define FIREHOOK_EVENT_ENUM(name, level, what) name,

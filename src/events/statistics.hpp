@@ -23,30 +23,36 @@
 namespace firehook::events {
 
 #define FIREHOOK_STATISTICS(X)                                                                               \
-  X(clients_connected, gauge, "clients/connected", "firehook_clients_connected", "connected clients now")                                  \
-  X(messages_received, counter, "messages/received", "firehook_messages_received_total", "PUBLISH packets received from clients")                \
-  X(messages_sent, counter, "messages/sent", "firehook_messages_sent_total", "PUBLISH packets sent to clients (resends included)")           \
-  X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                                                           \
+  X(clients_connected, gauge, "clients/connected", "firehook_clients_connected", "connected clients now")    \
+  X(messages_received, counter, "messages/received", "firehook_messages_received_total",                     \
+    "PUBLISH packets received from clients")                                                                 \
+  X(messages_sent, counter, "messages/sent", "firehook_messages_sent_total",                                 \
+    "PUBLISH packets sent to clients (resends included)")                                                    \
+  X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                        \
     "deliveries dropped: over a session's bounds or the client's Maximum Packet Size")                       \
-  X(subscribers_congested, counter, "messages/congested", "firehook_subscribers_congested_total",                                   \
-    "times a connected session went over its queue bounds and its publishers were slowed")                  \
-  X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",                                   \
-    "times a publisher's acknowledgements and reading were held for a congested subscriber")                \
-  X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")                                    \
-  X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")                                           \
-  X(subscriptions, gauge, "subscriptions/count", "firehook_subscriptions", "subscriptions in the index now (shared ones included)")    \
-  X(retained, gauge, "retained/count", "firehook_retained_messages", "retained messages stored now")                                       \
-  X(retained_bytes, gauge, "retained/bytes", "firehook_retained_bytes", "memory the retained messages hold now")                        \
-  X(retained_refused, counter, "retained/refused", "firehook_retained_refused_total", "retained messages not stored: store full or too large")  \
-  X(publishes_denied, counter, "authorization/publishes_denied", "firehook_publishes_denied_total",                                             \
+  X(subscribers_congested, counter, "messages/congested", "firehook_subscribers_congested_total",            \
+    "times a connected session went over its queue bounds and its publishers were slowed")                   \
+  X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",            \
+    "times a publisher's acknowledgements and reading were held for a congested subscriber")                 \
+  X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")   \
+  X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")              \
+  X(subscriptions, gauge, "subscriptions/count", "firehook_subscriptions",                                   \
+    "subscriptions in the index now (shared ones included)")                                                 \
+  X(retained, gauge, "retained/count", "firehook_retained_messages", "retained messages stored now")         \
+  X(retained_bytes, gauge, "retained/bytes", "firehook_retained_bytes",                                      \
+    "memory the retained messages hold now")                                                                 \
+  X(retained_refused, counter, "retained/refused", "firehook_retained_refused_total",                        \
+    "retained messages not stored: store full or too large")                                                 \
+  X(publishes_denied, counter, "authorization/publishes_denied", "firehook_publishes_denied_total",          \
     "PUBLISH packets and wills the client's rights refused")                                                 \
-  X(subscribes_denied, counter, "authorization/subscribes_denied", "firehook_subscribes_denied_total",                                           \
+  X(subscribes_denied, counter, "authorization/subscribes_denied", "firehook_subscribes_denied_total",       \
     "SUBSCRIBE filters the topics file refused")                                                             \
-  X(deliveries_withheld, counter, "authorization/deliveries_withheld", "firehook_deliveries_withheld_total",                                       \
+  X(deliveries_withheld, counter, "authorization/deliveries_withheld", "firehook_deliveries_withheld_total", \
     "deliveries withheld from subscribers without the right to read them")                                   \
-  X(subscriptions_revoked, counter, "authorization/subscriptions_revoked", "firehook_subscriptions_revoked_total",                                   \
+  X(subscriptions_revoked, counter, "authorization/subscriptions_revoked",                                   \
+    "firehook_subscriptions_revoked_total",                                                                  \
     "live subscriptions removed because a reloaded topics file no longer grants them")                       \
-  X(auth_queue_full, counter, "authentication/queue_full", "firehook_auth_queue_full_total",                                                   \
+  X(auth_queue_full, counter, "authentication/queue_full", "firehook_auth_queue_full_total",                 \
     "CONNECTs refused with Server busy: the authentication queue (of their address, or in all) was full")    \
   X(events_lost, counter, "events/lost", "firehook_events_lost_total", "events lost to a full buffer")
 

@@ -65,6 +65,17 @@ struct congestion_changed {
   bool congested = false;
 };
 
+// What a persistent session keeps across a restart changed (connected, subscriptions, QoS 2
+// packet ids awaiting PUBREL, will, expiry): the owner writes its record again. Only sessions
+// with a Session Expiry Interval send it.
+struct persist_session {};
+
+// The session let go of a delivery that has a durable record (delivery::stored): completed,
+// expired, dropped, or no longer permitted.
+struct stored_released {
+  std::uint64_t seq = 0;
+};
+
 // One subscription added or replaced by SUBSCRIBE.
 struct subscription_change {
   std::string filter;              // as subscribed, with any "$share/group/" prefix
@@ -107,8 +118,8 @@ struct arm_timer {
 // start): remove its subscriptions everywhere and forget it. No action follows.
 struct session_ended {};
 
-using action =
-    std::variant<send_packet, send_publish, close_connection, route_message, publish_refused,
-                 messages_dropped, congestion_changed, apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
+using action = std::variant<send_packet, send_publish, close_connection, route_message, publish_refused,
+                            messages_dropped, congestion_changed, persist_session, stored_released,
+                            apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
 
 } // namespace firehook::session

@@ -16,22 +16,22 @@ namespace firehook::config {
 struct limit_settings;
 }
 
-#define FIREHOOK_SESSION_LIMITS(X)                                                                        \
-  X(max_packet_size)                                                                                      \
-  X(max_inflight)                                                                                         \
-  X(max_queued_messages)                                                                                  \
-  X(max_queued_bytes)                                                                                     \
-  X(slow_subscriber_timeout)                                                                              \
-  X(queue_overflow)                                                                                       \
-  X(max_subscriptions_per_client)                                                                         \
-  X(max_topic_levels)                                                                                     \
-  X(max_topic_length)                                                                                     \
-  X(max_client_id_length)                                                                                 \
-  X(max_keep_alive)                                                                                       \
-  X(max_session_expiry)                                                                                   \
-  X(topic_alias_maximum)                                                                                  \
-  X(max_qos)                                                                                              \
-  X(retain_available)                                                                                     \
+#define FIREHOOK_SESSION_LIMITS(X)                                                                           \
+  X(max_packet_size)                                                                                         \
+  X(max_inflight)                                                                                            \
+  X(max_queued_messages)                                                                                     \
+  X(max_queued_bytes)                                                                                        \
+  X(slow_subscriber_timeout)                                                                                 \
+  X(queue_overflow)                                                                                          \
+  X(max_subscriptions_per_client)                                                                            \
+  X(max_topic_levels)                                                                                        \
+  X(max_topic_length)                                                                                        \
+  X(max_client_id_length)                                                                                    \
+  X(max_keep_alive)                                                                                          \
+  X(max_session_expiry)                                                                                      \
+  X(topic_alias_maximum)                                                                                     \
+  X(max_qos)                                                                                                 \
+  X(retain_available)                                                                                        \
   X(max_message_expiry)
 
 namespace firehook::session {

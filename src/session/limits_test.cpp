@@ -1,8 +1,7 @@
-#include "session/limits.hpp"
-
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "session/limits.hpp"
 
 namespace firehook::session {
 namespace {

@@ -51,11 +51,22 @@ void session::on_connect(const mqtt::connect& c, bool session_present, bool clie
   in_aliases_.clear();
 
   send(make_connack(c, session_present, client_id_assigned));
+  persist();
   if (session_present) {
     resend_inflight();
   }
   pump();
   arm();
+}
+
+void session::restore_offline(std::optional<mqtt::will> will, std::uint32_t will_delay) {
+  if (will) {
+    will_ = std::make_unique<mqtt::will>(std::move(*will));
+    will_delay_ = will_delay;
+  }
+  // As if its connection had just been lost: the broker stopped without a DISCONNECT from it.
+  connected_ = true;
+  go_offline(true);
 }
 
 mqtt::connack session::make_connack(const mqtt::connect& c, bool session_present, bool client_id_assigned) {
@@ -192,6 +203,7 @@ void session::go_offline(bool with_will) {
     return;
   }
   trim_to_bounds();
+  persist(); // the will is gone, or due later; the expiry may have changed (DISCONNECT)
   if (st_->expiry_interval != never_expires) {
     expiry_due_ = now + seconds(st_->expiry_interval);
   }
@@ -366,6 +378,7 @@ std::vector<std::string> session::recheck_subscriptions() {
     it = st_->subscriptions.erase(it);
   }
   if (!revoked.empty()) {
+    persist();
     stats_.add(events::stat::subscriptions_revoked, revoked.size());
     apply_unsubscriptions out;
     out.filters = revoked;

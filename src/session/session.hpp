@@ -131,6 +131,17 @@ public:
   // A retained message matching `sub`, just subscribed: RETAIN flag 1 [MQTT-3.3.1-9].
   void deliver_retained(const mqtt::message_ptr& m, const subscription_change& sub, std::size_t backlog = 0);
 
+  // A session read back from the durable store at start-up, offline since the broker stopped:
+  // its will (of the connection that was last connected, if it had one) is due after its delay,
+  // its expiry starts now, and its queue is trimmed to the current bounds. Called once, first.
+  void restore_offline(std::optional<mqtt::will> will, std::uint32_t will_delay);
+  // A PUBREC this session sent is replaced by a refusal (the store could not keep its message):
+  // the QoS 2 flow of `packet_id` ends there, a new PUBLISH with it is a new message.
+  void forget_awaiting_pubrel(std::uint16_t packet_id);
+  // The will of the connection (null when none), for the durable record.
+  const mqtt::will* will() const { return will_.get(); }
+  std::uint32_t will_delay() const { return will_delay_; }
+
   // Moves the state out (after take_over(true)). The session object is then only destroyed.
   std::unique_ptr<state> release_state();
 
@@ -196,6 +207,10 @@ private:
   // Going offline: no longer congested, and what congestion queued past the bounds is given up
   // as overflow_policy says.
   void trim_to_bounds();
+  // A delivery the session does not keep: its durable record goes (stored_released).
+  void discard(const delivery& d);
+  // Its durable record changed (persist_session), when it has one.
+  void persist();
   void pump();
   void resend_inflight();
   bool expired(const mqtt::message& m) const;

@@ -163,13 +163,21 @@ void session::acknowledge(mqtt::qos qos, std::uint16_t packet_id, mqtt::reason_c
   } else if (qos == mqtt::qos::exactly_once) {
     if (!mqtt::is_error(rc)) {
       st_->awaiting_pubrel.insert(packet_id); // until PUBREL [MQTT-4.3.3-9]
+      persist(); // in the same write as the message: a resend after a restart is not routed twice
     }
     send(mqtt::pubrec{packet_id, rc, {}});
   }
 }
 
+void session::forget_awaiting_pubrel(std::uint16_t packet_id) {
+  st_->awaiting_pubrel.erase(packet_id); // the owner writes the session's record again
+}
+
 void session::on_pubrel(const mqtt::pubrel& p) {
   const bool known = st_->awaiting_pubrel.erase(p.packet_id) > 0;
+  if (known) {
+    persist();
+  }
   mqtt::pubcomp c;
   c.packet_id = p.packet_id; // [MQTT-4.3.3-11]
   if (!known && v5()) {
@@ -243,6 +251,9 @@ void session::on_subscribe(mqtt::subscribe&& s) {
     out.changes.push_back(subscription_change{std::move(sub.filter), opts, id, existed});
   }
   st_->ever_subscribed = st_->ever_subscribed || !out.changes.empty();
+  if (!out.changes.empty()) {
+    persist();
+  }
   actions_.push_back(std::move(out));
 }
 
@@ -264,6 +275,9 @@ void session::on_unsubscribe(mqtt::unsubscribe&& u) {
     if (v5()) {
       out.ack.reasons.push_back(rc); // 3.1.1 UNSUBACK has no payload
     }
+  }
+  if (!out.filters.empty()) {
+    persist();
   }
   actions_.push_back(std::move(out));
 }

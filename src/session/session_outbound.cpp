@@ -82,10 +82,8 @@ bool session::queue_full(std::uint64_t bytes, std::size_t backlog) const {
 }
 
 void session::accept(delivery&& d, std::size_t backlog, bool live) {
-  if (ended_ || expired(*d.message)) {
-    return; // [MQTT-3.3.2-5]
-  }
-  if (!deliverable(d)) {
+  if (ended_ || expired(*d.message) || !deliverable(d)) { // [MQTT-3.3.2-5]
+    discard(d);
     return;
   }
   if (d.qos == mqtt::qos::at_most_once && !connected_) {
@@ -110,6 +108,7 @@ void session::accept(delivery&& d, std::size_t backlog, bool live) {
       set_congested(true); // taken all the same: its publisher was acknowledged
     } else if (connected_ || !make_room(bytes)) {
       drop(false);
+      discard(d);
       return;
     }
   }
@@ -132,10 +131,23 @@ bool session::make_room(std::uint64_t bytes) {
   }
   while (!st_->queue.empty() && queue_full(bytes, 0)) {
     st_->queued_bytes -= footprint(st_->queue.front());
+    discard(st_->queue.front());
     st_->queue.pop_front();
     drop(false);
   }
   return !queue_full(bytes, 0);
+}
+
+void session::discard(const delivery& d) {
+  if (d.stored != 0) {
+    actions_.push_back(stored_released{d.stored});
+  }
+}
+
+void session::persist() {
+  if (st_->expiry_interval != 0) {
+    actions_.push_back(persist_session{});
+  }
 }
 
 void session::progress() {
@@ -161,9 +173,11 @@ void session::trim_to_bounds() {
                                  st_->queued_bytes + st_->inflight_bytes > limits_.max_queued_bytes)) {
     if (limits_.queue_overflow == overflow_policy::drop_newest) {
       st_->queued_bytes -= footprint(st_->queue.back());
+      discard(st_->queue.back());
       st_->queue.pop_back();
     } else {
       st_->queued_bytes -= footprint(st_->queue.front());
+      discard(st_->queue.front());
       st_->queue.pop_front();
     }
     drop(false);
@@ -189,6 +203,8 @@ void session::pump() {
     // Checked again on the way out: the rights may have changed while it waited (a reload).
     if (!expired(*d.message) && deliverable(d)) {
       start_inflight(std::move(d), bytes);
+    } else {
+      discard(d);
     }
   }
 }
@@ -200,13 +216,15 @@ void session::start_inflight(delivery&& d, std::uint64_t bytes) {
   }
   const std::uint16_t id = next_packet_id();
   if (!send_delivery(d, false, id)) {
-    return; // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
+    discard(d); // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
+    return;
   }
   st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++, bytes});
   st_->inflight_bytes += bytes;
 }
 
 void session::forget_inflight(std::unordered_map<std::uint16_t, inflight_message>::iterator it) {
+  discard(it->second.what);
   st_->inflight_bytes -= it->second.bytes;
   st_->inflight.erase(it); // the identifier is free again [MQTT-4.3.2-?]
 }
@@ -330,7 +348,7 @@ void session::on_pubrec(const mqtt::pubrec& p) {
     return;
   }
   it->second.released = true;
-  it->second.what.message.reset(); // PUBREL needs only the identifier
+  it->second.what.message.reset(); // PUBREL needs only the identifier; `stored` stays until PUBCOMP
   st_->inflight_bytes -= it->second.bytes;
   it->second.bytes = 0;
   send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}}); // [MQTT-4.3.3-4]

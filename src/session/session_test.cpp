@@ -127,6 +127,16 @@ protected:
     return acks.empty() ? mqtt::connack{} : acks.front();
   }
 
+  // A persistent 3.1.1 session whose connection was lost; returns its CONNECT.
+  mqtt::connect offline() {
+    auto c = connect_packet(protocol_version::v3_1_1);
+    c.clean_start = false;
+    connect(c);
+    s_->on_connection_lost();
+    take();
+    return c;
+  }
+
   std::vector<action> take() {
     std::vector<action> out;
     out.swap(s_->actions());
@@ -493,11 +503,7 @@ TEST_F(session_test, v311_window_is_the_broker_limit) {
 
 TEST_F(session_test, offline_queue_is_bounded_by_count_and_drops_the_newest) {
   lim_.max_queued_messages = 3;
-  auto c = connect_packet(protocol_version::v3_1_1);
-  c.clean_start = false;
-  connect(c);
-  s_->on_connection_lost();
-  take();
+  const auto c = offline();
   for (const char* t : {"1", "2", "3", "4", "5"}) {
     s_->deliver(to_deliver(message(t), qos::at_least_once));
   }
@@ -642,11 +648,7 @@ TEST_F(session_test, a_congested_session_without_acknowledgements_is_disconnecte
 TEST_F(session_test, an_offline_queue_can_give_up_its_oldest_messages_instead) {
   lim_.max_queued_messages = 3;
   lim_.queue_overflow = overflow_policy::drop_oldest;
-  auto c = connect_packet(protocol_version::v3_1_1);
-  c.clean_start = false;
-  connect(c);
-  s_->on_connection_lost();
-  take();
+  offline();
   for (const char* t : {"1", "2", "3", "4", "5"}) {
     s_->deliver(to_deliver(message(t), qos::at_least_once));
   }

@@ -30,6 +30,9 @@ struct delivery {
   mqtt::qos qos = mqtt::qos::at_most_once;     // already min(message QoS, granted QoS) [MQTT-3.8.4-8]
   bool retain = false;                         // the RETAIN flag to send [MQTT-3.3.1-8], [MQTT-3.3.1-9]
   std::vector<std::uint32_t> subscription_ids; // 5.0: of every matching subscription [MQTT-3.3.4-4]
+  // Its record in the durable store (the broker's sequence number), 0 when it has none. The
+  // session says when it lets go of it (stored_released), so that the record goes too.
+  std::uint64_t stored = 0;
 };
 
 struct stored_subscription {

@@ -273,8 +273,12 @@ class Client:
 
     def acknowledged(self, mids):
         """How many of the publishes `mids` (from publish(wait=False)) the broker has acknowledged."""
+        return len(self.which_acknowledged(mids))
+
+    def which_acknowledged(self, mids):
+        """The publishes of `mids` the broker has acknowledged (PUBACK, or PUBCOMP for QoS 2)."""
         with self._acks_cv:
-            return sum(("pub", mid) in self._acks for mid in mids)
+            return [mid for mid in mids if ("pub", mid) in self._acks]
 
     def expect(self, timeout=TIMEOUT):
         """The next message delivered to this client."""

@@ -11,6 +11,7 @@ brokers logged must be a record of their audit logs, and `firehook audit verify`
 """
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -33,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 TRIGGERED = {
     "connection_accepted", "connection_refused", "auth_allowed", "auth_denied", "client_disconnected",
     "session_taken_over", "publish_refused", "subscribe_granted", "subscribe_refused", "subscription_revoked",
-    "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost",
+    "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost", "store",
     "admin_request", "alert",
 }
 
@@ -275,6 +276,19 @@ def test_alert(start_broker, raw):
     e = b.wait_for_event(covers("alert"), subject="client_id_flapping")
     assert (e["client_id"], e["level"], e["count"]) == (cid, "warning", 3), e
     assert "lost its connection 3 times" in e["reason"], e
+
+
+def test_store(start_broker, raw, tmp_path):
+    b = start_broker({"broker": {"state_dir": str(tmp_path / "st")}, "store": {"max_bytes": 256 * 1024}})
+    r = raw(b, V5)
+    r.connect(client_id=unique("filler"))
+    for i in range(64):
+        r.publish(f"fill/{i}", os.urandom(32 * 1024), qos=1, retain=True)
+        if r.expect(PUBACK, timeout=10).reason == 0x97:
+            break
+    e = b.wait_for_event(covers("store"))
+    assert e["level"] == "warning" and e["count"] == 1 and "refused" in e["reason"], e
+    assert e["subject"].endswith("store"), e
 
 
 def test_client_text_cannot_break_the_json_lines(broker, raw):
