@@ -362,6 +362,9 @@ public:
   const std::vector<publisher*>& publishers() const { return publishers_; }
   const sequence_tracker& tracker(std::size_t i) const { return trackers_[i]; }
   const latency_histogram& latency() const { return latency_; }
+  // When the slowest delivery arrived (steady clock, 0 if none did), to tell a hiccup from a tail.
+  std::int64_t slowest_at() const { return slowest_at_; }
+  std::int64_t slowest() const { return slowest_; }
   std::uint64_t foreign() const { return foreign_; }
   std::uint64_t downgraded() const { return downgraded_; }
 
@@ -402,6 +405,10 @@ private:
       return;
     }
     latency_.record(now - st.sent_ns);
+    if (now - st.sent_ns > slowest_) {
+      slowest_ = now - st.sent_ns;
+      slowest_at_ = now;
+    }
     ++credit_[i];
     ++unique_;
     last_ns_ = now;
@@ -448,6 +455,8 @@ private:
   latency_histogram latency_;
   std::uint64_t unique_ = 0;
   std::int64_t last_ns_ = 0;
+  std::int64_t slowest_ = -1;
+  std::int64_t slowest_at_ = 0;
   std::uint64_t foreign_ = 0;      // not a stamped message of this run
   std::uint64_t downgraded_ = 0;   // delivered at another QoS than subscribed and published
   asio::steady_timer stall_timer_; // --stalled only
@@ -472,7 +481,9 @@ struct group_figures {
   std::uint64_t downgraded = 0;
   std::uint16_t receive_maximum = 65535; // the smallest the broker granted a publisher
   std::int64_t last_rx = 0;              // the last unique delivery, steady clock
-  double stalled_s = 0;                  // the longest a subscriber of the group read nothing
+  std::int64_t slowest = -1;             // the slowest delivery's latency, and when it arrived
+  std::int64_t slowest_at = 0;
+  double stalled_s = 0; // the longest a subscriber of the group read nothing
 
   // Every publisher of the group before any subscriber: settle() decides what was acknowledged.
   void add(publisher& p) {
@@ -491,6 +502,10 @@ struct group_figures {
     foreign += s.foreign();
     downgraded += s.downgraded();
     last_rx = std::max(last_rx, s.last_receive_ns.load());
+    if (s.slowest() > slowest) {
+      slowest = s.slowest();
+      slowest_at = s.slowest_at();
+    }
     stalled_s = std::max(stalled_s, s.stalled_s());
     for (std::size_t i = 0; i < s.publishers().size(); ++i) {
       const publisher& p = *s.publishers()[i];
@@ -776,6 +791,9 @@ int run_traffic(const options& opt) {
   r.add("sent_per_s", static_cast<double>(normal.sent) / publish_s, 0);
   r.add("delivered_per_s", static_cast<double>(normal.count.delivered) / delivery_s, 0);
   r.add_latency("latency", normal.latency);
+  if (normal.slowest >= 0) {
+    r.add("latency_max_at_s", static_cast<double>(normal.slowest_at - t0) / 1e9, 3);
+  }
   if (opt.rate > 0) {
     r.add_latency("send_lag", normal.send_lag);
   }
