@@ -142,10 +142,13 @@ void client::on_handshake(const error_code& ec) {
 void client::send_connect() {
   mqtt::connect c;
   c.version = settings_.version;
-  c.clean_start = true;
+  c.clean_start = settings_.session_expiry == 0;
   c.keep_alive = settings_.keep_alive;
   c.client_id = settings_.client_id;
   if (settings_.version == mqtt::protocol_version::v5) {
+    if (settings_.session_expiry != 0) {
+      c.props.session_expiry_interval = settings_.session_expiry;
+    }
     // Let the broker send as many unacknowledged QoS 1/2 messages as it likes: the subscriber
     // answers at once, so a small window would only measure the round trip.
     c.props.receive_maximum = 65535;

@@ -60,6 +60,8 @@ struct client_settings {
   mqtt::protocol_version version = mqtt::protocol_version::v5;
   std::string client_id;
   std::uint16_t keep_alive = 300; // runs are far shorter, so no PINGREQ is ever needed
+  // 0: a clean session; otherwise a persistent one (3.1.1 clean session 0, 5.0 this expiry).
+  std::uint32_t session_expiry = 0;
   std::size_t read_buffer = 64 * 1024;
   bool full_decode = false;
   // Microseconds between the end of the TLS handshake and CONNECT; 0 (the default, what real

@@ -39,6 +39,8 @@ void add_traffic(CLI::App& cmd, options& opt) {
       ->check(CLI::Range(0, 2))
       ->capture_default_str();
   cmd.add_option("--payload", opt.payload, "payload bytes (at least 16)")->capture_default_str();
+  cmd.add_flag("--persistent", opt.persistent,
+               "subscribers keep their sessions (clean session 0 / Session Expiry Interval 300 s)");
   cmd.add_option("--duration", opt.duration, "seconds of publishing")
       ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();

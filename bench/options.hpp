@@ -32,6 +32,9 @@ struct options {
   double stall_after = 1;
   double stall_for = 10;
   unsigned qos = 0;
+  // Subscribers keep their sessions (3.1.1 clean session 0, 5.0 Session Expiry Interval 300 s):
+  // the broker then keeps their QoS 1/2 messages durably (Firehook: acknowledged once on disk).
+  bool persistent = false;
   std::size_t payload = 64; // bytes, at least the 16-byte stamp
   double duration = 5;      // seconds of publishing
   std::uint64_t count = 0;  // messages to publish in total, 0 = as many as the duration allows

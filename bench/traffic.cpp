@@ -622,6 +622,7 @@ int run_traffic(const options& opt) {
   for (unsigned i = 0; i < n_sub; ++i) {
     client_settings s = base;
     s.client_id = "fhb-" + tag + "-s" + std::to_string(i);
+    s.session_expiry = opt.persistent ? 300 : 0;
     std::vector<publisher*> mine;
     std::string filter;
     switch (opt.scenario) {

@@ -279,8 +279,12 @@ void shard::receive(shard_message&& m) {
 }
 
 void shard::post(unsigned target, shard_message&& m) {
-  // Deliveries batched for `target` go first, so a message never overtakes them.
+  // Deliveries batched for `target` go first, so a message never overtakes them (and their
+  // store records before them, as in flush_outbox).
   if (!outbox_[target].empty()) {
+    if (!outgoing_.empty()) {
+      flush_store();
+    }
     shard* to = &broker_.shard_at(target);
     transport_.post_to_shard(target, [to, batch = message::deliveries{std::move(outbox_[target])}]() mutable {
       to->receive(std::move(batch));

@@ -124,6 +124,7 @@ private:
     std::shared_ptr<const security::identity> who;   // of the current or last connection
     bool running = false;                            // run_actions() is draining it
     bool persisted = false;                          // it has a record in the durable store
+    bool dirty = false;                              // in dirty_: its record is written this turn
   };
 
   struct timer {

@@ -228,6 +228,11 @@ void shard::receive_deliveries(std::vector<remote_delivery>&& batch) {
 }
 
 void shard::flush_outbox() {
+  // The records of these deliveries go to the store first: their erasure, which another shard
+  // may submit as soon as it has them, must come after.
+  if (!outgoing_.empty()) {
+    flush_store();
+  }
   for (unsigned t = 0; t < outbox_.size(); ++t) {
     if (outbox_[t].empty()) {
       continue;

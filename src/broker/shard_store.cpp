@@ -57,9 +57,11 @@ void shard::write_retained(const mqtt::message_ptr& m, router::retain_status sta
 }
 
 void shard::mark_dirty(subscriber_id sid) {
-  if (broker_.durable() == nullptr) {
+  const auto it = sessions_.find(sid);
+  if (broker_.durable() == nullptr || it == sessions_.end() || it->second.dirty) {
     return;
   }
+  it->second.dirty = true;
   dirty_.push_back(sid);
   schedule_store_flush();
 }
@@ -87,10 +89,14 @@ void shard::flush_store() {
   }
   for (const subscriber_id sid : dirty_) {
     const auto it = sessions_.find(sid);
-    if (it == sessions_.end() || !durable(it->second)) {
+    if (it == sessions_.end()) {
       continue;
     }
     session_slot& slot = it->second;
+    slot.dirty = false;
+    if (!durable(slot)) {
+      continue;
+    }
     const session::state& state = slot.s->current();
     persist::session_record r;
     if (slot.who) {
@@ -178,6 +184,7 @@ void shard::erase_durable(subscriber_id sid, session_slot& slot) {
     return;
   }
   std::erase(dirty_, sid); // no record of it may follow the erase
+  slot.dirty = false;
   outgoing_.erase_session_and_messages(slot.s->client_id());
   slot.persisted = false;
   flush_store(); // now: before any answer that lets a new session of this client id be written
