@@ -88,7 +88,8 @@ class Scenario:
 
 def scenarios(quick):
     # Durations and counts are scaled so that `make bench` (3 runs, 2 brokers) ends in about
-    # 12 minutes on a 2-core machine; --quick is a smoke test of the whole pipeline (about 2 minutes).
+    # 16 minutes on a 2-core machine, 4 of them the backpressure scenarios (the stall runs publish for
+    # 13 s); --quick is a smoke test of the whole pipeline (about 2 minutes).
     d = "1" if quick else "3"
     conns = "1000" if quick else "10000"
     rate_d = "1" if quick else "3"
@@ -717,10 +718,10 @@ def main_section(opt, machine, selected, results, failures, commands, broker_com
     L.append("Scale: each closed-loop run publishes for "
              f"{'1' if opt.quick else '3'} s (then waits for what is in flight), each open-loop run for "
              f"{'1' if opt.quick else '3'} s at 20,000 msg/s, and the connection runs open "
-             f"{'1,000' if opt.quick else '10,000'} connections and hold them 2 s, so that the comparison "
-             "takes about 5 minutes on 2 cores and `make bench`, a first Release build included, stays under a "
-             "quarter of an hour. Longer runs move the medians by less than the run-to-run spread on a quiet "
-             "machine; on a shared one the spread dominates.")
+             f"{'1,000' if opt.quick else '10,000'} connections and hold them 2 s, so that these scenarios "
+             "take about 7 minutes on 2 cores (the backpressure scenarios below about 4 more) and `make bench`, "
+             "micro-benchmarks included, about 16 minutes without a first Release build. Longer runs move the "
+             "medians by less than the run-to-run spread on a quiet machine; on a shared one the spread dominates.")
     L.append("")
     L.append("Broker configurations (ports are chosen per run):")
     L.append("")
