@@ -71,7 +71,7 @@ class Scenario:
     """
 
     def __init__(self, key, title, args, metric, better, target=None, tls=False, fresh_memory=False,
-                 extra=(), defaults=False):
+                 extra=(), defaults=False, firehook_args=()):
         self.key = key
         self.title = title
         self.args = args
@@ -84,6 +84,8 @@ class Scenario:
         # Both brokers with their default limits (issue 12's backpressure scenarios): reported in
         # their own section, and a loss there is a finding for Mosquitto, a failure for Firehook.
         self.defaults = defaults
+        # Generator arguments for Firehook's runs only (and a --baseline's), e.g. --persistent.
+        self.firehook_args = firehook_args
 
 
 def scenarios(quick):
@@ -110,6 +112,12 @@ def scenarios(quick):
                  (">=", 3.0)),
         Scenario("fanin_q2", "fan-in 8→1, QoS 2, closed loop",
                  ["fanin", "--publishers", "8", "--qos", "2", "--duration", d], "delivered_per_s", "higher"),
+        # Issue 12: Firehook's subscriber keeps its session, so every message is written to the
+        # durable store before its PUBACK; Mosquitto's is clean and keeps nothing on disk.
+        Scenario("fanin_q1_durable", "fan-in 8→1, QoS 1, closed loop; Firehook durable (persistent subscriber), "
+                 "Mosquitto clean",
+                 ["fanin", "--publishers", "8", "--qos", "1", "--duration", d], "delivered_per_s", "higher",
+                 (">=", 1.0), firehook_args=("--persistent",)),
         Scenario("fanout_q0", "fan-out 1→100, QoS 0, closed loop",
                  ["fanout", "--subscribers", "100", "--qos", "0", "--duration", d, "--window", "100"],
                  "delivered_per_s", "higher", (">=", 2.0)),
@@ -338,7 +346,8 @@ def process_cpu_seconds(pid):
 
 
 def run_once(bench_bin, sc, broker, gen_cpus, tls_files, outdir, label):
-    args = [str(bench_bin), *sc.args, "--port", str(broker.port), "--broker-pid", str(broker.proc.pid),
+    own = sc.firehook_args if broker.kind in ("firehook", "baseline") else ()
+    args = [str(bench_bin), *sc.args, *own, "--port", str(broker.port), "--broker-pid", str(broker.proc.pid),
             "--label", label, "--json"]
     if sc.tls:
         args += ["--tls", "--cafile", str(tls_files[0])]
