@@ -589,8 +589,9 @@ int run_traffic(const options& opt) {
     n_pub = n_sub = opt.pairs + opt.stalled;
     break;
   }
-  // Pairs from this index on are the stalled ones (--stalled).
-  const unsigned first_stalled = opt.scenario == scenario::pairs ? opt.pairs : n_pub;
+  // Pairs from this index on are the stalled ones (--stalled); in fanin and fanout, none is (the
+  // index is past every publisher and every subscriber).
+  const unsigned first_stalled = opt.scenario == scenario::pairs ? opt.pairs : std::max(n_pub, n_sub);
   if (n_pub == 0 || n_sub == 0 || n_pub >= max_publishers) {
     std::cerr << "firehook-bench: need at least one publisher and one subscriber\n";
     return 2;
