@@ -161,6 +161,9 @@ void broker::close_store() {
 }
 
 broker::~broker() {
+  // The store's last completions call committed(), which reads shards_ under attach_mutex_: it
+  // closes while they are still there (every shard has detached by now, so none is reached).
+  close_store();
   events_.stop(); // its sinks (the statistics) go before it
 }
 

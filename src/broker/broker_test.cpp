@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "base/temp_dir.hpp"
 #include "broker/broker.hpp"
 #include "broker/shard.hpp"
 #include "broker/transport.hpp"
@@ -427,6 +428,41 @@ TEST_P(backpressure, a_subscriber_that_stops_acknowledging_is_disconnected_and_i
 }
 
 INSTANTIATE_TEST_SUITE_P(same_and_other_shard, backpressure, ::testing::Values(0u, 1u));
+
+// --- durable store --------------------------------------------------------------------------------
+
+TEST(durable_store, a_persistent_session_and_its_queued_message_come_back_after_a_restart) {
+  const base::temp_dir dir("firehook-broker-store");
+  const std::string with_store = "[broker]\nshards = 2\nstate_dir = \"" + dir.path().string() +
+                                 "\"\n\n[[listener]]\nname = \"default\"\naddress = \"127.0.0.1\"\nport = 0\n"
+                                 "protocol = \"mqtt\"\nallow_anonymous = true\n";
+  {
+    network net(with_store, 2);
+    const auto dev = net.connect(1, connect_packet(protocol_version::v5, "dev", false));
+    subscribe(net, 1, dev, "t");
+    net.at(1).on_packet(dev, mqtt::packet(mqtt::disconnect{}));
+    ASSERT_TRUE(net.pump([&] { return net.closed(1, dev); }));
+    net.report_closed(1, dev);
+    const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+    net.at(0).on_packet(pub, mqtt::packet(qos1("t", 7)));
+    // The PUBACK comes once the message is on disk (the store's writer thread answers).
+    ASSERT_TRUE(net.pump([&] { return ack_ids(net.received(0, pub)) == std::vector<std::uint16_t>{7}; }));
+  }
+  network net(with_store, 2);
+  const auto restored = net.the_broker().restore();
+  EXPECT_EQ(restored.sessions, 1u);
+  EXPECT_EQ(restored.messages, 1u);
+  const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+  const auto ack = only<mqtt::connack>(net.received(0, dev));
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_TRUE(ack[0].session_present);
+  ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(0, dev)).empty(); }));
+  EXPECT_EQ(only<mqtt::publish>(net.received(0, dev))[0].payload, "7");
+  // The subscription is back in every shard's index: a message published on the other shard arrives.
+  const auto pub = net.connect(1, connect_packet(protocol_version::v5, "pub2"));
+  net.at(1).on_packet(pub, mqtt::packet(qos1("t", 8)));
+  ASSERT_TRUE(net.pump([&] { return only<mqtt::publish>(net.received(0, dev)).size() == 2; }));
+}
 
 // --- shard::disconnect ---------------------------------------------------------------------------
 
