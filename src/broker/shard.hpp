@@ -101,6 +101,16 @@ public:
   // thread, through broker::committed; handled on this shard's thread.
   void committed(std::uint64_t generation, std::error_code ec);
 
+  // Start-up (broker::restore), before any shard runs; each is called on the main thread.
+  // A session read back from the store, installed here offline; the other replicas learn it
+  // through learn_restored().
+  void restore_session(const std::string& client_id, persist::session_record&& record,
+                       std::vector<session::delivery>&& queue);
+  void learn_restored(subscriber_id sid, location where, const std::vector<replica_change>& changes,
+                      const std::string& client_id, bool shared);
+  // Once every session is installed everywhere: wills come due, expiries start.
+  void finish_restore();
+
   // For tests and metrics.
   std::size_t session_count() const { return sessions_.size(); }
   const router::subscription_index& subscriptions() const { return replica_.index(); }
@@ -190,7 +200,7 @@ private:
   void apply_congestion(subscriber_id sid, bool congested, std::uint64_t epoch);
   void slow_publisher(subscriber_id publisher);
   void release_publishers(subscriber_id relieved);
-  // Keeps `p` (a PUBACK or PUBREC) back when the session is a slowed publisher.
+  // Keeps `p` (a PUBACK or PUBREC) back when its message waits for the store, or behind others.
   bool withhold(subscriber_id sid, mqtt::packet& p);
   static bool passes_while_slowed(const mqtt::packet& p);
   bool slowed(subscriber_id publisher) const {
@@ -216,18 +226,6 @@ private:
   void release_acks(subscriber_id publisher);
   void erase_durable(subscriber_id sid, session_slot& slot);
 
-public:
-  // Start-up (broker::restore), before any shard runs; each is called on the main thread.
-  // A session read back from the store, installed here offline; the other replicas learn it
-  // through learn_restored().
-  void restore_session(const std::string& client_id, persist::session_record&& record,
-                       std::vector<session::delivery>&& queue);
-  void learn_restored(subscriber_id sid, location where, const std::vector<replica_change>& changes,
-                      const std::string& client_id, bool shared);
-  // Once every session is installed everywhere: wills come due, expiries start.
-  void finish_restore();
-
-private:
   // timers, statistics, $SYS (shard_tick.cpp)
   void fire(const timer& t);
   void flush_statistics();
@@ -261,21 +259,23 @@ private:
   // While the shard itself ends a connection (disconnect, takeover) and runs the session's
   // actions: why, for the client_disconnected event. Empty otherwise.
   std::string closing_reason_;
-  // Backpressure (docs/broker.md, "Flow control"). A publisher whose message reached a congested
-  // subscriber is slowed: its PUBACK/PUBREC wait here, in order, and its later packets are held
-  // (except the acknowledgements of its own deliveries and PINGREQ) until every subscriber in
-  // `waiting_on` is relieved, or gone.
-  // An acknowledgement waiting for the store: for the commit of batch `generation` (0: none).
+  // Acknowledgements held back, by publisher, in order. Two reasons:
+  //  - backpressure (docs/broker.md, "Flow control"): a publisher whose message reached a
+  //    congested subscriber is slowed: its PUBACK/PUBREC wait, and its later packets are held
+  //    (except the acknowledgements of its own deliveries and PINGREQ) until every subscriber in
+  //    `waiting_on` is relieved, or gone;
+  //  - durability (shard_store.cpp): an acknowledgement waits for the commit of the batch that
+  //    carries its message (`generation`; 0: none).
   struct pending_ack {
     mqtt::packet packet;
     std::uint64_t generation = 0;
     bool send = true; // false: refused where the protocol has no way to say it (3.1.1)
   };
-  struct slowed_publisher {
+  struct held_acks {
     std::vector<subscriber_id> waiting_on; // empty: not slowed, only acknowledgements wait
     boost::container::deque<pending_ack> acks;
   };
-  std::unordered_map<subscriber_id, slowed_publisher> held_;
+  std::unordered_map<subscriber_id, held_acks> held_;
   std::vector<subscriber_id> congested_targets_; // of the message being routed
   std::vector<subscriber_id> congested_;         // local congested sessions, relieved every tick
   // The durable store's batch of this turn (shard_store.cpp): written at the end of the turn.
