@@ -51,18 +51,21 @@ private:
       close();
       return;
     }
-    stream_->socket().async_wait(wait == readiness::readable ? tcp::socket::wait_read
-                                                             : tcp::socket::wait_write,
-                                 [self = shared_from_this()](const boost::system::error_code& wait_ec) {
-                                   if (self->done_) {
-                                     return;
-                                   }
-                                   if (wait_ec) {
-                                     self->close();
-                                     return;
-                                   }
-                                   self->shut();
-                                 });
+    then(wait == readiness::readable ? tcp::socket::wait_read : tcp::socket::wait_write, &lingering::shut);
+  }
+
+  // Once the socket is ready for `w`, `next`; closes on an error; nothing once done.
+  void then(tcp::socket::wait_type w, void (lingering::*next)()) {
+    stream_->socket().async_wait(w, [self = shared_from_this(), next](const boost::system::error_code& ec) {
+      if (self->done_) {
+        return;
+      }
+      if (ec) {
+        self->close();
+        return;
+      }
+      ((*self).*next)();
+    });
   }
 
   // Reads and drops what has arrived; closes at the peer's end of stream or at the byte bound.
@@ -73,17 +76,7 @@ private:
       boost::system::error_code ec;
       std::size_t n = stream_->socket().read_some(asio::buffer(scratch), ec);
       if (ec == asio::error::would_block || ec == asio::error::try_again) {
-        stream_->socket().async_wait(tcp::socket::wait_read,
-                                     [self = shared_from_this()](const boost::system::error_code& wait_ec) {
-                                       if (self->done_) {
-                                         return;
-                                       }
-                                       if (wait_ec) {
-                                         self->close();
-                                         return;
-                                       }
-                                       self->discard();
-                                     });
+        then(tcp::socket::wait_read, &lingering::discard);
         return;
       }
       if (ec) { // eof: the client has closed its side too; or a reset

@@ -216,6 +216,7 @@ class RawClient:
         self.aliases = {}
         self.closed = False
         self.next_pid = 1
+        self.ending = None  # how the broker's side ended: "eof" or "reset" (once Closed was raised)
 
     # -- sending
 
@@ -285,8 +286,10 @@ class RawClient:
         except socket.timeout:
             raise TimeoutError from None
         except (ConnectionResetError, BrokenPipeError):
-            data = b""
+            self.ending = "reset"
+            raise Closed from None
         if not data:
+            self.ending = "eof"
             raise Closed
         self.buf += data
 

@@ -12,7 +12,6 @@ under TLS a close_notify before it: the TLS socket does not suppress a ragged EO
 TLS error.
 """
 
-import socket
 import ssl
 import time
 
@@ -32,12 +31,10 @@ BURST_SECONDS = 0.5
 
 
 class EndWatchingClient(RawClient):
-    """A RawClient (optionally over TLS) that records how the stream ended instead of folding a
-    reset into an ordinary close."""
+    """A RawClient, optionally over TLS, whose `ending` also tells a TLS error apart."""
 
     def __init__(self, host, port, context=None, server_hostname=None):
         super().__init__(host, port, V5)
-        self.ending = None
         if context is not None:
             # A TCP FIN without a close_notify is an error here, not an end: neither the socket
             # (suppress_ragged_eofs) nor OpenSSL (Python's default contexts ignore it) pass it over.
@@ -46,24 +43,11 @@ class EndWatchingClient(RawClient):
                                             suppress_ragged_eofs=False)
 
     def _fill(self, deadline):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError
-        self.sock.settimeout(remaining)
         try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            raise TimeoutError from None
-        except ConnectionResetError:
-            self.ending = "reset"
-            raise Closed from None
+            super()._fill(deadline)
         except ssl.SSLError as e:
             self.ending = f"TLS error: {e}"
             raise Closed from None
-        if not data:
-            self.ending = "eof"
-            raise Closed
-        self.buf += data
 
     def read_to_end(self, timeout=10.0):
         """The packets read until the stream ended (self.ending says how); the socket stays open."""
