@@ -165,6 +165,22 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
   section.finish();
 }
 
+void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& out) {
+  if (const auto networks = section.strings("allowlist")) {
+    std::vector<base::address_range> ranges;
+    for (const string_element& network : *networks) {
+      std::string error;
+      if (auto range = base::address_range::parse(network.text(), error)) {
+        ranges.push_back(std::move(*range));
+      } else {
+        sink.error(network.value->source(), network.path, error + " (got " + quoted_value(network.text()) + ")");
+      }
+    }
+    out.allowlist = base::address_set(std::move(ranges));
+  }
+  section.finish();
+}
+
 void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_connections", out.max_connections, 1, 10'000'000);
   section.integer("connect_timeout", out.connect_timeout, 1, 300);
@@ -791,6 +807,10 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     section.integer("window", a.window, 1, 86'400);
     section.integer("max_tracked", a.max_tracked, 100, 10'000'000);
     section.finish();
+  }
+  if (const auto* table = root.table("abuse")) {
+    table_reader section(sink, *table, "abuse");
+    read_abuse(sink, section, out.abuse);
   }
   if (const auto* table = root.table("store")) {
     table_reader section(sink, *table, "store");

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/address_range.hpp"
+
 namespace firehook::config {
 
 enum class log_level : std::uint8_t { trace, debug, info, warn, error, off };
@@ -221,6 +223,13 @@ struct alert_settings {
   std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000
 };
 
+// [abuse]: what one peer address or network may cost the broker (docs/hardening.md). On by default.
+struct abuse_settings {
+  // Networks ("10.0.0.0/8", "2001:db8::/32", or one address) of gateways behind NAT: their
+  // addresses are not held to per-address budgets, and a correct login from them is never delayed.
+  base::address_set allowlist;
+};
+
 struct auth_settings {
   certificate_auth_settings certificate;
   password_auth_settings password;
@@ -238,6 +247,7 @@ struct config {
   std::optional<admin_settings> admin; // [admin]
   alert_settings alerts;
   store_settings store;
+  abuse_settings abuse;
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -1043,5 +1043,20 @@ TEST(config_audit, every_key_is_read_and_a_bad_one_is_named) {
   EXPECT_EQ(only_error(load_string("[audit]\nmax_file_bytes = 10\n")).key, "audit.max_file_bytes");
 }
 
+TEST(config_abuse, allowlist_of_networks) {
+  EXPECT_TRUE(load_string("").cfg->abuse.allowlist.empty());
+  const auto r = load_string("[abuse]\nallowlist = [\"10.0.0.0/8\", \"2001:db8::/32\", \"192.0.2.7\"]\n");
+  ASSERT_TRUE(r.ok());
+  const auto& allow = r.cfg->abuse.allowlist;
+  EXPECT_EQ(allow.ranges().size(), 3U);
+  EXPECT_TRUE(allow.contains("10.1.2.3"));
+  EXPECT_TRUE(allow.contains("192.0.2.7"));
+  EXPECT_FALSE(allow.contains("192.0.2.8"));
+  const auto bad = only_error(load_string("[abuse]\nallowlist = [\"10.0.0.0/8\", \"10.0.0.0/40\"]\n"));
+  EXPECT_EQ(bad.key, "abuse.allowlist[1]");
+  EXPECT_EQ(bad.message, "prefix length must be 0..32 (got \"10.0.0.0/40\")");
+  EXPECT_EQ(bad.line, 2U);
+}
+
 } // namespace
 } // namespace firehook::config
