@@ -130,14 +130,14 @@ broker::restored broker::restore() {
       cleanup.erase_session_and_messages(client_id);
       continue;
     }
-    std::vector<session::delivery> queue;
+    std::vector<persist::stored_delivery> queue;
     for (auto& [seq, blob] : s.messages) {
       auto d = persist::decode_delivery(blob, now);
       if (!d) {
         cleanup.erase_session_message(client_id, seq); // expired while the broker was down, or damaged
         continue;
       }
-      d->stored = seq;
+      d->what.stored = seq;
       queue.push_back(std::move(*d));
     }
     out.messages += queue.size();

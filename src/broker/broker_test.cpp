@@ -464,6 +464,62 @@ TEST(durable_store, a_persistent_session_and_its_queued_message_come_back_after_
   ASSERT_TRUE(net.pump([&] { return only<mqtt::publish>(net.received(0, dev)).size() == 2; }));
 }
 
+// A QoS 2 delivery in flight to a connected persistent session when the broker stops comes back
+// under the same packet identifier: the PUBLISH again (DUP) before its PUBREC, only the PUBREL
+// after it, so a receiver that remembers the identifier gets it once.
+class durable_qos2 : public ::testing::TestWithParam<bool> {}; // whether PUBREC came back
+
+TEST_P(durable_qos2, an_in_flight_delivery_is_resent_under_its_packet_identifier_after_a_restart) {
+  const bool pubrec_sent = GetParam();
+  const base::temp_dir dir("firehook-broker-store");
+  const std::string with_store = "[broker]\nshards = 1\nstate_dir = \"" + dir.path().string() +
+                                 "\"\n\n[[listener]]\nname = \"default\"\naddress = \"127.0.0.1\"\nport = 0\n"
+                                 "protocol = \"mqtt\"\nallow_anonymous = true\n";
+  std::uint16_t id = 0;
+  {
+    network net(with_store, 1);
+    const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+    mqtt::subscribe sub;
+    sub.packet_id = 1;
+    sub.subscriptions.push_back(mqtt::subscription{"t", mqtt::subscribe_options{mqtt::qos::exactly_once}});
+    net.at(0).on_packet(dev, mqtt::packet(sub));
+    ASSERT_TRUE(net.pump([&] { return !only<mqtt::suback>(net.received(0, dev)).empty(); }));
+    const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+    mqtt::publish m = qos1("t", 7);
+    m.qos = mqtt::qos::exactly_once;
+    net.at(0).on_packet(pub, mqtt::packet(m));
+    ASSERT_TRUE(net.pump([&] { return !only<mqtt::pubrec>(net.received(0, pub)).empty(); }));
+    const auto got = only<mqtt::publish>(net.received(0, dev));
+    ASSERT_EQ(got.size(), 1u);
+    id = got[0].packet_id;
+    if (pubrec_sent) {
+      net.at(0).on_packet(dev, mqtt::packet(mqtt::pubrec{id, reason_code::success, {}}));
+      ASSERT_TRUE(net.pump([&] { return !only<mqtt::pubrel>(net.received(0, dev)).empty(); }));
+    }
+  } // the broker stops; what its shards submitted is committed
+  network net(with_store, 1);
+  EXPECT_EQ(net.the_broker().restore().messages, 1u);
+  const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+  ASSERT_TRUE(net.pump([&] { return net.received(0, dev).size() >= 2; }));
+  const auto again = net.received(0, dev);
+  if (pubrec_sent) {
+    const auto rel = only<mqtt::pubrel>(again);
+    ASSERT_EQ(rel.size(), 1u);
+    EXPECT_EQ(rel[0].packet_id, id);
+    EXPECT_TRUE(only<mqtt::publish>(again).empty()) << "the message is not sent again";
+    net.at(0).on_packet(dev, mqtt::packet(mqtt::pubcomp{id, reason_code::success, {}}));
+    net.pump(idle);
+  } else {
+    const auto resent = only<mqtt::publish>(again);
+    ASSERT_EQ(resent.size(), 1u);
+    EXPECT_EQ(resent[0].packet_id, id);
+    EXPECT_TRUE(resent[0].dup);
+    EXPECT_EQ(resent[0].payload, "7");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(before_and_after_pubrec, durable_qos2, ::testing::Bool());
+
 // --- shard::disconnect ---------------------------------------------------------------------------
 
 TEST(disconnect, v5_client_gets_the_reason_and_its_will_is_published) {

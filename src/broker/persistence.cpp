@@ -180,38 +180,79 @@ std::optional<mqtt::message> decode_message(std::string_view blob, const instant
   return m && r.done() ? m : std::nullopt;
 }
 
-std::string encode_delivery(const session::delivery& d, const instant& now) {
+namespace {
+
+// The delivery record's second byte: its QoS, and what it is in flight as. Records written before
+// the flags existed have them clear and read as before.
+constexpr std::uint8_t qos_mask = 0x03;
+constexpr std::uint8_t in_flight_flag = 0x04; // a packet identifier follows
+constexpr std::uint8_t released_flag = 0x08;  // PUBREL sent: no message follows
+
+std::string write_delivery(const session::delivery& d, std::optional<std::uint16_t> packet_id, bool released,
+                           const instant& now) {
   writer w;
   w.u8(format);
-  w.u8(static_cast<std::uint8_t>(d.qos));
+  w.u8(static_cast<std::uint8_t>(static_cast<std::uint8_t>(d.qos) | (packet_id ? in_flight_flag : 0) |
+                                 (released ? released_flag : 0)));
+  if (packet_id) {
+    w.u16(*packet_id);
+  }
   w.u8(d.retain ? 1 : 0);
   w.u32(static_cast<std::uint32_t>(d.subscription_ids.size()));
   for (const std::uint32_t id : d.subscription_ids) {
     w.u32(id);
   }
-  write_message(w, *d.message, now);
+  if (!released) {
+    write_message(w, *d.message, now);
+  }
   return w.take();
 }
 
-std::optional<session::delivery> decode_delivery(std::string_view blob, const instant& now) {
+} // namespace
+
+std::string encode_delivery(const session::delivery& d, const instant& now) {
+  return write_delivery(d, std::nullopt, false, now);
+}
+
+std::string encode_in_flight(const session::delivery& d, std::uint16_t packet_id, bool released,
+                             const instant& now) {
+  return write_delivery(d, packet_id, released, now);
+}
+
+std::optional<stored_delivery> decode_delivery(std::string_view blob, const instant& now) {
   reader r(blob);
   if (r.u8() != format) {
     return std::nullopt;
   }
-  session::delivery d;
-  const std::uint8_t q = r.u8();
+  stored_delivery out;
+  session::delivery& d = out.what;
+  const std::uint8_t flags = r.u8();
+  const std::uint8_t q = flags & qos_mask;
+  if ((flags & in_flight_flag) != 0) {
+    out.packet_id = r.u16();
+  }
+  out.released = (flags & released_flag) != 0;
   d.retain = r.u8() != 0;
   const std::uint32_t ids = r.u32();
   for (std::uint32_t i = 0; i < ids && r.ok(); ++i) {
     d.subscription_ids.push_back(r.u32());
   }
-  auto m = read_message(r, now);
-  if (!m || !r.done() || q < 1 || q > 2) {
+  if (q < 1 || q > 2 || (flags & ~(qos_mask | in_flight_flag | released_flag)) != 0 ||
+      (out.released && (!out.packet_id || q != 2)) || (out.packet_id && *out.packet_id == 0)) {
     return std::nullopt;
   }
   d.qos = static_cast<mqtt::qos>(q);
-  d.message = std::make_shared<const mqtt::message>(std::move(*m));
-  return d;
+  if (!out.released) {
+    auto m = read_message(r, now);
+    if (!m) {
+      return std::nullopt;
+    }
+    d.message = std::make_shared<const mqtt::message>(std::move(*m));
+  }
+  if (!r.done()) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 std::string encode_session(const session_record& s) {

@@ -37,7 +37,17 @@ std::optional<mqtt::message> decode_message(std::string_view blob, const instant
 
 // A QoS 1/2 delivery waiting in (or in flight to) a session.
 std::string encode_delivery(const session::delivery& d, const instant& now);
-std::optional<session::delivery> decode_delivery(std::string_view blob, const instant& now);
+// The same, sent under `packet_id` (QoS 2); `released`: PUBREL was sent, and only the packet
+// identifier is kept, not the message.
+std::string encode_in_flight(const session::delivery& d, std::uint16_t packet_id, bool released,
+                             const instant& now);
+struct stored_delivery {
+  session::delivery what; // its message is null when released
+  std::optional<std::uint16_t> packet_id; // in flight under it
+  bool released = false;
+};
+// nullopt: damaged, or its message expired by `now` (a released one never expires).
+std::optional<stored_delivery> decode_delivery(std::string_view blob, const instant& now);
 
 // What a persistent session keeps besides its messages.
 struct session_record {

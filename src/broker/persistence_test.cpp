@@ -67,13 +67,42 @@ TEST(persistence, a_delivery_keeps_its_qos_retain_flag_and_subscription_identifi
   d.qos = mqtt::qos::at_least_once;
   d.retain = false;
   d.subscription_ids = {3, 70000};
-  const auto back = decode_delivery(encode_delivery(d, at(0s)), at(0s));
-  ASSERT_TRUE(back);
+  const auto stored = decode_delivery(encode_delivery(d, at(0s)), at(0s));
+  ASSERT_TRUE(stored);
+  EXPECT_FALSE(stored->packet_id) << "queued, not in flight";
+  EXPECT_FALSE(stored->released);
+  const session::delivery* back = &stored->what;
   EXPECT_EQ(back->qos, mqtt::qos::at_least_once);
   EXPECT_FALSE(back->retain);
   EXPECT_EQ(back->subscription_ids, d.subscription_ids);
   EXPECT_EQ(back->message->payload, d.message->payload);
   EXPECT_EQ(back->stored, 0u) << "the sequence number is the record's key, not in its blob";
+}
+
+TEST(persistence, a_qos2_delivery_in_flight_keeps_its_packet_identifier_and_then_only_that) {
+  session::delivery d;
+  d.message = std::make_shared<const mqtt::message>(sample());
+  d.qos = mqtt::qos::exactly_once;
+  d.subscription_ids = {9};
+  const auto sent = decode_delivery(encode_in_flight(d, 513, false, at(0s)), at(0s));
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->packet_id, 513);
+  EXPECT_FALSE(sent->released);
+  EXPECT_EQ(sent->what.message->payload, d.message->payload);
+  EXPECT_EQ(sent->what.subscription_ids, d.subscription_ids);
+
+  const std::string blob = encode_in_flight(d, 513, true, at(0s));
+  EXPECT_LT(blob.size(), encode_in_flight(d, 513, false, at(0s)).size()) << "the message is not kept";
+  const auto released = decode_delivery(blob, at(1'000'000s));
+  ASSERT_TRUE(released) << "a released delivery never expires: its PUBREL is still owed";
+  EXPECT_EQ(released->packet_id, 513);
+  EXPECT_TRUE(released->released);
+  EXPECT_FALSE(released->what.message);
+  EXPECT_EQ(released->what.qos, mqtt::qos::exactly_once);
+
+  std::string bad = blob;
+  bad[1] = static_cast<char>(0x08 | 0x02); // released without a packet identifier
+  EXPECT_FALSE(decode_delivery(bad, at(0s)));
 }
 
 TEST(persistence, a_session_comes_back_the_same) {

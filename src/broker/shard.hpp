@@ -105,7 +105,7 @@ public:
   // A session read back from the store, installed here offline; the other replicas learn it
   // through learn_restored().
   void restore_session(const std::string& client_id, persist::session_record&& record,
-                       std::vector<session::delivery>&& queue);
+                       std::vector<persist::stored_delivery>&& messages);
   void learn_restored(subscriber_id sid, location where, const std::vector<replica_change>& changes,
                       const std::string& client_id, bool shared);
   // Once every session is installed everywhere: wills come due, expiries start.
@@ -217,6 +217,7 @@ private:
   void write_retained(const mqtt::message_ptr& m, router::retain_status status);
   void mark_dirty(subscriber_id sid);
   void release_stored(const session_slot& slot, std::uint64_t seq);
+  void rewrite_stored(const session_slot& slot, const session::stored_in_flight& x);
   void schedule_store_flush();
   // Submits what this turn wrote (one batch per turn); its acknowledgements wait for the commit.
   void flush_store();

@@ -64,6 +64,7 @@ void shard::run_actions(subscriber_id sid) {
                      [&](session::congestion_changed& x) { congestion_changed(sid, slot, x.congested); },
                      [&](session::persist_session&) { mark_dirty(sid); },
                      [&](session::stored_released& x) { release_stored(slot, x.seq); },
+                     [&](session::stored_in_flight& x) { rewrite_stored(slot, x); },
                      [&](session::apply_subscriptions& x) {
                        record_subscriptions(slot, x);
                        start_subscribe(sid, slot, std::move(x));

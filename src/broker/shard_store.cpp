@@ -74,6 +74,17 @@ void shard::release_stored(const session_slot& slot, std::uint64_t seq) {
   schedule_store_flush();
 }
 
+void shard::rewrite_stored(const session_slot& slot, const session::stored_in_flight& x) {
+  if (broker_.durable() == nullptr) {
+    return;
+  }
+  // The same key as the record the publisher's shard wrote, which was submitted before this
+  // delivery was handed over: the store commits in submit order, so this one lands after it.
+  outgoing_.put_session_message(slot.s->client_id(), x.seq,
+                                persist::encode_in_flight(x.what, x.packet_id, x.released, broker_.now()));
+  schedule_store_flush();
+}
+
 void shard::schedule_store_flush() {
   if (!store_flush_scheduled_) {
     store_flush_scheduled_ = true;
@@ -193,7 +204,7 @@ void shard::erase_durable(subscriber_id sid, session_slot& slot) {
 // --- start-up ----------------------------------------------------------------------------------
 
 void shard::restore_session(const std::string& client_id, persist::session_record&& record,
-                            std::vector<session::delivery>&& queue) {
+                            std::vector<persist::stored_delivery>&& messages) {
   auto who = std::make_shared<security::identity>(std::move(record.owner));
   const auto claim = broker_.registry().claim(client_id, shard_index_, who->key(), {});
   if (claim.status != session_registry::claim_status::ok) {
@@ -213,9 +224,22 @@ void shard::restore_session(const std::string& client_id, persist::session_recor
     }
     changes.push_back(replica_change{true, filter, sub.options, sub.identifier});
   }
-  for (auto& d : queue) {
-    st->queued_bytes += session::footprint(d);
-    st->queue.push_back(std::move(d));
+  // In sequence order: what was in flight under a packet identifier (QoS 2) is in flight again
+  // under it, to be resent as it was (PUBLISH with DUP, or PUBREL) when the client is back; the
+  // rest waits in the queue.
+  for (auto& d : messages) {
+    if (d.packet_id && !st->inflight.contains(*d.packet_id)) {
+      const std::uint64_t bytes = d.released ? 0 : session::footprint(d.what);
+      st->inflight_bytes += bytes;
+      st->inflight.emplace(*d.packet_id,
+                           session::inflight_message{std::move(d.what), d.released, st->next_order++, bytes});
+      continue;
+    }
+    if (d.released) {
+      continue; // a second record under one packet identifier: cannot be, unless damaged
+    }
+    st->queued_bytes += session::footprint(d.what);
+    st->queue.push_back(std::move(d.what));
   }
   const subscriber_id sid = broker_.next_subscriber_id();
   session_slot& slot = sessions_[sid];

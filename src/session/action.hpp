@@ -13,6 +13,7 @@
 #include "mqtt/message.hpp"
 #include "mqtt/packet.hpp"
 #include "session/authorizer.hpp"
+#include "session/state.hpp"
 
 namespace firehook::session {
 
@@ -76,6 +77,17 @@ struct stored_released {
   std::uint64_t seq = 0;
 };
 
+// A QoS 2 delivery that has a durable record went in flight under `packet_id`, or (`released`)
+// its PUBREC came back and PUBREL was sent, so its message is no longer needed. The owner rewrites
+// the record, so that after a restart the broker resends the same PUBLISH (DUP) or the PUBREL
+// under the same packet identifier, which the receiver recognises [MQTT-4.3.3-10]: no duplicate.
+struct stored_in_flight {
+  std::uint64_t seq = 0;
+  std::uint16_t packet_id = 0;
+  bool released = false;
+  delivery what; // its message is null when released
+};
+
 // One subscription added or replaced by SUBSCRIBE.
 struct subscription_change {
   std::string filter;              // as subscribed, with any "$share/group/" prefix
@@ -120,6 +132,6 @@ struct session_ended {};
 
 using action = std::variant<send_packet, send_publish, close_connection, route_message, publish_refused,
                             messages_dropped, congestion_changed, persist_session, stored_released,
-                            apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
+                            stored_in_flight, apply_subscriptions, apply_unsubscriptions, arm_timer, session_ended>;
 
 } // namespace firehook::session

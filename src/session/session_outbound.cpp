@@ -219,6 +219,9 @@ void session::start_inflight(delivery&& d, std::uint64_t bytes) {
     discard(d); // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
     return;
   }
+  if (d.stored != 0 && d.qos == mqtt::qos::exactly_once) {
+    actions_.push_back(stored_in_flight{d.stored, id, false, d});
+  }
   st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++, bytes});
   st_->inflight_bytes += bytes;
 }
@@ -349,6 +352,9 @@ void session::on_pubrec(const mqtt::pubrec& p) {
   }
   it->second.released = true;
   it->second.what.message.reset(); // PUBREL needs only the identifier; `stored` stays until PUBCOMP
+  if (it->second.what.stored != 0) {
+    actions_.push_back(stored_in_flight{it->second.what.stored, p.packet_id, true, it->second.what});
+  }
   st_->inflight_bytes -= it->second.bytes;
   it->second.bytes = 0;
   send(mqtt::pubrel{p.packet_id, mqtt::reason_code::success, {}}); // [MQTT-4.3.3-4]
