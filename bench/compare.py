@@ -19,8 +19,8 @@ firehook-bench exits 1 when an acknowledged QoS 1/2 message is lost; this script
 writing what it measured.
 
 The backpressure scenarios (issue 12: fanin_q1_w1024, fanin_q1_w4096, firehose_q1, stall_pairs,
-stall_pairs_baseline) run both brokers with their DEFAULT limits instead (Firehook: no [limits]
-section; Mosquitto: max_inflight_messages 20, max_queued_messages 1000, max_queued_bytes 0 by
+stall_pairs_baseline) run both brokers with their DEFAULT limits instead (Firehook: its default
+queue and inflight limits, the per-client rates of issue 14 lifted as in every scenario; Mosquitto: max_inflight_messages 20, max_queued_messages 1000, max_queued_bytes 0 by
 default), where a broker may drop messages for a slow subscriber. A loss there fails the script
 for Firehook only; for Mosquitto (or a --baseline build from before backpressure) it is recorded
 as a finding. Their figures go to a section of their own in RESULTS.md, so that a run of only
@@ -36,6 +36,7 @@ Python 3 standard library only; the broker binaries, openssl, taskset and mosqui
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -214,7 +215,8 @@ class Broker:
         self.log = open(log_path, "w")
         if self.kind in ("firehook", "baseline"):
             conf = self.workdir / "firehook.toml"
-            conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults))
+            conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults,
+                                            has_rate_limits(self.binary)))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 20
@@ -252,11 +254,28 @@ class Broker:
             self.log = None
 
 
-def firehook_config(workdir, shards, tls, tls_files, defaults=False):
+RATE_KEYS = ("publish_rate", "publish_burst", "publish_bytes_rate", "publish_bytes_burst",
+             "subscribe_rate", "subscribe_burst")
+
+
+@functools.lru_cache(maxsize=None)
+def has_rate_limits(binary):
+    """Whether `binary` knows the per-client rates (issue 14); a build from before does not."""
+    with tempfile.TemporaryDirectory() as d:
+        conf = Path(d) / "probe.toml"
+        conf.write_text("[limits]\npublish_rate = 1\n")
+        return subprocess.run([str(binary), "check", "-c", str(conf)], capture_output=True).returncode == 0
+
+
+def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True):
     # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
     # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
     # defaults: no [limits] at all (max_inflight 64, max_queued_messages 1000, max_queued_bytes
     # 16 MiB, max_connections 100,000: enough for every scenario that uses it).
+    # rates: the per-client rates (issue 14) at their largest in both modes, so that they are
+    # checked on every PUBLISH but never hold a generator back: the scenarios measure the data path
+    # and the queue limits, and a generator publishes far more than the default 1,000 messages/s.
+    # A build without them (a --baseline from before issue 14) gets none.
     listener = [
         "[[listener]]",
         'name = "bench"',
@@ -275,13 +294,14 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False):
         f'state_dir = "{workdir / "state"}"',
         "[log]",
         'level = "warn"',
+        *(["[limits]"] if rates or not defaults else []),
         *([] if defaults else [
-            "[limits]",
             "max_connections = 1000000",
             "max_inflight = 65535",
             "max_queued_messages = 10000000",
             "max_queued_bytes = 1099511627776",
         ]),
+        *([f"{key} = 4294967295" for key in RATE_KEYS] if rates else []),
         *listener,
         "",
     ])
@@ -793,9 +813,10 @@ def backpressure_section(opt, machine, selected, results, failures, findings, co
                  f"; other processes used {statistics.median(others):.2f} of the {machine['cpus']} CPUs in the median run "
                  f"(at most {max(others):.2f}; see Runs)." if others else "."))
     L.append("")
-    L.append("Both brokers run with their **default limits**: Firehook with no `[limits]` section "
+    L.append("Both brokers run with their **default limits**: Firehook with its default queue limits "
              "(`max_inflight` 64, `max_queued_messages` 1000, `max_queued_bytes` 16 MiB, "
-             "`slow_subscriber_timeout` 30 s), so that a connected QoS 1 subscriber past its bounds slows "
+             "`slow_subscriber_timeout` 30 s; the per-client rates lifted as in every scenario, since a "
+             "generator publishes far more than a device's 1,000 messages/s), so that a connected QoS 1 subscriber past its bounds slows "
              "the publishers feeding it ([flow control](../docs/broker.md#flow-control)); Mosquitto with "
              "mosquitto.conf(5)'s defaults (`max_inflight_messages` 20, `max_queued_messages` 1000, "
              "`max_queued_bytes` 0 = none), past which it drops QoS 1 messages it has acknowledged. "

@@ -429,6 +429,92 @@ TEST_P(backpressure, a_subscriber_that_stops_acknowledging_is_disconnected_and_i
 
 INSTANTIATE_TEST_SUITE_P(same_and_other_shard, backpressure, ::testing::Values(0u, 1u));
 
+// --- rates per client ------------------------------------------------------------------------------
+
+const std::string slow_rates = std::string(config_text) + R"(
+[limits]
+publish_rate = 10
+publish_burst = 3
+subscribe_rate = 1
+subscribe_burst = 1
+rate_limit_timeout = 5
+)";
+
+TEST(rates, a_publisher_over_its_rate_is_held_then_read_on_and_nothing_is_lost) {
+  network net(slow_rates, 1);
+  const auto sub = net.connect(0, connect_packet(protocol_version::v5, "sub"));
+  subscribe(net, 0, sub, "t");
+  const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+  for (std::uint16_t id = 1; id <= 6; ++id) {
+    net.at(0).on_packet(pub, mqtt::packet(qos1("t", id)));
+    net.pump(idle);
+  }
+  // The burst of 3 passes; the 4th waits for a token, and the rest behind it, unread.
+  EXPECT_EQ(ack_ids(net.received(0, pub)), (std::vector<std::uint16_t>{1, 2, 3}));
+  EXPECT_TRUE(net.transport_of(0).paused[pub]);
+  // A PINGREQ still passes.
+  net.at(0).on_packet(pub, mqtt::packet(mqtt::pingreq{}));
+  EXPECT_EQ(only<mqtt::pingresp>(net.received(0, pub)).size(), 1u);
+  // 10 a second: after 0.35 s three more tokens, and the timer reads on.
+  net.clock().advance(350ms);
+  net.at(0).on_tick();
+  net.pump(idle);
+  EXPECT_EQ(ack_ids(net.received(0, pub)), (std::vector<std::uint16_t>{1, 2, 3, 4, 5, 6}));
+  EXPECT_FALSE(net.transport_of(0).paused[pub]);
+  std::vector<std::string> payloads;
+  for (const auto& p : only<mqtt::publish>(net.received(0, sub))) {
+    payloads.push_back(p.payload);
+  }
+  EXPECT_EQ(payloads, (std::vector<std::string>{"1", "2", "3", "4", "5", "6"}));
+  EXPECT_EQ(net.the_broker().stats().get(events::stat::clients_rate_limited), 1);
+}
+
+TEST(rates, a_client_that_stays_over_its_rate_is_disconnected_with_0x96) {
+  network net(slow_rates, 1);
+  const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+  std::uint16_t id = 1;
+  // Three packets each time it is read, every 100 ms (30/s, three times its rate), for longer
+  // than rate_limit_timeout.
+  for (int step = 0; step < 80 && !net.closed(0, pub); ++step) {
+    for (int i = 0; i < 3 && !net.transport_of(0).paused[pub]; ++i) {
+      net.at(0).on_packet(pub, mqtt::packet(qos1("t", id++)));
+    }
+    net.clock().advance(100ms);
+    net.at(0).on_tick();
+    net.pump(idle);
+  }
+  ASSERT_TRUE(net.closed(0, pub));
+  const auto got = only<mqtt::disconnect>(net.received(0, pub));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].reason, reason_code::message_rate_too_high);
+  // Held to its rate (10/s after a burst of 3) until the timeout (5 s), not cut off at once.
+  EXPECT_GE(ack_ids(net.received(0, pub)).size(), 45u);
+  EXPECT_LE(ack_ids(net.received(0, pub)).size(), 60u);
+}
+
+TEST(rates, subscribes_have_a_rate_of_their_own) {
+  network net(slow_rates, 1);
+  const auto c = net.connect(0, connect_packet(protocol_version::v5, "c"));
+  subscribe(net, 0, c, "a");
+  mqtt::subscribe sub;
+  sub.packet_id = 2;
+  sub.subscriptions.push_back(mqtt::subscription{"b", mqtt::subscribe_options{mqtt::qos::at_least_once}});
+  net.at(0).on_packet(c, mqtt::packet(sub));
+  net.pump(idle);
+  EXPECT_EQ(only<mqtt::suback>(net.received(0, c)).size(), 1u);
+  // Its publishes are not held meanwhile... but they do not overtake the held SUBSCRIBE.
+  net.at(0).on_packet(c, mqtt::packet(qos1("b", 7)));
+  net.pump(idle);
+  EXPECT_TRUE(ack_ids(net.received(0, c)).empty());
+  net.clock().advance(1100ms);
+  net.at(0).on_tick();
+  net.pump(idle);
+  EXPECT_EQ(only<mqtt::suback>(net.received(0, c)).size(), 2u);
+  EXPECT_EQ(ack_ids(net.received(0, c)), std::vector<std::uint16_t>{7});
+  // Subscribed before the PUBLISH was read: it gets its own message back.
+  EXPECT_EQ(only<mqtt::publish>(net.received(0, c)).size(), 1u);
+}
+
 // --- durable store --------------------------------------------------------------------------------
 
 TEST(durable_store, a_persistent_session_and_its_queued_message_come_back_after_a_restart) {

@@ -24,6 +24,7 @@
 #include "events/event.hpp"
 #include "mqtt/packet.hpp"
 #include "router/subscription_index.hpp"
+#include "security/rate_limit.hpp"
 
 namespace firehook::broker {
 
@@ -59,6 +60,9 @@ struct connection {
   // which it nearly always is (libstdc++'s allocates about 1.2 KB for mqtt::packet).
   boost::container::deque<mqtt::packet> held;
   bool paused = false;
+  bool rate_timer = false; // a timer will replay what its rates hold (shard_flow.cpp)
+  // How fast it may publish and subscribe (its listener's rates), from CONNACK on.
+  security::client_rate rate;
 
   std::string peer() const { return peer_address + ":" + std::to_string(peer_port); }
 };

@@ -31,6 +31,11 @@ shard::shard(broker& b, unsigned index, transport& t)
       outbox_(b.shard_count()) {
   broker_.attach(index, this);
   next_sys_ = clock_.now() + broker_.cfg().broker.sys_interval;
+  for (const auto& l : broker_.cfg().listeners) {
+    if (l.rates.limits_anything()) {
+      rates_.emplace(l.name, std::make_shared<const security::rate_limits>(l.rates));
+    }
+  }
 }
 
 shard::~shard() {
@@ -92,10 +97,15 @@ void shard::on_packet(connection_id id, mqtt::packet&& p) {
     connections_.hold(id, *c, std::move(p));
     return;
   case connection::phase::connected:
-    if (must_wait(*c, p)) {
+    if (must_wait(*c, p) || (!c->held.empty() && !passes_while_slowed(p))) {
       // A slowed publisher is read on up to its Receive Maximum of held packets, so that the
-      // acknowledgements it sends for its own deliveries keep coming (shard_flow.cpp).
+      // acknowledgements it sends for its own deliveries keep coming (shard_flow.cpp). Nothing
+      // overtakes a packet held for the client's rates.
       connections_.hold(id, *c, std::move(p), slowed(c->sid) ? hold_bound() : 1);
+    } else if (over_rate(id, *c, p)) {
+      if (connection* still = connections_.find(id); still != nullptr && still->state != connection::phase::closing) {
+        connections_.hold(id, *still, std::move(p), 1);
+      }
     } else {
       dispatch(*c, std::move(p));
     }
@@ -142,7 +152,7 @@ void shard::replay_held(connection_id id) {
       connections_.resume(id, *c);
       return;
     }
-    if (must_wait(*c, c->held.front())) {
+    if (must_wait(*c, c->held.front()) || over_rate(id, *c, c->held.front())) {
       return;
     }
     mqtt::packet p = std::move(c->held.front());

@@ -138,7 +138,7 @@ private:
   };
 
   struct timer {
-    enum class kind : std::uint8_t { connect_deadline, session, credential_expiry };
+    enum class kind : std::uint8_t { connect_deadline, session, credential_expiry, rate_resume };
     base::time_point at;
     kind what = kind::session;
     std::uint64_t key = 0; // connection id or subscriber id
@@ -209,6 +209,9 @@ private:
   }
   std::size_t hold_bound() const;
   void relieve_congested();
+  // Rates per client: true when `p` must wait for the client's buckets (held then, reading
+  // paused, a timer armed); a client over its rate for limits.rate_limit_timeout is disconnected.
+  bool over_rate(connection_id id, connection& c, const mqtt::packet& p);
 
   // durable store (shard_store.cpp)
   bool durable(const session_slot& slot) const;
@@ -239,6 +242,8 @@ private:
   events::emitter& events_;
   const session::limits& limits_;
   const base::clock& clock_;
+  // Each listener's client rates (config::listener_settings::rates); null: nothing limited.
+  std::unordered_map<std::string, std::shared_ptr<const security::rate_limits>> rates_;
 
   connection_table connections_;
   admission admission_;

@@ -138,4 +138,44 @@ void shard::relieve_congested() {
   }
 }
 
+bool shard::over_rate(connection_id id, connection& c, const mqtt::packet& p) {
+  using kind = security::client_rate::kind;
+  kind k = kind::publish;
+  std::uint64_t bytes = 0;
+  if (const auto* pub = std::get_if<mqtt::publish>(&p)) {
+    bytes = pub->topic.size() + pub->payload.size();
+  } else if (std::holds_alternative<mqtt::subscribe>(p) || std::holds_alternative<mqtt::unsubscribe>(p)) {
+    k = kind::subscribe;
+  } else {
+    return false;
+  }
+  const base::time_point now = clock_.now();
+  const bool was_over = c.rate.over_since().has_value();
+  const auto until = c.rate.admit(k, bytes, now);
+  if (!until) {
+    return false;
+  }
+  const std::string_view key = k == kind::publish ? "limits.publish_rate" : "limits.subscribe_rate";
+  if (!was_over) {
+    counters_.add(events::stat::clients_rate_limited);
+    const auto slot = sessions_.find(c.sid);
+    events::event e = slot != sessions_.end() ? session_event(events::event_type::limit_reached, slot->second)
+                                              : event_of(events::event_type::limit_reached, c);
+    e.verdict = events::decision::deny;
+    e.subject = std::string(key);
+    e.reason = k == kind::publish ? "over its publish rate: held back" : "over its subscribe rate: held back";
+    events_.emit(std::move(e));
+  } else if (now - *c.rate.over_since() >= broker_.cfg().limits.rate_limit_timeout) {
+    counters_.add(events::stat::rate_limit_disconnects);
+    disconnect(id, mqtt::reason_code::message_rate_too_high,
+               std::string(key) + " exceeded for limits.rate_limit_timeout");
+    return true;
+  }
+  if (!c.rate_timer) {
+    c.rate_timer = true;
+    timers_.push(timer{*until, timer::kind::rate_resume, id});
+  }
+  return true;
+}
+
 } // namespace firehook::broker

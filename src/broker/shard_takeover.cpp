@@ -124,6 +124,9 @@ void shard::adopt(message::handover_reply&& rep) {
   }
   c.state = connection::phase::connected;
   c.sid = sid;
+  if (const auto rates = rates_.find(c.listener); rates != rates_.end()) {
+    c.rate = security::client_rate(rates->second, clock_.now());
+  }
   broker_.stats().add(events::stat::clients_connected, 1);
   slot.who = c.who;
   if (c.rights && c.rights->access().policy() != broker_.policy().get()) {

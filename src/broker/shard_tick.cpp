@@ -53,6 +53,13 @@ void shard::fire(const timer& t) {
     }
     return;
   }
+  if (t.what == timer::kind::rate_resume) {
+    if (connection* c = connections_.find(t.key)) {
+      c->rate_timer = false;
+      replay_held(t.key);
+    }
+    return;
+  }
   if (t.what == timer::kind::credential_expiry) {
     // The token stops being valid: the connection ends (5.0: 0xA0), as a new CONNECT would be refused.
     disconnect(t.key, mqtt::reason_code::maximum_connect_time, "credential expired");

@@ -181,6 +181,28 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.finish();
 }
 
+void read_rates(table_reader& section, rate_settings& out) {
+  constexpr std::int64_t most = 4'294'967'295;
+  section.integer("publish_rate", out.publish_rate, 0, most);
+  section.integer("publish_burst", out.publish_burst, 0, most);
+  section.integer("publish_bytes_rate", out.publish_bytes_rate, 0, most);
+  section.integer("publish_bytes_burst", out.publish_bytes_burst, 0, most);
+  section.integer("subscribe_rate", out.subscribe_rate, 0, most);
+  section.integer("subscribe_burst", out.subscribe_burst, 0, most);
+  // A bucket that can never hold a whole token would hold its client back for ever.
+  const auto burst_needed = [&](std::uint32_t rate, std::uint32_t burst, std::string_view burst_key,
+                                std::string_view rate_key) {
+    if (rate != 0 && burst == 0) {
+      if (const toml::node* node = section.find(burst_key)) {
+        section.error(*node, burst_key, "must be at least 1 while " + std::string(rate_key) + " is set");
+      }
+    }
+  };
+  burst_needed(out.publish_rate, out.publish_burst, "publish_burst", "publish_rate");
+  burst_needed(out.publish_bytes_rate, out.publish_bytes_burst, "publish_bytes_burst", "publish_bytes_rate");
+  burst_needed(out.subscribe_rate, out.subscribe_burst, "subscribe_burst", "subscribe_rate");
+}
+
 void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_connections", out.max_connections, 1, 10'000'000);
   section.integer("connect_timeout", out.connect_timeout, 1, 300);
@@ -193,6 +215,8 @@ void read_limits(table_reader& section, limit_settings& out) {
   section.integer("slow_subscriber_timeout", out.slow_subscriber_timeout, 1, 86'400);
   section.choice("queue_overflow", out.queue_overflow,
                  {{"drop_newest", std::uint8_t{0}}, {"drop_oldest", std::uint8_t{1}}});
+  read_rates(section, out.rates);
+  section.integer("rate_limit_timeout", out.rate_limit_timeout, 1, 86'400);
   section.integer("max_subscriptions_per_client", out.max_subscriptions_per_client, 1, 1'000'000);
   section.integer("max_topic_levels", out.max_topic_levels, 1, 1024);
   section.integer("max_topic_length", out.max_topic_length, 1, 65535);
@@ -377,8 +401,10 @@ std::optional<string_element> read_auth_chain(diagnostics_sink& sink, table_read
 }
 
 listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, std::string path,
-                             bool jwt_configured, const std::filesystem::path& base) {
+                             bool jwt_configured, const std::filesystem::path& base,
+                             const rate_settings& rates) {
   listener_entry entry;
+  entry.settings.rates = rates;
   entry.path = std::move(path);
   entry.table_at = table.source();
   entry.name_at = entry.address_at = entry.allow_plaintext_at = entry.protocol_at = entry.table_at;
@@ -422,6 +448,11 @@ listener_entry read_listener(diagnostics_sink& sink, const toml::table& table, s
   }
   section.boolean("allow_plaintext", out.allow_plaintext);
   section.boolean("allow_anonymous", out.allow_anonymous);
+  if (const toml::table* limits = section.table("rate_limits")) {
+    table_reader rate_section(sink, *limits, section.key_path("rate_limits"));
+    read_rates(rate_section, out.rates);
+    rate_section.finish();
+  }
 
   // [listener.tls] goes with "mqtts" and only with it: TLS settings on a plain listener would
   // read as protection that is not there.
@@ -684,7 +715,7 @@ void read_listeners(diagnostics_sink& sink, table_reader& root, config& out, boo
         const toml::node& element = *list->get(i);
         const std::string path = "listener[" + std::to_string(i) + "]";
         if (const auto* table = element.as_table()) {
-          entries.push_back(read_listener(sink, *table, path, jwt_configured, base));
+          entries.push_back(read_listener(sink, *table, path, jwt_configured, base, out.limits.rates));
         } else {
           sink.error(element.source(), path,
                      "must be a table (got " + std::string(type_name(element.type())) + ")");
@@ -841,6 +872,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
 
   if (out.listeners.empty()) {
     out.listeners.emplace_back();
+    out.listeners.back().rates = out.limits.rates;
     if (jwt_configured) {
       add_default_jwt(out.listeners.back().auth);
     }

@@ -74,6 +74,22 @@ struct log_settings {
   std::uint32_t max_event_lines_per_second = 1000;
 };
 
+// How fast one client may publish and subscribe (docs/hardening.md, "Rates per client"): token
+// buckets of `rate` a second holding at most `burst`. 0 = not limited. Each 0..4'294'967'295.
+// The defaults are far above what a device sends; a gateway or a back-end service gets more on a
+// listener of its own ([listener.rate_limits]).
+struct rate_settings {
+  std::uint32_t publish_rate = 1000;             // PUBLISH packets a second
+  std::uint32_t publish_burst = 2000;            // PUBLISH packets
+  std::uint32_t publish_bytes_rate = 10'485'760; // bytes (topic and payload) a second
+  std::uint32_t publish_bytes_burst = 20'971'520;
+  std::uint32_t subscribe_rate = 100;  // SUBSCRIBE and UNSUBSCRIBE packets a second
+  std::uint32_t subscribe_burst = 1000;
+
+  bool operator==(const rate_settings&) const = default;
+  bool limits_anything() const { return publish_rate != 0 || publish_bytes_rate != 0 || subscribe_rate != 0; }
+};
+
 // Types are the MQTT wire types where the value is advertised to clients, so the session
 // can copy them into CONNACK properties without a narrowing cast.
 struct limit_settings {
@@ -89,6 +105,10 @@ struct limit_settings {
   // What an offline session's full queue gives up for a new message: 0 = the new one
   // ("drop_newest"), 1 = the oldest ("drop_oldest"). session::overflow_policy.
   std::uint8_t queue_overflow = 0;
+  rate_settings rates; // the flat keys publish_rate ... subscribe_burst of [limits]
+  // A client held back by its rates for this long without its buckets recovering (it keeps
+  // sending faster than allowed) is disconnected (5.0: 0x96 Message rate too high). 1..86'400
+  std::chrono::seconds rate_limit_timeout{30};
   std::uint32_t max_subscriptions_per_client = 1000; // 1..1'000'000
   std::uint16_t max_topic_levels = 32;               // topics and filters. 1..1024
   std::uint16_t max_topic_length = 4096;             // bytes. 1..65535
@@ -125,6 +145,8 @@ struct listener_settings {
   // ["certificate", "jwt", "password"] when [auth.jwt] is configured. Naming "jwt" without [auth.jwt] is an
   // error.
   std::vector<auth_method> auth{auth_method::certificate, auth_method::password};
+  // [listener.rate_limits]: this listener's clients' rates; the keys not given are [limits]'.
+  rate_settings rates;
 };
 
 // Which certificate field names the device.

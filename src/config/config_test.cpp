@@ -235,6 +235,9 @@ INSTANTIATE_TEST_SUITE_P(
                       range_case{"limits", "max_connections_per_identity", 0, 10'000'000},
                       range_case{"limits", "max_pending_auth", 1, 1'000'000},
                       range_case{"limits", "max_pending_auth_per_address", 1, 1'000'000},
+                      range_case{"limits", "publish_rate", 0, 4'294'967'295},
+                      range_case{"limits", "subscribe_rate", 0, 4'294'967'295},
+                      range_case{"limits", "rate_limit_timeout", 1, 86'400},
                       range_case{"listener", "port", 0, 65535}),
     [](const ::testing::TestParamInfo<range_case>& param_info) {
       return std::string(param_info.param.section) + "_" + param_info.param.key;
@@ -1056,6 +1059,28 @@ TEST(config_abuse, allowlist_of_networks) {
   EXPECT_EQ(bad.key, "abuse.allowlist[1]");
   EXPECT_EQ(bad.message, "prefix length must be 0..32 (got \"10.0.0.0/40\")");
   EXPECT_EQ(bad.line, 2U);
+}
+
+TEST(config_rates, limits_give_every_listener_its_rates_and_a_listener_may_change_them) {
+  const auto defaults = load_string("");
+  EXPECT_EQ(defaults.cfg->limits.rates.publish_rate, 1000u);
+  EXPECT_EQ(defaults.cfg->listeners.at(0).rates, defaults.cfg->limits.rates);
+  const auto r = load_string("[limits]\npublish_rate = 50\nsubscribe_rate = 5\nrate_limit_timeout = 9\n"
+                             "[[listener]]\nname = \"devices\"\n"
+                             "[[listener]]\nname = \"gateways\"\nport = 1884\n"
+                             "[listener.rate_limits]\npublish_rate = 0\npublish_bytes_burst = 7\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  EXPECT_EQ(r.cfg->limits.rate_limit_timeout, std::chrono::seconds{9});
+  const auto& devices = r.cfg->listeners.at(0).rates;
+  EXPECT_EQ(devices.publish_rate, 50u);
+  EXPECT_EQ(devices.subscribe_rate, 5u);
+  const auto& gateways = r.cfg->listeners.at(1).rates;
+  EXPECT_EQ(gateways.publish_rate, 0u);           // not limited
+  EXPECT_EQ(gateways.publish_bytes_burst, 7u);
+  EXPECT_EQ(gateways.subscribe_rate, 5u);         // from [limits]
+  EXPECT_EQ(only_error(load_string("[[listener]]\n[listener.rate_limits]\npublish_rat = 1\n")).key,
+            "listener[0].rate_limits.publish_rat");  EXPECT_EQ(only_error(load_string("[limits]\npublish_burst = 0\n")).message,
+            "must be at least 1 while publish_rate is set");
 }
 
 } // namespace

@@ -34,6 +34,10 @@ namespace firehook::events {
     "times a connected session went over its queue bounds and its publishers were slowed")                   \
   X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",            \
     "times a publisher's acknowledgements and reading were held for a congested subscriber")                 \
+  X(clients_rate_limited, counter, "clients/rate_limited", "firehook_clients_rate_limited_total",           \
+    "times a client went over its publish or subscribe rate and was held back")                              \
+  X(rate_limit_disconnects, counter, "clients/rate_limit_disconnects", "firehook_rate_limit_disconnects_total", \
+    "clients disconnected for staying over their rate for limits.rate_limit_timeout")                        \
   X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")   \
   X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")              \
   X(subscriptions, gauge, "subscriptions/count", "firehook_subscriptions",                                   \

@@ -15,6 +15,9 @@ public:
     if (static_cast<session_errc>(ev) == session_errc::slow_subscriber) {
       return "no acknowledgement for limits.slow_subscriber_timeout while over its queue bounds";
     }
+    if (static_cast<session_errc>(ev) == session_errc::message_rate_too_high) {
+      return "over its publish or subscribe rate for limits.rate_limit_timeout";
+    }
     return std::string(mqtt::to_string(to_reason_code(make_error_code(static_cast<session_errc>(ev)))));
   }
 };
@@ -70,6 +73,8 @@ mqtt::reason_code to_reason_code(std::error_code ec) {
     return reason_code::maximum_connect_time;
   case session_errc::slow_subscriber:
     return reason_code::quota_exceeded;
+  case session_errc::message_rate_too_high:
+    return reason_code::message_rate_too_high;
   }
   return reason_code::unspecified_error;
 }

@@ -31,6 +31,7 @@ enum class session_errc {
   administrative_action,        // the operator or a CRL update ended the connection
   maximum_connect_time,         // the client's credential (a token) expired
   slow_subscriber,              // over its queue bounds with no acknowledgement for too long
+  message_rate_too_high,        // over its publish or subscribe rate for too long
 };
 
 const std::error_category& session_category();

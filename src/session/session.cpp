@@ -350,9 +350,12 @@ void session::end_connection(mqtt::reason_code reason) {
   if (v5()) {
     send_disconnect(reason);
   }
-  const session_errc why = reason == mqtt::reason_code::maximum_connect_time
-                               ? session_errc::maximum_connect_time
-                               : session_errc::administrative_action;
+  session_errc why = session_errc::administrative_action;
+  if (reason == mqtt::reason_code::maximum_connect_time) {
+    why = session_errc::maximum_connect_time;
+  } else if (reason == mqtt::reason_code::message_rate_too_high) {
+    why = session_errc::message_rate_too_high;
+  }
   actions_.push_back(close_connection{why, true, std::nullopt});
   go_offline(true);
 }

@@ -108,8 +108,9 @@ public:
   // Shutdown phase 2: DISCONNECT 0x8B (5.0) and close.
   void shut_down();
   // The server ends the connection as an administrative action (revoked certificate: 0x98,
-  // expired token: 0xA0 Maximum connect time): 5.0 DISCONNECT with `reason`, 3.1/3.1.1 only a
-  // close; the will is published as for any server-side disconnect. No-op when not connected.
+  // expired token: 0xA0 Maximum connect time, over its rates: 0x96 Message rate too high): 5.0
+  // DISCONNECT with `reason`, 3.1/3.1.1 only a close; the will is published as for any
+  // server-side disconnect. No-op when not connected.
   void end_connection(mqtt::reason_code reason);
 
   // The client's rights (state::rights): set before on_connect, and again when the topics file
