@@ -216,7 +216,7 @@ class Broker:
         if self.kind in ("firehook", "baseline"):
             conf = self.workdir / "firehook.toml"
             conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults,
-                                            has_rate_limits(self.binary)))
+                                            has_rate_limits(self.binary), has_address_budgets(self.binary)))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 20
@@ -256,18 +256,31 @@ class Broker:
 
 RATE_KEYS = ("publish_rate", "publish_burst", "publish_bytes_rate", "publish_bytes_burst",
              "subscribe_rate", "subscribe_burst")
+BUDGETS = (("max_connections_per_address", 10000000), ("connection_rate_per_address", 1000000),
+           ("connection_burst_per_address", 10000000), ("max_pending_per_address", 10000000),
+           ("max_pending_connections", 10000000))
 
 
 @functools.lru_cache(maxsize=None)
-def has_rate_limits(binary):
-    """Whether `binary` knows the per-client rates (issue 14); a build from before does not."""
+def knows(binary, table, key):
+    """Whether `binary` reads `key` of `[table]`: a --baseline from before it would refuse it."""
     with tempfile.TemporaryDirectory() as d:
         conf = Path(d) / "probe.toml"
-        conf.write_text("[limits]\npublish_rate = 1\n")
+        conf.write_text(f"[{table}]\n{key} = 1\n")
         return subprocess.run([str(binary), "check", "-c", str(conf)], capture_output=True).returncode == 0
 
 
-def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True):
+def has_rate_limits(binary):
+    """Whether `binary` knows the per-client rates (issue 14); a build from before does not."""
+    return knows(binary, "limits", "publish_rate")
+
+
+def has_address_budgets(binary):
+    """Whether `binary` knows the budgets per address (issue 14); a build from before does not."""
+    return knows(binary, "abuse", "max_connections_per_address")
+
+
+def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True, budgets=True):
     # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
     # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
     # defaults: no [limits] at all (max_inflight 64, max_queued_messages 1000, max_queued_bytes
@@ -275,7 +288,11 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True)
     # rates: the per-client rates (issue 14) at their largest in both modes, so that they are
     # checked on every PUBLISH but never hold a generator back: the scenarios measure the data path
     # and the queue limits, and a generator publishes far more than the default 1,000 messages/s.
-    # A build without them (a --baseline from before issue 14) gets none.
+    # budgets: the budgets per address (issue 14, [abuse]) at their largest outside defaults, so
+    # that the conn scenarios' 10,000 connections from 127.0.0.1 are all admitted and the check of
+    # every accept is measured, not skipped as an allowlist would; with defaults (at most ~200
+    # connections) they hold at their defaults. A build without them (a --baseline from before
+    # issue 14) gets none.
     listener = [
         "[[listener]]",
         'name = "bench"',
@@ -302,6 +319,7 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True)
             "max_queued_bytes = 1099511627776",
         ]),
         *([f"{key} = 4294967295" for key in RATE_KEYS] if rates else []),
+        *(["[abuse]"] + [f"{key} = {most}" for key, most in BUDGETS] if budgets and not defaults else []),
         *listener,
         "",
     ])

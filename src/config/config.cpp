@@ -178,6 +178,11 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
     }
     out.allowlist = base::address_set(std::move(ranges));
   }
+  section.integer("max_connections_per_address", out.max_connections_per_address, 1, 10'000'000);
+  section.integer("connection_rate_per_address", out.connection_rate_per_address, 1, 1'000'000);
+  section.integer("connection_burst_per_address", out.connection_burst_per_address, 1, 10'000'000);
+  section.integer("max_pending_per_address", out.max_pending_per_address, 1, 10'000'000);
+  section.integer("max_pending_connections", out.max_pending_connections, 1, 10'000'000);
   section.finish();
 }
 
@@ -206,6 +211,7 @@ void read_rates(table_reader& section, rate_settings& out) {
 void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_connections", out.max_connections, 1, 10'000'000);
   section.integer("connect_timeout", out.connect_timeout, 1, 300);
+  section.integer("tls_handshake_timeout", out.tls_handshake_timeout, 1, 300);
   // 268'435'455 is the largest Variable Byte Integer, so the largest Remaining Length (MQTT 5.0 §1.5.5).
   section.integer("max_packet_size", out.max_packet_size, 64, 268'435'455);
   // A Receive Maximum of 0 is a Protocol Error (MQTT 5.0 §3.2.2.3.3), hence the minimum of 1.

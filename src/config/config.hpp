@@ -94,7 +94,7 @@ struct rate_settings {
 // can copy them into CONNACK properties without a narrowing cast.
 struct limit_settings {
   std::uint32_t max_connections = 100'000;     // whole broker. 1..10'000'000
-  std::chrono::seconds connect_timeout{5};     // accept to CONNECT. 1..300
+  std::chrono::seconds connect_timeout{5};     // to CONNECT, from accept (TLS: handshake done). 1..300
   std::uint32_t max_packet_size = 1'048'576;   // incoming; CONNACK Maximum Packet Size. 64..268'435'455
   std::uint16_t max_inflight = 64;             // CONNACK Receive Maximum, and unacked QoS 1/2 sent per client
   std::uint32_t max_queued_messages = 1000;    // per session; 0 = none queued. 0..10'000'000
@@ -124,6 +124,8 @@ struct limit_settings {
   std::uint64_t max_retained_bytes = 134'217'728;
   std::uint32_t max_retained_message_bytes = 262'144; // 1..2^31
   std::uint32_t max_message_expiry = 0;               // seconds; 0 = no cap
+  // Accept to the end of the TLS handshake. 1..300
+  std::chrono::seconds tls_handshake_timeout{10};
   // Per authenticated identity (anonymous clients excepted: they are one identity for everybody).
   // 0 = no limit. 0..10'000'000
   std::uint32_t max_sessions_per_identity = 100;    // sessions, connected or offline
@@ -250,6 +252,15 @@ struct abuse_settings {
   // Networks ("10.0.0.0/8", "2001:db8::/32", or one address) of gateways behind NAT: their
   // addresses are not held to per-address budgets, and a correct login from them is never delayed.
   base::address_set allowlist;
+  // Budgets of one peer address, checked when its TCP connection is accepted, before any TLS: over
+  // one, the socket is closed at once. High enough that a gateway of devices never reaches them.
+  std::uint32_t max_connections_per_address = 1000;  // open at once, lingering ones too. 1..10'000'000
+  std::uint32_t connection_rate_per_address = 100;   // new connections per second. 1..1'000'000
+  std::uint32_t connection_burst_per_address = 1000; // new connections at once. 1..10'000'000
+  std::uint32_t max_pending_per_address = 500;       // not yet authenticated. 1..10'000'000
+  // Connections not yet authenticated (TLS handshake, CONNECT not yet accepted), all addresses
+  // together, allowlisted ones too. 1..10'000'000
+  std::uint32_t max_pending_connections = 10'000;
 };
 
 struct auth_settings {

@@ -221,6 +221,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(range_case{"broker", "shards", 0, 256}, range_case{"broker", "sys_interval", 0, 3600},
                       range_case{"limits", "max_connections", 1, 10'000'000},
                       range_case{"limits", "connect_timeout", 1, 300},
+                      range_case{"limits", "tls_handshake_timeout", 1, 300},
                       range_case{"limits", "max_packet_size", 64, 268'435'455},
                       range_case{"limits", "max_inflight", 1, 65535},
                       range_case{"limits", "max_queued_bytes", 0, std::int64_t{1} << 40},
@@ -238,6 +239,11 @@ INSTANTIATE_TEST_SUITE_P(
                       range_case{"limits", "publish_rate", 0, 4'294'967'295},
                       range_case{"limits", "subscribe_rate", 0, 4'294'967'295},
                       range_case{"limits", "rate_limit_timeout", 1, 86'400},
+                      range_case{"abuse", "max_connections_per_address", 1, 10'000'000},
+                      range_case{"abuse", "connection_rate_per_address", 1, 1'000'000},
+                      range_case{"abuse", "connection_burst_per_address", 1, 10'000'000},
+                      range_case{"abuse", "max_pending_per_address", 1, 10'000'000},
+                      range_case{"abuse", "max_pending_connections", 1, 10'000'000},
                       range_case{"listener", "port", 0, 65535}),
     [](const ::testing::TestParamInfo<range_case>& param_info) {
       return std::string(param_info.param.section) + "_" + param_info.param.key;
@@ -1081,6 +1087,35 @@ TEST(config_rates, limits_give_every_listener_its_rates_and_a_listener_may_chang
   EXPECT_EQ(only_error(load_string("[[listener]]\n[listener.rate_limits]\npublish_rat = 1\n")).key,
             "listener[0].rate_limits.publish_rat");  EXPECT_EQ(only_error(load_string("[limits]\npublish_burst = 0\n")).message,
             "must be at least 1 while publish_rate is set");
+}
+
+TEST(config_abuse, budgets_per_address_defaults_and_values) {
+  const auto defaults = load_string("");
+  ASSERT_TRUE(defaults.ok());
+  const abuse_settings& d = defaults.cfg->abuse;
+  EXPECT_EQ(d.max_connections_per_address, 1000U);
+  EXPECT_EQ(d.connection_rate_per_address, 100U);
+  EXPECT_EQ(d.connection_burst_per_address, 1000U);
+  EXPECT_EQ(d.max_pending_per_address, 500U);
+  EXPECT_EQ(d.max_pending_connections, 10'000U);
+  EXPECT_EQ(defaults.cfg->limits.tls_handshake_timeout, std::chrono::seconds{10});
+
+  const auto r = load_string("[limits]\ntls_handshake_timeout = 3\n[abuse]\nmax_connections_per_address = 7\n"
+                             "connection_rate_per_address = 2\nconnection_burst_per_address = 5\n"
+                             "max_pending_per_address = 4\nmax_pending_connections = 9\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const abuse_settings& a = r.cfg->abuse;
+  EXPECT_EQ(a.max_connections_per_address, 7U);
+  EXPECT_EQ(a.connection_rate_per_address, 2U);
+  EXPECT_EQ(a.connection_burst_per_address, 5U);
+  EXPECT_EQ(a.max_pending_per_address, 4U);
+  EXPECT_EQ(a.max_pending_connections, 9U);
+  EXPECT_EQ(r.cfg->limits.tls_handshake_timeout, std::chrono::seconds{3});
+
+  const diagnostic bad =
+      only_error(load_string("[abuse]\nallowlist = []\n\nmax_pending_per_address = 0\n", "f.toml"));
+  EXPECT_EQ(bad.to_string(),
+            "f.toml:4:27: abuse.max_pending_per_address: must be between 1 and 10000000 (got 0)");
 }
 
 } // namespace

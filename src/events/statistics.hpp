@@ -58,6 +58,20 @@ namespace firehook::events {
     "live subscriptions removed because a reloaded topics file no longer grants them")                       \
   X(auth_queue_full, counter, "authentication/queue_full", "firehook_auth_queue_full_total",                 \
     "CONNECTs refused with Server busy: the authentication queue (of their address, or in all) was full")    \
+  X(connections_pending, gauge, "connections/pending", "firehook_connections_pending",                       \
+    "connections accepted and not yet authenticated (TLS handshake, or CONNECT not yet accepted) now")       \
+  X(refused_connections_per_address, counter, "connections/refused/connections_per_address",                 \
+    "firehook_connections_refused_connections_per_address_total",                                            \
+    "connections closed at accept: their address had abuse.max_connections_per_address open")                \
+  X(refused_connection_rate_per_address, counter, "connections/refused/rate_per_address",                    \
+    "firehook_connections_refused_rate_per_address_total",                                                   \
+    "connections closed at accept: their address connected faster than abuse.connection_rate_per_address")   \
+  X(refused_pending_per_address, counter, "connections/refused/pending_per_address",                         \
+    "firehook_connections_refused_pending_per_address_total",                                                \
+    "connections closed at accept: their address had abuse.max_pending_per_address not yet authenticated")   \
+  X(refused_pending_connections, counter, "connections/refused/pending",                                     \
+    "firehook_connections_refused_pending_total",                                                            \
+    "connections closed at accept: abuse.max_pending_connections of all were not yet authenticated")         \
   X(events_lost, counter, "events/lost", "firehook_events_lost_total", "events lost to a full buffer")
 
 enum class stat : std::uint8_t {

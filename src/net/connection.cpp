@@ -83,15 +83,15 @@ void connection::start(broker::connection_info info, std::chrono::seconds handsh
   if (advance_handshake(info)) {
     return;
   }
-  // The handshake gets as long as a client has to send CONNECT: a client that opens a socket and
-  // stalls holds nothing for longer than that.
+  // One deadline for the whole handshake: a client that sends its handshake a byte at a time holds
+  // the connection no longer than one that sends nothing.
   handshake_ = std::make_unique<pending_handshake>(
       pending_handshake{asio::steady_timer(owner_.io(), handshake_timeout), std::move(info)});
   handshake_->timeout.async_wait(
       [self = shared_from_this(), this](const boost::system::error_code& timer_ec) {
         if (!timer_ec && !finished_ && handshake_) {
           owner_.protocol().report_refused(handshake_->info, stream_->handshake_refusal({}),
-                                           "limits.connect_timeout");
+                                           "limits.tls_handshake_timeout");
           finish(false);
         }
       });
@@ -287,9 +287,24 @@ void connection::drain_decoder() {
   }
 }
 
+void connection::note_connack(std::span<const std::byte> bytes) {
+  if (static_cast<std::uint8_t>(bytes.front()) >> 4 !=
+      static_cast<std::uint8_t>(mqtt::packet_type::connack)) {
+    return; // 5.0 AUTH, during enhanced authentication
+  }
+  const auto r = mqtt::decode(bytes, decoder_.version(), {});
+  const auto* ack = r.status == mqtt::decode_status::complete ? std::get_if<mqtt::connack>(&r.pkt) : nullptr;
+  if (ack != nullptr && ack->reason == mqtt::reason_code::success) {
+    budget_.authenticated();
+  }
+}
+
 void connection::send(std::span<const std::byte> bytes) {
   if (finished_ || bytes.empty()) {
     return;
+  }
+  if (budget_.pending()) {
+    note_connack(bytes);
   }
   auto& q = pending_;
   std::size_t begin = q.bytes.size();
@@ -434,12 +449,17 @@ void connection::finish(bool linger) {
   writing_.release();
   // The stream goes; the waits still pending on its socket end with operation_aborted (or find
   // finished_ set) and touch it no more.
-  auto closed = [&owner = owner_] { owner.socket_closed(); };
   if (linger) {
-    lingering_close(owner_.io(), std::move(stream_), linger_limits{}, closed);
+    // The budget goes with the socket; held in a shared_ptr since std::function must be copyable.
+    auto held = std::make_shared<address_budget::ticket>(std::move(budget_));
+    lingering_close(owner_.io(), std::move(stream_), linger_limits{}, [&owner = owner_, held] {
+      held->release();
+      owner.socket_closed();
+    });
   } else {
     stream_->close();
-    closed();
+    budget_.release();
+    owner_.socket_closed();
   }
   owner_.connection_finished(id_);
 }

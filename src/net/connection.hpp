@@ -40,7 +40,13 @@
 // at most 2 s and 1 MiB), so that a client still sending reads the reason code instead of a reset.
 // The shard is told (connection_finished, then on_closed) once, when the queued bytes are written
 // and the lingering starts, not when the socket is finally closed; the server's connection count
-// (max_connections) goes down only then (shard::socket_closed).
+// (max_connections) and the address's budgets (address_budget.hpp) go down only then
+// (shard::socket_closed).
+//
+// Pending: from accept until the broker sends a successful CONNACK, the connection counts as not
+// yet authenticated in its address's budget. The connection learns it from the CONNACK itself,
+// the first packet the broker sends it: the transport interface says nothing of authentication,
+// and the broker's shard stays unaware of budgets.
 
 #include <cstddef>
 #include <cstdint>
@@ -53,6 +59,7 @@
 #include "broker/broker.hpp"
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
+#include "net/address_budget.hpp"
 #include "net/streams.hpp"
 
 namespace firehook::net {
@@ -63,14 +70,17 @@ class connection final : public std::enable_shared_from_this<connection> {
 public:
   // Made with std::make_shared (its handlers hold shared_from_this()); the caller (the shard)
   // keeps it in its table and calls start().
+  // `budget`: the connection's share of its address's budgets (address_budget.hpp), held until
+  // its socket is closed; pending until the broker sends it a successful CONNACK.
   connection(shard& owner, broker::connection_id id, std::unique_ptr<stream> stack,
-             mqtt::decode_limits limits)
-      : owner_(owner), stream_(std::move(stack)), id_(id), decoder_(limits) {}
+             mqtt::decode_limits limits, address_budget::ticket budget)
+      : owner_(owner), stream_(std::move(stack)), id_(id), decoder_(limits), budget_(std::move(budget)) {}
 
   broker::connection_id id() const { return id_; }
 
   // Starts the connection: the stream's handshake first where there is one (bounded by
-  // `handshake_timeout`), then the broker is told (on_accept) and reading begins.
+  // `handshake_timeout`, limits.tls_handshake_timeout: one deadline from the start, which bytes
+  // arriving do not move), then the broker is told (on_accept) and reading begins.
   void start(broker::connection_info info, std::chrono::seconds handshake_timeout);
 
   // broker::transport, for this connection
@@ -134,6 +144,9 @@ private:
   // and the connection finished), false while it waits for the readiness the stream asked for.
   bool advance_handshake(broker::connection_info& info);
   void announce(broker::connection_info info); // tells the broker, starts reading
+  // While the connection is pending: a successful CONNACK among `bytes` (the broker's first packet
+  // [MQTT-3.2.0-1], in one send) ends that.
+  void note_connack(std::span<const std::byte> bytes);
   // Ends the connection once: closes the stream (with `linger`, after a lingering close) and tells
   // the shard.
   void finish(bool linger);
@@ -156,8 +169,9 @@ private:
   std::unique_ptr<stream> stream_; // null once finished with a lingering close, which took it
   broker::connection_id id_;
   mqtt::stream_decoder decoder_;
-  out_queue pending_; // appended to by send()
-  out_queue writing_; // being written; the written_ bytes written so far are consumed
+  address_budget::ticket budget_; // given back when the socket is closed (finish)
+  out_queue pending_;             // appended to by send()
+  out_queue writing_;             // being written; the written_ bytes written so far are consumed
   std::size_t pending_bytes_ = 0;
   std::size_t writing_bytes_ = 0;
   std::size_t written_ = 0;

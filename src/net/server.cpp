@@ -13,9 +13,11 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include "base/clock.hpp"
 #include "broker/broker.hpp"
 #include "broker/shard.hpp"
 #include "config/config.hpp"
+#include "net/address_budget.hpp"
 #include "net/shard.hpp"
 #include "net/tls.hpp"
 
@@ -27,6 +29,13 @@ using asio::ip::tcp;
 namespace {
 // How long a graceful shutdown waits for clients to receive their DISCONNECT.
 constexpr auto shutdown_flush_timeout = std::chrono::seconds(3);
+
+// An address as base::address_range knows them: IPv4 as ::ffff:a.b.c.d, so that a client of a
+// dual-stack listener has one key whichever way it came.
+base::address_bytes address_bytes(const asio::ip::address& a) {
+  return a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes()
+                   : a.to_v6().to_bytes();
+}
 } // namespace
 
 // How often the watched files (TLS material, topics file, token keys) are looked at for changes
@@ -51,6 +60,9 @@ struct server::impl {
   asio::signal_set signals{control, SIGINT, SIGTERM};
   asio::signal_set hangup{control, SIGHUP};
   asio::steady_timer file_watch{control};
+  base::steady_clock clock;
+  // Before the shards: their connections (and lingering sockets) hold tickets until they end.
+  address_budget budgets;
   std::vector<std::unique_ptr<shard>> shards;
   std::vector<std::unique_ptr<listener>> listeners; // after shards: their acceptors use the shards' io
   std::vector<std::thread> threads;
@@ -58,12 +70,13 @@ struct server::impl {
   std::atomic<bool> stopping{false}; // read by the shards' accept handlers
 
   impl(std::shared_ptr<const config::config> c, broker::broker& b, unsigned shard_count)
-      : cfg(std::move(c)), broker(b) {
+      : cfg(std::move(c)), broker(b), budgets(cfg->abuse, clock, b.stats()) {
     mqtt::decode_limits limits{.max_packet_size = cfg->limits.max_packet_size};
     for (unsigned i = 0; i < shard_count; ++i) {
       // The session's byte bound (max_queued_bytes) covers its connection's unwritten output too.
       shards.push_back(std::make_unique<shard>(i, shards, open_connections, limits,
-                                               cfg->limits.connect_timeout, cfg->limits.max_queued_bytes));
+                                               cfg->limits.tls_handshake_timeout,
+                                               cfg->limits.max_queued_bytes));
     }
     for (auto& s : shards) {
       s->attach(broker);
@@ -93,24 +106,59 @@ struct server::impl {
     });
   }
 
+  // Every refusal here closes the socket before anything is read from it or written to it: no TLS,
+  // no buffers, one event (which the log folds when an address repeats it).
   void on_accepted(listener& l, shard& target, tcp::socket socket) {
+    boost::system::error_code ec;
+    const auto peer = socket.remote_endpoint(ec);
+    if (ec) {
+      return; // the peer has gone already; the socket closes here
+    }
     broker::connection_info info;
     info.listener = l.settings.name;
     info.allow_anonymous = l.settings.allow_anonymous;
-    boost::system::error_code ec;
-    auto peer = socket.remote_endpoint(ec);
-    if (!ec) {
-      info.peer_address = peer.address().to_string();
-      info.peer_port = peer.port();
-    }
+    info.peer_address = peer.address().to_string();
+    info.peer_port = peer.port();
     if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
       open_connections.fetch_sub(1, std::memory_order_relaxed);
       target.protocol().report_refused(
           info, "limit reached: " + std::to_string(cfg->limits.max_connections) + " connections",
           "limits.max_connections");
-      return; // the socket closes here
+      return;
     }
-    target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr);
+    auto budget = budgets.admit(address_bytes(peer.address()));
+    if (budget.refused != address_budget::refusal::none) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      target.protocol().report_refused(info, refusal_reason(budget.refused),
+                                       address_budget::key_of(budget.refused));
+      return;
+    }
+    target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr,
+                 std::move(budget.admitted));
+  }
+
+  // What a connection_refused event says for a budget: the same text for every refusal of one
+  // budget, so that the log folds an address's repeats into one line.
+  std::string refusal_reason(address_budget::refusal r) const {
+    const auto& a = cfg->abuse;
+    switch (r) {
+    case address_budget::refusal::connections_per_address:
+      return "limit reached: " + std::to_string(a.max_connections_per_address) +
+             " connections from this address";
+    case address_budget::refusal::rate_per_address:
+      return "limit reached: more than " + std::to_string(a.connection_rate_per_address) +
+             " new connections per second (burst " + std::to_string(a.connection_burst_per_address) +
+             ") from this address";
+    case address_budget::refusal::pending_per_address:
+      return "limit reached: " + std::to_string(a.max_pending_per_address) +
+             " connections from this address not yet authenticated";
+    case address_budget::refusal::pending_connections:
+      return "limit reached: " + std::to_string(a.max_pending_connections) +
+             " connections not yet authenticated";
+    case address_budget::refusal::none:
+      break;
+    }
+    return {};
   }
 
   // Everything read from files that a reload may change, in one place: each listener's TLS

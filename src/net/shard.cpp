@@ -54,12 +54,12 @@ void shard::tick() {
 }
 
 void shard::adopt(asio::ip::tcp::socket socket, broker::connection_info info,
-                  std::shared_ptr<asio::ssl::context> tls) {
+                  std::shared_ptr<asio::ssl::context> tls, address_budget::ticket budget) {
   boost::system::error_code ec;
   socket.set_option(asio::ip::tcp::no_delay(true), ec);
   auto id = next_connection_id.fetch_add(1, std::memory_order_relaxed);
   auto stack = tls ? make_tls_stream(std::move(socket), std::move(tls)) : make_tcp_stream(std::move(socket));
-  auto c = std::make_shared<connection>(*this, id, std::move(stack), limits_);
+  auto c = std::make_shared<connection>(*this, id, std::move(stack), limits_, std::move(budget));
   connections_.emplace(id, c);
   if (c->tls_session()) {
     listener_of_.emplace(id, info.listener);

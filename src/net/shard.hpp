@@ -16,6 +16,7 @@
 
 #include "broker/transport.hpp"
 #include "mqtt/codec.hpp"
+#include "net/address_budget.hpp"
 
 namespace firehook::broker {
 class broker;
@@ -43,8 +44,9 @@ public:
   unsigned index() const { return index_; }
 
   // Takes a freshly accepted socket (on this shard's thread); `tls` is null for plain TCP.
+  // `budget`: its address's share, which the connection holds until its socket is closed.
   void adopt(boost::asio::ip::tcp::socket socket, broker::connection_info info,
-             std::shared_ptr<boost::asio::ssl::context> tls);
+             std::shared_ptr<boost::asio::ssl::context> tls, address_budget::ticket budget);
 
   // After a CRL reload of listener `listener`: closes live connections of that listener whose
   // client certificate `ctx` now says is revoked. Returns how many.

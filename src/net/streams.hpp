@@ -9,7 +9,7 @@
 //   TLS         OpenSSL driven directly on the non-blocking socket, not Asio's ssl::stream, whose
 //               four 17 KiB buffers every idle connection would hold; OpenSSL's own record buffers
 //               are released when idle (SSL_MODE_RELEASE_BUFFERS, set on the context in tls.cpp).
-//               The handshake comes first, bounded by limits.connect_timeout; the broker hears of
+//               The handshake comes first, bounded by limits.tls_handshake_timeout; the broker hears of
 //               the connection (on_accept, with the client certificate) only once it is done. A
 //               write stages at most one full record; OpenSSL reads ahead, so bytes may wait inside
 //               it that no readiness event announces (which is why the connection reads before it
@@ -103,7 +103,7 @@ public:
   virtual bool handshake(readiness& wait, boost::system::error_code& ec) = 0;
 
   // The reason the refusal event gives for a handshake that failed with `ec` ("TLS handshake
-  // failed: ..."), or, when `ec` is empty, that did not finish within limits.connect_timeout.
+  // failed: ..."), or, when `ec` is empty, that did not finish within limits.tls_handshake_timeout.
   virtual std::string handshake_refusal(const boost::system::error_code& ec) const;
 
   // Each moves what it can now and returns how many bytes; when it can move none it returns 0 and
