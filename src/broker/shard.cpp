@@ -23,7 +23,7 @@ struct overloaded : F... {
 
 shard::shard(broker& b, unsigned index, transport& t)
     : broker_(b), shard_index_(index), transport_(t), events_(b.shard_events(index)),
-      limits_(b.session_limits()), clock_(b.clock()), connections_(t),
+      limits_(b.session_limits()), clock_(b.clock()), rates_(b.cfg().listeners), connections_(t),
       admission_(b, index, t, events_, connections_,
                  [this](connection_id id, connection& c, const session_registry::claim_result& claim) {
                    start_session(id, c, claim);
@@ -31,11 +31,6 @@ shard::shard(broker& b, unsigned index, transport& t)
       outbox_(b.shard_count()) {
   broker_.attach(index, this);
   next_sys_ = clock_.now() + broker_.cfg().broker.sys_interval;
-  for (const auto& l : broker_.cfg().listeners) {
-    if (l.rates.limits_anything()) {
-      rates_.emplace(l.name, std::make_shared<const security::rate_limits>(l.rates));
-    }
-  }
 }
 
 shard::~shard() {
@@ -249,7 +244,11 @@ void shard::on_policy_changed() {
       return;
     }
     session::session& s = *slot.s;
-    s.set_rights(admission_.rights_for(*slot.who, s.client_id()));
+    auto rights = admission_.rights_for(*slot.who, s.client_id());
+    if (connection* c = slot.conn ? connections_.find(*slot.conn) : nullptr) {
+      c->rate.set_limits(rates_.of(c->listener, rights ? &rights->access() : nullptr), clock_.now());
+    }
+    s.set_rights(std::move(rights));
     for (auto& filter : s.recheck_subscriptions()) {
       events::event e = session_event(events::event_type::subscription_revoked, slot);
       e.topic = std::move(filter);

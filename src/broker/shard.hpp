@@ -45,6 +45,7 @@
 #include "base/clock.hpp"
 #include "broker/admission.hpp"
 #include "broker/broker.hpp"
+#include "broker/client_rates.hpp"
 #include "broker/connection_table.hpp"
 #include "broker/messages.hpp"
 #include "broker/persistence.hpp"
@@ -242,8 +243,7 @@ private:
   events::emitter& events_;
   const session::limits& limits_;
   const base::clock& clock_;
-  // Each listener's client rates (config::listener_settings::rates); null: nothing limited.
-  std::unordered_map<std::string, std::shared_ptr<const security::rate_limits>> rates_;
+  client_rates rates_; // what each client's rates are: its listener's and its roles'
 
   connection_table connections_;
   admission admission_;

@@ -124,14 +124,12 @@ void shard::adopt(message::handover_reply&& rep) {
   }
   c.state = connection::phase::connected;
   c.sid = sid;
-  if (const auto rates = rates_.find(c.listener); rates != rates_.end()) {
-    c.rate = security::client_rate(rates->second, clock_.now());
-  }
   broker_.stats().add(events::stat::clients_connected, 1);
   slot.who = c.who;
   if (c.rights && c.rights->access().policy() != broker_.policy().get()) {
     c.rights = admission_.rights_for(*slot.who, client_id); // the topics file was reloaded meanwhile
   }
+  c.rate = security::client_rate(rates_.of(c.listener, c.rights ? &c.rights->access() : nullptr), clock_.now());
   slot.s->set_rights(std::move(c.rights));
   if (slot.who && slot.who->expires_at) {
     // The credential (a token) stops being valid: the connection ends then (5.0: 0xA0).

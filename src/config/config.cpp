@@ -15,6 +15,7 @@ namespace {
 
 using detail::diagnostics_sink;
 using detail::quoted_value;
+using detail::read_rate_overrides;
 using detail::string_element;
 using detail::table_reader;
 using detail::type_name;
@@ -187,13 +188,9 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
 }
 
 void read_rates(table_reader& section, rate_settings& out) {
-  constexpr std::int64_t most = 4'294'967'295;
-  section.integer("publish_rate", out.publish_rate, 0, most);
-  section.integer("publish_burst", out.publish_burst, 0, most);
-  section.integer("publish_bytes_rate", out.publish_bytes_rate, 0, most);
-  section.integer("publish_bytes_burst", out.publish_bytes_burst, 0, most);
-  section.integer("subscribe_rate", out.subscribe_rate, 0, most);
-  section.integer("subscribe_burst", out.subscribe_burst, 0, most);
+  rate_overrides given;
+  read_rate_overrides(section, given, 0);
+  out = with_overrides(out, {&given});
   // A bucket that can never hold a whole token would hold its client back for ever.
   const auto burst_needed = [&](std::uint32_t rate, std::uint32_t burst, std::string_view burst_key,
                                 std::string_view rate_key) {
@@ -757,6 +754,39 @@ void fill_state_dir_defaults(config& out) {
 }
 
 } // namespace
+
+void detail::read_rate_overrides(table_reader& section, rate_overrides& out, std::int64_t least_burst) {
+  constexpr std::int64_t most = 4'294'967'295;
+  section.integer("publish_rate", out.publish_rate, 0, most);
+  section.integer("publish_burst", out.publish_burst, least_burst, most);
+  section.integer("publish_bytes_rate", out.publish_bytes_rate, 0, most);
+  section.integer("publish_bytes_burst", out.publish_bytes_burst, least_burst, most);
+  section.integer("subscribe_rate", out.subscribe_rate, 0, most);
+  section.integer("subscribe_burst", out.subscribe_burst, least_burst, most);
+}
+
+rate_settings with_overrides(rate_settings base, const std::vector<const rate_overrides*>& roles) {
+  using value = std::optional<std::uint32_t>;
+  const auto apply = [&](std::uint32_t rate_settings::*to, value rate_overrides::*from) {
+    value best;
+    for (const rate_overrides* r : roles) {
+      const value& v = r->*from;
+      if (v && (!best || (*best != 0 && (*v == 0 || *v > *best)))) {
+        best = v;
+      }
+    }
+    if (best) {
+      base.*to = *best;
+    }
+  };
+  apply(&rate_settings::publish_rate, &rate_overrides::publish_rate);
+  apply(&rate_settings::publish_burst, &rate_overrides::publish_burst);
+  apply(&rate_settings::publish_bytes_rate, &rate_overrides::publish_bytes_rate);
+  apply(&rate_settings::publish_bytes_burst, &rate_overrides::publish_bytes_burst);
+  apply(&rate_settings::subscribe_rate, &rate_overrides::subscribe_rate);
+  apply(&rate_settings::subscribe_burst, &rate_overrides::subscribe_burst);
+  return base;
+}
 
 std::string diagnostic::to_string() const {
   std::string out = file + ":";

@@ -90,6 +90,21 @@ struct rate_settings {
   bool limits_anything() const { return publish_rate != 0 || publish_bytes_rate != 0 || subscribe_rate != 0; }
 };
 
+// A role's `rate_limits` in the topics file (docs/topics.md, "Rates of a role"): only the keys it
+// gives, each replacing the listener's value for the clients that have the role.
+struct rate_overrides {
+  std::optional<std::uint32_t> publish_rate, publish_burst, publish_bytes_rate, publish_bytes_burst,
+      subscribe_rate, subscribe_burst;
+
+  bool operator==(const rate_overrides&) const = default;
+  bool empty() const { return *this == rate_overrides{}; }
+};
+
+// The rates of a client with the roles whose overrides are `roles`: `base` (its listener's), with
+// each key that one of them gives replaced by the most generous value they give (0, not limited,
+// beats every number). No overrides: `base`.
+rate_settings with_overrides(rate_settings base, const std::vector<const rate_overrides*>& roles);
+
 // Types are the MQTT wire types where the value is advertised to clients, so the session
 // can copy them into CONNACK properties without a narrowing cast.
 struct limit_settings {

@@ -129,29 +129,39 @@ public:
   const toml::array* array(std::string_view key, std::string_view expected);
 
   // T is an integer type or std::chrono::seconds; [min, max] must fit in T. `out` keeps its
-  // default when the key is absent or wrong.
+  // default when the key is absent or wrong; true when it was set.
   template <class T>
-  void integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
+  bool integer(std::string_view key, T& out, std::int64_t min, std::int64_t max) {
     const toml::node* node = find(key);
     if (node == nullptr) {
-      return;
+      return false;
     }
     const auto* value = node->as_integer();
     if (value == nullptr) {
       wrong_type(*node, key, "an integer");
-      return;
+      return false;
     }
     const std::int64_t got = value->get();
     if (got < min || got > max) {
       sink_.error(node->source(), key_path(key),
                   "must be between " + std::to_string(min) + " and " + std::to_string(max) + " (got " +
                       std::to_string(got) + ")");
-      return;
+      return false;
     }
     if constexpr (std::is_same_v<T, std::chrono::seconds>) {
       out = std::chrono::seconds{got};
     } else {
       out = static_cast<T>(got);
+    }
+    return true;
+  }
+
+  // As above; `out` is set only when the key is there and valid.
+  template <class T>
+  void integer(std::string_view key, std::optional<T>& out, std::int64_t min, std::int64_t max) {
+    T value{};
+    if (integer(key, value, min, max)) {
+      out = value;
     }
   }
 
@@ -204,5 +214,9 @@ private:
   std::string path_;
   std::vector<std::string_view> known_;
 };
+
+// The keys of a rate table ([limits], [listener.rate_limits], a role's rate_limits) that `section`
+// gives; a burst must be at least `least_burst` (config.cpp).
+void read_rate_overrides(table_reader& section, rate_overrides& out, std::int64_t least_burst);
 
 } // namespace firehook::config::detail

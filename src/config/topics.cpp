@@ -162,6 +162,12 @@ private:
       table_reader section(sink_, *node.as_table(), path);
       section.text("description", role.description);
       section.boolean("service", role.service);
+      if (const toml::table* rates = section.table("rate_limits")) {
+        // A burst of 0 would hold a client back for ever under a rate of the listener's.
+        table_reader rate_section(sink_, *rates, section.key_path("rate_limits"));
+        detail::read_rate_overrides(rate_section, role.rates, 1);
+        rate_section.finish();
+      }
       if (const auto* from = section.array("from", "an array of strings (\"cert.ou = thermostats\")")) {
         for (std::size_t i = 0; i < from->size(); ++i) {
           read_condition(*from->get(i), section.key_path("from") + "[" + std::to_string(i) + "]", role);

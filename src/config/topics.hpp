@@ -135,6 +135,8 @@ struct role_definition {
   // A back-end service rather than a device: grants of '#' or of a first-level wildcard to it
   // are not warned about.
   bool service = false;
+  // [roles.<name>.rate_limits]: the rates of its clients, where they differ from the listener's.
+  rate_overrides rates;
   source_position at;
 };
 

@@ -293,6 +293,32 @@ only = "read"
   EXPECT_THAT(all, HasSubstr("deny[0].only: must be \"publish\" or \"subscribe\""));
 }
 
+TEST(topics_file, a_role_may_give_rates) {
+  const auto ok = load_topics_string(R"(
+[roles.gateway]
+rate_limits = { publish_rate = 20000, publish_burst = 40000, subscribe_rate = 0 }
+[roles.sensor]
+)");
+  ASSERT_TRUE(ok.ok()) << all_diagnostics(ok);
+  const auto& gateway = ok.topics->find_role("gateway")->rates;
+  EXPECT_EQ(gateway.publish_rate, 20000U);
+  EXPECT_EQ(gateway.publish_burst, 40000U);
+  EXPECT_EQ(gateway.subscribe_rate, 0U);
+  EXPECT_FALSE(gateway.publish_bytes_rate); // the listener's
+  EXPECT_TRUE(ok.topics->find_role("sensor")->rates.empty());
+
+  const std::string all = all_diagnostics(load_topics_string(R"(
+[roles.a]
+rate_limits = { publish_burst = 0, publish_rat = 5, subscribe_rate = -1 }
+[roles.b]
+rate_limits = 7
+)"));
+  EXPECT_THAT(all, HasSubstr("roles.a.rate_limits.publish_burst: must be between 1 and 4294967295 (got 0)"));
+  EXPECT_THAT(all, HasSubstr("roles.a.rate_limits.publish_rat: unknown key"));
+  EXPECT_THAT(all, HasSubstr("roles.a.rate_limits.subscribe_rate: must be between 0 and 4294967295 (got -1)"));
+  EXPECT_THAT(all, HasSubstr("roles.b.rate_limits: must be a table"));
+}
+
 TEST(topics_file, role_conditions) {
   const auto result = load_topics_string(R"(
 [roles.a]

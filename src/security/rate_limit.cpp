@@ -36,6 +36,21 @@ client_rate::client_rate(std::shared_ptr<const rate_limits> limits, base::time_p
   }
 }
 
+void client_rate::set_limits(std::shared_ptr<const rate_limits> limits, base::time_point now) {
+  if (limits == limits_) {
+    return;
+  }
+  if (!limits_ || !limits) {
+    *this = client_rate(std::move(limits), now);
+    return;
+  }
+  refill(now);
+  limits_ = std::move(limits);
+  messages_ = std::min(messages_, static_cast<float>(limits_->publish_burst));
+  bytes_ = std::min(bytes_, static_cast<float>(limits_->publish_bytes_burst));
+  subscribes_ = std::min(subscribes_, static_cast<float>(limits_->subscribe_burst));
+}
+
 void client_rate::refill(base::time_point now) {
   if (now <= last_) {
     return;

@@ -42,6 +42,10 @@ public:
   }
   const rate_limits* limits() const { return limits_.get(); }
 
+  // From `now` on, hold the client to `limits` (a reload changed its rates): the buckets keep
+  // their levels, cut to the new bursts. From or to no limits: full buckets.
+  void set_limits(std::shared_ptr<const rate_limits> limits, base::time_point now);
+
 private:
   void refill(base::time_point now);
 

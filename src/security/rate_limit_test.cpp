@@ -79,6 +79,31 @@ TEST(client_rate, subscribe_bucket_is_separate) {
   EXPECT_TRUE(r.admit(kind::subscribe, 0, t0));
 }
 
+TEST(client_rate, new_limits_keep_the_levels_cut_to_their_bursts) {
+  client_rate r(publish_limits(10, 5), t0);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_FALSE(r.admit(kind::publish, 1, t0)) << i;
+  }
+  r.set_limits(publish_limits(1000, 100), t0); // 2 tokens left: a reload does not refill them
+  EXPECT_FALSE(r.admit(kind::publish, 1, t0));
+  EXPECT_FALSE(r.admit(kind::publish, 1, t0));
+  EXPECT_TRUE(r.admit(kind::publish, 1, t0));
+  EXPECT_FALSE(r.admit(kind::publish, 1, t0 + 10ms)); // at the new rate
+
+  client_rate full(publish_limits(10, 50), t0);
+  full.set_limits(publish_limits(10, 2), t0); // cut to the new burst
+  EXPECT_FALSE(full.admit(kind::publish, 1, t0));
+  EXPECT_FALSE(full.admit(kind::publish, 1, t0));
+  EXPECT_TRUE(full.admit(kind::publish, 1, t0));
+
+  client_rate unlimited;
+  unlimited.set_limits(publish_limits(10, 1), t0); // from none: a full bucket
+  EXPECT_FALSE(unlimited.admit(kind::publish, 1, t0));
+  EXPECT_TRUE(unlimited.admit(kind::publish, 1, t0));
+  unlimited.set_limits(nullptr, t0);
+  EXPECT_FALSE(unlimited.admit(kind::publish, 1, t0));
+}
+
 TEST(client_rate, no_limits_limit_nothing) {
   client_rate unlimited;
   client_rate zero(none(), t0);

@@ -154,6 +154,7 @@ public:
   const std::vector<std::string>& roles() const { return roles_; }
   const std::vector<skipped_grant>& skipped() const { return skipped_; }
   const topic_policy* policy() const { return policy_.get(); }
+  const std::shared_ptr<const topic_policy>& shared_policy() const { return policy_; }
 
 private:
   std::shared_ptr<const topic_policy> policy_;

@@ -163,3 +163,36 @@ def test_a_listener_may_lift_the_rates_of_its_clients(start_broker, raw):
     assert took["default"] >= 1.9, took
     assert b.wait_for_event("limit_reached", client_id=ids["default"])
     assert not b.events("limit_reached", client_id=ids["gateways"]), "the gateways listener lifts the rate"
+
+
+def test_a_role_may_change_the_rates_of_its_clients_and_a_reload_changes_them_live(start_broker, raw, tmp_path):
+    topics = tmp_path / "topics.toml"
+
+    def write_topics(rates):
+        topics.write_text('[anonymous]\nrole = "guest"\n\n[roles.guest]\ndescription = "anyone"\n'
+                          f'rate_limits = {rates}\n\n[[topic]]\npattern = "rates/#"\ndescription = "x"\n'
+                          'publish = ["guest"]\nsubscribe = ["guest"]\n')
+
+    def publish_acked(c, n):
+        start = time.monotonic()
+        for _ in range(n):
+            c.publish("rates/role", b"m", qos=1)
+        for _ in range(n):
+            c.recv(10)  # its PUBACKs
+        return time.monotonic() - start
+
+    write_topics("{ publish_rate = 0 }")  # the guest role lifts the listener's message rate
+    b = start_broker({"topics": str(topics), "limits": {"publish_rate": 10, "publish_burst": 10}})
+    c = raw(b)
+    cid = unique("role")
+    c.connect(client_id=cid)
+    lifted = publish_acked(c, 30)  # at 10 a second after a burst of 10, this would take 2 s
+    assert lifted < 1.0, lifted
+    assert not b.events("limit_reached", client_id=cid)
+
+    write_topics("{ publish_rate = 5, publish_burst = 5 }")
+    b.wait_for_event("reload", decision="allow", predicate=lambda e: "topics" in e["subject"])
+    held = publish_acked(c, 15)  # the same connection: a burst of 5, then 5 a second
+    print(f"30 messages with the role's rate lifted: {lifted:.2f} s; 15 after the reload to 5/s: {held:.2f} s")
+    assert held >= 1.9, held
+    assert b.wait_for_event("limit_reached", client_id=cid, subject="limits.publish_rate")
