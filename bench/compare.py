@@ -216,7 +216,7 @@ class Broker:
         if self.kind in ("firehook", "baseline"):
             conf = self.workdir / "firehook.toml"
             conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults,
-                                            has_rate_limits(self.binary), has_address_budgets(self.binary)))
+                                            has_rate_limits(self.binary), address_budgets(self.binary)))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 20
@@ -258,7 +258,9 @@ RATE_KEYS = ("publish_rate", "publish_burst", "publish_bytes_rate", "publish_byt
              "subscribe_rate", "subscribe_burst")
 BUDGETS = (("max_connections_per_address", 10000000), ("connection_rate_per_address", 1000000),
            ("connection_burst_per_address", 10000000), ("max_pending_per_address", 10000000),
-           ("max_pending_connections", 10000000))
+           ("max_pending_connections", 10000000), ("max_connections_per_network", 10000000),
+           ("connection_rate_per_network", 1000000), ("connection_burst_per_network", 10000000),
+           ("max_pending_per_network", 10000000))
 
 
 @functools.lru_cache(maxsize=None)
@@ -275,12 +277,13 @@ def has_rate_limits(binary):
     return knows(binary, "limits", "publish_rate")
 
 
-def has_address_budgets(binary):
-    """Whether `binary` knows the budgets per address (issue 14); a build from before does not."""
-    return knows(binary, "abuse", "max_connections_per_address")
+def address_budgets(binary):
+    """The budgets of BUDGETS that `binary` knows (issue 14: per address, then per network); a
+    build from before knows none or some."""
+    return tuple((key, most) for key, most in BUDGETS if knows(binary, "abuse", key))
 
 
-def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True, budgets=True):
+def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True, budgets=BUDGETS):
     # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
     # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
     # defaults: no [limits] at all (max_inflight 64, max_queued_messages 1000, max_queued_bytes
@@ -288,7 +291,8 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True,
     # rates: the per-client rates (issue 14) at their largest in both modes, so that they are
     # checked on every PUBLISH but never hold a generator back: the scenarios measure the data path
     # and the queue limits, and a generator publishes far more than the default 1,000 messages/s.
-    # budgets: the budgets per address (issue 14, [abuse]) at their largest outside defaults, so
+    # budgets: the budgets per address and network (issue 14, [abuse]) that the build knows, at
+    # their largest outside defaults, so
     # that the conn scenarios' 10,000 connections from 127.0.0.1 are all admitted and the check of
     # every accept is measured, not skipped as an allowlist would; with defaults (at most ~200
     # connections) they hold at their defaults. A build without them (a --baseline from before
@@ -319,7 +323,7 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True,
             "max_queued_bytes = 1099511627776",
         ]),
         *([f"{key} = 4294967295" for key in RATE_KEYS] if rates else []),
-        *(["[abuse]"] + [f"{key} = {most}" for key, most in BUDGETS] if budgets and not defaults else []),
+        *(["[abuse]"] + [f"{key} = {most}" for key, most in budgets] if budgets and not defaults else []),
         *listener,
         "",
     ])

@@ -183,6 +183,12 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.integer("connection_rate_per_address", out.connection_rate_per_address, 1, 1'000'000);
   section.integer("connection_burst_per_address", out.connection_burst_per_address, 1, 10'000'000);
   section.integer("max_pending_per_address", out.max_pending_per_address, 1, 10'000'000);
+  section.integer("network_prefix_ipv4", out.network_prefix_ipv4, 0, 32);
+  section.integer("network_prefix_ipv6", out.network_prefix_ipv6, 0, 128);
+  section.integer("max_connections_per_network", out.max_connections_per_network, 1, 10'000'000);
+  section.integer("connection_rate_per_network", out.connection_rate_per_network, 1, 1'000'000);
+  section.integer("connection_burst_per_network", out.connection_burst_per_network, 1, 10'000'000);
+  section.integer("max_pending_per_network", out.max_pending_per_network, 1, 10'000'000);
   section.integer("max_pending_connections", out.max_pending_connections, 1, 10'000'000);
   section.finish();
 }

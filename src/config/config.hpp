@@ -273,6 +273,15 @@ struct abuse_settings {
   std::uint32_t connection_rate_per_address = 100;   // new connections per second. 1..1'000'000
   std::uint32_t connection_burst_per_address = 1000; // new connections at once. 1..10'000'000
   std::uint32_t max_pending_per_address = 500;       // not yet authenticated. 1..10'000'000
+  // The same budgets for a network: the addresses that share their first `network_prefix_ipv4`
+  // (IPv4) or `network_prefix_ipv6` (IPv6) bits, all together. An IPv6 host picks its address from
+  // a /64 or more, so the per-address budgets alone do not hold it.
+  std::uint8_t network_prefix_ipv4 = 24;               // 0..32
+  std::uint8_t network_prefix_ipv6 = 64;               // 0..128
+  std::uint32_t max_connections_per_network = 10'000;  // 1..10'000'000
+  std::uint32_t connection_rate_per_network = 1000;    // 1..1'000'000
+  std::uint32_t connection_burst_per_network = 10'000; // 1..10'000'000
+  std::uint32_t max_pending_per_network = 5000;        // 1..10'000'000
   // Connections not yet authenticated (TLS handshake, CONNECT not yet accepted), all addresses
   // together, allowlisted ones too. 1..10'000'000
   std::uint32_t max_pending_connections = 10'000;

@@ -244,6 +244,12 @@ INSTANTIATE_TEST_SUITE_P(
                       range_case{"abuse", "connection_burst_per_address", 1, 10'000'000},
                       range_case{"abuse", "max_pending_per_address", 1, 10'000'000},
                       range_case{"abuse", "max_pending_connections", 1, 10'000'000},
+                      range_case{"abuse", "network_prefix_ipv4", 0, 32},
+                      range_case{"abuse", "network_prefix_ipv6", 0, 128},
+                      range_case{"abuse", "max_connections_per_network", 1, 10'000'000},
+                      range_case{"abuse", "connection_rate_per_network", 1, 1'000'000},
+                      range_case{"abuse", "connection_burst_per_network", 1, 10'000'000},
+                      range_case{"abuse", "max_pending_per_network", 1, 10'000'000},
                       range_case{"listener", "port", 0, 65535}),
     [](const ::testing::TestParamInfo<range_case>& param_info) {
       return std::string(param_info.param.section) + "_" + param_info.param.key;
@@ -1098,11 +1104,20 @@ TEST(config_abuse, budgets_per_address_defaults_and_values) {
   EXPECT_EQ(d.connection_burst_per_address, 1000U);
   EXPECT_EQ(d.max_pending_per_address, 500U);
   EXPECT_EQ(d.max_pending_connections, 10'000U);
+  EXPECT_EQ(d.network_prefix_ipv4, 24U);
+  EXPECT_EQ(d.network_prefix_ipv6, 64U);
+  EXPECT_EQ(d.max_connections_per_network, 10'000U);
+  EXPECT_EQ(d.connection_rate_per_network, 1000U);
+  EXPECT_EQ(d.connection_burst_per_network, 10'000U);
+  EXPECT_EQ(d.max_pending_per_network, 5000U);
   EXPECT_EQ(defaults.cfg->limits.tls_handshake_timeout, std::chrono::seconds{10});
 
   const auto r = load_string("[limits]\ntls_handshake_timeout = 3\n[abuse]\nmax_connections_per_address = 7\n"
                              "connection_rate_per_address = 2\nconnection_burst_per_address = 5\n"
-                             "max_pending_per_address = 4\nmax_pending_connections = 9\n");
+                             "max_pending_per_address = 4\nmax_pending_connections = 9\n"
+                             "network_prefix_ipv4 = 16\nnetwork_prefix_ipv6 = 48\nmax_connections_per_network = 70\n"
+                             "connection_rate_per_network = 20\nconnection_burst_per_network = 50\n"
+                             "max_pending_per_network = 40\n");
   ASSERT_TRUE(r.ok()) << all_diagnostics(r);
   const abuse_settings& a = r.cfg->abuse;
   EXPECT_EQ(a.max_connections_per_address, 7U);
@@ -1110,6 +1125,12 @@ TEST(config_abuse, budgets_per_address_defaults_and_values) {
   EXPECT_EQ(a.connection_burst_per_address, 5U);
   EXPECT_EQ(a.max_pending_per_address, 4U);
   EXPECT_EQ(a.max_pending_connections, 9U);
+  EXPECT_EQ(a.network_prefix_ipv4, 16U);
+  EXPECT_EQ(a.network_prefix_ipv6, 48U);
+  EXPECT_EQ(a.max_connections_per_network, 70U);
+  EXPECT_EQ(a.connection_rate_per_network, 20U);
+  EXPECT_EQ(a.connection_burst_per_network, 50U);
+  EXPECT_EQ(a.max_pending_per_network, 40U);
   EXPECT_EQ(r.cfg->limits.tls_handshake_timeout, std::chrono::seconds{3});
 
   const diagnostic bad =

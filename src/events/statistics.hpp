@@ -69,6 +69,18 @@ namespace firehook::events {
   X(refused_pending_per_address, counter, "connections/refused/pending_per_address",                         \
     "firehook_connections_refused_pending_per_address_total",                                                \
     "connections closed at accept: their address had abuse.max_pending_per_address not yet authenticated")   \
+  X(refused_connections_per_network, counter, "connections/refused/connections_per_network",                 \
+    "firehook_connections_refused_connections_per_network_total",                                            \
+    "connections closed at accept: their network had abuse.max_connections_per_network open")                \
+  X(refused_connection_rate_per_network, counter, "connections/refused/rate_per_network",                    \
+    "firehook_connections_refused_rate_per_network_total",                                                   \
+    "connections closed at accept: their network connected faster than abuse.connection_rate_per_network")   \
+  X(refused_pending_per_network, counter, "connections/refused/pending_per_network",                         \
+    "firehook_connections_refused_pending_per_network_total",                                                \
+    "connections closed at accept: their network had abuse.max_pending_per_network not yet authenticated")   \
+  X(refused_max_connections, counter, "connections/refused/max_connections",                                 \
+    "firehook_connections_refused_max_connections_total",                                                    \
+    "connections closed at accept: the broker had limits.max_connections open")                              \
   X(refused_pending_connections, counter, "connections/refused/pending",                                     \
     "firehook_connections_refused_pending_total",                                                            \
     "connections closed at accept: abuse.max_pending_connections of all were not yet authenticated")         \

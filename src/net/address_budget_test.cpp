@@ -24,6 +24,10 @@ config::abuse_settings generous() {
   s.connection_burst_per_address = 1'000'000;
   s.max_pending_per_address = 1'000'000;
   s.max_pending_connections = 1'000'000;
+  s.max_connections_per_network = 1'000'000;
+  s.connection_rate_per_network = 1'000'000;
+  s.connection_burst_per_network = 1'000'000;
+  s.max_pending_per_network = 1'000'000;
   return s;
 }
 
@@ -127,7 +131,7 @@ TEST_F(address_budget_test, pending_in_all_bounds_every_address_allowlisted_ones
   EXPECT_EQ(budget.admit(b).refused, refusal::pending_connections);
   EXPECT_EQ(budget.admit(v4(10, 1, 2, 3)).refused, refusal::pending_connections);
   EXPECT_EQ(stat(events::stat::refused_pending_connections), 2);
-  EXPECT_EQ(budget.tracked(), 1U); // a refused address leaves nothing behind
+  EXPECT_EQ(budget.tracked_addresses(), 1U); // a refused address leaves nothing behind
   second.admitted.authenticated();
   EXPECT_EQ(stat(events::stat::connections_pending), 1);
   EXPECT_EQ(budget.admit(b).refused, refusal::none);
@@ -149,7 +153,7 @@ TEST_F(address_budget_test, allowlisted_addresses_skip_the_per_address_budgets_a
     EXPECT_TRUE(d.admitted.pending());
     held.push_back(std::move(d.admitted));
   }
-  EXPECT_EQ(budget.tracked(), 0U);
+  EXPECT_EQ(budget.tracked_addresses(), 0U);
   EXPECT_EQ(budget.pending(), 50U);
   auto outsider = budget.admit(a);
   EXPECT_EQ(outsider.refused, refusal::none);
@@ -188,10 +192,10 @@ TEST_F(address_budget_test, an_address_without_connections_and_with_a_full_bucke
   auto& budget = make(s);
   {
     auto d = budget.admit(a);
-    EXPECT_EQ(budget.tracked(), 1U);
+    EXPECT_EQ(budget.tracked_addresses(), 1U);
     clock_.advance(1s); // the bucket is full again by the time the connection ends
   }
-  EXPECT_EQ(budget.tracked(), 0U);
+  EXPECT_EQ(budget.tracked_addresses(), 0U);
 
   // Many addresses, one connection each, closed at once: each is remembered until its bucket has
   // refilled (one token at 10 per second: 100 ms), then forgotten, so the table does not grow
@@ -201,18 +205,18 @@ TEST_F(address_budget_test, an_address_without_connections_and_with_a_full_bucke
         budget.admit(v4(198, 18, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i))).refused,
         refusal::none);
   }
-  EXPECT_EQ(budget.tracked(), 10'000U);
+  EXPECT_EQ(budget.tracked_addresses(), 10'000U);
   auto holder = budget.admit(b); // an address that keeps its connection stays
   clock_.advance(50ms);
   EXPECT_EQ(budget.admit(a).refused, refusal::none);
-  EXPECT_EQ(budget.tracked(), 10'002U); // not full yet
+  EXPECT_EQ(budget.tracked_addresses(), 10'002U); // not full yet
   clock_.advance(60ms);
   EXPECT_EQ(budget.admit(b).refused, refusal::none); // a call sweeps what is due
-  EXPECT_EQ(budget.tracked(), 2U);                   // b (held) and a (full 50 ms later)
+  EXPECT_EQ(budget.tracked_addresses(), 2U);                   // b (held) and a (full 50 ms later)
   holder.admitted.release();
   clock_.advance(1s);
   EXPECT_EQ(budget.admit(v4(203, 0, 113, 1)).refused, refusal::none);
-  EXPECT_EQ(budget.tracked(), 1U); // only the one just closed, until its bucket is full
+  EXPECT_EQ(budget.tracked_addresses(), 1U); // only the one just closed, until its bucket is full
 }
 
 TEST_F(address_budget_test, an_address_that_reconnects_while_refilling_stays_until_full) {
@@ -225,14 +229,89 @@ TEST_F(address_budget_test, an_address_that_reconnects_while_refilling_stays_unt
   EXPECT_EQ(budget.admit(a).refused, refusal::none); // 0.9 left
   clock_.advance(200ms);                             // the first mark is due; the bucket is not full
   EXPECT_EQ(budget.admit(b).refused, refusal::none);
-  EXPECT_EQ(budget.tracked(), 2U);
+  EXPECT_EQ(budget.tracked_addresses(), 2U);
   clock_.advance(1s);
   EXPECT_EQ(budget.admit(b).refused, refusal::none);
-  EXPECT_EQ(budget.tracked(), 1U); // a is full and gone; b is refilling
+  EXPECT_EQ(budget.tracked_addresses(), 1U); // a is full and gone; b is refilling
 }
 
-TEST(address_budget, a_connection_carries_24_bytes_for_its_share) {
-  EXPECT_LE(sizeof(address_budget::ticket), 24U); // docs/hardening.md says so
+TEST(address_budget, a_connection_carries_32_bytes_for_its_share) {
+  EXPECT_LE(sizeof(address_budget::ticket), 32U); // docs/hardening.md says so
+}
+
+base::address_bytes v6(std::uint16_t group4, std::uint16_t last) {
+  return base::address_bytes{0x20, 0x01, 0x0d, 0xb8, 0, 0, static_cast<std::uint8_t>(group4 >> 8),
+                             static_cast<std::uint8_t>(group4), 0, 0, 0, 0, 0, 0,
+                             static_cast<std::uint8_t>(last >> 8), static_cast<std::uint8_t>(last)};
+}
+
+TEST_F(address_budget_test, the_addresses_of_one_network_share_its_budgets) {
+  auto s = generous();
+  s.max_connections_per_network = 3;
+  auto& budget = make(s);
+  std::vector<address_budget::ticket> held;
+  for (std::uint8_t host = 1; host <= 3; ++host) {
+    auto d = budget.admit(v4(192, 0, 2, host));
+    ASSERT_EQ(d.refused, refusal::none);
+    held.push_back(std::move(d.admitted));
+  }
+  EXPECT_EQ(budget.admit(v4(192, 0, 2, 200)).refused, refusal::connections_per_network); // same /24
+  EXPECT_EQ(stat(events::stat::refused_connections_per_network), 1);
+  EXPECT_EQ(budget.admit(v4(192, 0, 3, 1)).refused, refusal::none); // the next /24
+  EXPECT_EQ(budget.tracked_networks(), 2U); // 192.0.3.0/24 too, closed but refilling its bucket
+  held.pop_back();
+  EXPECT_EQ(budget.admit(v4(192, 0, 2, 200)).refused, refusal::none);
+
+  // IPv6: an attacker's /64 is one network, however many addresses it uses.
+  for (std::uint16_t host = 1; host <= 3; ++host) {
+    auto d = budget.admit(v6(7, host));
+    ASSERT_EQ(d.refused, refusal::none);
+    held.push_back(std::move(d.admitted));
+  }
+  EXPECT_EQ(budget.admit(v6(7, 0xbeef)).refused, refusal::connections_per_network);
+  EXPECT_EQ(budget.admit(v6(8, 1)).refused, refusal::none); // another /64
+}
+
+TEST_F(address_budget_test, network_rate_and_pending_and_prefixes) {
+  auto s = generous();
+  s.connection_rate_per_network = 1;
+  s.connection_burst_per_network = 2;
+  s.network_prefix_ipv4 = 16;
+  auto& budget = make(s);
+  EXPECT_EQ(budget.admit(v4(10, 9, 1, 1)).refused, refusal::none);
+  EXPECT_EQ(budget.admit(v4(10, 9, 200, 1)).refused, refusal::none); // same /16
+  EXPECT_EQ(budget.admit(v4(10, 9, 3, 3)).refused, refusal::rate_per_network);
+  EXPECT_EQ(stat(events::stat::refused_connection_rate_per_network), 1);
+  clock_.advance(1s);
+  EXPECT_EQ(budget.admit(v4(10, 9, 3, 3)).refused, refusal::none);
+
+  s = generous();
+  s.max_pending_per_network = 1;
+  s.network_prefix_ipv6 = 48;
+  auto& pending = make(s);
+  auto first = pending.admit(v6(1, 1));
+  EXPECT_EQ(pending.admit(v6(2, 1)).refused, refusal::pending_per_network); // same /48
+  first.admitted.authenticated();
+  EXPECT_EQ(pending.admit(v6(2, 1)).refused, refusal::none);
+  EXPECT_EQ(stat(events::stat::refused_pending_per_network), 1);
+}
+
+TEST_F(address_budget_test, allowlisted_addresses_do_not_count_in_their_network) {
+  auto s = generous();
+  s.max_connections_per_network = 1;
+  std::string error;
+  s.allowlist = base::address_set({*base::address_range::parse("192.0.2.7", error)});
+  auto& budget = make(s);
+  std::vector<address_budget::ticket> held;
+  for (int i = 0; i < 3; ++i) {
+    auto d = budget.admit(v4(192, 0, 2, 7));
+    ASSERT_EQ(d.refused, refusal::none);
+    held.push_back(std::move(d.admitted));
+  }
+  auto other = budget.admit(v4(192, 0, 2, 8));
+  EXPECT_EQ(other.refused, refusal::none);
+  EXPECT_EQ(budget.admit(v4(192, 0, 2, 9)).refused, refusal::connections_per_network);
+  EXPECT_EQ(budget.reason_of(refusal::connections_per_network), "limit reached: 1 connections from this network");
 }
 
 TEST_F(address_budget_test, every_refusal_names_its_key) {
@@ -240,6 +319,7 @@ TEST_F(address_budget_test, every_refusal_names_its_key) {
   EXPECT_EQ(address_budget::key_of(refusal::rate_per_address), "abuse.connection_rate_per_address");
   EXPECT_EQ(address_budget::key_of(refusal::pending_per_address), "abuse.max_pending_per_address");
   EXPECT_EQ(address_budget::key_of(refusal::pending_connections), "abuse.max_pending_connections");
+  EXPECT_EQ(address_budget::key_of(refusal::rate_per_network), "abuse.connection_rate_per_network");
   EXPECT_EQ(address_budget::key_of(refusal::none), "");
 }
 

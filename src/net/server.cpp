@@ -121,6 +121,7 @@ struct server::impl {
     info.peer_port = peer.port();
     if (open_connections.fetch_add(1, std::memory_order_relaxed) >= cfg->limits.max_connections) {
       open_connections.fetch_sub(1, std::memory_order_relaxed);
+      broker.stats().add(events::stat::refused_max_connections, 1);
       target.protocol().report_refused(
           info, "limit reached: " + std::to_string(cfg->limits.max_connections) + " connections",
           "limits.max_connections");
@@ -129,36 +130,12 @@ struct server::impl {
     auto budget = budgets.admit(address_bytes(peer.address()));
     if (budget.refused != address_budget::refusal::none) {
       open_connections.fetch_sub(1, std::memory_order_relaxed);
-      target.protocol().report_refused(info, refusal_reason(budget.refused),
+      target.protocol().report_refused(info, budgets.reason_of(budget.refused),
                                        address_budget::key_of(budget.refused));
       return;
     }
     target.adopt(std::move(socket), std::move(info), l.tls ? l.tls->current() : nullptr,
                  std::move(budget.admitted));
-  }
-
-  // What a connection_refused event says for a budget: the same text for every refusal of one
-  // budget, so that the log folds an address's repeats into one line.
-  std::string refusal_reason(address_budget::refusal r) const {
-    const auto& a = cfg->abuse;
-    switch (r) {
-    case address_budget::refusal::connections_per_address:
-      return "limit reached: " + std::to_string(a.max_connections_per_address) +
-             " connections from this address";
-    case address_budget::refusal::rate_per_address:
-      return "limit reached: more than " + std::to_string(a.connection_rate_per_address) +
-             " new connections per second (burst " + std::to_string(a.connection_burst_per_address) +
-             ") from this address";
-    case address_budget::refusal::pending_per_address:
-      return "limit reached: " + std::to_string(a.max_pending_per_address) +
-             " connections from this address not yet authenticated";
-    case address_budget::refusal::pending_connections:
-      return "limit reached: " + std::to_string(a.max_pending_connections) +
-             " connections not yet authenticated";
-    case address_budget::refusal::none:
-      break;
-    }
-    return {};
   }
 
   // Everything read from files that a reload may change, in one place: each listener's TLS

@@ -443,3 +443,40 @@ def test_a_tls_handshake_sent_a_byte_a_second_is_closed_at_the_handshake_timeout
     assert 2 - TICK <= took <= 2 + SLACK
     e = b.wait_for_event("connection_refused", subject="limits.tls_handshake_timeout")
     assert e["reason"] == "TLS handshake not finished in time", e
+
+
+def test_the_addresses_of_one_network_share_its_budgets(start_broker, pki):
+    """127.0.0.x is one IPv4 /24 (network_prefix_ipv4 = 24): connections from different addresses of
+    it count together; 127.0.1.x is another network."""
+    counter = "$SYS/broker/connections/refused/pending_per_network"
+    b = budget_broker(start_broker, pki, {"max_pending_per_network": 3})
+    port = b.listeners["tls"][1]
+    held = [tcp(port, f"127.0.0.{10 + i}") for i in range(3)]  # three addresses, one pending each
+    try:
+        time.sleep(0.3)  # accepted by whichever shard
+        assert refused_before_tls(port, pki, "127.0.0.20"), "a fourth address of the network was admitted"
+        e = b.wait_for_event("connection_refused", subject="abuse.max_pending_per_network")
+        assert (e["peer"], e["reason"]) == ("127.0.0.20", "limit reached: 3 connections from this network "
+                                                          "not yet authenticated"), e
+        other = tcp(port, "127.0.1.1")
+        assert not closed_at_once(other, 0.3), "another network was refused"
+        other.close()
+    finally:
+        for s in held:
+            s.close()
+    sys_values(port, pki, [counter], lambda v: v[counter] == 2)
+
+
+def test_connections_over_max_connections_are_counted(start_broker, pki):
+    counter = "$SYS/broker/connections/refused/max_connections"
+    b = budget_broker(start_broker, pki, limits={"max_connections": 2})
+    port = b.listeners["tls"][1]
+    held = [tcp(port, "127.0.0.3") for _ in range(2)]
+    try:
+        time.sleep(0.3)
+        assert refused_before_tls(port, pki, "127.0.0.4")
+        assert b.wait_for_event("connection_refused", subject="limits.max_connections")
+    finally:
+        for s in held:
+            s.close()
+    sys_values(port, pki, [counter], lambda v: v[counter] == 2)
