@@ -140,6 +140,28 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
           "no limit per identity: one stolen credential can open connections and sessions until memory runs out",
           "keep the default (100) or set a number a real device needs");
   }
+  // Rates: [limits] for everybody; a listener that lifts them (for gateways) is a smaller risk.
+  const std::string unlimited =
+      "no publish rate: one client (a stolen credential, a firmware loop) can publish as fast as its link allows";
+  const std::string keep_a_rate =
+      "keep a rate; give gateways and services more on a listener or a role of their own (docs/hardening.md)";
+  if (lim.rates.publish_rate == 0) {
+    r.add(severity::medium, "limits.publish_rate", unlimited, keep_a_rate);
+  }
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    if (cfg.listeners[i].rates.publish_rate == 0 && lim.rates.publish_rate != 0) {
+      r.add(severity::low, "listener[" + std::to_string(i) + "].rate_limits.publish_rate",
+            unlimited + ", on this listener", keep_a_rate);
+    }
+  }
+  for (const auto& range : cfg.abuse.allowlist.ranges()) {
+    if (range.prefix_length() < (range.ipv4() ? 8U : 16U)) {
+      r.add(severity::medium, "abuse.allowlist",
+            "the allowlist holds " + range.to_string() +
+                ": its addresses are held to no per-address or per-network budget",
+            "list only the gateways and NAT addresses that many devices share");
+    }
+  }
   if (cfg.log.max_event_lines_per_second == 0) {
     r.add(severity::low, "log.max_event_lines_per_second", "the log has no line cap: a flood of refusals fills the disk",
           "keep the default (1000)");

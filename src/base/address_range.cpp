@@ -51,6 +51,7 @@ std::optional<address_range> address_range::parse(std::string_view text, std::st
   address_range r;
   r.bytes_ = *bytes;
   r.prefix_ = v4 ? prefix + 96 : prefix;
+  r.ipv4_ = v4;
   r.text_ = std::string(text);
   return r;
 }

@@ -27,10 +27,14 @@ public:
 
   bool contains(const address_bytes& a) const;
   std::string to_string() const { return text_; }
+  // Written as an IPv4 network; its prefix length as written (0..32 for IPv4, 0..128 for IPv6).
+  bool ipv4() const { return ipv4_; }
+  unsigned prefix_length() const { return ipv4_ ? prefix_ - 96 : prefix_; }
 
 private:
   address_bytes bytes_{};
   unsigned prefix_ = 128; // in the IPv6 form
+  bool ipv4_ = false;
   std::string text_;
 };
 

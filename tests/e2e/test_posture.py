@@ -112,3 +112,20 @@ def test_risky_grants_in_the_topics_file_are_reported_where_they_are(tmp_path):
     p, path, _ = posture(tmp_path, settings)
     assert p.returncode == 0, p.stdout  # medium only
     assert f"MEDIUM {topics}:{grant_line}:" in p.stdout and "a wildcard over the first level" in p.stdout, p.stdout
+
+
+def test_rates_and_budgets_turned_off(tmp_path):
+    crt, key = openssl_cert(tmp_path, "server", P256)
+    gateways = dict(tls_listener(crt, key), name="gateways", port=8884, rate_limits={"publish_rate": 0})
+    settings = dict(good(tmp_path), abuse={"allowlist": ["10.1.0.0/16", "0.0.0.0/0", "::/0"]})
+    settings["listener"].append(gateways)
+    p, path, lines = posture(tmp_path, settings)
+    finding(p, "LOW", path, lines, "listener[1].rate_limits.publish_rate", "no publish rate")
+    finding(p, "MEDIUM", path, lines, "abuse.allowlist", "the allowlist holds 0.0.0.0/0")
+    finding(p, "MEDIUM", path, lines, "abuse.allowlist", "the allowlist holds ::/0")
+    assert "holds 10.1.0.0/16" not in p.stdout, p.stdout  # a gateway's network is what the allowlist is for
+
+    settings = dict(good(tmp_path), limits={"publish_rate": 0})
+    p, path, lines = posture(tmp_path, settings)
+    finding(p, "MEDIUM", path, lines, "limits.publish_rate", "no publish rate")
+    assert "rate_limits.publish_rate" not in p.stdout, p.stdout  # once, where it is turned off
