@@ -165,6 +165,14 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
   section.finish();
 }
 
+// A duration written in milliseconds (a key ending in _ms).
+void milliseconds(table_reader& section, std::string_view key, std::chrono::milliseconds& out, std::int64_t min,
+                  std::int64_t max) {
+  std::int64_t ms = out.count();
+  section.integer(key, ms, min, max);
+  out = std::chrono::milliseconds(ms);
+}
+
 void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& out) {
   if (const auto networks = section.strings("allowlist")) {
     std::vector<base::address_range> ranges;
@@ -183,7 +191,42 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.integer("connection_burst_per_address", out.connection_burst_per_address, 1, 10'000'000);
   section.integer("max_pending_per_address", out.max_pending_per_address, 1, 10'000'000);
   section.integer("max_pending_connections", out.max_pending_connections, 1, 10'000'000);
+  section.integer("login_failures", out.login_failures, 0, 1'000'000);
+  section.integer("login_window", out.login_window, 1, 86'400);
+  milliseconds(section, "login_delay_ms", out.login_delay, 1, 60'000);
+  milliseconds(section, "login_delay_max_ms", out.login_delay_max, 1, 60'000);
+  section.integer("ban_after_failures", out.ban_after_failures, 0, 1'000'000);
+  section.integer("ban_time", out.ban_time, 1, 31'536'000);
+  section.integer("ban_time_max", out.ban_time_max, 1, 31'536'000);
+  section.integer("flapping_connects", out.flapping_connects, 0, 1'000'000);
+  section.integer("flapping_window", out.flapping_window, 1, 86'400);
+  section.integer("flapping_ban_time", out.flapping_ban_time, 1, 31'536'000);
+  section.integer("max_tracked_keys", out.max_tracked_keys, 100, 10'000'000);
+  // Never clamped: a maximum below its start is an error, at the maximum's key.
+  const auto at_least = [&](std::string_view key, bool ok, const std::string& why) {
+    if (!ok) {
+      if (const toml::node* node = section.find(key)) {
+        section.error(*node, key, why);
+      }
+    }
+  };
+  at_least("login_delay_max_ms", out.login_delay_max >= out.login_delay,
+           "must be at least login_delay_ms (" + std::to_string(out.login_delay.count()) + ")");
+  at_least("ban_time_max", out.ban_time_max >= out.ban_time,
+           "must be at least ban_time (" + std::to_string(out.ban_time.count()) + ")");
   section.finish();
+}
+
+// A CONNECT held longer than limits.connect_timeout would be closed before its answer: the delay
+// would be a refusal. Checked once both sections are read.
+void check_login_delay(diagnostics_sink& sink, const toml::table& root, const config& out) {
+  const auto* abuse = root["abuse"].as_table();
+  const toml::node* node = abuse != nullptr ? abuse->get("login_delay_max_ms") : nullptr;
+  if (out.abuse.login_delay_max >= out.limits.connect_timeout) {
+    sink.error(node != nullptr ? node->source() : toml::source_region{}, "abuse.login_delay_max_ms",
+               "must be less than limits.connect_timeout (" + std::to_string(out.limits.connect_timeout.count()) +
+                   " s): a CONNECT held longer is closed unanswered");
+  }
 }
 
 void read_rates(table_reader& section, rate_settings& out) {
@@ -849,6 +892,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     table_reader section(sink, *table, "abuse");
     read_abuse(sink, section, out.abuse);
   }
+  check_login_delay(sink, document, out);
   if (const auto* table = root.table("store")) {
     table_reader section(sink, *table, "store");
     auto& st = out.store;
