@@ -127,7 +127,8 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
       const auto* v = o.if_contains(key);
       return v != nullptr && v->is_string() ? std::optional(std::string(v->as_string())) : std::nullopt;
     };
-    for (const auto& [key, value] : o) {
+    for (const auto& member : o) {
+      const std::string_view key = member.key();
       if (key != "kind" && key != "subject" && key != "reason" && key != "for" && key != "permanent") {
         return {400, error_body("unknown member \"" + std::string(key) + "\"")};
       }
@@ -192,7 +193,8 @@ ban_command::ban_command(CLI::App& app) {
     auto* address = sub->add_option("address", address_, "an IPv4 or IPv6 address or network (CIDR)");
     auto* client = sub->add_option("--client-id", client_id_, "a client id");
     auto* user = sub->add_option("--username", username_, "a user name");
-    address->excludes(client, user);
+    address->excludes(client);
+    address->excludes(user);
     client->excludes(user);
   };
   add_ = ban_->add_subcommand("add", "add a ban (or replace the one of the same subject)");

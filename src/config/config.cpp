@@ -166,8 +166,8 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
 }
 
 // A duration written in milliseconds (a key ending in _ms).
-void milliseconds(table_reader& section, std::string_view key, std::chrono::milliseconds& out, std::int64_t min,
-                  std::int64_t max) {
+void read_milliseconds(table_reader& section, std::string_view key, std::chrono::milliseconds& out,
+                       std::int64_t min, std::int64_t max) {
   std::int64_t ms = out.count();
   section.integer(key, ms, min, max);
   out = std::chrono::milliseconds(ms);
@@ -181,7 +181,8 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
       if (auto range = base::address_range::parse(network.text(), error)) {
         ranges.push_back(std::move(*range));
       } else {
-        sink.error(network.value->source(), network.path, error + " (got " + quoted_value(network.text()) + ")");
+        sink.error(network.value->source(), network.path,
+                   error + " (got " + quoted_value(network.text()) + ")");
       }
     }
     out.allowlist = base::address_set(std::move(ranges));
@@ -193,8 +194,8 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.integer("max_pending_connections", out.max_pending_connections, 1, 10'000'000);
   section.integer("login_failures", out.login_failures, 0, 1'000'000);
   section.integer("login_window", out.login_window, 1, 86'400);
-  milliseconds(section, "login_delay_ms", out.login_delay, 1, 60'000);
-  milliseconds(section, "login_delay_max_ms", out.login_delay_max, 1, 60'000);
+  read_milliseconds(section, "login_delay_ms", out.login_delay, 1, 60'000);
+  read_milliseconds(section, "login_delay_max_ms", out.login_delay_max, 1, 60'000);
   section.integer("ban_after_failures", out.ban_after_failures, 0, 1'000'000);
   section.integer("ban_time", out.ban_time, 1, 31'536'000);
   section.integer("ban_time_max", out.ban_time_max, 1, 31'536'000);
@@ -215,18 +216,6 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   at_least("ban_time_max", out.ban_time_max >= out.ban_time,
            "must be at least ban_time (" + std::to_string(out.ban_time.count()) + ")");
   section.finish();
-}
-
-// A CONNECT held longer than limits.connect_timeout would be closed before its answer: the delay
-// would be a refusal. Checked once both sections are read.
-void check_login_delay(diagnostics_sink& sink, const toml::table& root, const config& out) {
-  const auto* abuse = root["abuse"].as_table();
-  const toml::node* node = abuse != nullptr ? abuse->get("login_delay_max_ms") : nullptr;
-  if (out.abuse.login_delay_max >= out.limits.connect_timeout) {
-    sink.error(node != nullptr ? node->source() : toml::source_region{}, "abuse.login_delay_max_ms",
-               "must be less than limits.connect_timeout (" + std::to_string(out.limits.connect_timeout.count()) +
-                   " s): a CONNECT held longer is closed unanswered");
-  }
 }
 
 void read_rates(table_reader& section, rate_settings& out) {
@@ -892,7 +881,6 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     table_reader section(sink, *table, "abuse");
     read_abuse(sink, section, out.abuse);
   }
-  check_login_delay(sink, document, out);
   if (const auto* table = root.table("store")) {
     table_reader section(sink, *table, "store");
     auto& st = out.store;

@@ -269,7 +269,7 @@ struct abuse_settings {
   std::uint32_t login_failures = 10;            // 0..1'000'000
   std::chrono::seconds login_window{600};       // 1..86'400
   std::chrono::milliseconds login_delay{500};   // 1..60'000 ms
-  std::chrono::milliseconds login_delay_max{4000}; // login_delay..60'000 ms, below limits.connect_timeout
+  std::chrono::milliseconds login_delay_max{4000}; // login_delay..60'000 ms; keep it below limits.connect_timeout
   // Past `ban_after_failures` failures from one address in the window, it is banned for
   // `ban_time`, doubled per repeat offence, at most `ban_time_max`. 0 turns the bans off.
   std::uint32_t ban_after_failures = 20;      // 0..1'000'000
