@@ -108,6 +108,16 @@ struct admin_server::impl {
       why = auth.empty() ? "no bearer token" : "not a valid bearer token";
       r = json_error(http::status::unauthorized, why, req.version());
       r.set(http::field::www_authenticate, "Bearer realm=\"firehook\"");
+    } else if (std::string_view target = req.target();
+               handlers.bans &&
+               (target.substr(0, target.find('?')) == "/bans" || target.starts_with("/bans/"))) {
+      const auto a = handlers.bans(req.method_string(), target, req.body(), who);
+      r = response{static_cast<http::status>(a.status), req.version()};
+      r.set(http::field::content_type, "application/json");
+      r.body() = a.body;
+      if (a.status >= 400) {
+        why = a.body; // the JSON error, for the admin_request event
+      }
     } else if (req.method() != http::verb::get && req.method() != http::verb::head) {
       why = "only GET and HEAD";
       r = json_error(http::status::method_not_allowed, why, req.version());
@@ -175,8 +185,9 @@ struct admin_server::impl {
     }
 
     void on_read(beast::error_code ec) {
-      if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-          ec == asio::error::connection_reset || ec == asio::error::eof) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+          ec == asio::error::eof) {
         close();
         return;
       }
@@ -186,7 +197,8 @@ struct admin_server::impl {
         const auto status = ec == http::error::body_limit ? http::status::payload_too_large
                             : too_big                     ? http::status::request_header_fields_too_large
                                                           : http::status::bad_request;
-        const std::string why = too_big ? "over admin.max_request_bytes" : "malformed request: " + ec.message();
+        const std::string why =
+            too_big ? "over admin.max_request_bytes" : "malformed request: " + ec.message();
         reply = json_error(status, why, 11);
         reply.set(http::field::server, "firehook");
         reply.keep_alive(false);

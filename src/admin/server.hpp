@@ -7,10 +7,11 @@
 //   GET /metrics   Prometheus text (metrics.hpp)
 //   GET /healthz   200 while the process serves requests
 //   GET /readyz    200 when the broker is ready to serve clients, 503 with why otherwise
+//   GET /bans, POST /bans, DELETE /bans/KIND/SUBJECT   the bans (docs/admin.md)
 //
 // Everything else is a 4xx with a JSON body {"error": "..."}: 400 malformed, 401 no valid bearer
-// token (with WWW-Authenticate), 404 unknown path, 405 not GET/HEAD, 413/431 a request over
-// max_request_bytes. At most max_connections connections at once (more are closed at accept); a
+// token (with WWW-Authenticate), 404 unknown path, 405 not GET/HEAD (POST and DELETE: /bans only), 413/431 a
+// request over max_request_bytes. At most max_connections connections at once (more are closed at accept); a
 // connection idle for 10 s is closed. Every request is one admin_request event (who, from where,
 // what, the status), in the log and the audit log.
 //
@@ -22,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "admin/tokens.hpp"
 #include "config/config.hpp"
@@ -30,8 +32,17 @@
 namespace firehook::admin {
 
 struct endpoints {
-  std::function<std::string()> metrics;                   // the /metrics body
-  std::function<std::optional<std::string>()> not_ready;  // nullopt when ready, else why
+  std::function<std::string()> metrics;                  // the /metrics body
+  std::function<std::optional<std::string>()> not_ready; // nullopt when ready, else why
+  // /bans and /bans/...: GET, POST and DELETE (app::ban_http); the status and the JSON body.
+  // `who`: the admin token's name. Unset: 404.
+  struct answer {
+    unsigned status = 200;
+    std::string body;
+  };
+  std::function<answer(std::string_view method, std::string_view target, std::string_view body,
+                       std::string_view who)>
+      bans;
 };
 
 class admin_server {

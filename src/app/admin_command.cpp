@@ -1,5 +1,4 @@
 #include "app/admin_command.hpp"
-#include "app/command_config.hpp"
 
 #include <unistd.h>
 
@@ -11,6 +10,8 @@
 #include "admin/metrics.hpp"
 #include "admin/server.hpp"
 #include "admin/tokens.hpp"
+#include "app/ban_command.hpp"
+#include "app/command_config.hpp"
 #include "audit/audit_sink.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
@@ -29,29 +30,32 @@ void append_process_metrics(std::string& out) {
     }
     std::fclose(f);
   }
-  admin::append_metric(out, "firehook_process_resident_bytes", "gauge", "resident memory of the broker process",
+  admin::append_metric(out, "firehook_process_resident_bytes", "gauge",
+                       "resident memory of the broker process",
                        static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
   std::size_t fds = 0;
   std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec)) {
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     ++fds;
   }
-  admin::append_metric(out, "firehook_process_open_fds", "gauge", "open file descriptors of the broker process",
-                       static_cast<double>(fds));
+  admin::append_metric(out, "firehook_process_open_fds", "gauge",
+                       "open file descriptors of the broker process", static_cast<double>(fds));
 }
 
 // When each server and CA certificate of the TLS listeners expires, read from the files at each
 // scrape (they may have been replaced since the start), for an alert well before it happens.
 void append_certificate_expiry(std::string& out, const config::config& cfg) {
-  out += "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
-         "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
+  out +=
+      "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
+      "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
   for (const auto& l : cfg.listeners) {
     if (!l.tls) {
       continue;
     }
-    for (const auto& [kind, file] : {std::pair<const char*, const std::filesystem::path&>{"server", l.tls->cert},
-                                     std::pair<const char*, const std::filesystem::path&>{"ca", l.tls->ca}}) {
+    for (const auto& [kind, file] :
+         {std::pair<const char*, const std::filesystem::path&>{"server", l.tls->cert},
+          std::pair<const char*, const std::filesystem::path&>{"ca", l.tls->ca}}) {
       if (file.empty()) {
         continue;
       }
@@ -72,7 +76,8 @@ void append_certificate_expiry(std::string& out, const config::config& cfg) {
         admin::append_label_value(out, certs[i].subject);
         out += "\"} " +
                std::to_string(
-                   std::chrono::duration_cast<std::chrono::seconds>(certs[i].not_after.time_since_epoch()).count()) +
+                   std::chrono::duration_cast<std::chrono::seconds>(certs[i].not_after.time_since_epoch())
+                       .count()) +
                "\n";
       }
     }
@@ -102,10 +107,15 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
         admin::append_metric(out, "firehook_audit_records_lost_total", "counter",
                              "audit records lost while the audit log could not be written",
                              static_cast<double>(log.lost()));
-        admin::append_metric(out, "firehook_audit_failing", "gauge", "1 while the audit log cannot be written",
-                             log.failing() ? 1 : 0);
+        admin::append_metric(out, "firehook_audit_failing", "gauge",
+                             "1 while the audit log cannot be written", log.failing() ? 1 : 0);
       }
     });
+  };
+  handlers.bans = [&b](std::string_view method, std::string_view target, std::string_view body,
+                       std::string_view who) {
+    const auto a = ban_http(b.bans(), method, target, body, who);
+    return admin::endpoints::answer{a.status, a.body};
   };
   handlers.not_ready = [&b]() -> std::optional<std::string> {
     if (const std::string* why = b.refusing_connections()) {
@@ -113,7 +123,8 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
     }
     return std::nullopt;
   };
-  server_ = std::make_unique<admin::admin_server>(*cfg.admin, *tokens_, std::move(handlers), b.shared_events());
+  server_ =
+      std::make_unique<admin::admin_server>(*cfg.admin, *tokens_, std::move(handlers), b.shared_events());
 }
 
 admin_endpoint::~admin_endpoint() {
@@ -123,8 +134,8 @@ admin_endpoint::~admin_endpoint() {
 void admin_endpoint::start() {
   const auto port = server_->start();
   const bool v6 = address_.find(':') != std::string::npos;
-  std::printf("firehook: listener \"admin\" http on %s%s%s:%u\n", v6 ? "[" : "", address_.c_str(), v6 ? "]" : "",
-              static_cast<unsigned>(port));
+  std::printf("firehook: listener \"admin\" http on %s%s%s:%u\n", v6 ? "[" : "", address_.c_str(),
+              v6 ? "]" : "", static_cast<unsigned>(port));
   std::fflush(stdout);
 }
 
@@ -156,7 +167,8 @@ int admin_command::run(std::ostream& out, std::ostream& err) {
   if (!cfg) {
     return 1;
   }
-  const std::filesystem::path file = cfg->admin ? cfg->admin->tokens_file : cfg->broker.state_dir / "admin-tokens";
+  const std::filesystem::path file =
+      cfg->admin ? cfg->admin->tokens_file : cfg->broker.state_dir / "admin-tokens";
   try {
     if (add_->parsed()) {
       out << admin::token_store::add(file, name_) << '\n';

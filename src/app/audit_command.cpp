@@ -1,6 +1,4 @@
 #include "app/audit_command.hpp"
-#include "app/command_config.hpp"
-#include "app/posture.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -9,6 +7,8 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "app/command_config.hpp"
+#include "app/posture.hpp"
 #include "audit/detectors.hpp"
 #include "audit/reader.hpp"
 #include "broker/broker.hpp"
@@ -37,10 +37,11 @@ std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& 
   if (log->failing()) {
     report_unwritable(s.file.string(), log->last_error(), refuse);
   }
-  spdlog::info("audit log {}, signed with the key {} (public key in {}.pub)", s.file.string(), s.key_file.string(),
-               s.key_file.string());
+  spdlog::info("audit log {}, signed with the key {} (public key in {}.pub)", s.file.string(),
+               s.key_file.string(), s.key_file.string());
   return std::make_shared<audit::audit_sink>(
-      std::move(log), s.checkpoint_interval, [file = s.file.string(), refuse](bool failing, const std::string& why) {
+      std::move(log), s.checkpoint_interval,
+      [file = s.file.string(), refuse](bool failing, const std::string& why) {
         if (failing) {
           report_unwritable(file, why, refuse);
         } else {
@@ -55,7 +56,8 @@ std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, br
   if (cfg.alerts.enabled) {
     const auto& a = cfg.alerts;
     b.events().add_sink(std::make_shared<audit::detectors>(
-        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window, a.max_tracked},
+        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
+                                 a.max_tracked},
         b.shared_events()));
   }
   if (!cfg.audit.enabled) {
@@ -72,18 +74,22 @@ std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, br
 }
 
 audit_command::audit_command(CLI::App& app) {
-  audit_ = app.add_subcommand("audit", "the security posture report of a configuration (without a subcommand); "
-                                       "check and search the audit log (verify, query)");
+  audit_ =
+      app.add_subcommand("audit", "the security posture report of a configuration (without a subcommand); "
+                                  "check and search the audit log (verify, query)");
   audit_->require_subcommand(0, 1);
   audit_->add_option("-c,--config", config_path_, "configuration file: its audit log and key")
       ->check(CLI::ExistingFile);
   verify_ = audit_->add_subcommand("verify", "check the chain and signatures; names the first bad record");
-  verify_->add_option("--public-key", public_key_, "the audit key's .pub file (default: beside the configured key)")
+  verify_
+      ->add_option("--public-key", public_key_,
+                   "the audit key's .pub file (default: beside the configured key)")
       ->check(CLI::ExistingFile);
   query_ = audit_->add_subcommand("query", "print the records that match every given filter");
   query_->add_option("--since", since_, "UTC time, e.g. 2026-12-07T10:00:00 (a prefix is enough)");
   query_->add_option("--until", until_, "UTC time, inclusive of a prefix: 2026-12-07 is the whole day");
-  query_->add_option("--event", event_, "event type (auth_denied, publish_refused, ...) or record kind (checkpoint)");
+  query_->add_option("--event", event_,
+                     "event type (auth_denied, publish_refused, ...) or record kind (checkpoint)");
   query_->add_option("--client-id", client_id_);
   query_->add_option("--identity", identity_);
   query_->add_option("--peer", peer_, "peer address");
@@ -98,7 +104,8 @@ audit_command::audit_command(CLI::App& app) {
 int audit_command::posture(const config::config& cfg, std::ostream& out) const {
   auto risks = assess(cfg, config_path_.empty() ? fs::path("(defaults)") : fs::path(config_path_),
                       std::chrono::system_clock::now());
-  std::stable_sort(risks.begin(), risks.end(), [](const risk& a, const risk& b) { return a.level > b.level; });
+  std::stable_sort(risks.begin(), risks.end(),
+                   [](const risk& a, const risk& b) { return a.level > b.level; });
   std::size_t count[3] = {0, 0, 0};
   for (const auto& r : risks) {
     out << to_string(r) << '\n';
@@ -147,7 +154,8 @@ int audit_command::run(std::ostream& out, std::ostream& err) {
       return 0;
     }
     std::optional<std::string> key;
-    fs::path key_file = public_key_.empty() ? fs::path(settings.key_file.string() + ".pub") : fs::path(public_key_);
+    fs::path key_file =
+        public_key_.empty() ? fs::path(settings.key_file.string() + ".pub") : fs::path(public_key_);
     if (std::error_code ec; fs::exists(key_file, ec)) {
       std::ifstream in(key_file);
       std::string text;

@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 namespace {
 
 // The key among `candidates` (key, path) whose file the error message names; `fallback` otherwise.
-std::string key_named_in(const std::string& message, const std::vector<std::pair<std::string, fs::path>>& candidates,
+std::string key_named_in(const std::string& message,
+                         const std::vector<std::pair<std::string, fs::path>>& candidates,
                          const std::string& fallback) {
   for (const auto& [key, path] : candidates) {
     if (!path.empty() && message.find(path.string()) != std::string::npos) {
@@ -86,7 +87,9 @@ private:
       } catch (const std::exception& e) {
         const std::string base = "listener[" + std::to_string(i) + "].tls";
         problem(key_named_in(e.what(),
-                             {{base + ".cert", l.tls->cert}, {base + ".key", l.tls->key}, {base + ".ca", l.tls->ca},
+                             {{base + ".cert", l.tls->cert},
+                              {base + ".key", l.tls->key},
+                              {base + ".ca", l.tls->ca},
                               {base + ".crl", l.tls->crl}},
                              base),
                 e.what());
@@ -102,8 +105,8 @@ private:
     try {
       (void)security::jwt_authenticator(j);
     } catch (const std::exception& e) {
-      std::vector<std::pair<std::string, fs::path>> candidates{{"auth.jwt.jwks", j.jwks},
-                                                               {"auth.jwt.hmac_secret_file", j.hmac_secret_file}};
+      std::vector<std::pair<std::string, fs::path>> candidates{
+          {"auth.jwt.jwks", j.jwks}, {"auth.jwt.hmac_secret_file", j.hmac_secret_file}};
       for (const auto& k : j.public_keys) {
         candidates.emplace_back("auth.jwt.public_keys", k);
       }

@@ -10,6 +10,7 @@
 
 #include "app/admin_command.hpp"
 #include "app/audit_command.hpp"
+#include "app/ban_command.hpp"
 #include "app/file_check.hpp"
 #include "app/logging.hpp"
 #include "app/topics_command.hpp"
@@ -105,6 +106,12 @@ int serve(const std::string& path) {
     return 1;
   }
   broker::broker& b = *owner;
+  try {
+    b.bans().open(cfg->broker.state_dir / "bans.db");
+  } catch (const std::exception& e) {
+    spdlog::error("bans: {}", e.what());
+    return 1;
+  }
   add_log_sink(*cfg, b, std::move(write_event));
   std::shared_ptr<audit::audit_sink> audit_log;
   try {
@@ -203,6 +210,7 @@ int main(int argc, char** argv) {
   firehook::app::topics_command topics_cmd(app);
   firehook::app::audit_command audit_cmd(app);
   firehook::app::admin_command admin_cmd(app);
+  firehook::app::ban_command ban_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -213,6 +221,9 @@ int main(int argc, char** argv) {
   }
   if (user_cmd.parsed()) {
     return user_cmd.run(std::cin, std::cout, std::cerr);
+  }
+  if (ban_cmd.parsed()) {
+    return ban_cmd.run(std::cout, std::cerr);
   }
   if (admin_cmd.parsed()) {
     return admin_cmd.run(std::cout, std::cerr);

@@ -38,13 +38,16 @@ public:
     }
     for (const auto& c : certs) {
       const std::string who = file.string() + ": " + c.subject;
-      const bool weak = (c.key_type == "RSA" && c.key_bits < 2048) || (c.key_type == "EC" && c.key_bits < 256);
+      const bool weak =
+          (c.key_type == "RSA" && c.key_bits < 2048) || (c.key_type == "EC" && c.key_bits < 256);
       if (weak) {
-        add(severity::high, key, who + ": weak key (" + c.key_type + " " + std::to_string(c.key_bits) + " bits)",
+        add(severity::high, key,
+            who + ": weak key (" + c.key_type + " " + std::to_string(c.key_bits) + " bits)",
             "issue a new certificate with an RSA key of at least 2048 bits or an EC P-256/P-384 key");
       }
       if (c.not_after <= now_) {
-        add(severity::high, key, who + ": expired", ca_bundle ? "replace the CA certificate" : "renew the certificate");
+        add(severity::high, key, who + ": expired",
+            ca_bundle ? "replace the CA certificate" : "renew the certificate");
       } else if (c.not_after - now_ <= soon) {
         add(severity::medium, key, who + ": expires in " + days(c.not_after - now_) + " days",
             ca_bundle ? "plan the CA's replacement now: every device certificate it signed goes with it"
@@ -87,24 +90,28 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
       }
       if (l.tls->client_certs != config::client_certificates::none && l.tls->crl.empty()) {
         r.add(severity::medium, at + ".tls.ca",
-              "client certificates are accepted without a CRL: a revoked or stolen device certificate still gets in",
+              "client certificates are accepted without a CRL: a revoked or stolen device certificate still "
+              "gets in",
               "publish a CRL from your CA and set crl = \"...\" (it is reloaded when it changes)");
       }
     }
   }
 
   if (cfg.topics.empty()) {
-    r.add(severity::high, "topics", "no topics file: every connected client may publish and subscribe to every topic",
+    r.add(severity::high, "topics",
+          "no topics file: every connected client may publish and subscribe to every topic",
           "write a topics file (docs/topics.md) and set topics = \"topics.toml\"");
   } else {
     const auto loaded = config::load_topics_file(cfg.topics);
     for (const auto& d : loaded.diagnostics) {
       r.add(d.warning ? severity::medium : severity::high, d,
-            d.warning ? "narrow the grant, or mark the role as a service when it is one" : "fix the topics file");
+            d.warning ? "narrow the grant, or mark the role as a service when it is one"
+                      : "fix the topics file");
     }
     if (loaded.topics) {
       for (auto d : config::client_id_grant_warnings(cfg, *loaded.topics)) {
-        r.add(severity::medium, std::move(d), "bind client ids to identities (auth.certificate.client_id = \"must_match\")");
+        r.add(severity::medium, std::move(d),
+              "bind client ids to identities (auth.certificate.client_id = \"must_match\")");
       }
     }
   }
@@ -112,12 +119,15 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
   if (cfg.auth.jwt) {
     const auto& claims = cfg.auth.jwt->required_claims;
     if (std::find(claims.begin(), claims.end(), "exp") == claims.end()) {
-      r.add(severity::high, "auth.jwt.required_claims", "a token without \"exp\" is accepted and never expires",
+      r.add(severity::high, "auth.jwt.required_claims",
+            "a token without \"exp\" is accepted and never expires",
             "add \"exp\" to required_claims and issue short-lived tokens");
     }
     if (cfg.auth.jwt->audience.empty()) {
-      r.add(severity::medium, "auth.jwt.audience", "tokens are not checked for an audience: one issued for another "
-            "service is accepted here", "set audience to the value your issuer puts in \"aud\" for this broker");
+      r.add(severity::medium, "auth.jwt.audience",
+            "tokens are not checked for an audience: one issued for another "
+            "service is accepted here",
+            "set audience to the value your issuer puts in \"aud\" for this broker");
     }
   }
 
@@ -135,9 +145,11 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
 
   const auto& lim = cfg.limits;
   if (lim.max_sessions_per_identity == 0 || lim.max_connections_per_identity == 0) {
-    r.add(severity::medium, lim.max_sessions_per_identity == 0 ? "limits.max_sessions_per_identity"
-                                                               : "limits.max_connections_per_identity",
-          "no limit per identity: one stolen credential can open connections and sessions until memory runs out",
+    r.add(severity::medium,
+          lim.max_sessions_per_identity == 0 ? "limits.max_sessions_per_identity"
+                                             : "limits.max_connections_per_identity",
+          "no limit per identity: one stolen credential can open connections and sessions until memory runs "
+          "out",
           "keep the default (100) or set a number a real device needs");
   }
   // Rates: [limits] for everybody; a listener that lifts them (for gateways) is a smaller risk.
@@ -163,16 +175,18 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
     }
   }
   if (cfg.log.max_event_lines_per_second == 0) {
-    r.add(severity::low, "log.max_event_lines_per_second", "the log has no line cap: a flood of refusals fills the disk",
-          "keep the default (1000)");
+    r.add(severity::low, "log.max_event_lines_per_second",
+          "the log has no line cap: a flood of refusals fills the disk", "keep the default (1000)");
   }
   if (!cfg.audit.enabled) {
-    r.add(severity::high, "audit.enabled", "the audit log is off: security decisions cannot be proven afterwards",
+    r.add(severity::high, "audit.enabled",
+          "the audit log is off: security decisions cannot be proven afterwards",
           "remove enabled = false from [audit]");
   }
   if (cfg.admin) {
     r.add(severity::low, "admin", "the admin endpoint has no TLS (it listens on loopback only)",
-          "reach it through an SSH tunnel or a TLS proxy on the same host; keep its tokens to the few that need them");
+          "reach it through an SSH tunnel or a TLS proxy on the same host; keep its tokens to the few that "
+          "need them");
   }
   return r.take();
 }

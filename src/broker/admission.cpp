@@ -10,9 +10,9 @@
 namespace firehook::broker {
 
 admission::admission(broker& b, unsigned shard_index, transport& t, events::emitter& events,
-                     connection_table& connections, admitted next)
+                     connection_table& connections, admitted next, hold hold_until)
     : broker_(b), shard_index_(shard_index), transport_(t), events_(events), connections_(connections),
-      limits_(b.session_limits()), next_(std::move(next)) {}
+      limits_(b.session_limits()), next_(std::move(next)), hold_until_(std::move(hold_until)) {}
 
 void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
   c.version = p.version;
@@ -31,6 +31,10 @@ void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
     return;
   }
   const mqtt::connect& cp = *c.connect;
+  // Before any password is checked: a banned client costs no hash.
+  if (refuse_banned(id, c, cp.client_id)) {
+    return;
+  }
   credentials who{c.listener, c.peer_address, cp.client_id, cp.username, cp.password, std::nullopt};
   if (c.certificate) {
     who.certificate = std::move(*c.certificate);
@@ -43,11 +47,84 @@ void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
     on_authenticated(id, std::move(*r));
     return;
   }
+  // Past failed logins of its user name or address, the check waits on the shard's timer: no
+  // thread is held, and the hash is not spent until the time has passed.
+  const auto held = broker_.login_guard().before_check(cp.username, c.peer_address);
+  if (held.delay.count() > 0) {
+    broker_.stats().add(events::stat::logins_delayed, 1);
+    events_.record(events::event_type::login_delayed, [&] {
+      events::event e = event_of(events::event_type::login_delayed, c);
+      if (cp.username) {
+        e.username = *cp.username;
+      }
+      e.delay_ms = static_cast<std::uint32_t>(held.delay.count());
+      e.count = held.failures;
+      e.reason = std::to_string(held.failures) + " failed logins of this user name or address";
+      e.subject = "abuse.login_failures";
+      return e;
+    });
+    c.delayed = std::make_shared<credentials>(std::move(who));
+    hold_until_(id, broker_.clock().now() + held.delay);
+    return;
+  }
+  submit(id, c, std::move(who));
+}
+
+void admission::resume(connection_id id) {
+  connection* c = connections_.find(id);
+  if (c == nullptr || c->state != connection::phase::authenticating || !c->delayed) {
+    return; // closed (or timed out) while held
+  }
+  auto who = std::move(*c->delayed);
+  c->delayed.reset();
+  submit(id, *c, std::move(who));
+}
+
+void admission::submit(connection_id id, connection& c, credentials&& who) {
   const auto ticket = broker_.authenticator().submit(std::move(who), [this, id](security::auth_result r) {
     transport_.post_to_shard(shard_index_,
                              [this, id, r = std::move(r)]() mutable { on_authenticated(id, std::move(r)); });
   });
   c.auth_ticket = ticket; // the callback only posts, so `c` is still this connection's
+}
+
+bool admission::refuse_banned(connection_id id, connection& c, std::string_view client_id) {
+  const auto ban =
+      broker_.bans().find(c.peer_address, client_id, c.connect->username, ban_list::now_seconds());
+  if (!ban) {
+    return false;
+  }
+  broker_.stats().add(events::stat::refused_banned, 1);
+  report(c, mqtt::reason_code::banned, {},
+         "banned (" + std::string(registry::to_string(ban->kind)) + " " + ban->subject + ") until " +
+             ban_list::until_text(*ban) + ": " + ban->reason,
+         "ban");
+  c.held.clear();
+  refuse(id, c, mqtt::reason_code::banned);
+  return true;
+}
+
+void admission::count_failure(const connection& c, const security::auth_result& r) {
+  // Credentials that did not pass; not a busy queue, a refused will or a session limit.
+  if (r.reason != mqtt::reason_code::bad_user_name_or_password &&
+      r.reason != mqtt::reason_code::not_authorized) {
+    return;
+  }
+  const auto& username = c.connect->username;
+  if (!username && !c.connect->password) {
+    return; // no credentials at all: nothing was guessed
+  }
+  const auto earned = broker_.login_guard().failed(username, c.peer_address);
+  if (!earned) {
+    return;
+  }
+  const auto& a = broker_.cfg().abuse;
+  const auto now = ban_list::now_seconds();
+  broker_.bans().add(registry::ban{registry::ban_kind::address, earned->subject,
+                                   std::to_string(earned->failures) + " failed logins within " +
+                                       std::to_string(a.login_window.count()) + " s (offence " +
+                                       std::to_string(earned->offence) + ")",
+                                   "login failures", now, now + earned->duration.count()});
 }
 
 void admission::on_authenticated(connection_id id, security::auth_result&& r) {
@@ -58,6 +135,9 @@ void admission::on_authenticated(connection_id id, security::auth_result&& r) {
   connection& c = *found;
   c.auth_ticket = 0;
   if (r.decision != security::verdict::allow || shutting_down_) {
+    if (!shutting_down_) {
+      count_failure(c, r);
+    }
     const auto rc = shutting_down_ ? mqtt::reason_code::server_unavailable : r.reason;
     report(c, rc, r.method, shutting_down_ ? "shutting down" : r.detail);
     c.held.clear();
@@ -93,6 +173,22 @@ void admission::accept(connection_id id, connection& c) {
   // Both checks come before the session is claimed, so a refused CONNECT takes nothing over.
   if (!will_permitted(c)) {
     refuse(id, c, mqtt::reason_code::not_authorized);
+    return;
+  }
+  // The identity may be banned by user name (its CONNECT's name was checked before), and a client
+  // id assigned by its certificate only now is known.
+  if (refuse_banned(id, c, p.client_id)) {
+    return;
+  }
+  if (const auto ban_for = assigned ? std::nullopt : broker_.login_guard().connected(p.client_id)) {
+    const auto& a = broker_.cfg().abuse;
+    const auto now = ban_list::now_seconds();
+    broker_.bans().add(registry::ban{registry::ban_kind::client_id, p.client_id,
+                                     "more than " + std::to_string(a.flapping_connects) +
+                                         " connections within " + std::to_string(a.flapping_window.count()) +
+                                         " s",
+                                     "flapping", now, now + ban_for->count()});
+    refuse_banned(id, c, p.client_id);
     return;
   }
   const auto claim = claim_session(id, c, assigned);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "broker/authentication.hpp"
 #include "broker/broker.hpp"
 #include "broker/connection_table.hpp"
 #include "events/emitter.hpp"
@@ -58,10 +59,16 @@ private:
 class admission {
 public:
   using admitted = std::function<void(connection_id, connection&, const session_registry::claim_result&)>;
+  // Arms the shard's timer that calls resume(id) at `at` (a CONNECT held for failed logins).
+  using hold = std::function<void(connection_id, base::time_point at)>;
 
   // `b`, `t`, `events` and `connections` must outlive it.
   admission(broker& b, unsigned shard_index, transport& t, events::emitter& events,
-            connection_table& connections, admitted next);
+            connection_table& connections, admitted next, hold hold_until);
+
+  // A CONNECT held for failed logins has waited: its credentials go to the check now. A connection
+  // closed meanwhile is not there any more, and is forgotten.
+  void resume(connection_id id);
 
   // The CONNECT of a connection awaiting one.
   void on_connect(connection_id id, connection& c, mqtt::connect&& p);
@@ -74,6 +81,12 @@ public:
 
 private:
   void on_authenticated(connection_id id, security::auth_result&& r);
+  // Hands the credentials to the authentication pool.
+  void submit(connection_id id, connection& c, credentials&& who);
+  // The CONNECT's address, client id or user name is banned: refused with 0x8A (3.1.1: 0x05).
+  bool refuse_banned(connection_id id, connection& c, std::string_view client_id);
+  // A failed check of credentials: counted; the address may earn a ban.
+  void count_failure(const connection& c, const security::auth_result& r);
   void accept(connection_id id, connection& c);
   bool will_permitted(const connection& c); // emits the auth_denied event when not
   // The registry claim of the CONNECT's client id, or nullopt when refused (answered, recorded).
@@ -91,6 +104,7 @@ private:
   connection_table& connections_;
   const session::limits& limits_;
   admitted next_;
+  hold hold_until_;
   bool shutting_down_ = false;
   std::vector<std::byte> wire_; // encode scratch
   // The identity of every anonymous client on this shard (on_authenticated).

@@ -61,7 +61,8 @@ allow_anonymous = true
         *broker_, 0, transport_, events_, connections_,
         [this](connection_id id, connection&, const session_registry::claim_result& c) {
           admitted_.emplace(id, c);
-        });
+        },
+        [](connection_id, base::time_point) {});
   }
   ~admission_test() override { broker_->stop_authentication(); }
 

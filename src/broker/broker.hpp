@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/clock.hpp"
+#include "broker/ban_list.hpp"
 #include "broker/reloader.hpp"
 #include "broker/session_registry.hpp"
 #include "broker/transport.hpp"
@@ -29,6 +30,7 @@
 #include "router/retained_store.hpp"
 #include "security/auth_factory.hpp"
 #include "security/authenticator.hpp"
+#include "security/login_guard.hpp"
 #include "security/policy_file.hpp"
 #include "security/topic_policy.hpp"
 #include "session/limits.hpp"
@@ -92,6 +94,11 @@ public:
   events::emitter& shard_events(unsigned index) { return events_.producer(index); }
   events::emitter& shared_events() { return events_.shared(); }
 
+  // The bans in force (ban_list.hpp) and the counts of failed logins and connects that earn them
+  // (security/login_guard.hpp). Any thread.
+  ban_list& bans() { return bans_; }
+  security::login_guard& login_guard() { return guard_; }
+
   // The authentication chains of the listeners, run off the shard threads.
   authentication& authenticator() { return *auth_; }
   // The compiled topics file; null when the configuration names none (every topic allowed).
@@ -150,6 +157,8 @@ private:
   session_registry registry_;
   router::retained_store retained_;
   events::statistics stats_;
+  ban_list bans_{events_.shared(), stats_};
+  security::login_guard guard_{cfg_->abuse, clock_};
   std::atomic<std::uint64_t> next_subscriber_{1};
   std::atomic<std::uint64_t> next_stored_{1};
   std::unique_ptr<store::store> store_;

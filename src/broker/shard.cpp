@@ -24,10 +24,14 @@ struct overloaded : F... {
 shard::shard(broker& b, unsigned index, transport& t)
     : broker_(b), shard_index_(index), transport_(t), events_(b.shard_events(index)),
       limits_(b.session_limits()), clock_(b.clock()), rates_(b.cfg().listeners), connections_(t),
-      admission_(b, index, t, events_, connections_,
-                 [this](connection_id id, connection& c, const session_registry::claim_result& claim) {
-                   start_session(id, c, claim);
-                 }),
+      admission_(
+          b, index, t, events_, connections_,
+          [this](connection_id id, connection& c, const session_registry::claim_result& claim) {
+            start_session(id, c, claim);
+          },
+          [this](connection_id id, base::time_point at) {
+            timers_.push(timer{at, timer::kind::login_delay, id});
+          }),
       outbox_(b.shard_count()) {
   broker_.attach(index, this);
   next_sys_ = clock_.now() + broker_.cfg().broker.sys_interval;
@@ -98,7 +102,8 @@ void shard::on_packet(connection_id id, mqtt::packet&& p) {
       // overtakes a packet held for the client's rates.
       connections_.hold(id, *c, std::move(p), slowed(c->sid) ? hold_bound() : 1);
     } else if (over_rate(id, *c, p)) {
-      if (connection* still = connections_.find(id); still != nullptr && still->state != connection::phase::closing) {
+      if (connection* still = connections_.find(id);
+          still != nullptr && still->state != connection::phase::closing) {
         connections_.hold(id, *still, std::move(p), 1);
       }
     } else {
@@ -370,6 +375,33 @@ void shard::disconnect(connection_id id, mqtt::reason_code reason, std::string_v
     closing_reason_ = std::string(why);
     run_actions(sid);
     closing_reason_.clear();
+  }
+}
+
+void shard::drop_banned() {
+  const auto now = ban_list::now_seconds();
+  std::vector<std::pair<connection_id, std::string>> banned;
+  connections_.for_each([&](connection_id id, connection& c) {
+    std::string client_id;
+    std::optional<std::string> username;
+    if (c.connect) {
+      client_id = c.connect->client_id;
+      username = c.connect->username;
+    } else if (c.state == connection::phase::connected) {
+      if (const auto s = sessions_.find(c.sid); s != sessions_.end()) {
+        client_id = s->second.s->client_id();
+      }
+      if (c.who && c.who->method == "password") {
+        username = c.who->name;
+      }
+    }
+    if (const auto b = broker_.bans().find(c.peer_address, client_id, username, now)) {
+      banned.emplace_back(id,
+                          "banned (" + std::string(registry::to_string(b->kind)) + " " + b->subject + ")");
+    }
+  });
+  for (const auto& [id, why] : banned) {
+    disconnect(id, mqtt::reason_code::administrative_action, why);
   }
 }
 

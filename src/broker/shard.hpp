@@ -92,6 +92,9 @@ public:
   // not yet connected is just closed. Unknown ids and connections already closing are ignored.
   // `why`, for the client_disconnected event.
   void disconnect(connection_id id, mqtt::reason_code reason, std::string_view why);
+  // Bans were added: every connection here whose address, client id or user name is now banned
+  // is disconnected (5.0: DISCONNECT 0x98 Administrative action; 3.1.1: closed).
+  void drop_banned();
   // A connection that never reached the broker (net refused it at accept, its TLS handshake failed
   // or timed out): one connection_refused event. `subject`: the limit, when one refused it.
   void report_refused(const connection_info& info, std::string_view why, std::string_view subject = {});
@@ -139,7 +142,7 @@ private:
   };
 
   struct timer {
-    enum class kind : std::uint8_t { connect_deadline, session, credential_expiry, rate_resume };
+    enum class kind : std::uint8_t { connect_deadline, session, credential_expiry, rate_resume, login_delay };
     base::time_point at;
     kind what = kind::session;
     std::uint64_t key = 0; // connection id or subscriber id

@@ -53,6 +53,10 @@ void shard::fire(const timer& t) {
     }
     return;
   }
+  if (t.what == timer::kind::login_delay) {
+    admission_.resume(t.key);
+    return;
+  }
   if (t.what == timer::kind::rate_resume) {
     if (connection* c = connections_.find(t.key)) {
       c->rate_timer = false;

@@ -166,6 +166,14 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
   section.finish();
 }
 
+// A duration written in milliseconds (a key ending in _ms).
+void read_milliseconds(table_reader& section, std::string_view key, std::chrono::milliseconds& out,
+                       std::int64_t min, std::int64_t max) {
+  std::int64_t ms = out.count();
+  section.integer(key, ms, min, max);
+  out = std::chrono::milliseconds(ms);
+}
+
 void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& out) {
   if (const auto networks = section.strings("allowlist")) {
     std::vector<base::address_range> ranges;
@@ -174,7 +182,8 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
       if (auto range = base::address_range::parse(network.text(), error)) {
         ranges.push_back(std::move(*range));
       } else {
-        sink.error(network.value->source(), network.path, error + " (got " + quoted_value(network.text()) + ")");
+        sink.error(network.value->source(), network.path,
+                   error + " (got " + quoted_value(network.text()) + ")");
       }
     }
     out.allowlist = base::address_set(std::move(ranges));
@@ -190,6 +199,29 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.integer("connection_burst_per_network", out.connection_burst_per_network, 1, 10'000'000);
   section.integer("max_pending_per_network", out.max_pending_per_network, 1, 10'000'000);
   section.integer("max_pending_connections", out.max_pending_connections, 1, 10'000'000);
+  section.integer("login_failures", out.login_failures, 0, 1'000'000);
+  section.integer("login_window", out.login_window, 1, 86'400);
+  read_milliseconds(section, "login_delay_ms", out.login_delay, 1, 60'000);
+  read_milliseconds(section, "login_delay_max_ms", out.login_delay_max, 1, 60'000);
+  section.integer("ban_after_failures", out.ban_after_failures, 0, 1'000'000);
+  section.integer("ban_time", out.ban_time, 1, 31'536'000);
+  section.integer("ban_time_max", out.ban_time_max, 1, 31'536'000);
+  section.integer("flapping_connects", out.flapping_connects, 0, 1'000'000);
+  section.integer("flapping_window", out.flapping_window, 1, 86'400);
+  section.integer("flapping_ban_time", out.flapping_ban_time, 1, 31'536'000);
+  section.integer("max_tracked_keys", out.max_tracked_keys, 100, 10'000'000);
+  // Never clamped: a maximum below its start is an error, at the maximum's key.
+  const auto at_least = [&](std::string_view key, bool ok, const std::string& why) {
+    if (!ok) {
+      if (const toml::node* node = section.find(key)) {
+        section.error(*node, key, why);
+      }
+    }
+  };
+  at_least("login_delay_max_ms", out.login_delay_max >= out.login_delay,
+           "must be at least login_delay_ms (" + std::to_string(out.login_delay.count()) + ")");
+  at_least("ban_time_max", out.ban_time_max >= out.ban_time,
+           "must be at least ban_time (" + std::to_string(out.ban_time.count()) + ")");
   section.finish();
 }
 

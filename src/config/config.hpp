@@ -285,6 +285,28 @@ struct abuse_settings {
   // Connections not yet authenticated (TLS handshake, CONNECT not yet accepted), all addresses
   // together, allowlisted ones too. 1..10'000'000
   std::uint32_t max_pending_connections = 10'000;
+
+  // Password guessing (docs/hardening.md, "Password guessing"): failed authentications are counted
+  // per user name and per peer address (IPv6 by its /64) in a fixed window. Past `login_failures`
+  // in the window, each further attempt of that name or address waits before it is checked:
+  // `login_delay`, doubled per further failure, at most `login_delay_max`. 0 turns the delay off.
+  std::uint32_t login_failures = 10;            // 0..1'000'000
+  std::chrono::seconds login_window{600};       // 1..86'400
+  std::chrono::milliseconds login_delay{500};   // 1..60'000 ms
+  std::chrono::milliseconds login_delay_max{4000}; // login_delay..60'000 ms; keep it below limits.connect_timeout
+  // Past `ban_after_failures` failures from one address in the window, it is banned for
+  // `ban_time`, doubled per repeat offence, at most `ban_time_max`. 0 turns the bans off.
+  std::uint32_t ban_after_failures = 20;      // 0..1'000'000
+  std::chrono::seconds ban_time{600};         // 1..31'536'000
+  std::chrono::seconds ban_time_max{86'400};  // ban_time..31'536'000
+  // A client id that connects more than `flapping_connects` times in `flapping_window` is banned
+  // for `flapping_ban_time`. 0 turns it off.
+  std::uint32_t flapping_connects = 20;         // 0..1'000'000
+  std::chrono::seconds flapping_window{60};     // 1..86'400
+  std::chrono::seconds flapping_ban_time{300};  // 1..31'536'000
+  // Keys (user names, addresses, client ids) each of those counters remembers at most; past it the
+  // oldest are forgotten. 100..10'000'000
+  std::uint32_t max_tracked_keys = 100'000;
 };
 
 struct auth_settings {

@@ -250,6 +250,13 @@ INSTANTIATE_TEST_SUITE_P(
                       range_case{"abuse", "connection_rate_per_network", 1, 1'000'000},
                       range_case{"abuse", "connection_burst_per_network", 1, 10'000'000},
                       range_case{"abuse", "max_pending_per_network", 1, 10'000'000},
+                      range_case{"abuse", "login_failures", 0, 1'000'000},
+                      range_case{"abuse", "login_window", 1, 86'400},
+                      range_case{"abuse", "ban_after_failures", 0, 1'000'000},
+                      range_case{"abuse", "flapping_connects", 0, 1'000'000},
+                      range_case{"abuse", "flapping_window", 1, 86'400},
+                      range_case{"abuse", "flapping_ban_time", 1, 31'536'000},
+                      range_case{"abuse", "max_tracked_keys", 100, 10'000'000},
                       range_case{"listener", "port", 0, 65535}),
     [](const ::testing::TestParamInfo<range_case>& param_info) {
       return std::string(param_info.param.section) + "_" + param_info.param.key;
@@ -1073,6 +1080,42 @@ TEST(config_abuse, allowlist_of_networks) {
   EXPECT_EQ(bad.line, 2U);
 }
 
+TEST(config_abuse, login_tarpit_bans_and_flapping_defaults_and_values) {
+  const auto& d = load_string("").cfg->abuse;
+  EXPECT_EQ(d.login_failures, 10U);
+  EXPECT_EQ(d.login_window, std::chrono::seconds{600});
+  EXPECT_EQ(d.login_delay, std::chrono::milliseconds{500});
+  EXPECT_EQ(d.login_delay_max, std::chrono::milliseconds{4000});
+  EXPECT_EQ(d.ban_after_failures, 20U);
+  EXPECT_EQ(d.ban_time, std::chrono::seconds{600});
+  EXPECT_EQ(d.ban_time_max, std::chrono::seconds{86'400});
+  EXPECT_EQ(d.flapping_connects, 20U);
+  EXPECT_EQ(d.flapping_window, std::chrono::seconds{60});
+  EXPECT_EQ(d.flapping_ban_time, std::chrono::seconds{300});
+  EXPECT_EQ(d.max_tracked_keys, 100'000U);
+  const auto r =
+      load_string("[abuse]\nlogin_failures = 0\nlogin_delay_ms = 100\nlogin_delay_max_ms = 200\n"
+                  "ban_after_failures = 3\nban_time = 2\nban_time_max = 8\nflapping_connects = 0\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  EXPECT_EQ(r.cfg->abuse.login_failures, 0U);
+  EXPECT_EQ(r.cfg->abuse.login_delay_max, std::chrono::milliseconds{200});
+  EXPECT_EQ(r.cfg->abuse.ban_time_max, std::chrono::seconds{8});
+}
+
+TEST(config_abuse, maxima_below_their_start_are_errors) {
+  const auto delay =
+      only_error(load_string("[abuse]\nlogin_delay_ms = 900\nlogin_delay_max_ms = 800\n", "f.toml"));
+  EXPECT_EQ(delay.key, "abuse.login_delay_max_ms");
+  EXPECT_EQ(delay.line, 3U);
+  EXPECT_EQ(delay.message, "must be at least login_delay_ms (900)");
+  const auto ban = only_error(load_string("[abuse]\nban_time = 60\nban_time_max = 30\n"));
+  EXPECT_EQ(ban.key, "abuse.ban_time_max");
+  EXPECT_EQ(ban.message, "must be at least ban_time (60)");
+  const auto range = only_error(load_string("[abuse]\nlogin_delay_ms = 0\n"));
+  EXPECT_EQ(range.key, "abuse.login_delay_ms");
+  EXPECT_EQ(range.message, "must be between 1 and 60000 (got 0)");
+}
+
 TEST(config_rates, limits_give_every_listener_its_rates_and_a_listener_may_change_them) {
   const auto defaults = load_string("");
   EXPECT_EQ(defaults.cfg->limits.rates.publish_rate, 1000u);
@@ -1087,11 +1130,12 @@ TEST(config_rates, limits_give_every_listener_its_rates_and_a_listener_may_chang
   EXPECT_EQ(devices.publish_rate, 50u);
   EXPECT_EQ(devices.subscribe_rate, 5u);
   const auto& gateways = r.cfg->listeners.at(1).rates;
-  EXPECT_EQ(gateways.publish_rate, 0u);           // not limited
+  EXPECT_EQ(gateways.publish_rate, 0u); // not limited
   EXPECT_EQ(gateways.publish_bytes_burst, 7u);
-  EXPECT_EQ(gateways.subscribe_rate, 5u);         // from [limits]
+  EXPECT_EQ(gateways.subscribe_rate, 5u); // from [limits]
   EXPECT_EQ(only_error(load_string("[[listener]]\n[listener.rate_limits]\npublish_rat = 1\n")).key,
-            "listener[0].rate_limits.publish_rat");  EXPECT_EQ(only_error(load_string("[limits]\npublish_burst = 0\n")).message,
+            "listener[0].rate_limits.publish_rat");
+  EXPECT_EQ(only_error(load_string("[limits]\npublish_burst = 0\n")).message,
             "must be at least 1 while publish_rate is set");
 }
 

@@ -92,6 +92,13 @@ void for_each_field(const event& e, F&& field) {
   if (e.count != 0) {
     field("count", std::to_string(e.count), kind::literal);
   }
+  text("kind", e.ban_kind);
+  text("change", e.change);
+  text("source", e.source);
+  text("until", e.until);
+  if (e.delay_ms) {
+    field("delay_ms", std::to_string(*e.delay_ms), kind::literal);
+  }
 }
 
 } // namespace

@@ -46,7 +46,9 @@ namespace firehook::events {
   X(events_lost, warn, "events were lost because a buffer was full")                                         \
   X(admin_request, info, "a request to the admin endpoint, answered or refused")                             \
   X(alert, warn, "a detector saw unusual activity (audit/detectors.hpp)")                                    \
-  X(store, warn, "the durable store lost something to damage at start-up, or could not write")
+  X(store, warn, "the durable store lost something to damage at start-up, or could not write")               \
+  X(ban, warn, "a ban was made, removed or expired")                                                         \
+  X(login_delayed, warn, "a CONNECT was held before its credentials were checked: failed logins (tarpit)")
 
 enum class event_type : std::uint8_t {
 #define FIREHOOK_EVENT_ENUM(name, level, what) name,
@@ -99,6 +101,13 @@ struct event {
   std::string new_peer; // session_taken_over: the connection that took it
   std::string subject;  // reload: what was reloaded; limit_reached: which limit
   std::uint64_t count = 0; // how many it stands for (messages dropped, events lost, repeats)
+  // ban: what is banned ("address", "client_id", "username"), what happened to the ban ("added",
+  // "removed", "expired"), who or what made it, and until when (ISO 8601 UTC, or "permanent").
+  std::string ban_kind;
+  std::string change;
+  std::string source;
+  std::string until;
+  std::optional<std::uint32_t> delay_ms; // login_delayed: how long the CONNECT is held
 };
 
 // One line for people: "event=publish_refused listener=devices peer=10.0.0.7:51234 ...". Only

@@ -34,9 +34,10 @@ namespace firehook::events {
     "times a connected session went over its queue bounds and its publishers were slowed")                   \
   X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",            \
     "times a publisher's acknowledgements and reading were held for a congested subscriber")                 \
-  X(clients_rate_limited, counter, "clients/rate_limited", "firehook_clients_rate_limited_total",           \
+  X(clients_rate_limited, counter, "clients/rate_limited", "firehook_clients_rate_limited_total",            \
     "times a client went over its publish or subscribe rate and was held back")                              \
-  X(rate_limit_disconnects, counter, "clients/rate_limit_disconnects", "firehook_rate_limit_disconnects_total", \
+  X(rate_limit_disconnects, counter, "clients/rate_limit_disconnects",                                       \
+    "firehook_rate_limit_disconnects_total",                                                                 \
     "clients disconnected for staying over their rate for limits.rate_limit_timeout")                        \
   X(bytes_received, counter, "bytes/received", "firehook_received_bytes_total", "bytes read from clients")   \
   X(bytes_sent, counter, "bytes/sent", "firehook_sent_bytes_total", "bytes written to clients")              \
@@ -84,6 +85,12 @@ namespace firehook::events {
   X(refused_pending_connections, counter, "connections/refused/pending",                                     \
     "firehook_connections_refused_pending_total",                                                            \
     "connections closed at accept: abuse.max_pending_connections of all were not yet authenticated")         \
+  X(logins_delayed, counter, "authentication/delayed", "firehook_logins_delayed_total",                      \
+    "CONNECTs held before their credentials were checked, after failed logins (tarpit)")                     \
+  X(bans_active, gauge, "bans/active", "firehook_bans_active",                                               \
+    "bans in force now: addresses, client ids and user names")                                               \
+  X(refused_banned, counter, "connections/refused/banned", "firehook_connections_refused_banned_total",      \
+    "connections closed at accept and CONNECTs refused (0x8A Banned) because of a ban")                      \
   X(events_lost, counter, "events/lost", "firehook_events_lost_total", "events lost to a full buffer")
 
 enum class stat : std::uint8_t {

@@ -41,6 +41,9 @@ base::address_bytes address_bytes(const asio::ip::address& a) {
 // How often the watched files (TLS material, topics file, token keys) are looked at for changes
 // (SIGHUP reloads at once). A look is a stat(2) per file.
 constexpr auto file_watch_interval = std::chrono::seconds(1);
+// How often the bans are brought up to date (broker::ban_list::poll: automatic bans written,
+// those another process changed read, expired ones forgotten), off the shard threads.
+constexpr auto ban_poll_interval = std::chrono::milliseconds(500);
 
 // One acceptor per shard, on that shard's io_context, so a connection is accepted by the thread
 // that will serve it: no hand-over between threads before its first byte is read. With more than
@@ -60,6 +63,7 @@ struct server::impl {
   asio::signal_set signals{control, SIGINT, SIGTERM};
   asio::signal_set hangup{control, SIGHUP};
   asio::steady_timer file_watch{control};
+  asio::steady_timer ban_poll{control};
   base::steady_clock clock;
   // Before the shards: their connections (and lingering sockets) hold tickets until they end.
   address_budget budgets;
@@ -127,7 +131,17 @@ struct server::impl {
           "limits.max_connections");
       return;
     }
-    auto budget = budgets.admit(address_bytes(peer.address()));
+    const auto bytes = address_bytes(peer.address());
+    if (const auto ban = broker.bans().find_address(bytes, broker::ban_list::now_seconds())) {
+      open_connections.fetch_sub(1, std::memory_order_relaxed);
+      broker.stats().add(events::stat::refused_banned, 1);
+      target.protocol().report_refused(info,
+                                       "banned (address " + ban->subject + ") until " +
+                                           broker::ban_list::until_text(*ban) + ": " + ban->reason,
+                                       "ban");
+      return;
+    }
+    auto budget = budgets.admit(bytes);
     if (budget.refused != address_budget::refusal::none) {
       open_connections.fetch_sub(1, std::memory_order_relaxed);
       target.protocol().report_refused(info, budgets.reason_of(budget.refused),
@@ -177,6 +191,27 @@ struct server::impl {
     });
   }
 
+  void poll_bans() {
+    ban_poll.expires_after(ban_poll_interval);
+    ban_poll.async_wait([this](const boost::system::error_code& ec) {
+      if (ec || stopping) {
+        return;
+      }
+      bool added = false;
+      try {
+        added = broker.bans().poll(broker::ban_list::now_seconds());
+      } catch (const std::exception& e) {
+        spdlog::error("bans: {}", e.what()); // the bans in memory stay in force; tried again next time
+      }
+      if (added) {
+        for (auto& s : shards) {
+          asio::post(s->io(), [&s] { s->protocol().drop_banned(); });
+        }
+      }
+      poll_bans();
+    });
+  }
+
   void wait_hangup() {
     hangup.async_wait([this](const boost::system::error_code& ec, int) {
       if (ec || stopping) {
@@ -220,6 +255,7 @@ struct server::impl {
     signals.cancel();
     hangup.cancel();
     file_watch.cancel();
+    ban_poll.cancel();
     // No verdict may be posted to a shard after this: CONNECTs still being authenticated are
     // closed by finish_shutdown without a CONNACK.
     broker.stop_authentication();
@@ -338,6 +374,7 @@ void server::run() {
   i.watch_reloadables();
   i.wait_hangup();
   i.watch_files();
+  i.poll_bans();
   i.control.run();
   for (auto& t : i.threads) {
     t.join();

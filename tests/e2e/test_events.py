@@ -35,7 +35,7 @@ TRIGGERED = {
     "connection_accepted", "connection_refused", "auth_allowed", "auth_denied", "client_disconnected",
     "session_taken_over", "publish_refused", "subscribe_granted", "subscribe_refused", "subscription_revoked",
     "message_dropped", "will_published", "will_refused", "reload", "limit_reached", "events_lost", "store",
-    "admin_request", "alert",
+    "admin_request", "alert", "ban", "login_delayed",
 }
 
 
@@ -300,6 +300,31 @@ def test_client_text_cannot_break_the_json_lines(broker, raw):
     r.subscribe([('a/"b"\\c\x02', 0)])
     e = broker.wait_for_event("subscribe_granted", client_id=cid)
     assert e["topic"] == 'a/"b"\\c\x02', e
+
+
+def test_login_delayed_and_ban(start_broker, tmp_path):
+    """One failed login makes the next attempt of that user name wait (login_failures = 1), and the
+    second failure bans the address (ban_after_failures = 2) for 1 s, which then expires."""
+    from test_auth_password import user_cmd
+    from rawclient import RawClient, connect_packet
+    users = tmp_path / "users.db"
+    user_cmd(users, "add", "dev1", password="right horse")
+    b = start_broker({"abuse": {"login_failures": 1, "ban_after_failures": 2, "ban_time": 1},
+                      "listener": [{"name": "default", "address": "127.0.0.1", "port": 0, "protocol": "mqtt",
+                                    "allow_anonymous": False, "auth": ["password"]}],
+                      "auth.password": {"database": str(users)}})
+    for _ in range(2):
+        r = RawClient(b.host, b.port, V5, source=("127.0.0.5", 0))
+        r.send(connect_packet(V5, "x", username="dev1", password=b"wrong"))
+        r.wait_closed()
+    e = b.wait_for_event("login_delayed")
+    assert e["peer"] == "127.0.0.5" and e["username"] == "dev1" and e["delay_ms"] == 500 and e["count"] == 1, e
+    assert e["level"] == "warning", e
+    e = b.wait_for_event("ban", change="added")
+    assert (e["kind"], e["subject"], e["source"]) == ("address", "127.0.0.5", "login failures"), e
+    assert e["until"].endswith("Z") and "2 failed logins" in e["reason"], e
+    e = b.wait_for_event("ban", change="expired", timeout=5)
+    assert e["subject"] == "127.0.0.5", e
 
 
 def test_every_event_type_is_documented_and_triggered_here():
