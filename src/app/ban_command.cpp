@@ -100,7 +100,7 @@ std::optional<std::int64_t> parse_duration(std::string_view text) {
   const auto digits = text.substr(0, text.size() - 1);
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
   // At most 100 years: longer is what --permanent is for.
-  if (ec != std::errc{} || end != digits.data() + digits.size() || n <= 0 || n > 36'500 * 86'400 / unit) {
+  if (ec != std::errc{} || end != digits.data() + digits.size() || n <= 0 || n > std::int64_t{36'500} * 86'400 / unit) {
     return std::nullopt;
   }
   return n * unit;
@@ -157,10 +157,12 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
       auto b =
           make_ban(*kind, *subject, text("reason").value_or("manual"), seconds, "admin " + std::string(who));
       auto answer = boost::json::serialize(to_json(b)) + "\n";
-      bans.add(std::move(b));
+      bans.add_stored(std::move(b));
       return {201, std::move(answer)};
     } catch (const std::invalid_argument& e) {
       return {400, error_body(e.what())};
+    } catch (const registry::store_error& e) {
+      return {500, error_body(std::string("the ban is in force but was not stored: ") + e.what())};
     }
   }
   if (method == "DELETE" && path.starts_with("/bans/")) {

@@ -153,6 +153,19 @@ void ban_list::add(registry::ban b) {
   publish(std::move(bans));
 }
 
+void ban_list::add_stored(registry::ban b) {
+  add(b);
+  registry::ban_store* store = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(unwritten_, [&](const registry::ban& x) { return same(x, b); });
+    store = store_.get();
+  }
+  if (store != nullptr) {
+    store->put(b); // a poll() that took it from unwritten_ first writes it too: the same row
+  }
+}
+
 bool ban_list::remove(registry::ban_kind kind, std::string_view subject, std::string_view by) {
   std::optional<registry::ban> gone;
   {

@@ -54,6 +54,9 @@ public:
 
   // Adds (or replaces) a ban; in force at once, in the database by the next poll().
   void add(registry::ban b);
+  // As add(), and in the database before it returns (the admin endpoint: its answer promises that
+  // the ban survives a restart). Not for shard threads. Throws registry::store_error.
+  void add_stored(registry::ban b);
   // Removes a ban from memory and the database at once (not for shard threads); false when none.
   bool remove(registry::ban_kind kind, std::string_view subject, std::string_view by);
   // The bans in force.

@@ -1081,7 +1081,9 @@ TEST(config_abuse, allowlist_of_networks) {
 }
 
 TEST(config_abuse, login_tarpit_bans_and_flapping_defaults_and_values) {
-  const auto& d = load_string("").cfg->abuse;
+  const auto defaults = load_string("");
+  ASSERT_TRUE(defaults.ok());
+  const auto& d = defaults.cfg->abuse;
   EXPECT_EQ(d.login_failures, 10U);
   EXPECT_EQ(d.login_window, std::chrono::seconds{600});
   EXPECT_EQ(d.login_delay, std::chrono::milliseconds{500});

@@ -380,6 +380,11 @@ void server::run() {
     t.join();
   }
   i.threads.clear();
+  try {
+    i.broker.bans().poll(broker::ban_list::now_seconds()); // the automatic bans of the last 500 ms
+  } catch (const std::exception& e) {
+    spdlog::error("bans: {}", e.what());
+  }
 }
 
 void server::request_stop() {
