@@ -9,7 +9,7 @@ namespace {
 std::string key_of(const events::event& e) {
   std::string key(events::to_string(e.type));
   for (const std::string* part :
-       {&e.client_id, &e.method, &e.identity, &e.username, &e.peer, &e.topic, &e.reason, &e.subject}) {
+       {&e.client_id, &e.method, &e.identity, &e.username, &e.peer, &e.topic, &e.reason, &e.subject, &e.change}) {
     key += '\0';
     key += *part;
   }

@@ -54,6 +54,23 @@ TEST(log_sink, identical_events_are_written_once_per_window_then_counted) {
   EXPECT_EQ(out.got.size(), 4u);
 }
 
+TEST(log_sink, a_ban_added_then_expired_is_two_lines) {
+  lines out;
+  log_sink sink({.fmt = log_sink::format::text, .window = 10s, .max_keys = 100, .max_lines_per_second = 0},
+                out.writer());
+  sink.tick(clock::now());
+  events::event e;
+  e.type = events::event_type::ban;
+  e.subject = "192.0.2.7";
+  e.reason = "20 failed logins within 600 s (offence 1)";
+  e.change = "added";
+  sink.consume(e);
+  e.change = "expired";
+  sink.consume(e);
+  ASSERT_EQ(out.got.size(), 2u);
+  EXPECT_NE(out.got[1].find("expired"), std::string::npos) << out.got[1];
+}
+
 TEST(log_sink, json_lines_carry_the_count_as_a_member) {
   lines out;
   log_sink sink({.fmt = log_sink::format::json, .window = 10s, .max_keys = 100, .max_lines_per_second = 0},
