@@ -1,7 +1,5 @@
 #include "net/address_budget.hpp"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -70,37 +68,19 @@ std::string address_budget::reason_of(refusal r) const {
   return {};
 }
 
-std::size_t address_budget::keyed_hash::operator()(const base::address_bytes& a) const noexcept {
-  std::array<unsigned char, crypto_shorthash_BYTES> out{};
-  crypto_shorthash(out.data(), a.data(), a.size(), key.data());
-  std::uint64_t h = 0;
-  std::memcpy(&h, out.data(), sizeof h);
-  return static_cast<std::size_t>(h);
-}
-
 address_budget::address_budget(const config::abuse_settings& settings, const base::clock& clock,
                                events::statistics& stats)
     : settings_(settings), clock_(clock), stats_(stats),
       levels_{level{settings.max_connections_per_address, settings.connection_rate_per_address,
                     settings.connection_burst_per_address, settings.max_pending_per_address,
                     refusal::connections_per_address, refusal::rate_per_address, refusal::pending_per_address,
-                    table(0, make_hash()), {}},
+                    table(), {}},
               level{settings.max_connections_per_network, settings.connection_rate_per_network,
                     settings.connection_burst_per_network, settings.max_pending_per_network,
                     refusal::connections_per_network, refusal::rate_per_network, refusal::pending_per_network,
-                    table(0, make_hash()), {}}} {}
+                    table(), {}}} {}
 
 address_budget::~address_budget() = default;
-
-address_budget::keyed_hash address_budget::make_hash() {
-  static_assert(sizeof(keyed_hash::key) == crypto_shorthash_KEYBYTES);
-  if (sodium_init() < 0) {
-    throw std::runtime_error("libsodium cannot be initialised");
-  }
-  keyed_hash h;
-  crypto_shorthash_keygen(h.key.data());
-  return h;
-}
 
 base::address_bytes address_budget::network_of(const base::address_bytes& peer) const {
   const unsigned prefix = is_ipv4(peer) ? 96U + settings_.network_prefix_ipv4 : settings_.network_prefix_ipv6;

@@ -42,6 +42,7 @@
 #include "base/clock.hpp"
 #include "config/config.hpp"
 #include "events/statistics.hpp"
+#include "security/keyed_hash.hpp"
 
 namespace firehook::net {
 
@@ -53,12 +54,7 @@ class address_budget {
     std::uint32_t pending = 0;
     bool idle_queued = false; // it has a mark in its level's idle queue
   };
-  // SipHash-2-4 under a key drawn when the budget is made.
-  struct keyed_hash {
-    std::array<unsigned char, 16> key{};
-    std::size_t operator()(const base::address_bytes& a) const noexcept;
-  };
-  using table = std::unordered_map<base::address_bytes, entry, keyed_hash>;
+  using table = std::unordered_map<base::address_bytes, entry, security::keyed_hash>;
 
 public:
   // Which budget refused a connection; `none` when it was admitted.
@@ -139,7 +135,6 @@ private:
   };
   static constexpr std::size_t address_level = 0, network_level = 1;
 
-  static keyed_hash make_hash();
   // `peer` with every bit past its network's prefix cleared.
   base::address_bytes network_of(const base::address_bytes& peer) const;
   static void refill(const level& l, entry& e, base::time_point now);

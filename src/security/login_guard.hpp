@@ -34,6 +34,7 @@
 
 #include "base/clock.hpp"
 #include "config/config.hpp"
+#include "security/keyed_hash.hpp"
 
 namespace firehook::security {
 
@@ -60,7 +61,7 @@ private:
 
   const base::duration window_;
   const std::size_t max_keys_;
-  std::unordered_map<std::string, entry> entries_;
+  std::unordered_map<std::string, entry, keyed_hash> entries_; // keys an attacker chooses
   std::list<std::string> order_; // by window start, oldest first
 };
 
