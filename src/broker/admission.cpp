@@ -77,6 +77,10 @@ void admission::resume(connection_id id) {
   }
   auto who = std::move(*c->delayed);
   c->delayed.reset();
+  // The attempts held meanwhile may have earned the address its ban.
+  if (refuse_banned(id, *c, who.client_id)) {
+    return;
+  }
   submit(id, *c, std::move(who));
 }
 
@@ -180,6 +184,13 @@ void admission::accept(connection_id id, connection& c) {
   if (refuse_banned(id, c, p.client_id)) {
     return;
   }
+  const auto claim = claim_session(id, c, assigned);
+  if (!claim) {
+    return;
+  }
+  // Counted once the claim succeeded: only the identity that owns the client id can make it flap,
+  // so another identity's refused CONNECTs cannot get the owner's client id banned. The connection
+  // that crosses the line is admitted; the ban disconnects it (0x98) when it comes into force.
   if (const auto ban_for = assigned ? std::nullopt : broker_.login_guard().connected(p.client_id)) {
     const auto& a = broker_.cfg().abuse;
     const auto now = ban_list::now_seconds();
@@ -188,12 +199,6 @@ void admission::accept(connection_id id, connection& c) {
                                          " connections within " + std::to_string(a.flapping_window.count()) +
                                          " s",
                                      "flapping", now, now + ban_for->count()});
-    refuse_banned(id, c, p.client_id);
-    return;
-  }
-  const auto claim = claim_session(id, c, assigned);
-  if (!claim) {
-    return;
   }
   report(c, mqtt::reason_code::success, c.who->method,
          claim->evicted ? "another identity's session under this client id, which the identity is "

@@ -36,6 +36,9 @@ def ban_broker(start_broker, tmp_path):
         "admin": {"port": 0},
         "abuse": {"allowlist": [HONEST], "ban_after_failures": 14, "ban_time": 3, "flapping_connects": 5,
                   "flapping_ban_time": 3},
+        # A connection accepted before the address's ban has its CONNECT answered after the 4 s hold
+        # of the guess before it (the default 5 s would race with that).
+        "limits": {"connect_timeout": 30},
         "listener": [{"name": "default", "address": "127.0.0.1", "port": 0, "protocol": "mqtt",
                       "allow_anonymous": False, "auth": ["password"]}],
         "auth.password": {"database": str(users)},
@@ -51,11 +54,11 @@ def ban_broker(start_broker, tmp_path):
     return b
 
 
-def login(broker, source, user, password, version=V5, client_id="c", keep=False):
+def login(broker, source, user, password, version=V5, client_id="c", keep=False, clean=True):
     """One CONNECT from `source`; (CONNACK reason or None when closed without one, seconds, client)."""
     r = RawClient(broker.host, broker.port, version, source=(source, 0))
     start = time.monotonic()
-    r.send(connect_packet(version, client_id, username=user, password=password.encode()))
+    r.send(connect_packet(version, client_id, clean=clean, username=user, password=password.encode()))
     if keep:
         p = r.recv(timeout=10)
         assert p.type == CONNACK, p
@@ -127,6 +130,11 @@ def test_flapping_client_id_is_banned_for_a_while(ban_broker):
         rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="flappy", version=V311)
         assert rc == 0, i
         c.close()
+    # The sixth goes over flapping_connects = 5: admitted, then disconnected once the ban is in force.
+    rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="flappy")
+    assert rc == 0
+    p = c.recv(timeout=3)
+    assert p.type == DISCONNECT and p.reason == 0x98, p
     rc, _, _ = login(b, OTHER, "dev2", "other horse", client_id="flappy", version=V311)
     assert rc == 0x05  # 3.1.1's Not authorized for 0x8A Banned
     e = b.wait_for_event("ban", subject="flappy", change="added")
@@ -137,6 +145,22 @@ def test_flapping_client_id_is_banned_for_a_while(ban_broker):
     rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="flappy")
     assert rc == 0
     c.close()
+
+
+def test_another_identity_cannot_make_a_client_id_flap(ban_broker):
+    """dev2 owns the (offline, persistent) session of client id "owned"; dev1's CONNECTs with that
+    client id are refused as not its owner (3.1.1: 0x02), and do not count toward its flapping."""
+    b = ban_broker
+    rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="owned", version=V311, clean=False)
+    assert rc == 0
+    c.close()
+    for i in range(8):
+        rc, _, _ = login(b, OTHER, "dev1", "right horse", client_id="owned", version=V311)
+        assert rc == 0x02, i
+    rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="owned", version=V311, clean=False)
+    assert rc == 0
+    c.close()
+    assert not b.events("ban", subject="owned")
 
 
 def test_cli_and_admin_bans_disconnect_refuse_and_survive_a_restart(ban_broker, start_broker):
