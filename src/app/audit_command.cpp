@@ -57,7 +57,7 @@ std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, br
     const auto& a = cfg.alerts;
     b.events().add_sink(std::make_shared<audit::detectors>(
         audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
-                                 a.max_tracked},
+                                 a.max_tracked, a.rate_limited},
         b.shared_events()));
   }
   if (!cfg.audit.enabled) {

@@ -68,6 +68,19 @@ void detectors::consume(const events::event& e) {
             s_.probing);
     }
     break;
+  case events::event_type::limit_reached:
+    if (e.subject == "limits.publish_rate" || e.subject == "limits.subscribe_rate") {
+      const bool anonymous = e.identity.empty() || e.method == "anonymous";
+      const std::string key = anonymous ? "client id:" + e.client_id : e.method + ":" + e.identity;
+      if (count(rate_limited_, key, s_.rate_limited, e.time)) {
+        raise(e, "rate_limited",
+              (anonymous ? "client id \"" + e.client_id : "identity \"" + e.identity) +
+                  "\" went over its publish or subscribe rate " + std::to_string(s_.rate_limited) + " times within " +
+                  window,
+              s_.rate_limited);
+      }
+    }
+    break;
   case events::event_type::auth_allowed:
     shared(e);
     break;
@@ -86,7 +99,7 @@ void detectors::consume(const events::event& e) {
     break;
   }
   // Past the memory bound: said once per detector, so that a flood of keys is not silent.
-  for (auto* c : {&by_address_, &by_username_, &probing_, &flapping_}) {
+  for (auto* c : {&by_address_, &by_username_, &probing_, &flapping_, &rate_limited_}) {
     if (!c->full_reported && c->keys.size() >= s_.max_tracked) {
       c->full_reported = true;
       raise(events::event{}, "detector_full",

@@ -11,6 +11,9 @@
 //   client_id_flapping  connections of one client id that ended, at least `flapping` times within
 //                       `window` (two devices fighting over one client id, a crash loop); counted
 //                       at the end of a connection, so a connected fleet costs nothing
+//   rate_limited        limit_reached of a publish or subscribe rate for one identity (anonymous
+//                       clients: per client id) at least `rate_limited` times within `window` (a
+//                       flood that keeps coming back: a firmware loop, a stolen credential)
 //   shared_credential   one identity (not anonymous) connected from two peer addresses at once for
 //                       longer than a takeover takes (2 s: a device that moved and reconnected
 //                       replaces its old connection by then), a copied certificate, password or token
@@ -40,6 +43,7 @@ struct detector_settings {
   bool shared_credential = true;
   std::chrono::seconds window{60};
   std::size_t max_tracked = 100'000;
+  std::uint32_t rate_limited = 3;
 };
 
 class detectors final : public events::sink {
@@ -69,7 +73,7 @@ private:
 
   const detector_settings s_;
   events::emitter& out_;
-  counter by_address_, by_username_, probing_, flapping_;
+  counter by_address_, by_username_, probing_, flapping_, rate_limited_;
   // Identity ("method:name") -> peer address -> live connections from there.
   std::unordered_map<std::string, std::map<std::string, std::uint32_t>> live_;
   std::unordered_map<std::string, std::chrono::system_clock::time_point> shared_alerted_;

@@ -75,6 +75,28 @@ TEST_F(Detectors, ProbingAndFlapping) {
                                                HasSubstr("client_id_flapping: client id \"same-id\" connected and lost its connection 4 times")));
 }
 
+TEST_F(Detectors, AnIdentityOverItsRateAgainAndAgain) {
+  detectors d({.rate_limited = 3}, out);
+  auto over = [&](std::string identity, std::string client, std::string subject) {
+    auto e = ev(event_type::limit_reached, "10.0.0.1", std::move(identity), std::move(client));
+    e.subject = std::move(subject);
+    d.consume(e);
+  };
+  over("dev-1", "c1", "limits.publish_rate");
+  over("dev-1", "c2", "limits.subscribe_rate"); // its other connection: the same identity
+  over("dev-2", "c3", "limits.publish_rate");
+  over("dev-1", "c1", "limits.max_queued_messages"); // another limit: not counted
+  EXPECT_TRUE(out.events.empty()) << ::testing::PrintToString(alerts());
+  over("dev-1", "c1", "limits.publish_rate");
+  over("", "anon-1", "limits.publish_rate"); // anonymous: by client id
+  over("", "anon-1", "limits.publish_rate");
+  over("", "anon-1", "limits.publish_rate");
+  EXPECT_THAT(alerts(),
+              ::testing::ElementsAre(
+                  HasSubstr("rate_limited: identity \"dev-1\" went over its publish or subscribe rate 3 times within 60 s"),
+                  HasSubstr("rate_limited: client id \"anon-1\" went over its publish or subscribe rate 3 times")));
+}
+
 TEST_F(Detectors, OneCredentialAtTwoAddressesOnlyWhenItLastsLongerThanATakeover) {
   detectors d({}, out);
   const auto now = std::chrono::system_clock::now();

@@ -257,6 +257,8 @@ struct alert_settings {
       20;                        // refused CONNECTs per peer address or user name within window. 0..1'000'000
   std::uint32_t probing = 20;    // refused PUBLISH/SUBSCRIBE per identity within window. 0..1'000'000
   std::uint32_t flapping = 10;   // ended connections per client id within window. 0..1'000'000
+  // Times one identity went over its publish or subscribe rate within window. 0..1'000'000
+  std::uint32_t rate_limited = 3;
   bool shared_credential = true; // one identity connected from two addresses at once
   std::chrono::seconds window{60};     // 1..86'400
   std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000

@@ -8,7 +8,7 @@ import time
 
 from conftest import firehook_binary, write_config
 from pahoclient import V5, unique
-from rawclient import PUBACK, RawClient
+from rawclient import PUBACK, SUBACK, RawClient, sub_options, subscribe_packet
 
 
 def alerts(broker, detector):
@@ -92,3 +92,27 @@ def test_normal_traffic_raises_no_alert(start_broker, clients):
         c.disconnect()
     time.sleep(2.5)  # past the shared-credential grace
     assert b.events("alert") == []
+
+
+def test_a_client_over_its_rate_again_and_again(start_broker, raw):
+    """Each time its bucket runs dry the client is held (one limit_reached); once it has recovered
+    (a SUBSCRIBE that leaves its bucket half full) it may go over again. The third time within the
+    window is an alert."""
+    b = start_broker({"alerts": {"rate_limited": 3}, "limits": {"subscribe_rate": 4, "subscribe_burst": 2}})
+    r = raw(b, V5)
+    cid = unique("rate")
+    r.connect(client_id=cid)
+    pid = 0
+    for _ in range(3):
+        for _ in range(3):  # two pass, the third waits for a token: over its rate
+            pid += 1
+            r.send(subscribe_packet(5, pid, [(f"alerts/rate/{pid}", sub_options(0))]))
+        for _ in range(3):
+            assert r.recv(5).type == SUBACK
+        time.sleep(0.6)  # the bucket is full again
+        pid += 1
+        r.send(subscribe_packet(5, pid, [(f"alerts/rate/{pid}", sub_options(0))]))  # recovered
+        assert r.recv(5).type == SUBACK
+        time.sleep(0.6)
+    a = b.wait_for_event("alert", subject="rate_limited")
+    assert a["client_id"] == cid and "went over its publish or subscribe rate 3 times" in a["reason"], a
