@@ -63,7 +63,7 @@ void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
       e.subject = "abuse.login_failures";
       return e;
     });
-    c.delayed = std::make_shared<credentials>(std::move(who));
+    delayed_.insert_or_assign(id, std::move(who));
     hold_until_(id, broker_.clock().now() + held.delay);
     return;
   }
@@ -71,12 +71,13 @@ void admission::on_connect(connection_id id, connection& c, mqtt::connect&& p) {
 }
 
 void admission::resume(connection_id id) {
+  const auto held = delayed_.find(id);
   connection* c = connections_.find(id);
-  if (c == nullptr || c->state != connection::phase::authenticating || !c->delayed) {
-    return; // closed (or timed out) while held
+  if (held == delayed_.end() || c == nullptr || c->state != connection::phase::authenticating) {
+    return; // closed (or timed out) while held: forget() took its credentials
   }
-  auto who = std::move(*c->delayed);
-  c->delayed.reset();
+  credentials who = std::move(held->second);
+  delayed_.erase(held);
   // The attempts held meanwhile may have earned the address its ban.
   if (refuse_banned(id, *c, who.client_id)) {
     return;

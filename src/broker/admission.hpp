@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "broker/authentication.hpp"
@@ -69,6 +70,8 @@ public:
   // A CONNECT held for failed logins has waited: its credentials go to the check now. A connection
   // closed meanwhile is not there any more, and is forgotten.
   void resume(connection_id id);
+  // The connection closed: what was held for it goes.
+  void forget(connection_id id) { delayed_.erase(id); }
 
   // The CONNECT of a connection awaiting one.
   void on_connect(connection_id id, connection& c, mqtt::connect&& p);
@@ -105,6 +108,9 @@ private:
   const session::limits& limits_;
   admitted next_;
   hold hold_until_;
+  // The credentials of the CONNECTs held for failed logins, until their timer (a few seconds at
+  // most: login_delay_max_ms); kept here rather than in every connection. Ids are never reused.
+  std::unordered_map<connection_id, credentials> delayed_;
   bool shutting_down_ = false;
   std::vector<std::byte> wire_; // encode scratch
   // The identity of every anonymous client on this shard (on_authenticated).

@@ -29,7 +29,6 @@
 namespace firehook::broker {
 
 class topic_rights; // a client's rights from the topics file (admission.hpp)
-struct credentials; // a CONNECT's credentials (authentication.hpp)
 
 struct connection {
   enum class phase : std::uint8_t { awaiting_connect, authenticating, awaiting_session, connected, closing };
@@ -47,9 +46,6 @@ struct connection {
   // While its password or token is checked on the authentication pool: the request, which is
   // cancelled if the connection goes first.
   std::uint64_t auth_ticket = 0;
-  // While its CONNECT is held before the check (failed logins, admission.hpp): its credentials.
-  // A shared_ptr, so that the type may stay incomplete here.
-  std::shared_ptr<credentials> delayed;
   phase state = phase::awaiting_connect;
   mqtt::protocol_version version = mqtt::protocol_version::v3_1_1;
   router::subscriber_id sid = 0; // while connected

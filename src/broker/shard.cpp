@@ -199,8 +199,11 @@ void shard::on_closed(connection_id id) {
     return;
   }
   const connection& c = *gone;
-  if (c.state == connection::phase::authenticating && c.auth_ticket != 0) {
-    broker_.authenticator().cancel(c.auth_ticket); // no password is hashed for a client that left
+  if (c.state == connection::phase::authenticating) {
+    if (c.auth_ticket != 0) {
+      broker_.authenticator().cancel(c.auth_ticket); // no password is hashed for a client that left
+    }
+    admission_.forget(id); // held for failed logins: its credentials go now, not at its timer
   }
   if (c.state != connection::phase::connected) {
     return; // awaiting_session: adopt() finds the connection gone
@@ -229,6 +232,10 @@ void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
     }
     return e;
   });
+  if (slot.chosen_client_id) {
+    // Counted as it ends, so that a connected fleet costs the flapping count nothing.
+    broker_.login_guard().disconnected(slot.s->client_id());
+  }
   if (connection* c = connections_.find(*slot.conn)) {
     c->state = connection::phase::closing; // the session's close_connection closed the transport
     c->sid = 0;

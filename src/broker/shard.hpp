@@ -139,6 +139,7 @@ private:
     bool running = false;                            // run_actions() is draining it
     bool persisted = false;                          // it has a record in the durable store
     bool dirty = false;                              // in dirty_: its record is written this turn
+    bool chosen_client_id = false; // its connection chose the client id (not assigned): flapping counts it
   };
 
   struct timer {

@@ -126,6 +126,7 @@ void shard::adopt(message::handover_reply&& rep) {
   c.sid = sid;
   broker_.stats().add(events::stat::clients_connected, 1);
   slot.who = c.who;
+  slot.chosen_client_id = !c.client_id_assigned;
   if (c.rights && c.rights->access().policy() != broker_.policy().get()) {
     c.rights = admission_.rights_for(*slot.who, client_id); // the topics file was reloaded meanwhile
   }

@@ -117,12 +117,25 @@ std::optional<login_guard::address_ban> login_guard::failed(const std::optional<
   return address_ban{std::move(key), duration, failures, offence};
 }
 
+std::size_t login_guard::tracked_client_ids() const {
+  std::lock_guard lock(mutex_);
+  return connects_.size();
+}
+
+void login_guard::disconnected(const std::string& client_id) {
+  if (settings_.flapping_connects == 0) {
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  connects_.add(client_id, clock_.now());
+}
+
 std::optional<std::chrono::seconds> login_guard::connected(const std::string& client_id) {
   if (settings_.flapping_connects == 0) {
     return std::nullopt;
   }
   std::lock_guard lock(mutex_);
-  if (connects_.add(client_id, clock_.now()) <= settings_.flapping_connects) {
+  if (connects_.count(client_id, clock_.now()) < settings_.flapping_connects) {
     return std::nullopt;
   }
   connects_.reset(client_id);

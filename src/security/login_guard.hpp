@@ -2,8 +2,9 @@
 // Password guessing and client-id flapping, counted (docs/hardening.md, "Password guessing",
 // "Flapping client ids"). Pure bookkeeping: the broker asks before a CONNECT's credentials are
 // checked how long to hold it (`before_check`), tells it of each failed check (`failed`, which
-// says when the address has earned a ban) and of each admitted connection (`connected`, which says
-// when its client id flaps). The bans themselves are broker::ban_list's.
+// says when the address has earned a ban), of each connection that ended (`disconnected`), and of
+// each admitted connection (`connected`, which says when its client id flaps). The bans themselves
+// are broker::ban_list's.
 //
 // Counting. Failures are counted per user name and per peer address (IPv4 by its address, IPv6 by
 // its /64: one host holds a whole /64), each in a fixed window of `login_window` that starts with
@@ -86,12 +87,18 @@ public:
   // A check of these credentials failed (wrong password, bad token, unknown user).
   std::optional<address_ban> failed(const std::optional<std::string>& username, std::string_view peer_address);
 
-  // A connection of `client_id` was admitted; the ban time when the client id flaps.
+  // A connection of `client_id` ended. Counted when it ends, not when it starts, so that a fleet of
+  // connected devices costs nothing here: only client ids that come and go are remembered.
+  void disconnected(const std::string& client_id);
+  // A connection of `client_id` was admitted; the ban time when `flapping_connects` of its
+  // connections have ended within the window (it flaps), and its count starts again.
   std::optional<std::chrono::seconds> connected(const std::string& client_id);
 
   // The key an address is counted and banned by: IPv4 as itself, IPv6 as its /64 network;
   // the text as given when it is not an address.
   static std::string address_key(std::string_view peer_address);
+  // Client ids whose ended connections are remembered now (tests).
+  std::size_t tracked_client_ids() const;
 
 private:
   bool allowlisted(std::string_view peer_address) const;

@@ -86,22 +86,35 @@ TEST_F(login_guard_test, zero_turns_delays_bans_and_flapping_off_and_the_allowli
   login_guard off(settings, clock);
   for (int i = 0; i < 100; ++i) {
     EXPECT_FALSE(off.failed(user, "192.0.2.7"));
+    off.disconnected("c");
     EXPECT_FALSE(off.connected("c"));
   }
   EXPECT_EQ(off.before_check(user, "192.0.2.7").delay, 0ms);
 }
 
-TEST_F(login_guard_test, a_client_id_connecting_more_than_the_limit_in_the_window_flaps) {
+TEST_F(login_guard_test, a_client_id_whose_connections_end_more_than_the_limit_in_the_window_flaps) {
   login_guard g(settings, clock);
   for (int i = 0; i < 20; ++i) {
     EXPECT_FALSE(g.connected("sensor-1"));
+    g.disconnected("sensor-1");
   }
-  EXPECT_EQ(g.connected("sensor-1"), 300s);
+  EXPECT_EQ(g.connected("sensor-1"), 300s); // the 21st, after 20 ended
+  EXPECT_FALSE(g.connected("sensor-1"));    // counted afresh
   // A slower client id never does.
   for (int i = 0; i < 100; ++i) {
     clock.advance(4s);
     EXPECT_FALSE(g.connected("sensor-2"));
+    g.disconnected("sensor-2");
   }
+}
+
+TEST_F(login_guard_test, a_connected_fleet_is_not_remembered) {
+  login_guard g(settings, clock);
+  for (int i = 0; i < 1000; ++i) {
+    EXPECT_FALSE(g.connected("device-" + std::to_string(i)));
+  }
+  g.disconnected("device-7");
+  EXPECT_EQ(g.tracked_client_ids(), 1U);
 }
 
 TEST(windowed_counts, memory_is_bounded_and_the_oldest_window_goes_first) {

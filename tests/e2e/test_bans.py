@@ -12,6 +12,7 @@ flapping_connects = 5 and flapping_ban_time = 3 s.
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -124,13 +125,26 @@ def test_guessing_gets_slower_then_banned_while_honest_logins_are_not(ban_broker
     c.close()
 
 
+def audit_records(broker, kind, **fields):
+    """The broker's audit records of event `kind` with `fields` (none folded, unlike the log's)."""
+    d = Path(broker.settings["broker"]["state_dir"]) / "audit"
+    records = [json.loads(line) for f in sorted(d.glob("audit*.log"))
+               for line in f.read_text().split("\n")[:-1] if line.strip()]
+    return [r for r in records if r.get("event") == kind and all(r.get(k) == v for k, v in fields.items())]
+
+
 def test_flapping_client_id_is_banned_for_a_while(ban_broker):
     b = ban_broker
     for i in range(5):
         rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="flappy", version=V311)
         assert rc == 0, i
         c.close()
-    # The sixth goes over flapping_connects = 5: admitted, then disconnected once the ban is in force.
+    # Connections count when the broker sees them end (asynchronously): wait for the fifth.
+    deadline = time.monotonic() + 10
+    while len(audit_records(b, "client_disconnected", client_id="flappy")) < 5:
+        assert time.monotonic() < deadline, audit_records(b, "client_disconnected", client_id="flappy")
+        time.sleep(0.05)
+    # After flapping_connects = 5 ended, the sixth is admitted, then disconnected once the ban is in force.
     rc, _, c = login(b, OTHER, "dev2", "other horse", keep=True, client_id="flappy")
     assert rc == 0
     p = c.recv(timeout=3)
