@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "security/authenticator.hpp"
+#include "security/keyed_hash.hpp"
 
 namespace firehook::broker {
 
@@ -100,7 +101,8 @@ private:
   std::condition_variable ready_;
   // Waiting requests by peer address; an address is in turns_ exactly when it has an entry here
   // (whose deque may have been emptied by cancel(): the worker drops it at its turn).
-  std::unordered_map<std::string, std::deque<request>> by_address_;
+  // Keyed with SipHash: the peer addresses are the attacker's to choose (an IPv6 /64 holds many).
+  std::unordered_map<std::string, std::deque<request>, security::keyed_hash> by_address_;
   std::deque<std::string> turns_;                      // addresses in the order they are served
   std::unordered_map<ticket, std::string> address_of_; // waiting tickets
   std::size_t pending_ = 0;
