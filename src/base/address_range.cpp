@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -56,17 +57,21 @@ std::optional<address_range> address_range::parse(std::string_view text, std::st
   return r;
 }
 
+bool is_ipv4(const address_bytes& a) {
+  constexpr std::array<std::uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return std::equal(mapped.begin(), mapped.end(), a.begin());
+}
+
+address_bytes masked(address_bytes a, unsigned prefix) {
+  for (unsigned i = 0; i < a.size(); ++i) {
+    const unsigned kept = prefix > i * 8 ? std::min(prefix - i * 8, 8U) : 0U;
+    a[i] = static_cast<std::uint8_t>(a[i] & (0xff00U >> kept));
+  }
+  return a;
+}
+
 bool address_range::contains(const address_bytes& a) const {
-  const unsigned whole = prefix_ / 8;
-  if (std::memcmp(a.data(), bytes_.data(), whole) != 0) {
-    return false;
-  }
-  const unsigned rest = prefix_ % 8;
-  if (rest == 0) {
-    return true;
-  }
-  const auto mask = static_cast<std::uint8_t>(0xff << (8 - rest));
-  return (a[whole] & mask) == (bytes_[whole] & mask);
+  return masked(a, prefix_) == masked(bytes_, prefix_);
 }
 
 bool address_set::contains(const address_bytes& a) const {

@@ -18,6 +18,10 @@ using address_bytes = std::array<std::uint8_t, 16>;
 
 // The bytes of an IPv4 or IPv6 literal, or nullopt when `text` is not one.
 std::optional<address_bytes> parse_address(std::string_view text);
+// Whether `a` is an IPv4 address (::ffff:a.b.c.d).
+bool is_ipv4(const address_bytes& a);
+// `a` with every bit past the first `prefix` (0..128, in the IPv6 form: an IPv4 /24 is 120) cleared.
+address_bytes masked(address_bytes a, unsigned prefix);
 
 class address_range {
 public:
@@ -30,6 +34,9 @@ public:
   // Written as an IPv4 network; its prefix length as written (0..32 for IPv4, 0..128 for IPv6).
   bool ipv4() const { return ipv4_; }
   unsigned prefix_length() const { return ipv4_ ? prefix_ - 96 : prefix_; }
+  // The prefix length in the IPv6 form (an IPv4 /24 is 120), and the network's bytes.
+  unsigned ipv6_prefix_length() const { return prefix_; }
+  address_bytes network() const { return masked(bytes_, prefix_); }
 
 private:
   address_bytes bytes_{};

@@ -56,5 +56,20 @@ TEST(AddressSet, AnyRangeMatches) {
   EXPECT_FALSE(set.contains("not an address"));
 }
 
+TEST(address_masked, clears_the_bits_past_the_prefix_and_tells_ipv4) {
+  const auto v4 = *parse_address("192.0.2.77");
+  EXPECT_TRUE(is_ipv4(v4));
+  EXPECT_EQ(masked(v4, 120), *parse_address("192.0.2.0"));
+  EXPECT_EQ(masked(v4, 123), *parse_address("192.0.2.64"));
+  const auto v6 = *parse_address("2001:db8:1:2:3:4:5:6");
+  EXPECT_FALSE(is_ipv4(v6));
+  EXPECT_EQ(masked(v6, 64), *parse_address("2001:db8:1:2::"));
+  EXPECT_EQ(masked(v6, 128), v6);
+  EXPECT_EQ(masked(v6, 0), address_bytes{});
+  std::string error;
+  EXPECT_EQ(address_range::parse("10.1.2.3/8", error)->network(), *parse_address("10.0.0.0"));
+  EXPECT_EQ(address_range::parse("10.1.2.3/8", error)->ipv6_prefix_length(), 104U);
+}
+
 } // namespace
 } // namespace firehook::base

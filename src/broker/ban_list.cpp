@@ -8,32 +8,6 @@
 namespace firehook::broker {
 namespace {
 
-// The network of an address ban in the IPv6 form, and its prefix length there.
-std::optional<std::pair<unsigned, base::address_bytes>> network_of(std::string_view subject) {
-  const auto slash = subject.find('/');
-  auto bytes = base::parse_address(subject.substr(0, slash));
-  if (!bytes) {
-    return std::nullopt;
-  }
-  const bool v4 = subject.substr(0, slash).find(':') == std::string_view::npos;
-  unsigned prefix = v4 ? 32 : 128;
-  if (slash != std::string_view::npos) {
-    prefix = static_cast<unsigned>(std::stoul(std::string(subject.substr(slash + 1))));
-  }
-  if (v4) {
-    prefix += 96;
-  }
-  return std::pair{prefix, *bytes};
-}
-
-base::address_bytes masked(base::address_bytes a, unsigned prefix) {
-  for (unsigned i = 0; i < 16; ++i) {
-    const unsigned keep = prefix >= (i + 1) * 8 ? 8 : prefix > i * 8 ? prefix - i * 8 : 0;
-    a[i] &= static_cast<std::uint8_t>(keep == 0 ? 0 : 0xff << (8 - keep));
-  }
-  return a;
-}
-
 bool same(const registry::ban& a, const registry::ban& b) {
   return a.kind == b.kind && a.subject == b.subject;
 }
@@ -64,8 +38,8 @@ std::shared_ptr<const ban_list::snapshot> ban_list::index(std::vector<registry::
     const auto& b = s->bans[i];
     switch (b.kind) {
     case registry::ban_kind::address:
-      if (const auto n = network_of(b.subject)) {
-        s->networks[n->first][masked(n->second, n->first)] = i;
+      if (std::string error; const auto range = base::address_range::parse(b.subject, error)) {
+        s->networks[range->ipv6_prefix_length()][range->network()] = i;
       }
       break;
     case registry::ban_kind::client_id:
@@ -106,7 +80,7 @@ std::optional<registry::ban> ban_list::find_address(const base::address_bytes& a
                                                     std::int64_t now) const {
   const auto s = current();
   for (const auto& [prefix, networks] : s->networks) {
-    if (const auto it = networks.find(masked(address, prefix)); it != networks.end()) {
+    if (const auto it = networks.find(base::masked(address, prefix)); it != networks.end()) {
       const auto& b = s->bans[it->second];
       if (!b.expired(now)) {
         return b;

@@ -31,11 +31,6 @@ const refusal_info& info_of(address_budget::refusal r) { // r is not none
   return refusals.at(static_cast<std::size_t>(r) - 1);
 }
 
-bool is_ipv4(const base::address_bytes& a) {
-  constexpr std::array<std::uint8_t, 12> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  return std::equal(mapped.begin(), mapped.end(), a.begin());
-}
-
 } // namespace
 
 std::string_view address_budget::key_of(refusal r) {
@@ -83,13 +78,8 @@ address_budget::address_budget(const config::abuse_settings& settings, const bas
 address_budget::~address_budget() = default;
 
 base::address_bytes address_budget::network_of(const base::address_bytes& peer) const {
-  const unsigned prefix = is_ipv4(peer) ? 96U + settings_.network_prefix_ipv4 : settings_.network_prefix_ipv6;
-  base::address_bytes out = peer;
-  for (unsigned i = 0; i < out.size(); ++i) {
-    const unsigned kept = prefix > i * 8 ? std::min(prefix - i * 8, 8U) : 0U;
-    out[i] = static_cast<std::uint8_t>(out[i] & (0xff00U >> kept));
-  }
-  return out;
+  return base::masked(peer, base::is_ipv4(peer) ? 96U + settings_.network_prefix_ipv4
+                                                : settings_.network_prefix_ipv6);
 }
 
 address_budget::decision address_budget::admit(const base::address_bytes& peer) {

@@ -56,15 +56,13 @@ std::string login_guard::address_key(std::string_view peer_address) {
   if (!bytes) {
     return std::string(peer_address);
   }
-  const bool v4 = std::all_of(bytes->begin(), bytes->begin() + 10, [](auto b) { return b == 0; }) &&
-                  (*bytes)[10] == 0xff && (*bytes)[11] == 0xff;
   char text[INET6_ADDRSTRLEN] = {};
-  if (v4) {
+  if (base::is_ipv4(*bytes)) {
     inet_ntop(AF_INET, bytes->data() + 12, text, sizeof text);
     return text;
   }
-  std::fill(bytes->begin() + 8, bytes->end(), 0);
-  inet_ntop(AF_INET6, bytes->data(), text, sizeof text);
+  const auto network = base::masked(*bytes, 64);
+  inet_ntop(AF_INET6, network.data(), text, sizeof text);
   return std::string(text) + "/64";
 }
 
