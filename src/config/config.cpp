@@ -211,17 +211,10 @@ void read_abuse(diagnostics_sink& sink, table_reader& section, abuse_settings& o
   section.integer("flapping_ban_time", out.flapping_ban_time, 1, 31'536'000);
   section.integer("max_tracked_keys", out.max_tracked_keys, 100, 10'000'000);
   // Never clamped: a maximum below its start is an error, at the maximum's key.
-  const auto at_least = [&](std::string_view key, bool ok, const std::string& why) {
-    if (!ok) {
-      if (const toml::node* node = section.find(key)) {
-        section.error(*node, key, why);
-      }
-    }
-  };
-  at_least("login_delay_max_ms", out.login_delay_max >= out.login_delay,
-           "must be at least login_delay_ms (" + std::to_string(out.login_delay.count()) + ")");
-  at_least("ban_time_max", out.ban_time_max >= out.ban_time,
-           "must be at least ban_time (" + std::to_string(out.ban_time.count()) + ")");
+  section.require("login_delay_max_ms", out.login_delay_max >= out.login_delay,
+                  "must be at least login_delay_ms (" + std::to_string(out.login_delay.count()) + ")");
+  section.require("ban_time_max", out.ban_time_max >= out.ban_time,
+                  "must be at least ban_time (" + std::to_string(out.ban_time.count()) + ")");
   section.finish();
 }
 
@@ -232,11 +225,8 @@ void read_rates(table_reader& section, rate_settings& out) {
   // A bucket that can never hold a whole token would hold its client back for ever.
   const auto burst_needed = [&](std::uint32_t rate, std::uint32_t burst, std::string_view burst_key,
                                 std::string_view rate_key) {
-    if (rate != 0 && burst == 0) {
-      if (const toml::node* node = section.find(burst_key)) {
-        section.error(*node, burst_key, "must be at least 1 while " + std::string(rate_key) + " is set");
-      }
-    }
+    section.require(burst_key, rate == 0 || burst != 0,
+                    "must be at least 1 while " + std::string(rate_key) + " is set");
   };
   burst_needed(out.publish_rate, out.publish_burst, "publish_burst", "publish_rate");
   burst_needed(out.publish_bytes_rate, out.publish_bytes_burst, "publish_bytes_burst", "publish_bytes_rate");

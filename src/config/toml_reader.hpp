@@ -205,6 +205,16 @@ public:
 
   void wrong_type(const toml::node& node, std::string_view key, std::string_view expected);
 
+  // A value valid alone but not with another key's: reports `message` at `key` when `ok` is false
+  // and the key is in the table (a default that does not fit is the other key's to explain).
+  void require(std::string_view key, bool ok, std::string message) {
+    if (!ok) {
+      if (const toml::node* node = table_.get(key)) {
+        error(*node, key, std::move(message));
+      }
+    }
+  }
+
   // Reports every key no accessor asked for as unknown, with a near miss as suggestion.
   void finish();
 
