@@ -119,6 +119,12 @@ def scenarios(quick):
                  "Mosquitto clean",
                  ["fanin", "--publishers", "8", "--qos", "1", "--duration", d], "delivered_per_s", "higher",
                  (">=", 1.0), firehook_args=("--persistent",)),
+        # The same at QoS 2: each delivery to the persistent subscriber also waits for the commit
+        # of its record under its packet identifier before it goes out (docs/store.md).
+        Scenario("fanin_q2_durable", "fan-in 8→1, QoS 2, closed loop; Firehook durable (persistent subscriber), "
+                 "Mosquitto clean",
+                 ["fanin", "--publishers", "8", "--qos", "2", "--duration", d], "delivered_per_s", "higher",
+                 firehook_args=("--persistent",)),
         Scenario("fanout_q0", "fan-out 1→100, QoS 0, closed loop",
                  ["fanout", "--subscribers", "100", "--qos", "0", "--duration", d, "--window", "100"],
                  "delivered_per_s", "higher", (">=", 2.0)),

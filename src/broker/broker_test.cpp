@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,9 @@ public:
   fake_transport(network& net, unsigned index) : net_(net), index_(index) {}
 
   void send(connection_id id, std::span<const std::byte> bytes) override {
+    if (on_send) {
+      on_send(id, bytes);
+    }
     auto& out = written[id];
     out.insert(out.end(), bytes.begin(), bytes.end());
   }
@@ -57,6 +61,7 @@ public:
   std::map<connection_id, std::vector<std::byte>> written;
   std::map<connection_id, bool> closed; // id -> flush
   std::map<connection_id, bool> paused;
+  std::function<void(connection_id, std::span<const std::byte>)> on_send; // sees each write first
 
 private:
   network& net_;
@@ -225,10 +230,11 @@ std::vector<P> only(const std::vector<mqtt::packet>& ps) {
   return out;
 }
 
-void subscribe(network& net, unsigned s, connection_id id, const std::string& filter) {
+void subscribe(network& net, unsigned s, connection_id id, const std::string& filter,
+               mqtt::qos qos = mqtt::qos::at_least_once) {
   mqtt::subscribe sub;
   sub.packet_id = 1;
-  sub.subscriptions.push_back(mqtt::subscription{filter, mqtt::subscribe_options{mqtt::qos::at_least_once}});
+  sub.subscriptions.push_back(mqtt::subscription{filter, mqtt::subscribe_options{qos}});
   net.at(s).on_packet(id, mqtt::packet(sub));
   EXPECT_TRUE(net.pump([&] { return !only<mqtt::suback>(net.received(s, id)).empty(); })) << "no SUBACK";
 }
@@ -565,11 +571,7 @@ TEST_P(durable_qos2, an_in_flight_delivery_is_resent_under_its_packet_identifier
   {
     network net(with_store, 1);
     const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
-    mqtt::subscribe sub;
-    sub.packet_id = 1;
-    sub.subscriptions.push_back(mqtt::subscription{"t", mqtt::subscribe_options{mqtt::qos::exactly_once}});
-    net.at(0).on_packet(dev, mqtt::packet(sub));
-    ASSERT_TRUE(net.pump([&] { return !only<mqtt::suback>(net.received(0, dev)).empty(); }));
+    subscribe(net, 0, dev, "t", mqtt::qos::exactly_once);
     const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
     mqtt::publish m = qos1("t", 7);
     m.qos = mqtt::qos::exactly_once;
@@ -605,6 +607,69 @@ TEST_P(durable_qos2, an_in_flight_delivery_is_resent_under_its_packet_identifier
 }
 
 INSTANTIATE_TEST_SUITE_P(before_and_after_pubrec, durable_qos2, ::testing::Bool());
+
+// The same after a crash at the worst moment: the test copies the store's files as the PUBLISH
+// (or the PUBREL) is written to the subscriber, which is what a kill -9 then would leave, and
+// starts a broker from the copy. The record of what was sent must be on disk before it is sent:
+// else the restarted broker would send the message again under a new packet identifier (or, the
+// publisher's PUBLISH not being recorded, route it again when it is resent), a duplicate.
+class durable_qos2_crash : public ::testing::TestWithParam<std::tuple<bool, unsigned>> {};
+
+TEST_P(durable_qos2_crash, what_is_sent_to_a_persistent_session_is_on_disk_first) {
+  const auto [pubrec_sent, publisher_shard] = GetParam();
+  const base::temp_dir dir("firehook-broker-store");
+  const base::temp_dir crash("firehook-broker-crash");
+  const auto config = [](const std::filesystem::path& state) {
+    return "[broker]\nshards = 2\nstate_dir = \"" + state.string() +
+           "\"\n\n[[listener]]\nname = \"default\"\naddress = \"127.0.0.1\"\nport = 0\n"
+           "protocol = \"mqtt\"\nallow_anonymous = true\n";
+  };
+  std::uint16_t id = 0;
+  {
+    network net(config(dir.path()), 2);
+    const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+    subscribe(net, 0, dev, "t", mqtt::qos::exactly_once);
+    const std::byte watched{static_cast<unsigned char>(pubrec_sent ? 0x62 : 0x34)}; // PUBREL; PUBLISH QoS 2
+    bool copied = false;
+    net.transport_of(0).on_send = [&](connection_id to, std::span<const std::byte> bytes) {
+      if (to == dev && !copied && !bytes.empty() && bytes[0] == watched) {
+        std::filesystem::copy(dir.path() / "store", crash.path() / "store",
+                              std::filesystem::copy_options::recursive);
+        copied = true;
+      }
+    };
+    const auto pub = net.connect(publisher_shard, connect_packet(protocol_version::v5, "pub"));
+    mqtt::publish m = qos1("t", 7);
+    m.qos = mqtt::qos::exactly_once;
+    net.at(publisher_shard).on_packet(pub, mqtt::packet(m));
+    ASSERT_TRUE(net.pump([&] { return !only<mqtt::publish>(net.received(0, dev)).empty(); }));
+    id = only<mqtt::publish>(net.received(0, dev))[0].packet_id;
+    if (pubrec_sent) {
+      net.at(0).on_packet(dev, mqtt::packet(mqtt::pubrec{id, reason_code::success, {}}));
+      ASSERT_TRUE(net.pump([&] { return !only<mqtt::pubrel>(net.received(0, dev)).empty(); }));
+    }
+    ASSERT_TRUE(copied);
+  }
+  network net(config(crash.path()), 2);
+  EXPECT_EQ(net.the_broker().restore().messages, 1u) << "the message sent was not on disk";
+  const auto dev = net.connect(0, connect_packet(protocol_version::v5, "dev", false));
+  ASSERT_TRUE(net.pump([&] { return net.received(0, dev).size() >= 2; }));
+  const auto again = net.received(0, dev);
+  if (pubrec_sent) {
+    const auto rel = only<mqtt::pubrel>(again);
+    ASSERT_EQ(rel.size(), 1u) << "PUBREL was sent: the message must not be sent again";
+    EXPECT_EQ(rel[0].packet_id, id);
+    EXPECT_TRUE(only<mqtt::publish>(again).empty());
+  } else {
+    const auto resent = only<mqtt::publish>(again);
+    ASSERT_EQ(resent.size(), 1u);
+    EXPECT_EQ(resent[0].packet_id, id);
+    EXPECT_TRUE(resent[0].dup);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(before_and_after_pubrec_on_one_and_two_shards, durable_qos2_crash,
+                         ::testing::Combine(::testing::Bool(), ::testing::Values(0u, 1u)));
 
 // --- shard::disconnect ---------------------------------------------------------------------------
 

@@ -243,6 +243,9 @@ void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
   }
   slot.conn.reset();
   held_.erase(sid); // a slowed publisher that left: its withheld acknowledgements go with it
+  if (const auto h = output_held_.find(sid); h != output_held_.end()) {
+    h->second.sends.clear(); // sent again when the client is back, behind the same barrier
+  }
   broker_.registry().disconnected(slot.s->client_id(), slot.epoch);
   broker_.stats().add(events::stat::clients_connected, -1);
   announce_presence(sid, slot, false);

@@ -225,7 +225,14 @@ private:
   void write_retained(const mqtt::message_ptr& m, router::retain_status status);
   void mark_dirty(subscriber_id sid);
   void release_stored(const session_slot& slot, std::uint64_t seq);
-  void rewrite_stored(const session_slot& slot, const session::stored_in_flight& x);
+  // Rewrites the record of a QoS 2 delivery in flight; the PUBLISH or PUBREL that follows it,
+  // and what the session sends after that, wait for its commit (hold_output).
+  void rewrite_stored(subscriber_id sid, const session_slot& slot, const session::stored_in_flight& x);
+  // True when `a` (a PUBLISH or PUBREL for `sid`) must wait behind a record not yet on disk: kept
+  // in output_held_, sent by release_output once that batch is committed.
+  bool hold_output(subscriber_id sid, session::action& a);
+  void release_output();
+  void send_action(const session_slot& slot, session::action& a);
   void schedule_store_flush();
   // Submits what this turn wrote (one batch per turn); its acknowledgements wait for the commit.
   void flush_store();
@@ -294,6 +301,17 @@ private:
   std::uint64_t open_generation_ = 1;      // the batch being built
   std::uint64_t committed_generation_ = 0; // the newest batch the store has answered
   bool store_flush_scheduled_ = false;
+  // What sessions send held back for the store: a QoS 2 delivery to a persistent session goes
+  // out only once the record of its packet identifier (and of the message) is committed, and so
+  // does its PUBREL with its "released" record; so a crash never makes the broker send the
+  // receiver a message it has already had under a new identifier (docs/store.md). What the
+  // session sends after them waits behind them, in order. `barrier`: the newest batch with such
+  // a record of the session; each held send is tagged with the barrier of its time.
+  struct held_output {
+    std::uint64_t barrier = 0;
+    boost::container::deque<std::pair<std::uint64_t, session::action>> sends;
+  };
+  std::unordered_map<subscriber_id, held_output> output_held_;
   bool route_wrote_ = false;        // the message being routed went into outgoing_
   subscriber_id ack_waits_for_ = 0; // the session whose next PUBACK/PUBREC waits for outgoing_
   struct restored_will {

@@ -37,12 +37,12 @@ void shard::run_actions(subscriber_id sid) {
     for (auto& a : batch) {
       std::visit(overloaded{
                      [&](session::send_packet& x) {
-                       if (slot.conn && !withhold(sid, x.packet)) {
+                       if (slot.conn && !withhold(sid, x.packet) && !hold_output(sid, a)) {
                          send_packet(*slot.conn, slot.s->version(), x.packet);
                        }
                      },
                      [&](session::send_publish& x) {
-                       if (slot.conn) {
+                       if (slot.conn && !hold_output(sid, a)) {
                          send_publish(*slot.conn, slot.s->version(), x);
                        }
                      },
@@ -64,7 +64,7 @@ void shard::run_actions(subscriber_id sid) {
                      [&](session::congestion_changed& x) { congestion_changed(sid, slot, x.congested); },
                      [&](session::persist_session&) { mark_dirty(sid); },
                      [&](session::stored_released& x) { release_stored(slot, x.seq); },
-                     [&](session::stored_in_flight& x) { rewrite_stored(slot, x); },
+                     [&](session::stored_in_flight& x) { rewrite_stored(sid, slot, x); },
                      [&](session::apply_subscriptions& x) {
                        record_subscriptions(slot, x);
                        start_subscribe(sid, slot, std::move(x));

@@ -8,6 +8,9 @@
 //    likewise. The publisher's PUBACK/PUBREC then waits for that batch's commit ([store]
 //    durability = "sync"), behind any earlier acknowledgement of the same client. A failed commit
 //    (full disk) refuses them: 5.0 PUBACK/PUBREC 0x97, 3.1.1 no acknowledgement.
+//  - A QoS 2 delivery to a persistent session is recorded again under its packet identifier when
+//    it goes out, and once its PUBREC is back; the PUBLISH (and PUBREL) wait for that commit
+//    (output_held_), so that after a crash the receiver gets it again under the identifier it knows.
 //  - The session lets go of a delivery (completed, expired, dropped): its record is erased, not
 //    waited for; a crash before that commit sends it again (DUP), which QoS 1 allows.
 //  - A persistent session's own record (owner, expiry, subscriptions, QoS 2 packet ids awaiting
@@ -74,7 +77,7 @@ void shard::release_stored(const session_slot& slot, std::uint64_t seq) {
   schedule_store_flush();
 }
 
-void shard::rewrite_stored(const session_slot& slot, const session::stored_in_flight& x) {
+void shard::rewrite_stored(subscriber_id sid, const session_slot& slot, const session::stored_in_flight& x) {
   if (broker_.durable() == nullptr) {
     return;
   }
@@ -83,6 +86,54 @@ void shard::rewrite_stored(const session_slot& slot, const session::stored_in_fl
   outgoing_.put_session_message(slot.s->client_id(), x.seq,
                                 persist::encode_in_flight(x.what, x.packet_id, x.released, broker_.now()));
   schedule_store_flush();
+  if (broker_.acknowledge_after_write()) {
+    output_held_[sid].barrier = open_generation_; // the PUBLISH or PUBREL next waits for it
+  }
+}
+
+bool shard::hold_output(subscriber_id sid, session::action& a) {
+  const auto it = output_held_.find(sid);
+  if (it == output_held_.end()) {
+    return false;
+  }
+  if (const auto* p = std::get_if<session::send_packet>(&a); p && !std::holds_alternative<mqtt::pubrel>(p->packet)) {
+    return false; // acknowledgements of its own messages, SUBACK, PINGRESP: not in the delivery order
+  }
+  held_output& h = it->second;
+  if (h.barrier <= committed_generation_ && h.sends.empty()) {
+    return false;
+  }
+  h.sends.emplace_back(h.barrier, std::move(a));
+  return true;
+}
+
+void shard::release_output() {
+  for (auto it = output_held_.begin(); it != output_held_.end();) {
+    held_output& h = it->second;
+    const auto s = sessions_.find(it->first);
+    while (!h.sends.empty() && h.sends.front().first <= committed_generation_) {
+      if (s != sessions_.end()) {
+        send_action(s->second, h.sends.front().second);
+      }
+      h.sends.pop_front();
+    }
+    if (h.sends.empty() && h.barrier <= committed_generation_) {
+      it = output_held_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+void shard::send_action(const session_slot& slot, session::action& a) {
+  if (!slot.conn) {
+    return; // gone meanwhile: the session sends it again when the client is back
+  }
+  if (auto* p = std::get_if<session::send_publish>(&a)) {
+    send_publish(*slot.conn, slot.s->version(), *p);
+  } else if (auto* q = std::get_if<session::send_packet>(&a)) {
+    send_packet(*slot.conn, slot.s->version(), q->packet);
+  }
 }
 
 void shard::schedule_store_flush() {
@@ -188,6 +239,9 @@ void shard::on_committed(std::uint64_t generation, std::error_code ec) {
   for (const subscriber_id publisher : ready) {
     release_acks(publisher);
   }
+  // A failed batch releases its sends too: the broker keeps serving, and only a crash before a
+  // later batch commits could send them again under new identifiers.
+  release_output();
 }
 
 void shard::erase_durable(subscriber_id sid, session_slot& slot) {

@@ -77,6 +77,13 @@ void shard::hand_over(subscriber_id sid, const message::handover_request& req) {
   by_client_.erase(client_id);
   const bool moves = req.to_shard != shard_index_;
   replica_.set_location(sid, location{req.to_shard, req.epoch}); // deliveries still coming are forwarded
+  if (moves) {
+    // Its records go to the store before the other shard can write after them (adopt).
+    output_held_.erase(sid);
+    if (!outgoing_.empty()) {
+      flush_store();
+    }
+  }
   reply(req, message::handover_reply{client_id, req.to_connection, req.epoch, sid, std::move(st), moves});
 }
 
@@ -139,6 +146,12 @@ void shard::adopt(message::handover_reply&& rep) {
                        timer::kind::credential_expiry, rep.to_connection});
   }
   slot.s->on_connect(*cp, resumed, c.client_id_assigned);
+  if (rep.moved && durable(slot) && broker_.acknowledge_after_write()) {
+    // What it sends again (QoS 2 under its identifiers) waits until the records the other shard
+    // submitted are on disk: this shard's next batch, with the session's record, commits after them.
+    mark_dirty(sid);
+    output_held_[sid].barrier = open_generation_;
+  }
   announce_presence(sid, slot, true);
   run_actions(sid);
   replay_held(rep.to_connection);
@@ -194,6 +207,7 @@ void shard::end_session(subscriber_id sid) {
   const bool known_elsewhere = slot.s->current().ever_subscribed;
   std::vector<message::handover_request> deferred = std::move(slot.deferred);
   sessions_.erase(it);
+  output_held_.erase(sid);
   replica_.forget(sid);
   release_publishers(sid);
   publish_subscription_count();

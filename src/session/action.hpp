@@ -81,6 +81,8 @@ struct stored_released {
 // its PUBREC came back and PUBREL was sent, so its message is no longer needed. The owner rewrites
 // the record, so that after a restart the broker resends the same PUBLISH (DUP) or the PUBREL
 // under the same packet identifier, which the receiver recognises [MQTT-4.3.3-10]: no duplicate.
+// It comes before the PUBLISH or PUBREL it is about, which the owner sends only once the record
+// is on disk.
 struct stored_in_flight {
   std::uint64_t seq = 0;
   std::uint16_t packet_id = 0;

@@ -215,12 +215,18 @@ void session::start_inflight(delivery&& d, std::uint64_t bytes) {
     return;
   }
   const std::uint16_t id = next_packet_id();
+  // Ahead of its PUBLISH: the owner holds the PUBLISH back until this record is on disk.
+  const bool recorded = d.stored != 0 && d.qos == mqtt::qos::exactly_once;
+  const std::size_t record_at = actions_.size();
+  if (recorded) {
+    actions_.push_back(stored_in_flight{d.stored, id, false, d});
+  }
   if (!send_delivery(d, false, id)) {
+    if (recorded) {
+      actions_.erase(actions_.begin() + static_cast<std::ptrdiff_t>(record_at));
+    }
     discard(d); // too large for the client: dropped as if delivered [MQTT-3.1.2-25]
     return;
-  }
-  if (d.stored != 0 && d.qos == mqtt::qos::exactly_once) {
-    actions_.push_back(stored_in_flight{d.stored, id, false, d});
   }
   st_->inflight.emplace(id, inflight_message{std::move(d), false, st_->next_order++, bytes});
   st_->inflight_bytes += bytes;
