@@ -636,6 +636,7 @@ jwt_auth_settings read_jwt(diagnostics_sink& sink, const toml::table& table,
     out.audience = audience->get();
   }
   section.integer("leeway", out.leeway, 0, 600);
+  section.integer("max_lifetime", out.max_lifetime, 0, 31'536'000);
   if (const auto claims = section.strings("required_claims")) {
     for (const string_element& claim : *claims) {
       if (claim.text().empty()) {

@@ -197,6 +197,9 @@ struct jwt_auth_settings {
   std::string issuer;                       // required "iss" when not empty
   std::string audience;                     // required in "aud" when not empty
   std::chrono::seconds leeway{30};          // for exp, nbf and iat. 0..600
+  // The longest a token may still be valid when it is presented: "exp" at most this far ahead
+  // (plus leeway), and a token without "exp" is refused. 0 = no bound. 0..31'536'000 (a year)
+  std::chrono::seconds max_lifetime{86'400};
   std::vector<std::string> required_claims; // must be present
   std::string identity_claim = "sub";       // the claim that names the identity
   std::string roles_claim = "roles";        // a string or array of strings: the identity's roles

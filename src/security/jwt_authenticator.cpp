@@ -299,6 +299,11 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   if (exp && now >= *exp + leeway) {
     return deny("expired " + seconds_text(now - *exp) + " ago (leeway " + seconds_text(leeway) + ")");
   }
+  const auto most = std::chrono::duration_cast<std::chrono::system_clock::duration>(settings_.max_lifetime);
+  if (exp && most.count() != 0 && *exp - now > most + leeway) {
+    return deny("valid for " + seconds_text(*exp - now) + " more, longer than max_lifetime (" + seconds_text(most) +
+                ")");
+  }
   if (nbf && now + leeway < *nbf) {
     return deny("not valid before " + seconds_text(*nbf - now) + " from now (nbf, leeway " +
                 seconds_text(leeway) + ")");
@@ -339,6 +344,9 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
     if (!claims->contains(name)) {
       return deny("required claim " + log_quoted(name) + " missing");
     }
+  }
+  if (!exp && most.count() != 0) {
+    return deny("no \"exp\": a token must expire within max_lifetime (" + seconds_text(most) + ")");
   }
 
   // --- the identity

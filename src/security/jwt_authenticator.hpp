@@ -11,7 +11,8 @@
 //            header; a "kid" no key has; no key for the alg; a bad signature; exp passed; nbf or
 //            iat in the future (each with the configured leeway); iss or aud not the configured
 //            one (a token with "aud" is refused when no audience is configured, RFC 7519 section
-//            4.1.3); a required claim missing; no usable identity claim; a roles claim that is
+//            4.1.3); a required claim missing; exp further ahead than max_lifetime (plus leeway),
+//            or no exp while max_lifetime bounds it; no usable identity claim; a roles claim that is
 //            neither a string nor an array of strings. `detail` says which, for the log only.
 //   allow    with identity {name: the identity claim, method "jwt", claims: every top-level
 //            claim whose value is a string or a number, as text; roles: the roles claim;

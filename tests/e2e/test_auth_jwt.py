@@ -144,6 +144,16 @@ def test_token_without_required_exp_refused(jwt_broker, raw, version, keys):
     connect_refused(raw, jwt_broker, version, sign(keys, claims(exp=None)))
 
 
+def test_token_valid_longer_than_max_lifetime_refused(jwt_broker, raw, clients, version, keys):
+    """auth.jwt.max_lifetime is one day by default: a token minted for two days is refused (and
+    the log says why); one for a day less a minute is accepted."""
+    now = int(time.time())
+    connect_refused(raw, jwt_broker, version, sign(keys, claims(exp=now + 2 * 86400)))
+    jwt_broker.wait_for_event("auth_denied", method="jwt",
+                              predicate=lambda e: "longer than max_lifetime (86400 s)" in e.get("reason", ""))
+    connect_accepted(clients, jwt_broker, version, sign(keys, claims(exp=now + 86400 - 60))).roundtrip()
+
+
 def test_alg_none_refused(jwt_broker, raw, version):
     body = b64(json.dumps(claims()).encode())
     for alg in ("none", "None"):
