@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "config/topics.hpp"
+#include "registry/credential_store.hpp"
 #include "net/tls.hpp"
 
 namespace firehook::app {
@@ -64,6 +65,32 @@ private:
   std::vector<risk> risks_;
 };
 
+// Several users with one stored hash: the hash was copied, so they share one password.
+void shared_passwords(const config::config& cfg, report& r) {
+  const std::filesystem::path db = registry::credential_database_path(cfg);
+  std::error_code ec;
+  if (!std::filesystem::exists(db, ec)) {
+    return; // nothing to read (firehook check reports a state_dir it cannot use)
+  }
+  std::vector<std::vector<std::string>> groups;
+  try {
+    groups = registry::credential_store::open(db)->users_sharing_a_hash();
+  } catch (const std::exception& e) {
+    r.add(severity::high, config::diagnostic{db.string(), 0, 0, "auth.password", e.what()},
+          "firehook check says more; restore the credential database from a backup");
+    return;
+  }
+  for (const auto& names : groups) {
+    std::string list;
+    for (const auto& n : names) {
+      list += (list.empty() ? "" : ", ") + n;
+    }
+    r.add(severity::medium, config::diagnostic{db.string(), 0, 0, "users", std::to_string(names.size()) +
+                                                  " users share one password hash (" + list + ")"},
+          "give each its own password (firehook user passwd NAME): a shared password cannot be revoked for one");
+  }
+}
+
 } // namespace
 
 std::vector<risk> assess(const config::config& cfg, const std::filesystem::path& config_path,
@@ -118,10 +145,20 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
 
   if (cfg.auth.jwt) {
     const auto& claims = cfg.auth.jwt->required_claims;
-    if (std::find(claims.begin(), claims.end(), "exp") == claims.end()) {
+    const auto lifetime = cfg.auth.jwt->max_lifetime;
+    if (lifetime.count() == 0 && std::find(claims.begin(), claims.end(), "exp") == claims.end()) {
       r.add(severity::high, "auth.jwt.required_claims",
             "a token without \"exp\" is accepted and never expires",
-            "add \"exp\" to required_claims and issue short-lived tokens");
+            "keep max_lifetime (default one day), or add \"exp\" to required_claims, and issue short-lived "
+            "tokens");
+    } else if (lifetime.count() == 0) {
+      r.add(severity::medium, "auth.jwt.max_lifetime",
+            "no bound on token lifetimes: a token issued for years is accepted, and a stolen one stays usable",
+            "keep the default (86400, one day) or less");
+    } else if (lifetime > std::chrono::days(7)) {
+      r.add(severity::low, "auth.jwt.max_lifetime",
+            "tokens valid for up to " + days(lifetime) + " days are accepted: a stolen one stays usable that long",
+            "issue tokens for a day or less and lower max_lifetime to match");
     }
     if (cfg.auth.jwt->audience.empty()) {
       r.add(severity::medium, "auth.jwt.audience",
@@ -183,6 +220,7 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
           "the audit log is off: security decisions cannot be proven afterwards",
           "remove enabled = false from [audit]");
   }
+  shared_passwords(cfg, r);
   if (cfg.admin) {
     r.add(severity::low, "admin", "the admin endpoint has no TLS (it listens on loopback only)",
           "reach it through an SSH tunnel or a TLS proxy on the same host; keep its tokens to the few that "

@@ -449,6 +449,23 @@ std::vector<user_record> credential_store::list_users() {
   return users;
 }
 
+std::vector<std::vector<std::string>> credential_store::users_sharing_a_hash() {
+  connection c = db_->lock();
+  statement s = c.prepare("SELECT hash, name FROM users WHERE hash IN "
+                          "(SELECT hash FROM users GROUP BY hash HAVING count(*) > 1) ORDER BY hash, name");
+  std::vector<std::vector<std::string>> groups;
+  std::string last;
+  while (s.step()) {
+    std::string hash = s.column_text(0);
+    if (groups.empty() || hash != last) {
+      groups.emplace_back();
+      last = std::move(hash);
+    }
+    groups.back().push_back(s.column_text(1));
+  }
+  return groups;
+}
+
 void credential_store::import_mosquitto(const std::vector<mosquitto_entry>& entries, bool replace,
                                         const std::vector<std::string>& roles,
                                         const attribute_map& attributes) {

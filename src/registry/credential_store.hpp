@@ -157,6 +157,10 @@ public:
   std::optional<user_record> find_user(std::string_view name);
   // Every user, by name.
   std::vector<user_record> list_users();
+  // Users whose stored hashes are the same string, by name, one list per hash (for the posture
+  // report). Every hash has a random salt of its own, so equal hashes were copied: one password
+  // shared by several accounts, which revoking one of them does not take away from the others.
+  std::vector<std::vector<std::string>> users_sharing_a_hash();
 
   // Imports Mosquitto entries in one transaction: all or nothing. A user that exists is an
   // error unless `replace`, which then replaces only its hash (roles and attributes stay).

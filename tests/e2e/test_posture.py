@@ -86,12 +86,17 @@ def test_weak_and_expiring_certificates_and_a_ca_without_crl(tmp_path):
     finding(p, "MEDIUM", path, lines, "listener[0].tls.ca", "without a CRL")
 
 
-def test_tokens_without_exp_and_certificate_client_ids_not_bound(tmp_path):
-    settings = good(tmp_path)
+def issuer_key(tmp_path):
     pem = tmp_path / "issuer.pem"
     subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(tmp_path / "issuer.key")], check=True)
     subprocess.run(["openssl", "pkey", "-in", str(tmp_path / "issuer.key"), "-pubout", "-out", str(pem)], check=True)
-    settings["auth"] = {"jwt": {"public_keys": [str(pem)]}, "certificate": {"client_id": "any"}}
+    return pem
+
+
+def test_tokens_without_exp_and_certificate_client_ids_not_bound(tmp_path):
+    settings = good(tmp_path)
+    settings["auth"] = {"jwt": {"public_keys": [str(issuer_key(tmp_path))], "max_lifetime": 0},
+                        "certificate": {"client_id": "any"}}
     ca, _ = openssl_cert(tmp_path, "devices-ca", P256)
     crl_less = settings["listener"][0]
     crl_less["tls"].update(ca=str(ca), client_certificates="required")
@@ -100,6 +105,44 @@ def test_tokens_without_exp_and_certificate_client_ids_not_bound(tmp_path):
     # required_claims is not in the file (its default lacks "exp"): reported without a line.
     assert f'HIGH   {path}: auth.jwt.required_claims: a token without "exp"' in p.stdout, p.stdout
     finding(p, "MEDIUM", path, lines, "auth.certificate.client_id", "may use any client id")
+
+
+@pytest.mark.parametrize("lifetime,level,words", [
+    (0, "MEDIUM", "no bound on token lifetimes"),
+    (30 * 86400, "LOW", "tokens valid for up to 30 days"),
+])
+def test_long_token_lifetimes(tmp_path, lifetime, level, words):
+    settings = good(tmp_path)
+    settings["auth"] = {"jwt": {"public_keys": [str(issuer_key(tmp_path))], "required_claims": ["exp"],
+                                "max_lifetime": lifetime}}
+    p, path, lines = posture(tmp_path, settings)
+    finding(p, level, path, lines, "auth.jwt.max_lifetime", words)
+    assert "auth.jwt.required_claims" not in p.stdout, p.stdout
+
+
+def test_the_default_token_lifetime_is_no_risk(tmp_path):
+    settings = good(tmp_path)
+    settings["auth"] = {"jwt": {"public_keys": [str(issuer_key(tmp_path))]}}  # max_lifetime: one day
+    p, path, _ = posture(tmp_path, settings)
+    assert "max_lifetime" not in p.stdout and "required_claims" not in p.stdout, p.stdout
+
+
+def test_users_sharing_one_password_hash(tmp_path):
+    """Two users imported with one copied Mosquitto hash share a password; a third with the same
+    password hashed on its own (its own salt) does not show."""
+    db = tmp_path / "users.db"
+    pwfile = tmp_path / "passwords"
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(pwfile), "alice", "s3cret"], check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(pwfile), "carol", "s3cret"], check=True, capture_output=True)
+    alice = pwfile.read_text().splitlines()[0]
+    pwfile.write_text(pwfile.read_text() + "bob:" + alice.split(":", 1)[1] + "\n")
+    subprocess.run([firehook_binary(), "user", "--db", str(db), "import-mosquitto", str(pwfile)], check=True,
+                   capture_output=True)
+    settings = good(tmp_path)
+    settings["auth"] = {"password": {"database": str(db)}}
+    p, path, lines = posture(tmp_path, settings)
+    finding(p, "MEDIUM", db, {}, "users", "2 users share one password hash (alice, bob)")
+    assert "carol" not in p.stdout, p.stdout
 
 
 def test_risky_grants_in_the_topics_file_are_reported_where_they_are(tmp_path):
