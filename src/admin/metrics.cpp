@@ -114,6 +114,21 @@ void append_metric(std::string& out, std::string_view name, std::string_view typ
   out += '\n';
 }
 
+void append_gauges(std::string& out, std::string_view name, std::string_view help, std::string_view label,
+                   const std::vector<std::pair<std::string, double>>& samples) {
+  header(out, name, "gauge", help);
+  for (const auto& [value_of_label, v] : samples) {
+    out += name;
+    out += '{';
+    out += label;
+    out += "=\"";
+    append_label_value(out, value_of_label);
+    out += "\"} ";
+    append_number(out, v);
+    out += '\n';
+  }
+}
+
 std::string prometheus_text(const events::statistics& stats, const events::hub& hub, const event_counts& counts,
                             const std::function<void(std::string&)>& more) {
   std::string out;

@@ -15,6 +15,8 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "events/hub.hpp"
 #include "events/statistics.hpp"
@@ -44,6 +46,9 @@ void append_label_value(std::string& out, std::string_view v);
 // One metric family: # HELP, # TYPE and one sample without labels.
 void append_metric(std::string& out, std::string_view name, std::string_view type, std::string_view help,
                    double value);
+// One gauge family with one label: a sample per (label value, value).
+void append_gauges(std::string& out, std::string_view name, std::string_view help, std::string_view label,
+                   const std::vector<std::pair<std::string, double>>& samples);
 
 std::string prometheus_text(const events::statistics& stats, const events::hub& hub, const event_counts& counts,
                             const std::function<void(std::string&)>& more);

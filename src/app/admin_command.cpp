@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <stdexcept>
 
@@ -99,6 +100,18 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
       admin::append_metric(out, "firehook_uptime_seconds", "gauge", "seconds since the broker started",
                            static_cast<double>(b.uptime_seconds()));
       append_process_metrics(out);
+      std::vector<std::pair<std::string, double>> by_listener;
+      for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+        by_listener.emplace_back(cfg.listeners[i].name, static_cast<double>(b.clients_on(i)));
+      }
+      admin::append_gauges(out, "firehook_listener_clients_connected", "connected clients, by listener",
+                           "listener", by_listener);
+      std::map<std::string, double> bans{{"address", 0}, {"client_id", 0}, {"username", 0}};
+      for (const auto& ban : b.bans().list(broker::ban_list::now_seconds())) {
+        ++bans[std::string(registry::to_string(ban.kind))];
+      }
+      admin::append_gauges(out, "firehook_bans_active", "bans in force, by kind", "kind",
+                           {bans.begin(), bans.end()});
       append_certificate_expiry(out, cfg);
       if (audit_log) {
         const auto& log = audit_log->log();

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -34,6 +35,7 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
       limits_(session::from_config(cfg_->limits)), clock_(clock), started_(clock.now()),
       retained_(retained_limits_of(cfg_->limits)), reloads_(events_.shared()),
       shards_(shard_count == 0 ? 1 : shard_count) {
+  clients_by_listener_ = std::make_unique<std::atomic<std::int64_t>[]>(std::max<std::size_t>(cfg_->listeners.size(), 1));
   if (sodium_init() < 0) {
     throw std::runtime_error("libsodium cannot be initialised (no source of randomness)");
   }
@@ -182,6 +184,12 @@ void broker::refuse_connections_while(const std::atomic<bool>& refuse, std::stri
 
 void broker::stop_authentication() {
   auth_->stop();
+}
+
+std::size_t broker::listener_index(std::string_view name) const {
+  const auto& l = cfg_->listeners;
+  const auto it = std::find_if(l.begin(), l.end(), [&](const config::listener_settings& x) { return x.name == name; });
+  return it == l.end() ? 0 : static_cast<std::size_t>(it - l.begin()); // a test's listener without configuration: 0
 }
 
 void broker::refresh_statistics() {

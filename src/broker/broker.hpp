@@ -81,6 +81,15 @@ public:
   events::statistics& stats() { return stats_; }
   void refresh_statistics();
   std::uint64_t uptime_seconds() const;
+  // Connected clients by listener (the admin endpoint's metrics): `listener` is an index into
+  // cfg().listeners (listener_index). Any thread.
+  std::size_t listener_index(std::string_view name) const;
+  void count_client(std::size_t listener, int delta) {
+    clients_by_listener_[listener].fetch_add(delta, std::memory_order_relaxed);
+  }
+  std::int64_t clients_on(std::size_t listener) const {
+    return clients_by_listener_[listener].load(std::memory_order_relaxed);
+  }
 
   // Unique for the life of the process: names a session in the subscription index.
   std::uint64_t next_subscriber_id() { return next_subscriber_.fetch_add(1, std::memory_order_relaxed); }
@@ -157,6 +166,7 @@ private:
   session_registry registry_;
   router::retained_store retained_;
   events::statistics stats_;
+  std::unique_ptr<std::atomic<std::int64_t>[]> clients_by_listener_; // one per listener
   ban_list bans_{events_.shared(), stats_};
   security::login_guard guard_{cfg_->abuse, clock_};
   std::atomic<std::uint64_t> next_subscriber_{1};

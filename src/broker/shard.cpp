@@ -248,6 +248,7 @@ void shard::detach(session_slot& slot, subscriber_id sid, const ending& why) {
   }
   broker_.registry().disconnected(slot.s->client_id(), slot.epoch);
   broker_.stats().add(events::stat::clients_connected, -1);
+  broker_.count_client(slot.listener, -1);
   announce_presence(sid, slot, false);
 }
 

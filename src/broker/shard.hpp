@@ -140,6 +140,7 @@ private:
     bool persisted = false;                          // it has a record in the durable store
     bool dirty = false;                              // in dirty_: its record is written this turn
     bool chosen_client_id = false; // its connection chose the client id (not assigned): flapping counts it
+    std::uint16_t listener = 0;    // of its connection (broker::listener_index), while connected
   };
 
   struct timer {

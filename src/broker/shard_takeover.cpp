@@ -132,6 +132,8 @@ void shard::adopt(message::handover_reply&& rep) {
   c.state = connection::phase::connected;
   c.sid = sid;
   broker_.stats().add(events::stat::clients_connected, 1);
+  slot.listener = static_cast<std::uint16_t>(broker_.listener_index(c.listener));
+  broker_.count_client(slot.listener, 1);
   slot.who = c.who;
   slot.chosen_client_id = !c.client_id_assigned;
   if (c.rights && c.rights->access().policy() != broker_.policy().get()) {

@@ -139,6 +139,16 @@ TEST_F(credential_store_test, list_is_sorted_by_name_with_kinds_and_times) {
   EXPECT_EQ(users[0].created_at, users[0].updated_at);
 }
 
+TEST_F(credential_store_test, users_sharing_a_hash_are_those_whose_hash_was_copied) {
+  creds_->add_user("amy", "same", {}, {});
+  creds_->add_user("zed", "same", {}, {}); // the same password, its own salt: another hash
+  EXPECT_TRUE(creds_->users_sharing_a_hash().empty());
+  creds_->import_mosquitto({{1, "bob", std::string(bob_6)}, {2, "carl", std::string(bob_6)}}, false, {}, {});
+  creds_->import_mosquitto({{1, "dan", std::string(alice_7)}, {2, "al", std::string(alice_7)}}, false, {}, {});
+  EXPECT_THAT(creds_->users_sharing_a_hash(),
+              ElementsAre(ElementsAre("bob", "carl"), ElementsAre("al", "dan"))); // by hash: $6$ before $7$
+}
+
 TEST_F(credential_store_test, mosquitto_pbkdf2_hash_verifies_and_is_upgraded_to_argon2id) {
   creds_->import_mosquitto({{1, "alice", std::string(alice_7)}}, false, {"imported"}, {{"src", "mosquitto"}});
   EXPECT_EQ(creds_->find_user("alice")->kind, hash_kind::mosquitto_pbkdf2);

@@ -285,6 +285,25 @@ TEST_F(JwtAuth, RequiredClaimsMustBePresent) {
   expect_denied(*a, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), c), "required claim \"exp\" missing");
 }
 
+TEST_F(JwtAuth, ATokenMustExpireWithinMaxLifetime) {
+  settings_.max_lifetime = std::chrono::hours(1);
+  const auto a = make();
+  // Within the bound (and its leeway of 30 s): accepted.
+  EXPECT_EQ(run(*a, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), claims(3600 + 30))).decision,
+            verdict::allow);
+  expect_denied(*a, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), claims(3600 + 31)),
+                "valid for 3631 s more, longer than max_lifetime (3600 s)");
+  auto c = claims();
+  c.erase("exp");
+  expect_denied(*a, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), c),
+                "no \"exp\": a token must expire within max_lifetime (3600 s)");
+  settings_.max_lifetime = std::chrono::seconds(0); // no bound: a token for a year, or for ever
+  const auto unbounded = make();
+  EXPECT_EQ(run(*unbounded, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), claims(365 * 86400))).decision,
+            verdict::allow);
+  EXPECT_EQ(run(*unbounded, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), c)).decision, verdict::allow);
+}
+
 TEST_F(JwtAuth, IdentityAndRolesComeFromTheConfiguredClaims) {
   settings_.identity_claim = "device_id";
   settings_.roles_claim = "groups";

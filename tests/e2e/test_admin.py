@@ -16,9 +16,9 @@ from conftest import firehook_binary, write_config
 from pahoclient import V5, unique
 
 
-def curl(broker, path, token=None, method="GET", headers=()):
+def curl(broker, path, token=None, method="GET", headers=(), extra=()):
     host, port = broker.listeners["admin"]
-    cmd = ["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, f"http://{host}:{port}{path}"]
+    cmd = ["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, f"http://{host}:{port}{path}", *extra]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
     for h in headers:
@@ -74,6 +74,9 @@ def test_nothing_without_a_valid_bearer_token(admin_broker):
 def test_metrics_parse_and_move(admin_broker, clients):
     before = samples(curl(admin_broker, "/metrics", admin_broker.token)[1])
     assert before[("firehook_clients_connected", frozenset())] == 0
+    listener = frozenset({"listener": next(n for n in admin_broker.listeners if n != "admin")}.items())
+    assert before[("firehook_listener_clients_connected", listener)] == 0
+    assert before[("firehook_bans_active", frozenset({"kind": "client_id"}.items()))] == 0
     sub = clients(admin_broker, V5, client_id=unique("sub"))
     sub.subscribe("m/#", 1)
     pub = clients(admin_broker, V5, client_id=unique("pub"))
@@ -96,11 +99,24 @@ def test_metrics_parse_and_move(admin_broker, clients):
         assert time.monotonic() < deadline, text
         time.sleep(0.2)
     assert after[("firehook_clients_connected", frozenset())] == 2
+    assert after[("firehook_listener_clients_connected", listener)] == 2
     assert after[("firehook_messages_sent_total", frozenset())] >= 5
     assert after[("firehook_events_total", frozenset({"event": "auth_allowed"}.items()))] >= 2
     assert after[("firehook_received_bytes_total", frozenset())] > before[("firehook_received_bytes_total", frozenset())]
     assert after[("firehook_process_resident_bytes", frozenset())] > 1_000_000
     assert after[("firehook_audit_records_written_total", frozenset())] > 0
+    sub.disconnect()
+    ban = ["-H", "Content-Type: application/json", "--data", '{"kind":"client_id","subject":"meter-7"}']
+    assert curl(admin_broker, "/bans", admin_broker.token, "POST", extra=ban)[0] == 201
+    deadline = time.monotonic() + 10
+    while True:
+        now = samples(curl(admin_broker, "/metrics", admin_broker.token)[1])
+        if now[("firehook_listener_clients_connected", listener)] == 1:
+            break
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+    assert now[("firehook_bans_active", frozenset({"kind": "client_id"}.items()))] == 1
+    assert now[("firehook_bans_active", frozenset({"kind": "address"}.items()))] == 0
 
 
 def test_health_readiness_and_errors_as_json(admin_broker):
