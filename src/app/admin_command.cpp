@@ -15,7 +15,7 @@
 #include "audit/audit_sink.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::app {
 
@@ -59,9 +59,9 @@ void append_certificate_expiry(std::string& out, const config::config& cfg) {
       if (file.empty()) {
         continue;
       }
-      std::vector<net::certificate_summary> certs;
+      std::vector<tls::certificate_summary> certs;
       try {
-        certs = net::read_certificates(file);
+        certs = tls::read_certificates(file);
       } catch (const std::exception&) {
         continue; // unreadable now: the reload event and `firehook check` say why
       }

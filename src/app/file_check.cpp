@@ -7,7 +7,7 @@
 #include <string>
 
 #include "audit/record.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 #include "security/jwt_authenticator.hpp"
 
 namespace firehook::app {
@@ -83,7 +83,7 @@ private:
         continue;
       }
       try {
-        (void)net::make_server_context(*l.tls);
+        (void)tls::make_server_context(*l.tls, tls::alpn::mqtt);
       } catch (const std::exception& e) {
         const std::string base = "listener[" + std::to_string(i) + "].tls";
         problem(key_named_in(e.what(),

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "config/topics.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::app {
 
@@ -29,9 +29,9 @@ public:
 
   // Key strength and expiry of every certificate in `file` (a chain or a CA bundle).
   void certificates(const std::string& key, const std::filesystem::path& file, bool ca_bundle) {
-    std::vector<net::certificate_summary> certs;
+    std::vector<tls::certificate_summary> certs;
     try {
-      certs = net::read_certificates(file);
+      certs = tls::read_certificates(file);
     } catch (const std::exception& e) {
       add(severity::high, key, e.what(), "give a readable PEM file (firehook check says more)");
       return;
