@@ -223,6 +223,14 @@ std::optional<security::certificate_info> peer_certificate(const SSL* ssl) {
   return info;
 }
 
+std::string handshake_failure(const SSL* ssl, const boost::system::error_code& ec) {
+  std::string why = ec.message();
+  if (long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
+    why += std::string(": ") + X509_verify_cert_error_string(verify);
+  }
+  return "TLS handshake failed: " + why;
+}
+
 bool peer_revoked(const SSL* ssl, ssl::context& ctx) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) {

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/system/error_code.hpp>
 
 #include "base/reload.hpp"
 #include "config/config.hpp"
@@ -59,6 +60,11 @@ std::shared_ptr<boost::asio::ssl::context> make_server_context(const config::tls
 
 // The verified client certificate of a finished handshake; nullopt when the client sent none.
 std::optional<security::certificate_info> peer_certificate(const SSL* ssl);
+
+// Why a server handshake failed, for its event: "TLS handshake failed: " and OpenSSL's reason (`ec`
+// set), with the check that refused the client certificate when one did ("certificate verify
+// failed" alone does not tell an operator which).
+std::string handshake_failure(const SSL* ssl, const boost::system::error_code& ec);
 
 // What `firehook audit` (the posture report) looks at in a PEM file of certificates: each one's
 // subject, key type and strength, expiry, and whether it is a CA. Throws std::runtime_error naming
