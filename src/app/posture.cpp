@@ -183,10 +183,17 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
           "the audit log is off: security decisions cannot be proven afterwards",
           "remove enabled = false from [audit]");
   }
-  if (cfg.admin) {
-    r.add(severity::low, "admin", "the admin endpoint has no TLS (it listens on loopback only)",
-          "reach it through an SSH tunnel or a TLS proxy on the same host; keep its tokens to the few that "
-          "need them");
+  // Plain HTTP is refused beyond loopback at start-up, so what is left is local: any process of the
+  // host may connect, and its token crosses the loopback interface readable.
+  if (cfg.admin && !cfg.admin->tls) {
+    r.add(severity::low, "admin", "the admin endpoint serves plain HTTP (on loopback)",
+          "add [admin.tls] (cert, key; client_ca for client certificates) to serve HTTPS; keep its tokens to "
+          "the few that need them");
+  } else if (cfg.admin) {
+    r.certificates("admin.tls.cert", cfg.admin->tls->cert, false);
+    if (!cfg.admin->tls->ca.empty()) {
+      r.certificates("admin.tls.client_ca", cfg.admin->tls->ca, true);
+    }
   }
   return r.take();
 }
