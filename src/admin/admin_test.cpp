@@ -3,6 +3,7 @@
 
 #include <fstream>
 
+#include "admin/access.hpp"
 #include "admin/metrics.hpp"
 #include "admin/tokens.hpp"
 #include "base/temp_dir.hpp"
@@ -68,6 +69,50 @@ TEST(tokens, only_the_hash_is_kept_and_a_token_names_its_holder) {
   EXPECT_EQ(r.what, base::reload_result::outcome::refused);
   EXPECT_THAT(r.detail, HasSubstr("tokens:2"));
   EXPECT_EQ(store.who(second), "ops"); // the set in force stays
+}
+
+TEST(access, a_token_or_a_listed_certificate_and_nothing_else) {
+  base::temp_dir dir("firehook-admin");
+  const auto file = dir / "tokens";
+  const std::string token = token_store::add(file, "scraper");
+  const token_store store(file);
+  const std::vector<std::string> admins{"CN=ops-1", "CN=ops-2,O=Example"};
+  const std::optional<std::string> none;
+  const std::optional<std::string> listed = "CN=ops-2,O=Example";
+  const std::optional<std::string> stranger = "CN=ops-3,O=Example";
+
+  const access by_token = decide_access("Bearer " + token, none, store, admins);
+  EXPECT_EQ(by_token.status, 200U);
+  EXPECT_EQ(by_token.who.method(), "admin-token");
+  EXPECT_EQ(by_token.who.name, "scraper");
+  EXPECT_EQ(decide_access("bearer " + token, none, store, admins).status, 200U); // the scheme's case
+
+  const access by_certificate = decide_access("", listed, store, admins);
+  EXPECT_EQ(by_certificate.status, 200U);
+  EXPECT_EQ(by_certificate.who.method(), "admin-certificate");
+  EXPECT_EQ(by_certificate.who.name, "CN=ops-2,O=Example");
+
+  // A verified certificate whose subject is not listed, even one that differs only in order or case.
+  for (const std::string subject : {"CN=ops-3,O=Example", "O=Example,CN=ops-2", "cn=ops-1", "CN=ops-1,O=x"}) {
+    const access refused = decide_access("", subject, store, admins);
+    EXPECT_EQ(refused.status, 403U) << subject;
+    EXPECT_EQ(refused.who.name, subject);
+    EXPECT_THAT(refused.why, HasSubstr("admin.client_subjects"));
+  }
+  EXPECT_EQ(decide_access("", listed, store, {}).status, 403U); // deny by default
+
+  const access nothing = decide_access("", none, store, admins);
+  EXPECT_EQ(nothing.status, 401U);
+  EXPECT_EQ(nothing.why, "no bearer token");
+  EXPECT_EQ(nothing.who.method(), "");
+  // What a request sends is what is judged: a wrong token is not rescued by a listed certificate.
+  for (const std::string& header : std::vector<std::string>{"Bearer fha_guessed", "Basic b3BzOnB3", "Bearer ", token}) {
+    const access wrong = decide_access(header, listed, store, admins);
+    EXPECT_EQ(wrong.status, 401U) << header;
+    EXPECT_EQ(wrong.why, "not a valid bearer token");
+  }
+  // And a stranger's certificate does not spoil a good token.
+  EXPECT_EQ(decide_access("Bearer " + token, stranger, store, admins).who.name, "scraper");
 }
 
 } // namespace

@@ -10,7 +10,9 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "admin/access.hpp"
 #include "base/json_text.hpp"
 
 namespace firehook::admin {
@@ -18,11 +20,14 @@ namespace firehook::admin {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
 
 constexpr auto idle_timeout = std::chrono::seconds(10);
+// How long a TLS connection that ends waits for the client's close_notify.
+constexpr auto shutdown_timeout = std::chrono::seconds(2);
 
 using response = http::response<http::string_body>;
 
@@ -43,6 +48,7 @@ struct admin_server::impl {
   const token_store& tokens;
   endpoints handlers;
   events::emitter& events;
+  std::shared_ptr<const tls::material> material; // [admin.tls]; null: plain HTTP
   std::atomic<std::uint32_t> open{0}; // before io: sessions still queued in it count down when it goes
   asio::io_context io{1};
   tcp::acceptor acceptor{io};
@@ -50,8 +56,9 @@ struct admin_server::impl {
   // The routing table: path -> what answers it (the identity issue adds its endpoints here).
   std::map<std::string, std::function<response(unsigned version)>, std::less<>> routes;
 
-  impl(config::admin_settings s, const token_store& t, endpoints h, events::emitter& e)
-      : settings(std::move(s)), tokens(t), handlers(std::move(h)), events(e) {
+  impl(config::admin_settings s, const token_store& t, endpoints h, events::emitter& e,
+       std::shared_ptr<const tls::material> m)
+      : settings(std::move(s)), tokens(t), handlers(std::move(h)), events(e), material(std::move(m)) {
     routes["/metrics"] = [this](unsigned version) {
       response r{http::status::ok, version};
       r.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
@@ -77,41 +84,39 @@ struct admin_server::impl {
     };
   }
 
-  void record(const tcp::endpoint& peer, const std::string& who, const std::string& what, const response& r,
-              std::string why) {
+  // One admin_request event. `status` 0: no HTTP answer (a failed TLS handshake).
+  void record(const tcp::endpoint& peer, const credential& who, const std::string& what, unsigned status,
+              const std::string& why) {
     events::event e;
     e.type = events::event_type::admin_request;
     e.listener = "admin";
     e.peer = peer.address().to_string();
     e.peer_port = peer.port();
-    if (!who.empty()) {
-      e.method = "admin-token";
-      e.identity = who;
-    }
+    e.method = who.method();
+    e.identity = who.name;
     e.subject = what;
-    const auto code = static_cast<unsigned>(r.result_int());
-    e.verdict = code < 400 ? events::decision::allow : events::decision::deny;
-    e.reason = std::to_string(code) + (why.empty() ? "" : ": " + why);
+    e.verdict = status != 0 && status < 400 ? events::decision::allow : events::decision::deny;
+    e.reason = status == 0 ? why : std::to_string(status) + (why.empty() ? "" : ": " + why);
     events.emit(std::move(e));
   }
 
-  response answer(const http::request<http::string_body>& req, const tcp::endpoint& peer) {
+  // `certificate`: the subject of the connection's verified client certificate, if it sent one.
+  response answer(const http::request<http::string_body>& req, const tcp::endpoint& peer,
+                  const std::optional<std::string>& certificate) {
     const std::string what = std::string(req.method_string()) + " " + std::string(req.target());
-    std::string who;
-    const auto auth = req[http::field::authorization];
-    if (auth.size() > 7 && beast::iequals(auth.substr(0, 7), "Bearer ")) {
-      who = tokens.who(auth.substr(7)).value_or("");
-    }
+    const auto allowed =
+        decide_access(req[http::field::authorization], certificate, tokens, settings.client_subjects);
     response r;
-    std::string why;
-    if (who.empty()) {
-      why = auth.empty() ? "no bearer token" : "not a valid bearer token";
-      r = json_error(http::status::unauthorized, why, req.version());
-      r.set(http::field::www_authenticate, "Bearer realm=\"firehook\"");
+    std::string why = allowed.why;
+    if (allowed.status != 200) {
+      r = json_error(static_cast<http::status>(allowed.status), why, req.version());
+      if (allowed.status == 401) {
+        r.set(http::field::www_authenticate, "Bearer realm=\"firehook\"");
+      }
     } else if (std::string_view target = req.target();
                handlers.bans &&
                (target.substr(0, target.find('?')) == "/bans" || target.starts_with("/bans/"))) {
-      const auto a = handlers.bans(req.method_string(), target, req.body(), who);
+      const auto a = handlers.bans(req.method_string(), target, req.body(), allowed.who.name);
       r = response{static_cast<http::status>(a.status), req.version()};
       r.set(http::field::content_type, "application/json");
       r.body() = a.body;
@@ -139,7 +144,7 @@ struct admin_server::impl {
     if (req.method() == http::verb::head) {
       r.body().clear();
     }
-    record(peer, who, what, r, why);
+    record(peer, allowed.who, what, r.result_int(), why);
     return r;
   }
 
@@ -152,42 +157,84 @@ struct admin_server::impl {
         if (open.load() >= settings.max_connections) {
           boost::system::error_code ignored;
           socket.close(ignored); // over admin.max_connections
+        } else if (material) {
+          std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(*this, std::move(socket),
+                                                                          material->current())
+              ->handshake();
         } else {
-          std::make_shared<session>(*this, std::move(socket))->read();
+          std::make_shared<session<beast::tcp_stream>>(*this, std::move(socket))->read();
         }
       }
       accept();
     });
   }
 
-  struct session : std::enable_shared_from_this<session> {
+  // One connection: Stream is beast::tcp_stream (plain HTTP) or an ssl_stream over one (HTTPS).
+  template <class Stream>
+  struct session : std::enable_shared_from_this<session<Stream>> {
+    static constexpr bool secure = !std::is_same_v<Stream, beast::tcp_stream>;
+
     impl& owner;
-    beast::tcp_stream stream;
+    std::shared_ptr<ssl::context> context; // TLS: the context in force at accept, kept for the stream
+    Stream stream;
     tcp::endpoint peer;
+    std::optional<std::string> certificate; // TLS: the verified client certificate's subject
     beast::flat_buffer buffer;
     std::optional<http::request_parser<http::string_body>> parser;
     response reply;
 
-    session(impl& o, tcp::socket s) : owner(o), stream(std::move(s)), buffer(o.settings.max_request_bytes) {
-      boost::system::error_code ec;
-      peer = stream.socket().remote_endpoint(ec);
-      ++owner.open;
+    session(impl& o, tcp::socket s) requires(!secure)
+        : owner(o), stream(std::move(s)), buffer(o.settings.max_request_bytes) {
+      opened();
+    }
+    session(impl& o, tcp::socket s, std::shared_ptr<ssl::context> ctx) requires secure
+        : owner(o),
+          context(std::move(ctx)),
+          stream(std::move(s), *context),
+          buffer(o.settings.max_request_bytes) {
+      opened();
     }
     ~session() { --owner.open; }
+
+    void opened() {
+      boost::system::error_code ec;
+      peer = beast::get_lowest_layer(stream).socket().remote_endpoint(ec);
+      ++owner.open;
+    }
+
+    void handshake() requires secure {
+      beast::get_lowest_layer(stream).expires_after(idle_timeout);
+      stream.async_handshake(
+          ssl::stream_base::server, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              const std::string why = ec == beast::error::timeout
+                                          ? "TLS handshake not finished in time"
+                                          : tls::handshake_failure(self->stream.native_handle(), ec);
+              self->owner.record(self->peer, {}, "(TLS handshake)", 0, why);
+              beast::get_lowest_layer(self->stream).close();
+              return;
+            }
+            if (auto cert = tls::peer_certificate(self->stream.native_handle())) {
+              self->certificate = std::move(cert->subject);
+            }
+            self->read();
+          });
+    }
 
     void read() {
       parser.emplace();
       parser->header_limit(owner.settings.max_request_bytes);
       parser->body_limit(owner.settings.max_request_bytes);
-      stream.expires_after(idle_timeout);
-      http::async_read(stream, buffer, *parser,
-                       [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+      beast::get_lowest_layer(stream).expires_after(idle_timeout);
+      http::async_read(
+          stream, buffer, *parser,
+          [self = this->shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
       if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
           ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-          ec == asio::error::eof) {
+          ec == asio::error::eof || ec == ssl::error::stream_truncated) {
         close();
         return;
       }
@@ -203,37 +250,48 @@ struct admin_server::impl {
         reply.set(http::field::server, "firehook");
         reply.keep_alive(false);
         reply.prepare_payload();
-        owner.record(peer, "", "(unparsed request)", reply, why);
+        owner.record(peer, {}, "(unparsed request)", reply.result_int(), why);
         write(false);
         return;
       }
       const auto req = parser->release();
-      reply = owner.answer(req, peer);
+      reply = owner.answer(req, peer, certificate);
       write(reply.keep_alive());
     }
 
     void write(bool again) {
-      stream.expires_after(idle_timeout);
-      http::async_write(stream, reply, [self = shared_from_this(), again](beast::error_code ec, std::size_t) {
-        if (ec || !again) {
-          self->close();
-          return;
-        }
-        self->read();
-      });
+      beast::get_lowest_layer(stream).expires_after(idle_timeout);
+      http::async_write(stream, reply,
+                        [self = this->shared_from_this(), again](beast::error_code ec, std::size_t) {
+                          if (ec || !again) {
+                            self->close();
+                            return;
+                          }
+                          self->read();
+                        });
     }
 
     void close() {
-      boost::system::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      stream.close();
+      if constexpr (secure) {
+        // close_notify first, so the client can tell the end from a cut; bounded, since a client
+        // need not answer it.
+        beast::get_lowest_layer(stream).expires_after(shutdown_timeout);
+        stream.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+          beast::get_lowest_layer(self->stream).close();
+        });
+      } else {
+        boost::system::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream.close();
+      }
     }
   };
 };
 
 admin_server::admin_server(config::admin_settings settings, const token_store& tokens, endpoints handlers,
-                           events::emitter& events)
-    : impl_(std::make_unique<impl>(std::move(settings), tokens, std::move(handlers), events)) {}
+                           events::emitter& events, std::shared_ptr<const tls::material> material)
+    : impl_(std::make_unique<impl>(std::move(settings), tokens, std::move(handlers), events,
+                                   std::move(material))) {}
 
 admin_server::~admin_server() {
   stop();

@@ -16,7 +16,7 @@
 #include "audit/audit_sink.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::app {
 
@@ -44,25 +44,32 @@ void append_process_metrics(std::string& out) {
                        "open file descriptors of the broker process", static_cast<double>(fds));
 }
 
-// When each server and CA certificate of the TLS listeners expires, read from the files at each
-// scrape (they may have been replaced since the start), for an alert well before it happens.
+// When each server and CA certificate of the TLS listeners (the admin endpoint's too, as listener
+// "admin") expires, read from the files at each scrape (they may have been replaced since the
+// start), for an alert well before it happens.
 void append_certificate_expiry(std::string& out, const config::config& cfg) {
   out +=
       "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
       "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
+  std::vector<std::pair<std::string_view, const config::tls_settings*>> secured;
   for (const auto& l : cfg.listeners) {
-    if (!l.tls) {
-      continue;
+    if (l.tls) {
+      secured.emplace_back(l.name, &*l.tls);
     }
+  }
+  if (cfg.admin && cfg.admin->tls) {
+    secured.emplace_back("admin", &*cfg.admin->tls);
+  }
+  for (const auto& [listener, settings] : secured) {
     for (const auto& [kind, file] :
-         {std::pair<const char*, const std::filesystem::path&>{"server", l.tls->cert},
-          std::pair<const char*, const std::filesystem::path&>{"ca", l.tls->ca}}) {
+         {std::pair<const char*, const std::filesystem::path&>{"server", settings->cert},
+          std::pair<const char*, const std::filesystem::path&>{"ca", settings->ca}}) {
       if (file.empty()) {
         continue;
       }
-      std::vector<net::certificate_summary> certs;
+      std::vector<tls::certificate_summary> certs;
       try {
-        certs = net::read_certificates(file);
+        certs = tls::read_certificates(file);
       } catch (const std::exception&) {
         continue; // unreadable now: the reload event and `firehook check` say why
       }
@@ -70,7 +77,7 @@ void append_certificate_expiry(std::string& out, const config::config& cfg) {
       const std::size_t n = std::string_view(kind) == "server" ? 1 : certs.size();
       for (std::size_t i = 0; i < n; ++i) {
         out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
-        admin::append_label_value(out, l.name);
+        admin::append_label_value(out, listener);
         out += "\",kind=\"";
         out += kind;
         out += "\",subject=\"";
@@ -92,6 +99,16 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
     : address_(cfg.admin->address), tokens_(std::make_shared<admin::token_store>(cfg.admin->tokens_file)),
       counts_(std::make_shared<admin::event_counts>()) {
   b.reloads().watch(tokens_);
+  std::shared_ptr<tls::material> material;
+  if (cfg.admin->tls) {
+    try {
+      material = std::make_shared<tls::material>(*cfg.admin->tls, "admin", tls::alpn::http1);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("TLS: " + std::string(e.what()));
+    }
+    // Certificates, key, client CA and CRL replaced on disk are in force for the next connection.
+    b.reloads().watch(material);
+  }
   b.events().add_sink(counts_);
   admin::endpoints handlers;
   handlers.metrics = [&b, &cfg, counts = counts_, audit_log] {
@@ -136,8 +153,9 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
     }
     return std::nullopt;
   };
-  server_ =
-      std::make_unique<admin::admin_server>(*cfg.admin, *tokens_, std::move(handlers), b.shared_events());
+  server_ = std::make_unique<admin::admin_server>(*cfg.admin, *tokens_, std::move(handlers),
+                                                  b.shared_events(), std::move(material));
+  scheme_ = cfg.admin->tls ? "https" : "http";
 }
 
 admin_endpoint::~admin_endpoint() {
@@ -147,7 +165,7 @@ admin_endpoint::~admin_endpoint() {
 void admin_endpoint::start() {
   const auto port = server_->start();
   const bool v6 = address_.find(':') != std::string::npos;
-  std::printf("firehook: listener \"admin\" http on %s%s%s:%u\n", v6 ? "[" : "", address_.c_str(),
+  std::printf("firehook: listener \"admin\" %s on %s%s%s:%u\n", scheme_, v6 ? "[" : "", address_.c_str(),
               v6 ? "]" : "", static_cast<unsigned>(port));
   std::fflush(stdout);
 }

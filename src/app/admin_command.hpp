@@ -33,8 +33,8 @@ namespace firehook::app {
 
 // The endpoint of cfg.admin (which must be set). Construct before the event hub starts (its counts
 // are a sink of the event stream) and before the server runs (its token store joins the broker's
-// reloads); start() once the MQTT listeners are bound. Throws std::runtime_error naming the tokens
-// file, or (start) the address.
+// reloads, and so does its TLS material); start() once the MQTT listeners are bound. Throws
+// std::runtime_error naming the tokens file or a TLS file, or (start) the address.
 class admin_endpoint {
 public:
   admin_endpoint(const config::config& cfg, broker::broker& b, std::shared_ptr<const audit::audit_sink> audit_log);
@@ -42,11 +42,13 @@ public:
   admin_endpoint(const admin_endpoint&) = delete;
   admin_endpoint& operator=(const admin_endpoint&) = delete;
 
-  // Binds and serves; prints the "firehook: listener "admin" http on ADDR:PORT" line.
+  // Binds and serves; prints the "firehook: listener "admin" http on ADDR:PORT" line (https with
+  // [admin.tls]).
   void start();
 
 private:
   std::string address_;
+  const char* scheme_ = "http";
   std::shared_ptr<admin::token_store> tokens_;
   std::shared_ptr<admin::event_counts> counts_;
   std::unique_ptr<admin::admin_server> server_;

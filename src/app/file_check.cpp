@@ -7,8 +7,8 @@
 #include <string>
 
 #include "audit/record.hpp"
-#include "net/tls.hpp"
 #include "security/jwt_authenticator.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::app {
 
@@ -78,22 +78,29 @@ private:
 
   void tls_listeners() {
     for (std::size_t i = 0; i < cfg_.listeners.size(); ++i) {
-      const auto& l = cfg_.listeners[i];
-      if (!l.tls) {
-        continue;
+      if (const auto& l = cfg_.listeners[i]; l.tls) {
+        tls_files("listener[" + std::to_string(i) + "].tls", "ca", *l.tls, tls::alpn::mqtt);
       }
-      try {
-        (void)net::make_server_context(*l.tls);
-      } catch (const std::exception& e) {
-        const std::string base = "listener[" + std::to_string(i) + "].tls";
-        problem(key_named_in(e.what(),
-                             {{base + ".cert", l.tls->cert},
-                              {base + ".key", l.tls->key},
-                              {base + ".ca", l.tls->ca},
-                              {base + ".crl", l.tls->crl}},
-                             base),
-                e.what());
-      }
+    }
+    if (cfg_.admin && cfg_.admin->tls) {
+      tls_files("admin.tls", "client_ca", *cfg_.admin->tls, tls::alpn::http1);
+    }
+  }
+
+  // The files of one TLS table (`base`), loaded as the listener loads them. `ca_key`: the key the
+  // table names its client CA with.
+  void tls_files(const std::string& base, const std::string& ca_key, const config::tls_settings& settings,
+                 tls::alpn protocol) {
+    try {
+      (void)tls::make_server_context(settings, protocol);
+    } catch (const std::exception& e) {
+      problem(key_named_in(e.what(),
+                           {{base + ".cert", settings.cert},
+                            {base + ".key", settings.key},
+                            {base + "." + ca_key, settings.ca},
+                            {base + ".crl", settings.crl}},
+                           base),
+              e.what());
     }
   }
 

@@ -4,7 +4,7 @@
 
 #include "config/topics.hpp"
 #include "registry/credential_store.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::app {
 
@@ -30,9 +30,9 @@ public:
 
   // Key strength and expiry of every certificate in `file` (a chain or a CA bundle).
   void certificates(const std::string& key, const std::filesystem::path& file, bool ca_bundle) {
-    std::vector<net::certificate_summary> certs;
+    std::vector<tls::certificate_summary> certs;
     try {
-      certs = net::read_certificates(file);
+      certs = tls::read_certificates(file);
     } catch (const std::exception& e) {
       add(severity::high, key, e.what(), "give a readable PEM file (firehook check says more)");
       return;
@@ -221,10 +221,17 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
           "remove enabled = false from [audit]");
   }
   shared_passwords(cfg, r);
-  if (cfg.admin) {
-    r.add(severity::low, "admin", "the admin endpoint has no TLS (it listens on loopback only)",
-          "reach it through an SSH tunnel or a TLS proxy on the same host; keep its tokens to the few that "
-          "need them");
+  // Plain HTTP is refused beyond loopback at start-up, so what is left is local: any process of the
+  // host may connect, and its token crosses the loopback interface readable.
+  if (cfg.admin && !cfg.admin->tls) {
+    r.add(severity::low, "admin", "the admin endpoint serves plain HTTP (on loopback)",
+          "add [admin.tls] (cert, key; client_ca for client certificates) to serve HTTPS; keep its tokens to "
+          "the few that need them");
+  } else if (cfg.admin) {
+    r.certificates("admin.tls.cert", cfg.admin->tls->cert, false);
+    if (!cfg.admin->tls->ca.empty()) {
+      r.certificates("admin.tls.client_ca", cfg.admin->tls->ca, true);
+    }
   }
   return r.take();
 }

@@ -135,24 +135,6 @@ void read_log(table_reader& section, log_settings& out) {
   section.finish();
 }
 
-void read_admin(table_reader& section, admin_settings& out, const std::filesystem::path& base) {
-  if (const auto* address = section.string("address")) {
-    if (!is_loopback(address->get())) {
-      section.error(
-          *address, "address",
-          "must be a loopback address (127.0.0.1, ::1, localhost): the admin endpoint has no TLS yet (got " +
-              quoted_value(address->get()) + ")");
-    } else {
-      out.address = address->get();
-    }
-  }
-  section.integer("port", out.port, 0, 65535);
-  read_path(section, "tokens_file", out.tokens_file, base);
-  section.integer("max_connections", out.max_connections, 1, 10'000);
-  section.integer("max_request_bytes", out.max_request_bytes, 512, 1'048'576);
-  section.finish();
-}
-
 void read_audit(table_reader& section, audit_settings& out, const std::filesystem::path& base) {
   section.boolean("enabled", out.enabled);
   read_path(section, "file", out.file, base);
@@ -305,12 +287,12 @@ std::string_view client_certificates_name(client_certificates mode) {
   return "?";
 }
 
-// [listener.tls]. Which files exist is not checked here: the TLS layer loads them (and reloads
-// them on SIGHUP) and reports what it cannot read, with the reason OpenSSL gives.
-tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const std::string& path,
-                      const std::filesystem::path& base) {
-  tls_settings out;
-  table_reader section(sink, table, path);
+// What [listener.tls] and [admin.tls] share: the server's certificate and key (required), the
+// protocol version and the cipher lists. Which files exist is not checked here: the TLS layer
+// loads them (and reloads them on SIGHUP) and reports what it cannot read, with the reason OpenSSL
+// gives.
+void read_tls_server(diagnostics_sink& sink, table_reader& section, const toml::table& table,
+                     tls_settings& out, const std::filesystem::path& base) {
   const auto required_path = [&](std::string_view key, std::filesystem::path& field, std::string_view what) {
     if (section.find(key) == nullptr) {
       sink.error(table.source(), section.key_path(key), "required: " + std::string(what));
@@ -320,6 +302,37 @@ tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const st
   };
   required_path("cert", out.cert, "the server certificate file (PEM: the certificate, then its chain)");
   required_path("key", out.key, "the server's private key file (PEM)");
+  // TOML reads an unquoted 1.2 as a number; say how to write it rather than only "wrong type".
+  const toml::node* version = section.find("min_version");
+  if (version != nullptr && version->is_floating_point()) {
+    section.error(*version, "min_version",
+                  "must be a string: write \"1.2\" or \"1.3\", in quotes (got floating-point number)");
+  } else {
+    section.choice("min_version", out.min_version,
+                   {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}});
+  }
+  read_text(section, "ciphers", out.ciphers);
+  read_text(section, "ciphersuites", out.ciphersuites);
+}
+
+// A CA or CRL that is never consulted reads as a check that is not made: a warning at each of
+// `unused` that is in the table.
+void warn_unused_client_checks(diagnostics_sink& sink, table_reader& section,
+                               std::initializer_list<std::pair<const toml::node*, std::string_view>> unused,
+                               std::string_view why) {
+  for (const auto& [node, key] : unused) {
+    if (node != nullptr) {
+      sink.warning(node->source(), section.key_path(key), "has no effect: " + std::string(why));
+    }
+  }
+}
+
+// [listener.tls].
+tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const std::string& path,
+                      const std::filesystem::path& base) {
+  tls_settings out;
+  table_reader section(sink, table, path);
+  read_tls_server(sink, section, table, out, base);
   const toml::node* ca = section.find("ca");
   read_path(section, "ca", out.ca, base);
   const toml::node* crl = section.find("crl");
@@ -336,29 +349,89 @@ tls_settings read_tls(diagnostics_sink& sink, const toml::table& table, const st
                    std::string(client_certificates_name(out.client_certs)) +
                    "\": the CA bundle (PEM) that client certificates must chain to");
   }
-  // A CA or CRL that is never consulted reads as a check that is not made.
   if (mode_valid && out.client_certs == client_certificates::none) {
-    for (const auto& [node, key] : {std::pair{ca, "ca"}, std::pair{crl, "crl"}}) {
-      if (node != nullptr) {
-        sink.warning(node->source(), section.key_path(key),
-                     "has no effect: client_certificates is \"none\", so no client certificate is asked for");
+    warn_unused_client_checks(sink, section, {{ca, "ca"}, {crl, "crl"}},
+                              "client_certificates is \"none\", so no client certificate is asked for");
+  }
+  section.finish();
+  return out;
+}
+
+// [admin.tls]: as [listener.tls], but the client certificates' CA is `client_ca`, and with it a
+// client certificate is asked for and optional (a request without one needs a bearer token). A
+// certificate that does not verify against it fails the handshake.
+tls_settings read_admin_tls(diagnostics_sink& sink, const toml::table& table,
+                            const std::filesystem::path& base) {
+  tls_settings out;
+  table_reader section(sink, table, "admin.tls");
+  read_tls_server(sink, section, table, out, base);
+  const toml::node* client_ca = section.find("client_ca");
+  if (read_path(section, "client_ca", out.ca, base)) {
+    out.client_certs = client_certificates::optional;
+  }
+  const toml::node* crl = section.find("crl");
+  read_path(section, "crl", out.crl, base);
+  if (client_ca == nullptr) {
+    warn_unused_client_checks(sink, section, {{crl, "crl"}},
+                              "client_ca is not set, so no client certificate is asked for");
+  }
+  section.finish();
+  return out;
+}
+
+// [admin] and [admin.tls]. Plain HTTP is for a loopback address only: anywhere else its bearer
+// tokens would cross the network readable, so another address needs [admin.tls].
+void read_admin(diagnostics_sink& sink, table_reader& section, admin_settings& out,
+                const std::filesystem::path& base) {
+  const toml::node* tls_node = section.find("tls");
+  if (const toml::table* tls = section.table("tls")) {
+    out.tls = read_admin_tls(sink, *tls, base);
+  }
+  if (const auto* address = section.string("address")) {
+    const std::string& text = address->get();
+    if (text != "localhost" && !parse_ip(text)) {
+      section.error(*address, "address",
+                    "must be an IPv4 or IPv6 address or \"localhost\" (got " + quoted_value(text) + ")");
+    } else if (!is_loopback(text) && tls_node == nullptr) {
+      section.error(*address, "address",
+                    quoted_value(text) +
+                        " is not a loopback address: the admin endpoint needs [admin.tls] there, or its "
+                        "bearer tokens would cross the network readable (plain HTTP is for 127.0.0.1, ::1, "
+                        "localhost)");
+    } else {
+      out.address = text;
+    }
+  }
+  section.integer("port", out.port, 0, 65535);
+  read_path(section, "tokens_file", out.tokens_file, base);
+  section.integer("max_connections", out.max_connections, 1, 10'000);
+  section.integer("max_request_bytes", out.max_request_bytes, 512, 1'048'576);
+  const toml::node* subjects_node = section.find("client_subjects");
+  if (const auto subjects = section.strings("client_subjects")) {
+    for (const string_element& subject : *subjects) {
+      if (subject.text().find('=') == std::string::npos || subject.text().find('\0') != std::string::npos) {
+        sink.error(subject.value->source(), subject.path,
+                   "must be a certificate subject in RFC 2253 form, such as \"CN=ops-1,O=Example\" (got " +
+                       quoted_value(subject.text()) + ")");
+      } else {
+        out.client_subjects.push_back(subject.text());
       }
     }
   }
-
-  // TOML reads an unquoted 1.2 as a number; say how to write it rather than only "wrong type".
-  const toml::node* version = section.find("min_version");
-  if (version != nullptr && version->is_floating_point()) {
-    section.error(*version, "min_version",
-                  "must be a string: write \"1.2\" or \"1.3\", in quotes (got floating-point number)");
-  } else {
-    section.choice("min_version", out.min_version,
-                   {{"1.2", tls_version::tls1_2}, {"1.3", tls_version::tls1_3}});
+  // Deny by default: a subject list without a CA to verify certificates against, or a CA without a
+  // list, lets no certificate in. Warnings, as a CA that is never consulted is for the listeners.
+  const toml::table* tls_table = tls_node != nullptr ? tls_node->as_table() : nullptr;
+  const toml::node* client_ca = tls_table != nullptr ? tls_table->get("client_ca") : nullptr;
+  const bool no_subjects =
+      subjects_node == nullptr || (subjects_node->is_array() && subjects_node->as_array()->empty());
+  if (subjects_node != nullptr && client_ca == nullptr) {
+    sink.warning(subjects_node->source(), section.key_path("client_subjects"),
+                 "has no effect: [admin.tls] has no client_ca, so no client certificate is asked for");
+  } else if (client_ca != nullptr && no_subjects) {
+    sink.warning(client_ca->source(), "admin.tls.client_ca",
+                 "no client certificate is accepted: admin.client_subjects lists none (deny by default)");
   }
-  read_text(section, "ciphers", out.ciphers);
-  read_text(section, "ciphersuites", out.ciphersuites);
   section.finish();
-  return out;
 }
 
 // The default chain gains "jwt" before "password": the token method abstains on a password that is
@@ -924,7 +997,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
   if (const auto* table = root.table("admin")) {
     table_reader section(sink, *table, "admin");
     out.admin.emplace();
-    read_admin(section, *out.admin, base);
+    read_admin(sink, section, *out.admin, base);
   }
   if (const auto* table = root.table("audit")) {
     table_reader section(sink, *table, "audit");

@@ -229,14 +229,22 @@ struct audit_settings {
   audit_failure on_failure = audit_failure::serve;
 };
 
-// [admin]: the HTTP admin endpoint (docs/admin.md). Off unless the section is there. Loopback only
-// for now (TLS for it is not done yet), and every request needs a bearer token.
+// [admin]: the HTTP admin endpoint (docs/admin.md). Off unless the section is there. Plain HTTP on
+// a loopback address, or HTTPS ([admin.tls]) on any address. Every request needs a bearer token or,
+// with [admin.tls] client_ca, a client certificate whose subject is in client_subjects.
 struct admin_settings {
-  std::string address = "127.0.0.1";      // a loopback address
+  std::string address = "127.0.0.1";      // IPv4 or IPv6 literal, or "localhost"; not loopback: needs tls
   std::uint16_t port = 9883;              // 0 = any free port
   std::filesystem::path tokens_file;      // hashed bearer tokens; empty: <state_dir>/admin-tokens
   std::uint32_t max_connections = 16;     // at once. 1..10'000
   std::uint32_t max_request_bytes = 8192; // request line, headers and body. 512..1'048'576
+  // [admin.tls]: cert, key, min_version, ciphers, ciphersuites as a listener's; `client_ca` is read
+  // into `ca` and makes client_certs `optional` (asked for, verified, not required); `crl` with it.
+  std::optional<tls_settings> tls;
+  // The client certificates that are admins, by their whole subject in RFC 2253 form, compared
+  // exactly ("CN=ops-1,O=Example": what `openssl x509 -noout -subject -nameopt RFC2253` prints).
+  // Empty: none, whatever the CA signed.
+  std::vector<std::string> client_subjects;
 };
 
 // [store]: the durable store of sessions, their messages and retained messages (docs/store.md),

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -1185,6 +1186,94 @@ TEST(config_abuse, budgets_per_address_defaults_and_values) {
       only_error(load_string("[abuse]\nallowlist = []\n\nmax_pending_per_address = 0\n", "f.toml"));
   EXPECT_EQ(bad.to_string(),
             "f.toml:4:27: abuse.max_pending_per_address: must be between 1 and 10000000 (got 0)");
+}
+
+TEST(config_admin, loopback_plain_by_default_and_every_tls_key_is_read) {
+  const auto plain = load_string("[admin]\nport = 0\n");
+  ASSERT_TRUE(plain.ok()) << all_diagnostics(plain);
+  EXPECT_EQ(plain.cfg->admin->address, "127.0.0.1");
+  EXPECT_FALSE(plain.cfg->admin->tls);
+  EXPECT_TRUE(plain.cfg->admin->client_subjects.empty());
+
+  const auto r =
+      load_string("[admin]\naddress = \"0.0.0.0\"\nclient_subjects = [\"CN=ops-1\", "
+                  "\"CN=ops-2,O=Example\"]\n[admin.tls]\ncert = \"s.crt\"\nkey = \"s.key\"\n"
+                  "client_ca = \"ca.crt\"\ncrl = \"ca.crl\"\nmin_version = \"1.3\"\n"
+                  "ciphers = \"ECDHE-ECDSA-AES128-GCM-SHA256\"\nciphersuites = \"TLS_AES_128_GCM_SHA256\"\n",
+                  "/etc/fh/f.toml");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  EXPECT_TRUE(r.diagnostics.empty()) << all_diagnostics(r);
+  const admin_settings& a = *r.cfg->admin;
+  EXPECT_EQ(a.address, "0.0.0.0");
+  EXPECT_EQ(a.client_subjects, (std::vector<std::string>{"CN=ops-1", "CN=ops-2,O=Example"}));
+  ASSERT_TRUE(a.tls);
+  EXPECT_EQ(a.tls->cert, "/etc/fh/s.crt");
+  EXPECT_EQ(a.tls->key, "/etc/fh/s.key");
+  EXPECT_EQ(a.tls->ca, "/etc/fh/ca.crt");
+  EXPECT_EQ(a.tls->crl, "/etc/fh/ca.crl");
+  // A certificate is asked for and verified, but a request may come with a token instead.
+  EXPECT_EQ(a.tls->client_certs, client_certificates::optional);
+  EXPECT_EQ(a.tls->min_version, tls_version::tls1_3);
+  EXPECT_EQ(a.tls->ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+  EXPECT_EQ(a.tls->ciphersuites, "TLS_AES_128_GCM_SHA256");
+
+  const auto no_ca = load_string("[admin]\n[admin.tls]\ncert = \"c\"\nkey = \"k\"\n");
+  ASSERT_TRUE(no_ca.ok()) << all_diagnostics(no_ca);
+  EXPECT_EQ(no_ca.cfg->admin->tls->client_certs, client_certificates::none);
+  EXPECT_EQ(no_ca.cfg->admin->tls->min_version, tls_version::tls1_2);
+}
+
+TEST(config_admin, a_non_loopback_address_without_tls_is_an_error_at_the_address) {
+  for (const char* address : {"0.0.0.0", "192.0.2.1", "::"}) {
+    const diagnostic d = only_error(
+        load_string(std::string("[admin]\nport = 9883\naddress = \"") + address + "\"\n", "f.toml"));
+    EXPECT_EQ(d.key, "admin.address");
+    EXPECT_EQ(d.line, 3u);
+    EXPECT_THAT(d.message, HasSubstr("needs [admin.tls]"));
+  }
+  for (const char* address : {"127.0.0.1", "::1", "localhost"}) {
+    const auto r = load_string(std::string("[admin]\naddress = \"") + address + "\"\n");
+    EXPECT_TRUE(r.ok()) << address << ": " << all_diagnostics(r);
+  }
+  EXPECT_THAT(only_error(load_string("[admin]\naddress = \"example.org\"\n")).message,
+              HasSubstr("must be an IPv4 or IPv6 address"));
+}
+
+TEST(config_admin, tls_keys_are_checked_as_a_listener_s) {
+  const diagnostic key = only_error(load_string("[admin]\n[admin.tls]\ncert = \"c\"\n"));
+  EXPECT_EQ(key.key, "admin.tls.key");
+  EXPECT_THAT(key.message, HasSubstr("required"));
+  EXPECT_EQ(
+      only_error(load_string("[admin]\n[admin.tls]\ncert = \"c\"\nkey = \"k\"\nmin_version = 1.2\n")).key,
+      "admin.tls.min_version");
+  // The listener's names for the client CA are not the admin endpoint's.
+  const diagnostic ca =
+      only_error(load_string("[admin]\n[admin.tls]\ncert = \"c\"\nkey = \"k\"\nca = \"x\"\n"));
+  EXPECT_EQ(ca.key, "admin.tls.ca");
+  EXPECT_THAT(ca.message, HasSubstr("unknown"));
+}
+
+TEST(config_admin, client_subjects_must_be_subjects_and_need_a_client_ca) {
+  const diagnostic bare = only_error(load_string("[admin]\nclient_subjects = [\"ops-1\"]\n[admin.tls]\ncert "
+                                                 "= \"c\"\nkey = \"k\"\nclient_ca = \"ca\"\n"));
+  EXPECT_EQ(bare.key, "admin.client_subjects[0]");
+  EXPECT_THAT(bare.message, HasSubstr("RFC 2253"));
+
+  // Deny by default, said as warnings: a list nothing is verified against, a CA nobody is listed for.
+  const auto no_ca = load_string("[admin]\nclient_subjects = [\"CN=ops-1\"]\n");
+  ASSERT_TRUE(no_ca.ok()) << all_diagnostics(no_ca);
+  ASSERT_EQ(no_ca.diagnostics.size(), 1u) << all_diagnostics(no_ca);
+  EXPECT_EQ(no_ca.diagnostics[0].key, "admin.client_subjects");
+  EXPECT_THAT(no_ca.diagnostics[0].message, HasSubstr("has no effect"));
+  const auto nobody = load_string("[admin]\n[admin.tls]\ncert = \"c\"\nkey = \"k\"\nclient_ca = \"ca\"\n");
+  ASSERT_TRUE(nobody.ok()) << all_diagnostics(nobody);
+  ASSERT_EQ(nobody.diagnostics.size(), 1u) << all_diagnostics(nobody);
+  EXPECT_EQ(nobody.diagnostics[0].key, "admin.tls.client_ca");
+  EXPECT_THAT(nobody.diagnostics[0].message, HasSubstr("lists none"));
+  const auto crl = load_string("[admin]\n[admin.tls]\ncert = \"c\"\nkey = \"k\"\ncrl = \"x.crl\"\n");
+  ASSERT_TRUE(crl.ok()) << all_diagnostics(crl);
+  ASSERT_EQ(crl.diagnostics.size(), 1u) << all_diagnostics(crl);
+  EXPECT_EQ(crl.diagnostics[0].key, "admin.tls.crl");
 }
 
 } // namespace

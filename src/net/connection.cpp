@@ -12,7 +12,7 @@
 #include "broker/shard.hpp"
 #include "net/lingering_close.hpp"
 #include "net/shard.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::net {
 
@@ -104,7 +104,7 @@ bool connection::advance_handshake(broker::connection_info& info) {
     broker::connection_info done = std::move(info); // `info` may be handshake_'s
     handshake_.reset();
     if (const SSL* ssl = stream_->tls_session()) {
-      done.certificate = peer_certificate(ssl);
+      done.certificate = tls::peer_certificate(ssl);
     }
     announce(std::move(done));
     return true;

@@ -19,7 +19,7 @@
 #include "config/config.hpp"
 #include "net/address_budget.hpp"
 #include "net/shard.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::net {
 
@@ -52,7 +52,7 @@ constexpr auto ban_poll_interval = std::chrono::milliseconds(500);
 struct listener {
   config::listener_settings settings;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors; // by shard index
-  std::shared_ptr<tls_material> tls;                     // null for plain TCP
+  std::shared_ptr<tls::material> tls;                    // null for plain TCP
   explicit listener(config::listener_settings s) : settings(std::move(s)) {}
 };
 
@@ -320,7 +320,7 @@ std::vector<bound_listener> server::start() {
         "listener '" + settings.name + "' on " + settings.address + ":" + std::to_string(settings.port);
     if (settings.tls) {
       try {
-        l->tls = std::make_shared<tls_material>(*settings.tls, settings.name);
+        l->tls = std::make_shared<tls::material>(*settings.tls, settings.name, tls::alpn::mqtt);
       } catch (const std::exception& e) {
         throw std::runtime_error(where + ": TLS: " + e.what());
       }

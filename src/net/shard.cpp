@@ -9,7 +9,7 @@
 #include "broker/shard.hpp"
 #include "net/connection.hpp"
 #include "net/streams.hpp"
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 namespace firehook::net {
 
@@ -71,7 +71,7 @@ std::size_t shard::drop_revoked(const std::string& listener, asio::ssl::context&
   std::vector<broker::connection_id> revoked;
   for (const auto& [id, name] : listener_of_) {
     auto* c = find(id);
-    if (name == listener && c && c->announced() && peer_revoked(c->tls_session(), ctx)) {
+    if (name == listener && c && c->announced() && tls::peer_revoked(c->tls_session(), ctx)) {
       revoked.push_back(id);
     }
   }

@@ -3,7 +3,6 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -17,6 +16,8 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
+
+#include "tls/tls.hpp"
 
 namespace firehook::net {
 
@@ -233,12 +234,7 @@ public:
     if (!ec) {
       return "TLS handshake not finished in time";
     }
-    // "certificate verify failed" alone does not tell an operator which check refused the device.
-    std::string why = ec.message();
-    if (long verify = SSL_get_verify_result(ssl_); verify != X509_V_OK) {
-      why += std::string(": ") + X509_verify_cert_error_string(verify);
-    }
-    return "TLS handshake failed: " + why;
+    return tls::handshake_failure(ssl_, ec);
   }
 
   std::size_t read_some(std::span<std::byte> into, readiness& wait, boost::system::error_code& ec) override {

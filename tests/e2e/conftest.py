@@ -71,7 +71,7 @@ SANITIZER_MARKERS = (
 )
 
 LISTENER_RE = re.compile(
-    r'^firehook: listener "(?P<name>[^"]+)" (?P<protocol>mqtts?|http) on (?P<addr>.+):(?P<port>\d+)\s*$')
+    r'^firehook: listener "(?P<name>[^"]+)" (?P<protocol>mqtts?|https?) on (?P<addr>.+):(?P<port>\d+)\s*$')
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,4 @@
-#include "net/tls.hpp"
+#include "tls/tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -10,7 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace firehook::net {
+namespace firehook::tls {
 
 namespace ssl = boost::asio::ssl;
 
@@ -31,13 +31,18 @@ std::string openssl_reason() {
   throw std::runtime_error(file.string() + ": " + what + ": " + openssl_reason());
 }
 
-// ALPN: answer "mqtt" when the client offers it. A client that offers only other protocols is
-// refused; one that offers no ALPN at all is served (most MQTT clients send none).
+// ALPN names in their wire form (a length byte, then the name), indexed by `alpn`.
+constexpr unsigned char mqtt_alpn[] = {4, 'm', 'q', 't', 't'};
+constexpr unsigned char http1_alpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+// ALPN: answer the listener's protocol (`arg`: its wire form) when the client offers it. A client
+// that offers only other protocols is refused; one that offers no ALPN at all is served (most MQTT
+// clients send none; curl offers "h2" and "http/1.1" and gets the latter).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
-                unsigned inlen, void*) {
-  static constexpr unsigned char mqtt[] = {4, 'm', 'q', 't', 't'};
+                unsigned inlen, void* arg) {
+  const auto* wanted = static_cast<const unsigned char*>(arg);
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, mqtt, sizeof(mqtt), in, inlen) == OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, outlen, wanted, wanted[0] + 1U, in, inlen) == OPENSSL_NPN_NEGOTIATED) {
     *out = selected;
     return SSL_TLSEXT_ERR_OK;
   }
@@ -102,7 +107,7 @@ std::string hex(const unsigned char* p, std::size_t n, bool upper) {
 
 } // namespace
 
-std::shared_ptr<ssl::context> make_server_context(const config::tls_settings& s) {
+std::shared_ptr<ssl::context> make_server_context(const config::tls_settings& s, alpn protocol) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* native = ctx->native_handle();
   int min_version = s.min_version == config::tls_version::tls1_3 ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -128,7 +133,9 @@ std::shared_ptr<ssl::context> make_server_context(const config::tls_settings& s)
   if (SSL_CTX_check_private_key(native) != 1) {
     fail(s.key, "the private key does not match the certificate " + s.cert.string());
   }
-  SSL_CTX_set_alpn_select_cb(native, select_alpn, nullptr);
+  // The callback only reads the array: the const_cast is for OpenSSL's void* argument.
+  SSL_CTX_set_alpn_select_cb(native, select_alpn,
+                             const_cast<unsigned char*>(protocol == alpn::mqtt ? mqtt_alpn : http1_alpn));
   // Session resumption with tickets (OpenSSL's default, kept on); resumed sessions of clients
   // with certificates need a session id context.
   static constexpr unsigned char sid_ctx[] = "firehook";
@@ -216,6 +223,14 @@ std::optional<security::certificate_info> peer_certificate(const SSL* ssl) {
   return info;
 }
 
+std::string handshake_failure(const SSL* ssl, const boost::system::error_code& ec) {
+  std::string why = ec.message();
+  if (long verify = SSL_get_verify_result(ssl); verify != X509_V_OK) {
+    why += std::string(": ") + X509_verify_cert_error_string(verify);
+  }
+  return "TLS handshake failed: " + why;
+}
+
 bool peer_revoked(const SSL* ssl, ssl::context& ctx) {
   X509* cert = SSL_get0_peer_certificate(ssl);
   if (!cert) {
@@ -267,17 +282,18 @@ std::vector<certificate_summary> read_certificates(const std::filesystem::path& 
   return out;
 }
 
-tls_material::tls_material(config::tls_settings settings, const std::string& listener)
-    : reloadable("TLS certificates, key, CA and CRL of listener " + listener), settings_(std::move(settings)) {
+material::material(config::tls_settings settings, const std::string& listener, alpn protocol)
+    : reloadable("TLS certificates, key, CA and CRL of listener " + listener), settings_(std::move(settings)),
+      protocol_(protocol) {
   load_first();
 }
 
-std::shared_ptr<ssl::context> tls_material::current() const {
+std::shared_ptr<ssl::context> material::current() const {
   std::lock_guard lock(mutex_);
   return current_;
 }
 
-std::vector<std::filesystem::path> tls_material::watched_files() const {
+std::vector<std::filesystem::path> material::watched_files() const {
   std::vector<std::filesystem::path> out;
   for (const auto* p : {&settings_.cert, &settings_.key, &settings_.ca, &settings_.crl}) {
     if (!p->empty()) {
@@ -287,8 +303,8 @@ std::vector<std::filesystem::path> tls_material::watched_files() const {
   return out;
 }
 
-std::string tls_material::load() {
-  auto ctx = make_server_context(settings_);
+std::string material::load() {
+  auto ctx = make_server_context(settings_, protocol_);
   std::lock_guard lock(mutex_);
   current_ = std::move(ctx);
   std::string files;
@@ -298,4 +314,4 @@ std::string tls_material::load() {
   return files;
 }
 
-} // namespace firehook::net
+} // namespace firehook::tls

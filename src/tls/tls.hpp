@@ -1,7 +1,10 @@
 #pragma once
 // Server-side TLS material for one listener: the certificate chain, key, client CA bundle and CRL,
 // built into an OpenSSL context with Firehook's secure defaults (TLS 1.2+ or 1.3 only, ECDHE+AEAD
-// ciphers, ALPN "mqtt", session tickets, released idle buffers).
+// ciphers, ALPN "mqtt" or "http/1.1", session tickets, released idle buffers).
+//
+// Shared by the MQTT listeners (net/) and the admin endpoint (admin/), so both get one set of
+// defaults and one reload; with registry/, the only folder that calls OpenSSL directly.
 //
 // Reload: the files are a base::reloadable (the broker's one reload mechanism reads them again when
 // one changed on disk, or on SIGHUP). A file that fails to load keeps the old material in use and
@@ -11,6 +14,7 @@
 // Threading: current() and reload() may be called from any thread; a mutex guards `current_`.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -19,18 +23,23 @@
 #include <vector>
 
 #include <boost/asio/ssl/context.hpp>
+#include <boost/system/error_code.hpp>
 
 #include "base/reload.hpp"
 #include "config/config.hpp"
 #include "security/authenticator.hpp"
 
-namespace firehook::net {
+namespace firehook::tls {
 
-class tls_material final : public base::reloadable {
+// The application protocol a listener speaks, offered by ALPN: a client that offers ALPN but not
+// this protocol is refused in the handshake; one that offers no ALPN at all is served.
+enum class alpn : std::uint8_t { mqtt, http1 };
+
+class material final : public base::reloadable {
 public:
   // Loads the files; throws std::runtime_error naming the file and OpenSSL's reason. `listener`
   // names the material in reload events.
-  tls_material(config::tls_settings settings, const std::string& listener);
+  material(config::tls_settings settings, const std::string& listener, alpn protocol);
 
   std::shared_ptr<boost::asio::ssl::context> current() const;
 
@@ -41,15 +50,21 @@ private:
   std::string load() override;
 
   const config::tls_settings settings_;
+  const alpn protocol_;
   mutable std::mutex mutex_; // guards current_
   std::shared_ptr<boost::asio::ssl::context> current_;
 };
 
 // Builds a context from the settings. Throws std::runtime_error("<file>: <reason>").
-std::shared_ptr<boost::asio::ssl::context> make_server_context(const config::tls_settings& s);
+std::shared_ptr<boost::asio::ssl::context> make_server_context(const config::tls_settings& s, alpn protocol);
 
 // The verified client certificate of a finished handshake; nullopt when the client sent none.
 std::optional<security::certificate_info> peer_certificate(const SSL* ssl);
+
+// Why a server handshake failed, for its event: "TLS handshake failed: " and OpenSSL's reason (`ec`
+// set), with the check that refused the client certificate when one did ("certificate verify
+// failed" alone does not tell an operator which).
+std::string handshake_failure(const SSL* ssl, const boost::system::error_code& ec);
 
 // What `firehook audit` (the posture report) looks at in a PEM file of certificates: each one's
 // subject, key type and strength, expiry, and whether it is a CA. Throws std::runtime_error naming
@@ -67,4 +82,4 @@ std::vector<certificate_summary> read_certificates(const std::filesystem::path& 
 // CRL reload to drop live clients whose certificate was just revoked).
 bool peer_revoked(const SSL* ssl, boost::asio::ssl::context& ctx);
 
-} // namespace firehook::net
+} // namespace firehook::tls
