@@ -49,38 +49,17 @@ void append_certificate_expiry(std::string& out, const config::config& cfg) {
   out +=
       "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
       "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
-  for (const auto& l : cfg.listeners) {
-    if (!l.tls) {
-      continue;
-    }
-    for (const auto& [kind, file] :
-         {std::pair<const char*, const std::filesystem::path&>{"server", l.tls->cert},
-          std::pair<const char*, const std::filesystem::path&>{"ca", l.tls->ca}}) {
-      if (file.empty()) {
-        continue;
-      }
-      std::vector<net::certificate_summary> certs;
-      try {
-        certs = net::read_certificates(file);
-      } catch (const std::exception&) {
-        continue; // unreadable now: the reload event and `firehook check` say why
-      }
-      // The first certificate of a chain file is the server's; every one of a CA bundle counts.
-      const std::size_t n = std::string_view(kind) == "server" ? 1 : certs.size();
-      for (std::size_t i = 0; i < n; ++i) {
-        out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
-        admin::append_label_value(out, l.name);
-        out += "\",kind=\"";
-        out += kind;
-        out += "\",subject=\"";
-        admin::append_label_value(out, certs[i].subject);
-        out += "\"} " +
-               std::to_string(
-                   std::chrono::duration_cast<std::chrono::seconds>(certs[i].not_after.time_since_epoch())
-                       .count()) +
-               "\n";
-      }
-    }
+  for (const auto& c : net::listener_certificates(cfg)) {
+    out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
+    admin::append_label_value(out, c.listener);
+    out += "\",kind=\"";
+    out += c.kind;
+    out += "\",subject=\"";
+    admin::append_label_value(out, c.subject);
+    out += "\"} " +
+           std::to_string(
+               std::chrono::duration_cast<std::chrono::seconds>(c.not_after.time_since_epoch()).count()) +
+           "\n";
   }
 }
 

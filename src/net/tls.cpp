@@ -267,6 +267,33 @@ std::vector<certificate_summary> read_certificates(const std::filesystem::path& 
   return out;
 }
 
+std::vector<audit::listener_certificate> listener_certificates(const config::config& cfg) {
+  std::vector<audit::listener_certificate> out;
+  for (const auto& l : cfg.listeners) {
+    if (!l.tls) {
+      continue;
+    }
+    for (const auto& [kind, file] :
+         {std::pair<std::string_view, const std::filesystem::path&>{"server", l.tls->cert},
+          std::pair<std::string_view, const std::filesystem::path&>{"ca", l.tls->ca}}) {
+      if (file.empty()) {
+        continue;
+      }
+      std::vector<certificate_summary> certs;
+      try {
+        certs = read_certificates(file);
+      } catch (const std::exception&) {
+        continue;
+      }
+      const std::size_t n = kind == "server" ? 1 : certs.size();
+      for (std::size_t i = 0; i < n; ++i) {
+        out.push_back({l.name, std::string(kind), certs[i].subject, file, certs[i].not_after});
+      }
+    }
+  }
+  return out;
+}
+
 tls_material::tls_material(config::tls_settings settings, const std::string& listener)
     : reloadable("TLS certificates, key, CA and CRL of listener " + listener), settings_(std::move(settings)) {
   load_first();

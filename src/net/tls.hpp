@@ -20,6 +20,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include "audit/certificate_expiry.hpp"
 #include "base/reload.hpp"
 #include "config/config.hpp"
 #include "security/authenticator.hpp"
@@ -62,6 +63,12 @@ struct certificate_summary {
   bool is_ca = false;
 };
 std::vector<certificate_summary> read_certificates(const std::filesystem::path& pem);
+
+// The server certificate (the first of its chain file) and every certificate of the CA bundle of
+// each TLS listener of `cfg`, read from the files as they are now (they may have been replaced
+// since the start): for the expiry metric and the certificate_expiry alert. A file that cannot be
+// read now is left out (the reload event and `firehook check` say why).
+std::vector<audit::listener_certificate> listener_certificates(const config::config& cfg);
 
 // Whether the peer certificate of `ssl` is revoked according to the CRLs of `ctx` (used after a
 // CRL reload to drop live clients whose certificate was just revoked).
