@@ -34,7 +34,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-constexpr std::size_t answer_limit = 64 * 1024; // of the receiver's answer, body included
+constexpr std::size_t answer_limit = 65'536; // of the receiver's answer, body included
 
 std::string read_token(const std::filesystem::path& file) {
   std::ifstream in(file, std::ios::binary);
@@ -269,7 +269,11 @@ alert_webhook::alert_webhook(options o, events::statistics& stats)
 }
 
 alert_webhook::~alert_webhook() {
-  stop();
+  try {
+    stop();
+  } catch (const std::exception& e) { // a thread that cannot be joined; nothing else throws
+    spdlog::error("alert webhook: {}", e.what());
+  }
 }
 
 void alert_webhook::check_files(const config::webhook_settings& s) {
