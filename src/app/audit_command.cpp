@@ -55,10 +55,6 @@ std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& 
       });
 }
 
-} // namespace
-
-namespace {
-
 // The detectors of [alerts] and where their alerts go besides the log, the audit log and the
 // metrics: the $SYS topic and, when configured, the webhook.
 void add_alert_sinks(const config::config& cfg, broker::broker& b) {
