@@ -12,6 +12,7 @@
 #include "admin/server.hpp"
 #include "admin/tokens.hpp"
 #include "app/ban_command.hpp"
+#include "app/certificates.hpp"
 #include "app/command_config.hpp"
 #include "audit/audit_sink.hpp"
 #include "broker/broker.hpp"
@@ -51,44 +52,17 @@ void append_certificate_expiry(std::string& out, const config::config& cfg) {
   out +=
       "# HELP firehook_certificate_expiry_timestamp_seconds when a TLS listener's certificate or CA expires "
       "(Unix time)\n# TYPE firehook_certificate_expiry_timestamp_seconds gauge\n";
-  std::vector<std::pair<std::string_view, const config::tls_settings*>> secured;
-  for (const auto& l : cfg.listeners) {
-    if (l.tls) {
-      secured.emplace_back(l.name, &*l.tls);
-    }
-  }
-  if (cfg.admin && cfg.admin->tls) {
-    secured.emplace_back("admin", &*cfg.admin->tls);
-  }
-  for (const auto& [listener, settings] : secured) {
-    for (const auto& [kind, file] :
-         {std::pair<const char*, const std::filesystem::path&>{"server", settings->cert},
-          std::pair<const char*, const std::filesystem::path&>{"ca", settings->ca}}) {
-      if (file.empty()) {
-        continue;
-      }
-      std::vector<tls::certificate_summary> certs;
-      try {
-        certs = tls::read_certificates(file);
-      } catch (const std::exception&) {
-        continue; // unreadable now: the reload event and `firehook check` say why
-      }
-      // The first certificate of a chain file is the server's; every one of a CA bundle counts.
-      const std::size_t n = std::string_view(kind) == "server" ? 1 : certs.size();
-      for (std::size_t i = 0; i < n; ++i) {
-        out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
-        admin::append_label_value(out, listener);
-        out += "\",kind=\"";
-        out += kind;
-        out += "\",subject=\"";
-        admin::append_label_value(out, certs[i].subject);
-        out += "\"} " +
-               std::to_string(
-                   std::chrono::duration_cast<std::chrono::seconds>(certs[i].not_after.time_since_epoch())
-                       .count()) +
-               "\n";
-      }
-    }
+  for (const auto& c : listener_certificates(cfg)) {
+    out += "firehook_certificate_expiry_timestamp_seconds{listener=\"";
+    admin::append_label_value(out, c.listener);
+    out += "\",kind=\"";
+    out += c.kind;
+    out += "\",subject=\"";
+    admin::append_label_value(out, c.subject);
+    out += "\"} " +
+           std::to_string(
+               std::chrono::duration_cast<std::chrono::seconds>(c.not_after.time_since_epoch()).count()) +
+           "\n";
   }
 }
 

@@ -9,10 +9,15 @@
 
 #include "app/command_config.hpp"
 #include "app/posture.hpp"
+#include "audit/alert_outputs.hpp"
+#include "audit/certificate_expiry.hpp"
 #include "audit/detectors.hpp"
 #include "audit/reader.hpp"
 #include "broker/broker.hpp"
 #include "config/config.hpp"
+#include "mqtt/message.hpp"
+#include "net/alert_webhook.hpp"
+#include "app/certificates.hpp"
 
 namespace firehook::app {
 
@@ -50,21 +55,51 @@ std::shared_ptr<audit::audit_sink> open_audit_log(const config::audit_settings& 
       });
 }
 
+// The detectors of [alerts] and where their alerts go besides the log, the audit log and the
+// metrics: the $SYS topic and, when configured, the webhook.
+void add_alert_sinks(const config::config& cfg, broker::broker& b) {
+  const auto& a = cfg.alerts;
+  b.events().add_sink(std::make_shared<audit::detectors>(
+      audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
+                               a.max_tracked, a.rate_limited},
+      b.shared_events()));
+  if (a.certificate_expiry_days > 0) {
+    b.events().add_sink(std::make_shared<audit::certificate_expiry>(
+        a.certificate_expiry_days, [&cfg] { return listener_certificates(cfg); }, b.shared_events()));
+  }
+  b.events().add_sink(
+      std::make_shared<audit::alert_forwarder>([&b](const std::string& detector, std::string json) {
+        auto m = std::make_shared<mqtt::message>();
+        m->topic = audit::alert_topic(detector);
+        m->payload = std::move(json);
+        m->props.payload_format_indicator = 1; // UTF-8
+        m->props.content_type = "application/json";
+        b.publish(std::move(m));
+      }));
+  if (a.webhook) {
+    // Stopped with the event hub (its flush), while the statistics it counts in are still there.
+    b.events().add_sink(
+        std::make_shared<net::alert_webhook>(net::alert_webhook::options{*a.webhook}, b.stats()));
+    spdlog::info("alerts are POSTed to {}", a.webhook->url.text);
+  }
+}
+
 } // namespace
 
 std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, broker::broker& b) {
   if (cfg.alerts.enabled) {
-    const auto& a = cfg.alerts;
-    b.events().add_sink(std::make_shared<audit::detectors>(
-        audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
-                                 a.max_tracked, a.rate_limited},
-        b.shared_events()));
+    add_alert_sinks(cfg, b);
   }
   if (!cfg.audit.enabled) {
     spdlog::warn("the audit log is off ([audit] enabled = false): security decisions are only in this log");
     return nullptr;
   }
-  auto sink = open_audit_log(cfg.audit);
+  std::shared_ptr<audit::audit_sink> sink;
+  try {
+    sink = open_audit_log(cfg.audit);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("audit log: ") + e.what());
+  }
   b.events().add_sink(sink);
   if (cfg.audit.on_failure == config::audit_failure::refuse) {
     b.refuse_connections_while(sink->log().failing_flag(),

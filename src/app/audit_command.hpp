@@ -34,9 +34,10 @@ class broker;
 namespace firehook::app {
 
 // The sinks `serve` adds to the event stream of `b` for [audit] and [alerts]: the audit log (also
-// the broker's refusal of connections while it cannot be written, with on_failure = "refuse") and
-// the detectors. Returns the audit log's sink, null when it is off. Throws std::runtime_error
-// naming the file when the key or the log cannot be opened.
+// the broker's refusal of connections while it cannot be written, with on_failure = "refuse"),
+// the detectors (certificate expiry included), and the alerts' $SYS topic and webhook. Returns the
+// audit log's sink, null when it is off. Throws std::runtime_error naming the file when the key,
+// the log, the webhook's token file or its CA bundle cannot be opened.
 std::shared_ptr<audit::audit_sink> add_audit_sinks(const config::config& cfg, broker::broker& b);
 
 class audit_command {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "audit/record.hpp"
+#include "net/alert_webhook.hpp"
 #include "security/jwt_authenticator.hpp"
 #include "tls/tls.hpp"
 
@@ -68,6 +69,7 @@ public:
     state_dir();
     credential_store();
     audit_files();
+    webhook();
     return std::move(out_);
   }
 
@@ -100,6 +102,21 @@ private:
                             {base + "." + ca_key, settings.ca},
                             {base + ".crl", settings.crl}},
                            base),
+              e.what());
+    }
+  }
+
+  void webhook() {
+    if (!cfg_.alerts.webhook) {
+      return;
+    }
+    const auto& w = *cfg_.alerts.webhook;
+    try {
+      net::alert_webhook::check_files(w);
+    } catch (const std::exception& e) {
+      problem(key_named_in(e.what(),
+                           {{"alerts.webhook_token_file", w.token_file}, {"alerts.webhook_ca", w.ca}},
+                           "alerts.webhook"),
               e.what());
     }
   }

@@ -117,7 +117,7 @@ int serve(const std::string& path) {
   try {
     audit_log = app::add_audit_sinks(*cfg, b);
   } catch (const std::exception& e) {
-    spdlog::error("audit log: {}", e.what());
+    spdlog::error("{}", e.what());
     return 1;
   }
   std::unique_ptr<app::admin_endpoint> admin;

@@ -230,4 +230,11 @@ void broker::committed(unsigned index, std::uint64_t generation, std::error_code
   }
 }
 
+void broker::publish(mqtt::message_ptr m) {
+  const std::lock_guard lock(attach_mutex_);
+  if (shard* s = shards_.at(0).load(std::memory_order_acquire)) {
+    s->publish_own(std::move(m));
+  }
+}
+
 } // namespace firehook::broker

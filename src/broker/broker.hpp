@@ -153,6 +153,12 @@ public:
   // Handed to the shard through its queue, unless it has detached already (shut-down).
   void committed(unsigned index, std::uint64_t generation, std::error_code ec);
 
+  // A message of the broker's own (an alert on $SYS/broker/alerts/<detector>), from any thread:
+  // handed to shard 0's thread, which routes it as it routes its $SYS statistics, each delivery
+  // checked against the subscriber's read right. Dropped while shard 0 is not attached (before
+  // the shards exist, after they stopped).
+  void publish(mqtt::message_ptr m);
+
   void attach(unsigned index, shard* s);
   void detach(unsigned index);
   shard& shard_at(unsigned index) const { return *shards_[index].load(std::memory_order_acquire); }
@@ -177,7 +183,8 @@ private:
   reloader reloads_;
   std::unique_ptr<authentication> auth_;
   std::vector<std::atomic<shard*>> shards_;
-  std::mutex attach_mutex_; // held by detach() and committed(): no commit reaches a shard that is gone
+  // Held by detach(), committed() and publish(): nothing reaches a shard that is gone.
+  std::mutex attach_mutex_;
   const std::atomic<bool>* refuse_ = nullptr;
   std::string refuse_why_;
 };

@@ -673,6 +673,35 @@ INSTANTIATE_TEST_SUITE_P(before_and_after_pubrec_on_one_and_two_shards, durable_
 
 // --- shard::disconnect ---------------------------------------------------------------------------
 
+// --- the broker's own messages (alerts) ------------------------------------------------------------
+
+TEST(own_messages, a_message_published_from_another_thread_reaches_subscribers_on_every_shard) {
+  network net(config_text, 2);
+  const auto near = net.connect(0, connect_packet(protocol_version::v5, "ops-0"));
+  const auto far = net.connect(1, connect_packet(protocol_version::v3_1_1, "ops-1"));
+  const auto other = net.connect(1, connect_packet(protocol_version::v5, "other"));
+  subscribe(net, 0, near, "$SYS/broker/alerts/#");
+  subscribe(net, 1, far, "$SYS/broker/alerts/+");
+  subscribe(net, 1, other, "#"); // [MQTT-4.7.2-1]: a wildcard first level does not match $SYS
+  auto m = std::make_shared<mqtt::message>();
+  m->topic = "$SYS/broker/alerts/probing";
+  m->payload = R"({"detector":"probing"})";
+  m->props.content_type = "application/json";
+  std::thread([&] { net.the_broker().publish(m); }).join();
+  ASSERT_TRUE(net.pump([&] {
+    return !only<mqtt::publish>(net.received(0, near)).empty() &&
+           !only<mqtt::publish>(net.received(1, far)).empty();
+  }));
+  const auto got = only<mqtt::publish>(net.received(0, near));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].topic, "$SYS/broker/alerts/probing");
+  EXPECT_EQ(got[0].payload, R"({"detector":"probing"})");
+  EXPECT_EQ(got[0].props.content_type, "application/json");
+  EXPECT_FALSE(got[0].retain);
+  EXPECT_EQ(only<mqtt::publish>(net.received(1, far)).size(), 1u);
+  EXPECT_TRUE(only<mqtt::publish>(net.received(1, other)).empty());
+}
+
 TEST(disconnect, v5_client_gets_the_reason_and_its_will_is_published) {
   network net(config_text, 2);
   const auto watcher = net.connect(1, connect_packet(protocol_version::v5, "watcher"));

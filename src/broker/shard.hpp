@@ -104,6 +104,9 @@ public:
   // The store committed (or failed) this shard's batch `generation`: from the store's writer
   // thread, through broker::committed; handled on this shard's thread.
   void committed(std::uint64_t generation, std::error_code ec);
+  // A message of the broker's own, from any thread (broker::publish): routed on this shard's
+  // thread like $SYS, with no publisher.
+  void publish_own(mqtt::message_ptr m);
 
   // Start-up (broker::restore), before any shard runs; each is called on the main thread.
   // A session read back from the store, installed here offline; the other replicas learn it

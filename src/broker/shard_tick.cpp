@@ -107,6 +107,10 @@ void shard::report_drops() {
   drop_reports_.clear();
 }
 
+void shard::publish_own(mqtt::message_ptr m) {
+  transport_.post_to_shard(shard_index_, [this, m = std::move(m)] { route(m, 0); });
+}
+
 void shard::publish_sys() {
   flush_statistics();
   broker_.refresh_statistics();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <charconv>
 #include <optional>
 #include <utility>
 
@@ -146,6 +148,38 @@ void read_audit(table_reader& section, audit_settings& out, const std::filesyste
   section.choice("on_failure", out.on_failure,
                  {{"serve", audit_failure::serve}, {"refuse", audit_failure::refuse}});
   section.finish();
+}
+
+// webhook and the webhook_* keys of [alerts]; the latter only with the former.
+void read_webhook(table_reader& section, alert_settings& out, const std::filesystem::path& base) {
+  webhook_settings w;
+  const auto* url = section.string("webhook");
+  bool url_ok = false;
+  if (url != nullptr) {
+    if (const auto problem = parse_webhook_url(url->get(), w.url)) {
+      section.error(*url, "webhook", *problem + " (got " + quoted_value(url->get()) + ")");
+    } else if (!w.url.tls && !is_loopback(w.url.host)) {
+      section.error(*url, "webhook",
+                    "plain http only to a loopback host (127.0.0.1, ::1, localhost): alerts name clients and "
+                    "addresses; use https (got " +
+                        quoted_value(url->get()) + ")");
+    } else {
+      url_ok = true;
+    }
+  }
+  const bool ca = read_path(section, "webhook_ca", w.ca, base);
+  const bool token = read_path(section, "webhook_token_file", w.token_file, base);
+  const bool retries = section.integer("webhook_retries", w.retries, 1, 100);
+  const bool timeout = section.integer("webhook_timeout", w.timeout, 1, 300);
+  for (const auto& [key, given] :
+       {std::pair{"webhook_ca", ca}, std::pair{"webhook_token_file", token},
+        std::pair{"webhook_retries", retries}, std::pair{"webhook_timeout", timeout}}) {
+    section.require(key, !given || url != nullptr, "needs alerts.webhook");
+  }
+  section.require("webhook_ca", !ca || !url_ok || w.url.tls, "a CA for an http:// webhook, which has no TLS");
+  if (url_ok) {
+    out.webhook = std::move(w);
+  }
 }
 
 // A duration written in milliseconds (a key ending in _ms).
@@ -914,6 +948,80 @@ config defaults() {
   return out;
 }
 
+std::optional<std::string> parse_webhook_url(std::string_view text, webhook_url& out) {
+  webhook_url u;
+  u.text = std::string(text);
+  std::string_view rest = text;
+  if (rest.starts_with("https://")) {
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    u.tls = false;
+    u.port = 80;
+    rest.remove_prefix(7);
+  } else {
+    return "must start with https:// (or http:// to a loopback host)";
+  }
+  if (rest.find('#') != std::string_view::npos) {
+    return "must not have a fragment (#...)";
+  }
+  const std::size_t path_at = std::min(rest.find('/'), rest.find('?'));
+  std::string_view authority = rest.substr(0, path_at);
+  const std::string_view target =
+      path_at == std::string_view::npos ? std::string_view() : rest.substr(path_at);
+  if (authority.find('@') != std::string_view::npos) {
+    return "must not carry a user or password (put a bearer token in webhook_token_file)";
+  }
+  std::optional<std::string_view> port;
+  if (authority.starts_with('[')) {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      return "has an IPv6 address without its closing ']'";
+    }
+    u.host = std::string(authority.substr(1, close - 1));
+    const std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) {
+      return "has text after the IPv6 address";
+    }
+    if (!after.empty()) {
+      port = after.substr(1);
+    }
+    if (!parse_ip(u.host)) {
+      return "has an invalid IPv6 address";
+    }
+  } else {
+    const std::size_t colon = authority.find(':');
+    u.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port = authority.substr(colon + 1);
+    }
+    const bool name_chars = std::all_of(u.host.begin(), u.host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
+    });
+    if (!name_chars) {
+      return "has a character a host name cannot have";
+    }
+  }
+  if (u.host.empty()) {
+    return "has no host";
+  }
+  if (port) {
+    std::uint32_t n = 0;
+    const auto [end, ec] = std::from_chars(port->data(), port->data() + port->size(), n);
+    if (port->empty() || ec != std::errc{} || end != port->data() + port->size() || n == 0 || n > 65535) {
+      return "has an invalid port (1..65535)";
+    }
+    u.port = static_cast<std::uint16_t>(n);
+  }
+  for (const char c : target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      return "has a space or control character in its path (percent-encode it)";
+    }
+  }
+  u.target = target.empty() ? "/" : target.starts_with('?') ? "/" + std::string(target) : std::string(target);
+  out = std::move(u);
+  return std::nullopt;
+}
+
 bool is_loopback(std::string_view address) {
   if (address == "localhost") {
     return true;
@@ -976,6 +1084,8 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     section.boolean("shared_credential", a.shared_credential);
     section.integer("window", a.window, 1, 86'400);
     section.integer("max_tracked", a.max_tracked, 100, 10'000'000);
+    section.integer("certificate_expiry_days", a.certificate_expiry_days, 0, 3650);
+    read_webhook(section, a, base);
     section.finish();
   }
   if (const auto* table = root.table("abuse")) {

@@ -260,6 +260,29 @@ struct store_settings {
   std::uint64_t max_bytes = 0; // most the store file may grow to; 0 = as the disk allows. 0..2^48
 };
 
+// [alerts] webhook = "https://host:port/path": parsed and checked (http only to a loopback host).
+struct webhook_url {
+  bool tls = true;  // https
+  std::string host; // a name or an address (IPv6 without its brackets)
+  std::uint16_t port = 443;
+  std::string target = "/"; // path and query
+  std::string text;         // as written, for messages
+};
+
+// [alerts] webhook_*: the alerts' webhook. Paths are resolved against the config file's folder.
+struct webhook_settings {
+  webhook_url url;
+  std::filesystem::path ca;         // webhook_ca: PEM CA bundle; empty: the system's store
+  std::filesystem::path token_file; // webhook_token_file: sent as "Authorization: Bearer <content>"
+  std::uint32_t retries = 5;        // webhook_retries: attempts per alert at most. 1..100
+  std::chrono::seconds timeout{10}; // webhook_timeout: per attempt (connect, TLS, request, answer). 1..300
+};
+
+// Parses an alerts webhook URL: "http" or "https", a host (IPv6 in brackets), an optional port, a
+// path (default "/") with an optional query. No user information (a secret does not belong in the
+// configuration: webhook_token_file) and no fragment. Returns the problem as text, or the URL.
+std::optional<std::string> parse_webhook_url(std::string_view text, webhook_url& out);
+
 // [alerts]: detectors of unusual activity (docs/audit.md#alerts). On by default; a threshold of 0
 // turns its detector off.
 struct alert_settings {
@@ -273,6 +296,11 @@ struct alert_settings {
   bool shared_credential = true; // one identity connected from two addresses at once
   std::chrono::seconds window{60};     // 1..86'400
   std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000
+  // A server or CA certificate of a TLS listener that expires within this many days raises an
+  // alert (at start-up, after a reload of the listener's files, once a day). 0 = off. 0..3650
+  std::uint32_t certificate_expiry_days = 30;
+  // Where each alert is POSTed as JSON (docs/audit.md#webhook); absent: no webhook.
+  std::optional<webhook_settings> webhook;
 };
 
 // [abuse]: what one peer address or network may cost the broker (docs/hardening.md). On by default.

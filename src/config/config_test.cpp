@@ -1035,6 +1035,67 @@ TEST(config_alerts, on_by_default_and_every_key_is_read) {
   EXPECT_EQ(only_error(load_string("[alerts]\nwindow = 0\n")).key, "alerts.window");
 }
 
+TEST(config_alerts, certificate_expiry_days_defaults_to_30_and_0_turns_it_off) {
+  EXPECT_EQ(load_string("").cfg->alerts.certificate_expiry_days, 30u);
+  EXPECT_EQ(load_string("[alerts]\ncertificate_expiry_days = 0\n").cfg->alerts.certificate_expiry_days, 0u);
+  EXPECT_EQ(only_error(load_string("[alerts]\ncertificate_expiry_days = 4000\n")).key,
+            "alerts.certificate_expiry_days");
+}
+
+TEST(config_alerts, webhook_is_off_by_default_and_read_with_its_keys) {
+  EXPECT_FALSE(load_string("").cfg->alerts.webhook);
+  const auto r = load_string("[alerts]\nwebhook = \"https://hooks.example.com:8443/alerts?team=ops\"\n"
+                             "webhook_ca = \"ca.pem\"\nwebhook_token_file = \"/etc/fh/token\"\n"
+                             "webhook_retries = 3\nwebhook_timeout = 4\n",
+                             "/etc/fh/firehook.toml");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const auto& w = *r.cfg->alerts.webhook;
+  EXPECT_TRUE(w.url.tls);
+  EXPECT_EQ(w.url.host, "hooks.example.com");
+  EXPECT_EQ(w.url.port, 8443);
+  EXPECT_EQ(w.url.target, "/alerts?team=ops");
+  EXPECT_EQ(w.ca, "/etc/fh/ca.pem");
+  EXPECT_EQ(w.token_file, "/etc/fh/token");
+  EXPECT_EQ(w.retries, 3u);
+  EXPECT_EQ(w.timeout, std::chrono::seconds{4});
+}
+
+TEST(config_alerts, webhook_urls) {
+  webhook_url u;
+  ASSERT_FALSE(parse_webhook_url("http://127.0.0.1:8080", u));
+  EXPECT_EQ((u.tls ? 1 : 0), 0);
+  EXPECT_EQ(u.port, 8080);
+  EXPECT_EQ(u.target, "/");
+  ASSERT_FALSE(parse_webhook_url("https://[::1]/a/b", u));
+  EXPECT_EQ(u.host, "::1");
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.target, "/a/b");
+  ASSERT_FALSE(parse_webhook_url("http://localhost?x=1", u));
+  EXPECT_EQ(u.target, "/?x=1");
+  for (const char* bad :
+       {"ftp://h/", "https://", "https://user:pw@h/", "https://h:0/", "https://h:70000/", "https://h:/",
+        "https://h/a b", "https://h/#frag", "https://[::1/", "https://h o/", "https://[zz]/"}) {
+    EXPECT_TRUE(parse_webhook_url(bad, u)) << bad;
+  }
+}
+
+TEST(config_alerts, a_bad_webhook_is_an_error_naming_the_key_and_line) {
+  const auto plain =
+      only_error(load_string("[alerts]\nwebhook = \"http://hooks.example.com/x\"\n", "f.toml"));
+  EXPECT_EQ(plain.key, "alerts.webhook");
+  EXPECT_EQ(plain.line, 2u);
+  EXPECT_THAT(plain.message, HasSubstr("loopback"));
+  const auto bad = only_error(load_string("[alerts]\nwebhook = \"https://u:p@h/\"\n"));
+  EXPECT_EQ(bad.key, "alerts.webhook");
+  EXPECT_THAT(bad.message, HasSubstr("webhook_token_file"));
+  EXPECT_EQ(only_error(load_string("[alerts]\nwebhook_retries = 3\n")).key, "alerts.webhook_retries");
+  EXPECT_EQ(only_error(load_string("[alerts]\nwebhook = \"https://h/\"\nwebhook_retries = 0\n")).key,
+            "alerts.webhook_retries");
+  EXPECT_EQ(
+      only_error(load_string("[alerts]\nwebhook = \"http://127.0.0.1/\"\nwebhook_ca = \"ca.pem\"\n")).key,
+      "alerts.webhook_ca");
+}
+
 TEST(config_audit, on_by_default_under_state_dir) {
   const auto r = load_string("[broker]\nstate_dir = \"/var/lib/fh\"\n");
   ASSERT_TRUE(r.ok()) << all_diagnostics(r);

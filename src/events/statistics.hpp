@@ -91,6 +91,10 @@ namespace firehook::events {
     "bans in force now: addresses, client ids and user names")                                               \
   X(refused_banned, counter, "connections/refused/banned", "firehook_connections_refused_banned_total",      \
     "connections closed at accept and CONNECTs refused (0x8A Banned) because of a ban")                      \
+  X(alert_webhook_failures, counter, "webhook/failures", "firehook_alert_webhook_failures_total",            \
+    "alerts the webhook did not accept after its last attempt ([alerts] webhook_retries)")                   \
+  X(alert_webhook_dropped, counter, "webhook/dropped", "firehook_alert_webhook_dropped_total",               \
+    "alerts not sent to the webhook: its queue was full")                                                    \
   X(events_lost, counter, "events/lost", "firehook_events_lost_total", "events lost to a full buffer")
 
 enum class stat : std::uint8_t {

@@ -1,6 +1,9 @@
 """Alerts on unusual activity (docs/audit.md#alerts): each detector fires on its scenario, driven by
 real clients (mosquitto_pub, raw MQTT connections from two loopback addresses), and stays quiet on
-the normal traffic of the same tests; an alert is an event in the log and a record of the audit log."""
+the normal traffic of the same tests; an alert is an event in the log and a record of the audit log.
+It is also a message on $SYS/broker/alerts/<detector> for the clients the topics file grants it
+(paho), and a POST to the webhook (a Python http.server on 127.0.0.1, with a retry); a server
+certificate about to expire raises one at start-up."""
 
 import json
 import subprocess
@@ -8,6 +11,7 @@ import time
 
 from conftest import firehook_binary, write_config
 from pahoclient import V5, unique
+from pki import pki  # noqa: F401  (pki is a fixture)
 from rawclient import PUBACK, SUBACK, RawClient, sub_options, subscribe_packet
 
 
@@ -116,3 +120,153 @@ def test_a_client_over_its_rate_again_and_again(start_broker, raw):
         time.sleep(0.6)
     a = b.wait_for_event("alert", subject="rate_limited")
     assert a["client_id"] == cid and "went over its publish or subscribe rate 3 times" in a["reason"], a
+
+
+# ----------------------------------------------------------------------------------------------
+# Where alerts go: $SYS/broker/alerts/<detector>, the webhook; the certificate_expiry detector.
+
+OPS_TOPICS = """\
+[roles.ops]
+description = "Operations: reads the broker's alerts"
+service = true
+
+[roles.meter]
+description = "A meter"
+
+[[topic]]
+pattern = "$SYS/broker/alerts/#"
+description = "The broker's alerts (docs/audit.md#alerts), one JSON object each"
+subscribe = ["ops"]
+
+[[topic]]
+pattern = "meters/#"
+description = "Readings"
+publish = ["meter"]
+subscribe = ["meter"]
+"""
+
+
+def password_client(clients, b, version, user, password):
+    c = clients(b, version, connect=False, client_id=unique(user))
+    c.c.username_pw_set(user, password)
+    c.connect()
+    return c
+
+
+def test_an_alert_reaches_the_sys_topic_subscribers_the_topics_file_grants_it(start_broker, clients, tmp_path,
+                                                                              version):
+    from topics_helpers import start_with_topics
+
+    settings = {"broker": {"state_dir": str(tmp_path / "st")}, "alerts": {"auth_failures": 3}}
+    cfg, _ = write_config(tmp_path, settings, name="users.toml")
+    for user, role in (("ops-1", "ops"), ("meter-1", "meter")):
+        subprocess.run([firehook_binary(), "user", "-c", str(cfg), "add", user, "--role", role, "--password-stdin"],
+                       input="s3cret-pass\n", text=True, check=True, capture_output=True, timeout=60)
+    b = start_with_topics(start_broker, OPS_TOPICS, settings)
+    ops = password_client(clients, b, version, "ops-1", "s3cret-pass")
+    assert ops.subscribe("$SYS/broker/alerts/#", 0) == [0]
+    meter = password_client(clients, b, version, "meter-1", "s3cret-pass")
+    refused = meter.subscribe("$SYS/broker/alerts/#", 0)
+    assert refused[0] in (0x80, 0x87), refused
+    assert meter.subscribe("meters/#", 0) == [0]
+
+    for i in range(3):
+        p = subprocess.run(["mosquitto_pub", "-h", b.host, "-p", str(b.port), "-i", f"guess-{i}", "-u", "nobody",
+                            "-P", "wrong", "-t", "t", "-m", "x"], capture_output=True, timeout=15)
+        assert p.returncode != 0
+    m = ops.expect(timeout=10)
+    assert m.topic == "$SYS/broker/alerts/auth_failures" and not m.retain, m
+    alert = json.loads(m.payload)
+    assert alert["event"] == "alert" and alert["detector"] == "auth_failures", alert
+    assert alert["count"] == 3 and "3 refused CONNECTs" in alert["reason"], alert
+    assert alert["time"].endswith("Z"), alert
+    assert alert.get("peer") == "127.0.0.1" or alert.get("username") == "nobody", alert
+    meter.expect_none(window=1.0)
+
+
+def webhook_receiver(statuses):
+    """A plain-http receiver on 127.0.0.1 answering each POST with the next of `statuses` (the last
+    again when they run out). Returns (server, requests): requests is a list of (path, headers, body)."""
+    import http.server
+    import threading
+
+    requests = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            requests.append((self.path, dict(self.headers), body))
+            status = statuses[min(len(requests), len(statuses)) - 1]
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, requests
+
+
+def test_the_webhook_gets_each_alert_and_retries_a_failed_attempt(start_broker, raw, tmp_path):
+    server, requests = webhook_receiver([500, 200])
+    try:
+        token = tmp_path / "webhook-token"
+        token.write_text("t0ken-for-the-hook\n")
+        b = start_broker({"alerts": {"probing": 3,
+                                     "webhook": f"http://127.0.0.1:{server.server_address[1]}/hooks/firehook",
+                                     "webhook_token_file": str(token)}})
+        r = raw(b, V5)
+        r.connect(client_id=unique("probe"))
+        for i in range(3):
+            r.publish(f"$SYS/forged/{i}", b"x", 1)
+            assert r.expect(PUBACK).reason == 0x87
+        deadline = time.monotonic() + 15  # the retry comes 1 s after the first attempt
+        while len(requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.5)  # an accepted alert is not sent again
+        assert len(requests) == 2, requests
+        (path1, headers1, body1), (path2, headers2, body2) = requests
+        assert path1 == path2 == "/hooks/firehook"
+        assert body1 == body2, "the same alert, attempted twice"
+        assert headers2["Content-Type"] == "application/json", headers2
+        assert headers2["Authorization"] == "Bearer t0ken-for-the-hook", headers2
+        alert = json.loads(body2)
+        assert alert["detector"] == "probing" and alert["identity"] == "anonymous", alert
+        assert any("accepted at attempt 2" in line.get("message", "") for line in b.log_lines()), b.stderr_text()
+    finally:
+        server.shutdown()
+
+
+def test_a_plaintext_webhook_beyond_loopback_stops_start_up_naming_the_key(tmp_path):
+    path, lines = write_config(tmp_path, {"alerts": {"webhook": "http://alerts.example.com/hook"}})
+    p = subprocess.run([firehook_binary(), "serve", "-c", str(path)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p
+    assert f"{path}:{lines['alerts.webhook']}:" in p.stderr and "alerts.webhook: " in p.stderr, p.stderr
+    assert "loopback" in p.stderr, p.stderr
+
+
+def test_a_server_certificate_expiring_in_10_days_raises_an_alert_at_start_up(start_broker, pki, tmp_path):
+    import datetime
+
+    end = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=10, hours=1)).strftime(
+        "%Y%m%d%H%M%SZ")
+    soon = pki.ca_authority.issue("/CN=localhost", "server_ext", tmp_path / "soon", "soon", enddate=end)
+    b = start_broker({"listener": [{"name": "tls", "address": "127.0.0.1", "port": 0, "protocol": "mqtts",
+                                    "allow_anonymous": True, "tls": {"cert": str(soon.cert), "key": str(soon.key),
+                                                                     "client_certificates": "none"}}]})
+    a = b.wait_for_event("alert", subject="certificate_expiry")
+    assert a["listener"] == "tls" and a["count"] == 10, a
+    assert "server certificate" in a["reason"] and "CN=localhost" in a["reason"] and "in 10 days" in a["reason"], a
+    time.sleep(0.5)
+    assert len(b.events("alert", subject="certificate_expiry")) == 1, "once, not at every tick"
+
+
+def test_check_names_an_unreadable_webhook_token_file(tmp_path):
+    path, lines = write_config(tmp_path, {"alerts": {"webhook": "https://alerts.example.com/hook",
+                                                     "webhook_token_file": str(tmp_path / "missing-token")}})
+    p = subprocess.run([firehook_binary(), "check", "-c", str(path)], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p
+    assert f"{path}:{lines['alerts.webhook_token_file']}:" in p.stderr, p.stderr
+    assert "alerts.webhook_token_file: " in p.stderr and "missing-token" in p.stderr, p.stderr
