@@ -61,7 +61,7 @@ void add_alert_sinks(const config::config& cfg, broker::broker& b) {
   const auto& a = cfg.alerts;
   b.events().add_sink(std::make_shared<audit::detectors>(
       audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
-                               a.max_tracked, a.rate_limited},
+                               a.max_tracked, a.rate_limited, a.address_changes},
       b.shared_events()));
   if (a.certificate_expiry_days > 0) {
     b.events().add_sink(std::make_shared<audit::certificate_expiry>(

@@ -1,5 +1,7 @@
 #include "audit/detectors.hpp"
 
+#include <algorithm>
+
 namespace firehook::audit {
 
 bool detectors::count(counter& c, const std::string& key, std::uint32_t threshold,
@@ -83,6 +85,7 @@ void detectors::consume(const events::event& e) {
     break;
   case events::event_type::auth_allowed:
     shared(e);
+    hopping(e);
     break;
   case events::event_type::client_disconnected:
     // Counted when a connection ends, not when it starts, so that a fleet of connected devices
@@ -134,6 +137,49 @@ void detectors::shared(const events::event& e) {
   ++places[e.peer];
   if (places.size() >= 2 && !suspects_.contains(who) && suspects_.size() < s_.max_tracked) {
     suspects_.emplace(who, e);
+  }
+}
+
+void detectors::hopping(const events::event& e) {
+  if (s_.address_changes == 0 || e.identity.empty() || e.method == "anonymous" || e.peer.empty()) {
+    return;
+  }
+  const std::string who = e.method + ":" + e.identity;
+  auto it = hopping_.find(who);
+  if (it == hopping_.end()) {
+    if (hopping_.size() >= s_.max_tracked) {
+      std::erase_if(hopping_, [&](const auto& kv) { return e.time - kv.second.started >= s_.window; });
+      if (hopping_.size() >= s_.max_tracked) {
+        if (!hopping_full_reported_) {
+          hopping_full_reported_ = true;
+          raise(events::event{}, "detector_full",
+                "the address_hopping detector tracks " + std::to_string(s_.max_tracked) +
+                    " identities (alerts.max_tracked); new ones are not tracked until older windows pass",
+                s_.max_tracked);
+        }
+        return;
+      }
+    }
+    it = hopping_.emplace(who, address_window{e.time, {}, false}).first;
+  }
+  address_window& w = it->second;
+  if (e.time - w.started >= s_.window) {
+    w = address_window{e.time, {}, false};
+  }
+  if (std::find(w.addresses.begin(), w.addresses.end(), e.peer) == w.addresses.end() &&
+      w.addresses.size() < s_.address_changes) {
+    w.addresses.push_back(e.peer);
+  }
+  if (w.addresses.size() >= s_.address_changes && !w.alerted) {
+    w.alerted = true;
+    std::string where;
+    for (const auto& a : w.addresses) {
+      where += (where.empty() ? "" : ", ") + a;
+    }
+    raise(e, "address_hopping",
+          "identity \"" + e.identity + "\" (" + e.method + ") connected from " + std::to_string(w.addresses.size()) +
+              " addresses within " + std::to_string(s_.window.count()) + " s: " + where,
+          w.addresses.size());
   }
 }
 

@@ -17,6 +17,9 @@
 //   shared_credential   one identity (not anonymous) connected from two peer addresses at once for
 //                       longer than a takeover takes (2 s: a device that moved and reconnected
 //                       replaces its old connection by then), a copied certificate, password or token
+//   address_hopping     one identity (not anonymous) connected from `address_changes` distinct peer
+//                       addresses within `window`, one after the other: faster than a device moves
+//                       (a copied credential used from many places in turn, so never twice at once)
 //
 // Each detector raises at most one alert per key per window. Memory is bounded: each detector
 // remembers at most `max_tracked` keys (about 100 bytes each; 100,000 by default, ~10 MB per
@@ -31,6 +34,7 @@
 #include <map>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "events/hub.hpp"
 
@@ -44,6 +48,7 @@ struct detector_settings {
   std::chrono::seconds window{60};
   std::size_t max_tracked = 100'000;
   std::uint32_t rate_limited = 3;
+  std::uint32_t address_changes = 5;
 };
 
 class detectors final : public events::sink {
@@ -70,6 +75,7 @@ private:
   bool count(counter& c, const std::string& key, std::uint32_t threshold, std::chrono::system_clock::time_point t);
   void raise(const events::event& about, std::string_view detector, std::string reason, std::uint64_t n);
   void shared(const events::event& e);
+  void hopping(const events::event& e);
 
   const detector_settings s_;
   events::emitter& out_;
@@ -79,6 +85,15 @@ private:
   std::unordered_map<std::string, std::chrono::system_clock::time_point> shared_alerted_;
   // Identities seen at two addresses, with the event that showed it: judged at tick() after the grace.
   std::unordered_map<std::string, events::event> suspects_;
+  // Identity -> the distinct addresses it connected from in its current window (at most
+  // address_changes of them).
+  struct address_window {
+    std::chrono::system_clock::time_point started;
+    std::vector<std::string> addresses;
+    bool alerted = false;
+  };
+  std::unordered_map<std::string, address_window> hopping_;
+  bool hopping_full_reported_ = false;
 };
 
 } // namespace firehook::audit

@@ -129,6 +129,34 @@ TEST_F(Detectors, OneCredentialAtTwoAddressesOnlyWhenItLastsLongerThanATakeover)
   EXPECT_TRUE(out.events.empty());
 }
 
+TEST_F(Detectors, OneCredentialFromAddressesThatChangeFasterThanADeviceMoves) {
+  detectors d({.shared_credential = false, .address_changes = 3}, out);
+  auto from = [&](std::string peer, int second, std::string identity = "dev-7") {
+    d.consume(ev(event_type::auth_allowed, std::move(peer), std::move(identity), "c", std::chrono::seconds(second)));
+  };
+  // A device that reconnects from where it is, and moves once: quiet.
+  from("10.0.0.1", 0);
+  from("10.0.0.1", 5);
+  from("10.0.0.2", 10);
+  from("10.0.0.2", 20);
+  from("10.0.0.1", 30, "dev-8"); // another device at the first address
+  EXPECT_TRUE(out.events.empty()) << ::testing::PrintToString(alerts());
+  // A third address within the window: one alert, naming the three, and only one per window.
+  from("10.0.0.3", 40);
+  from("10.0.0.4", 41);
+  ASSERT_EQ(out.events.size(), 1U) << ::testing::PrintToString(alerts());
+  EXPECT_EQ(out.events[0].subject, "address_hopping");
+  EXPECT_EQ(out.events[0].identity, "dev-7");
+  EXPECT_THAT(out.events[0].reason,
+              HasSubstr("identity \"dev-7\" (password) connected from 3 addresses within 60 s: 10.0.0.1, 10.0.0.2, "
+                        "10.0.0.3"));
+  // The next window counts afresh: three addresses spread over two windows are quiet.
+  from("10.0.0.5", 61);
+  from("10.0.0.6", 62);
+  from("10.0.0.7", 130);
+  EXPECT_EQ(out.events.size(), 1U) << ::testing::PrintToString(alerts());
+}
+
 TEST_F(Detectors, MemoryIsBoundedAndAFullDetectorSaysSo) {
   detectors d({.auth_failures = 1000, .max_tracked = 100}, out);
   for (int i = 0; i < 500; ++i) {

@@ -1081,6 +1081,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     section.integer("probing", a.probing, 0, 1'000'000);
     section.integer("flapping", a.flapping, 0, 1'000'000);
     section.integer("rate_limited", a.rate_limited, 0, 1'000'000);
+    section.integer("address_changes", a.address_changes, 0, 1'000'000);
     section.boolean("shared_credential", a.shared_credential);
     section.integer("window", a.window, 1, 86'400);
     section.integer("max_tracked", a.max_tracked, 100, 10'000'000);

@@ -294,6 +294,9 @@ struct alert_settings {
   // Times one identity went over its publish or subscribe rate within window. 0..1'000'000
   std::uint32_t rate_limited = 3;
   bool shared_credential = true; // one identity connected from two addresses at once
+  // Distinct peer addresses one identity connected from within window: faster than a device moves
+  // (a copied credential used from many places in turn). 0 = off. 0..1'000'000
+  std::uint32_t address_changes = 5;
   std::chrono::seconds window{60};     // 1..86'400
   std::uint32_t max_tracked = 100'000; // keys remembered per detector. 100..10'000'000
   // A server or CA certificate of a TLS listener that expires within this many days raises an

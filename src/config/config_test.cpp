@@ -1021,7 +1021,8 @@ TEST(config_alerts, on_by_default_and_every_key_is_read) {
   EXPECT_TRUE(load_string("").cfg->alerts.enabled);
   EXPECT_EQ(load_string("").cfg->alerts.rate_limited, 3u);
   const auto r = load_string("[alerts]\nenabled = false\nauth_failures = 0\nprobing = 3\nflapping = 4\n"
-                             "shared_credential = false\nwindow = 30\nmax_tracked = 500\nrate_limited = 7\n");
+                             "shared_credential = false\nwindow = 30\nmax_tracked = 500\nrate_limited = 7\n"
+                             "address_changes = 9\n");
   ASSERT_TRUE(r.ok()) << all_diagnostics(r);
   const auto& a = r.cfg->alerts;
   EXPECT_FALSE(a.enabled);
@@ -1029,6 +1030,8 @@ TEST(config_alerts, on_by_default_and_every_key_is_read) {
   EXPECT_EQ(a.probing, 3u);
   EXPECT_EQ(a.flapping, 4u);
   EXPECT_EQ(a.rate_limited, 7u);
+  EXPECT_EQ(a.address_changes, 9u);
+  EXPECT_EQ(load_string("").cfg->alerts.address_changes, 5u);
   EXPECT_FALSE(a.shared_credential);
   EXPECT_EQ(a.window, std::chrono::seconds{30});
   EXPECT_EQ(a.max_tracked, 500u);

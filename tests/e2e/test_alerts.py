@@ -58,14 +58,17 @@ def test_client_id_flapping(start_broker, raw):
     assert a["client_id"] == cid and "lost its connection 4 times" in a["reason"], a
 
 
-def test_one_credential_from_two_addresses_at_once(start_broker, tmp_path):
-    state = tmp_path / "st"
-    settings = {"broker": {"state_dir": str(state)}}
-
+def meter_broker(start_broker, tmp_path, **settings):
+    """A broker whose credential store has the user meter-9 (password s3cret-pass)."""
+    settings["broker"] = {"state_dir": str(tmp_path / "st")}
     cfg, _ = write_config(tmp_path, settings, name="users.toml")
     subprocess.run([firehook_binary(), "user", "-c", str(cfg), "add", "meter-9", "--password-stdin"],
                    input="s3cret-pass\n", text=True, check=True, capture_output=True, timeout=60)
-    b = start_broker(settings)
+    return start_broker(settings)
+
+
+def test_one_credential_from_two_addresses_at_once(start_broker, tmp_path):
+    b = meter_broker(start_broker, tmp_path)
     first = RawClient(b.host, b.port, V5, source=("127.0.0.1", 0))
     second = RawClient(b.host, b.port, V5, source=("127.0.0.2", 0))
     try:
@@ -80,6 +83,22 @@ def test_one_credential_from_two_addresses_at_once(start_broker, tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_one_credential_from_addresses_that_change_faster_than_a_device_moves(start_broker, tmp_path):
+    """Never at two places at once (so no shared_credential), but from a third address within the
+    window: a copied credential used from several places in turn."""
+    b = meter_broker(start_broker, tmp_path, alerts={"address_changes": 3})
+    for n, source in enumerate(["127.0.0.1", "127.0.0.2", "127.0.0.2", "127.0.0.3"]):
+        if n == 3:
+            assert alerts(b, "address_hopping") == []  # a device that moved once is no alert
+        c = RawClient(b.host, b.port, V5, source=(source, 0))
+        c.connect(client_id="meter-9", username="meter-9", password=b"s3cret-pass")
+        c.close()
+    a = b.wait_for_event("alert", subject="address_hopping")
+    assert (a["identity"], a["method"], a["count"]) == ("meter-9", "password", 3), a
+    assert a["reason"].endswith("127.0.0.1, 127.0.0.2, 127.0.0.3"), a
+    assert alerts(b, "shared_credential") == []
 
 
 def test_normal_traffic_raises_no_alert(start_broker, clients):
