@@ -31,7 +31,7 @@ TEST(metrics, every_statistic_and_event_type_is_exposed_with_help_and_type) {
   for (const auto& s : events::all_stats()) {
     EXPECT_THAT(text, HasSubstr("\n" + std::string(s.metric) + " ")) << s.metric;
   }
-  EXPECT_THAT(text, HasSubstr("# TYPE firehook_messages_received counter\nfirehook_messages_received_total 7\n"));
+  EXPECT_THAT(text, HasSubstr("# TYPE firehook_messages_received_total counter\nfirehook_messages_received_total 7\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE firehook_clients_connected gauge\nfirehook_clients_connected 3\n"));
   EXPECT_THAT(text, HasSubstr("firehook_events_total{event=\"auth_denied\"} 0\n")); // counted by the hub only
   EXPECT_THAT(text, HasSubstr("firehook_auth_failures_total{method=\"password\",reason_code=\"0x86\"} 2\n"));

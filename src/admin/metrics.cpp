@@ -18,17 +18,14 @@ void append_number(std::string& out, double v) {
 }
 
 void header(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
-  // A counter family is declared without its _total suffix; its samples carry it.
-  std::string_view family = name;
-  if (type == "counter" && family.ends_with("_total")) {
-    family.remove_suffix(6);
-  }
+  // Text format 0.0.4 declares a family under the name its samples carry, _total included (only
+  // OpenMetrics drops the suffix there): declared without it, the samples are read as untyped.
   out += "# HELP ";
-  out += family;
+  out += name;
   out += ' ';
   out += help;
   out += "\n# TYPE ";
-  out += family;
+  out += name;
   out += ' ';
   out += type;
   out += '\n';

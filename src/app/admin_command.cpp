@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <map>
 #include <iostream>
 #include <stdexcept>
 
@@ -97,12 +96,6 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
       }
       admin::append_gauges(out, "firehook_listener_clients_connected", "connected clients, by listener",
                            "listener", by_listener);
-      std::map<std::string, double> bans{{"address", 0}, {"client_id", 0}, {"username", 0}};
-      for (const auto& ban : b.bans().list(broker::ban_list::now_seconds())) {
-        ++bans[std::string(registry::to_string(ban.kind))];
-      }
-      admin::append_gauges(out, "firehook_bans_active", "bans in force, by kind", "kind",
-                           {bans.begin(), bans.end()});
       append_certificate_expiry(out, cfg);
       if (audit_log) {
         const auto& log = audit_log->log();
