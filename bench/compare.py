@@ -31,6 +31,10 @@ worktree) every scenario also runs on that binary, interleaved with the other tw
 gets a "Before and after" table: the median and the range of the runs of each, and the ratio
 after/before, so that a change's cost or gain is read against the run-to-run spread of the same run.
 
+The scenarios of AUDIT_COST (fan-in QoS 1, 100 pairs QoS 0, plain connections) also run on this
+build with its audit log off ([audit] enabled = false), interleaved likewise: the table "The audit
+log on and off" says what the audit log costs (issue 13: within 10%).
+
 Everything a run writes is kept under BUILD/bench-results/ (one JSON line per run, broker logs).
 Python 3 standard library only; the broker binaries, openssl, taskset and mosquitto are external.
 """
@@ -219,10 +223,11 @@ class Broker:
 
     def start(self, tls, log_path, defaults=False):
         self.log = open(log_path, "w")
-        if self.kind in ("firehook", "baseline"):
+        if self.kind in ("firehook", "baseline", "audit_off"):
             conf = self.workdir / "firehook.toml"
             conf.write_text(firehook_config(self.workdir, self.shards, tls, self.tls_files, defaults,
-                                            has_rate_limits(self.binary), address_budgets(self.binary)))
+                                            has_rate_limits(self.binary), address_budgets(self.binary),
+                                            audit=self.kind != "audit_off"))
             self.command = self._prefix() + [str(self.binary), "serve", "-c", str(conf)]
             self.proc = subprocess.Popen(self.command, stdout=self.log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 20
@@ -262,6 +267,9 @@ class Broker:
 
 RATE_KEYS = ("publish_rate", "publish_burst", "publish_bytes_rate", "publish_bytes_burst",
              "subscribe_rate", "subscribe_burst")
+# Scenarios also run with the audit log off (issue 13: its cost): the data path, and connections,
+# each of which is several audit records.
+AUDIT_COST = ("fanin_q1", "pairs_q0", "conn_plain")
 BUDGETS = (("max_connections_per_address", 10000000), ("connection_rate_per_address", 1000000),
            ("connection_burst_per_address", 10000000), ("max_pending_per_address", 10000000),
            ("max_pending_connections", 10000000), ("max_connections_per_network", 10000000),
@@ -289,7 +297,7 @@ def address_budgets(binary):
     return tuple((key, most) for key, most in BUDGETS if knows(binary, "abuse", key))
 
 
-def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True, budgets=BUDGETS):
+def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True, budgets=BUDGETS, audit=True):
     # Lossless and unthrottled: the largest inflight window (Receive Maximum) and queue limits the
     # configuration accepts; no $SYS updates; authentication off (anonymous on loopback).
     # defaults: no [limits] at all (max_inflight 64, max_queued_messages 1000, max_queued_bytes
@@ -330,6 +338,7 @@ def firehook_config(workdir, shards, tls, tls_files, defaults=False, rates=True,
         ]),
         *([f"{key} = 4294967295" for key in RATE_KEYS] if rates else []),
         *(["[abuse]"] + [f"{key} = {most}" for key, most in budgets] if budgets and not defaults else []),
+        *([] if audit else ["[audit]", "enabled = false"]),
         *listener,
         "",
     ])
@@ -511,7 +520,7 @@ def main():
     mosquitto = Path(opt.mosquitto)
     baseline = Path(opt.baseline).resolve() if opt.baseline else None
     kinds = ("firehook", "mosquitto") + (("baseline",) if baseline else ())
-    binaries = {"firehook": firehook, "mosquitto": mosquitto, "baseline": baseline}
+    binaries = {"firehook": firehook, "mosquitto": mosquitto, "baseline": baseline, "audit_off": firehook}
     for f in (firehook, bench_bin, mosquitto) + ((baseline,) if baseline else ()):
         if not os.access(f, os.X_OK):
             sys.exit(f"compare.py: {f} is missing or not executable")
@@ -611,7 +620,7 @@ def main():
 
     for run in range(1, opt.runs + 1):
         for sc in selected:
-            for kind in kinds:
+            for kind in kinds + (("audit_off",) if sc.key in AUDIT_COST else ()):
                 one(sc, kind, broker_cpus, gen_cpus, 1, run)
         if want_unpinned and broker_cpus is not None:
             # The shards must scale: Firehook with one shard per core, nothing pinned.
@@ -721,6 +730,7 @@ def main_section(opt, machine, selected, results, failures, commands, broker_com
     L.append("")
     if "baseline" in kinds:
         L += before_and_after(selected, results, machine)
+    L += audit_cost(selected, results)
     L.append("### Generator and broker CPU (medians; 1.00 = one core busy all the time)")
     L.append("")
     L.append("A generator near 1.00 on its core could be what limits a closed-loop figure; a pinned broker near "
@@ -1005,29 +1015,60 @@ def anchor(title):
     return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
 
 
+def paired_rows(rows, results, before_kind, after_kind, target=None):
+    """Table rows comparing two kinds of Firehook run, per (scenario, metric, title) of `rows`: the
+    median of each with the range of its runs in brackets, after / before, whether the ranges
+    overlap, and (with `target`) the verdict on the ratio."""
+    def values(key, kind, metric):
+        return [r.get(metric) for r in results.get((key, kind), []) if r.get(metric) is not None]
+
+    def cell(vals, metric):
+        if not vals:
+            return "—"
+        return f"{fmt(statistics.median(vals), metric)} ({fmt(min(vals), metric)}–{fmt(max(vals), metric)})"
+
+    L = []
+    for sc, metric, title in rows:
+        bv, av = values(sc.key, before_kind, metric), values(sc.key, after_kind, metric)
+        ratio = statistics.median(av) / statistics.median(bv) if av and bv and statistics.median(bv) else None
+        overlap = "—" if not (av and bv) else ("yes" if min(av) <= max(bv) and min(bv) <= max(av) else "no")
+        row = (f"| {sc.title} | {title} | {cell(bv, metric)} | {cell(av, metric)} | "
+               f"{'—' if ratio is None else f'{ratio:.3f}'} | {overlap} |")
+        if target:
+            row += f" {target[0]} {target[1]:g}× | {verdict(ratio, target)} |"
+        L.append(row)
+    return L
+
+
 def before_and_after(selected, results, machine):
     """The rows of the --baseline comparison: each figure before (baseline) and after (this build)."""
-    def spread(key, kind, metric):
-        vals = [r.get(metric) for r in results.get((key, kind), []) if r.get(metric) is not None]
-        if not vals:
-            return None, "—"
-        return statistics.median(vals), f"{fmt(statistics.median(vals), metric)} ({fmt(min(vals), metric)}–{fmt(max(vals), metric)})"
-
     L = ["## Before and after", "",
          f"Baseline: {machine['baseline']}; after: this build ({machine['firehook']}). Median of the runs, "
          "with their range in brackets; ratio = after / before. A ratio whose ranges overlap is within the "
          "run-to-run spread.", "",
          "| scenario | figure | before | after | ratio | ranges overlap |",
          "| --- | --- | ---: | ---: | ---: | --- |"]
-    for sc in selected:
-        for metric, _better, _target, title in [(sc.metric, sc.better, sc.target, metric_title(sc.metric))] + list(sc.extra):
-            b, btext = spread(sc.key, "baseline", metric)
-            a, atext = spread(sc.key, "firehook", metric)
-            ratio = a / b if a is not None and b not in (None, 0) else None
-            bv = [r.get(metric) for r in results.get((sc.key, "baseline"), []) if r.get(metric) is not None]
-            av = [r.get(metric) for r in results.get((sc.key, "firehook"), []) if r.get(metric) is not None]
-            overlap = "—" if not (av and bv) else ("yes" if min(av) <= max(bv) and min(bv) <= max(av) else "no")
-            L.append(f"| {sc.title} | {title} | {btext} | {atext} | {'—' if ratio is None else f'{ratio:.3f}'} | {overlap} |")
+    rows = [(sc, metric, title) for sc in selected
+            for metric, _better, _target, title in [(sc.metric, sc.better, sc.target, metric_title(sc.metric))]
+            + list(sc.extra)]
+    L += paired_rows(rows, results, "baseline", "firehook")
+    L.append("")
+    return L
+
+
+def audit_cost(selected, results):
+    """Issue 13: the same build with its audit log on (the default) and off ([audit] enabled = false)."""
+    rows = [(sc, sc.metric, metric_title(sc.metric)) for sc in selected if sc.key in AUDIT_COST]
+    if not rows:
+        return []
+    L = ["## The audit log on and off", "",
+         "The same build, with its audit log on (the default: every connection, authentication and "
+         "disconnection is a hash-chained record, written by a thread of its own) and off (`[audit] enabled = "
+         "false`), interleaved with the other runs. Median of the runs, with their range in brackets; ratio = "
+         "on / off; the target is 0.9 (within 10%).", "",
+         "| scenario | figure | audit off | audit on | ratio | ranges overlap | target | verdict |",
+         "| --- | --- | ---: | ---: | ---: | --- | --- | --- |"]
+    L += paired_rows(rows, results, "audit_off", "firehook", (">=", 0.9))
     L.append("")
     return L
 
