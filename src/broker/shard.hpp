@@ -249,6 +249,8 @@ private:
   // timers, statistics, $SYS (shard_tick.cpp)
   void fire(const timer& t);
   void flush_statistics();
+  // Adds this shard's change of the queued and in-flight message counts to the broker's gauges.
+  void count_messages_held();
   void publish_sys();
   void report_drops();
 
@@ -327,6 +329,8 @@ private:
   // Sessions that dropped deliveries since the last tick (session::messages_dropped).
   std::vector<subscriber_id> drop_reports_;
   base::time_point next_sys_{};
+  base::time_point next_census_{};                              // of count_messages_held()
+  std::int64_t queued_counted_ = 0, inflight_counted_ = 0; // this shard's share of the gauges
   bool shutting_down_ = false;
 
   std::vector<std::byte> wire_; // encode scratch

@@ -30,6 +30,10 @@ namespace firehook::events {
     "PUBLISH packets sent to clients (resends included)")                                                    \
   X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                        \
     "deliveries dropped: over a session's bounds or the client's Maximum Packet Size")                       \
+  X(messages_queued, gauge, "messages/queued", "firehook_messages_queued",                                   \
+    "QoS 1/2 messages waiting in sessions' queues, online and offline (counted every second)")               \
+  X(messages_inflight, gauge, "messages/inflight", "firehook_messages_inflight",                             \
+    "QoS 1/2 messages sent to clients and not yet acknowledged (counted every second)")                      \
   X(subscribers_congested, counter, "messages/congested", "firehook_subscribers_congested_total",            \
     "times a connected session went over its queue bounds and its publishers were slowed")                   \
   X(publishers_slowed, counter, "messages/publishers_slowed", "firehook_publishers_slowed_total",            \

@@ -5,6 +5,7 @@ import re
 import time
 
 from pahoclient import V5, V311, unique
+from rawclient import PUBACK
 
 INTERVAL = {"broker": {"sys_interval": 1}}
 INTEGER_TOPICS = [
@@ -156,6 +157,33 @@ def test_drops_are_counted_and_logged(start_broker, clients, version):
             break
         time.sleep(0.2)
     assert logged == 3, f"{logged} drops logged, expected 3:\n" + b.stderr_text()[-2000:]
+
+
+def test_queued_and_in_flight_messages_are_counted(start_broker, clients, raw):
+    """$SYS/broker/messages/queued and /inflight: messages waiting for an offline persistent session,
+    then in flight to it once it is back and does not acknowledge them, then none."""
+    b = start_broker({"broker": {"sys_interval": 1}})
+    queued, inflight = "$SYS/broker/messages/queued", "$SYS/broker/messages/inflight"
+    cid = unique("held")
+    sub = clients(b, V5, client_id=cid, clean=False, props={"SessionExpiryInterval": 60})
+    sub.subscribe("held/t", 1)
+    sub.disconnect()
+    pub = clients(b, V5)
+    for i in range(4):
+        pub.publish("held/t", str(i).encode(), 1)
+    watch = clients(b, V311)
+    watch.subscribe("$SYS/broker/messages/#", 0)
+    latest(watch, [queued, inflight], timeout=6, fresh=True,
+           until=lambda v: (number(v[queued]), number(v[inflight])) == (4, 0))
+    back = raw(b, V5)
+    back.connect(client_id=cid, clean=False, props={"SessionExpiryInterval": 60})
+    held = [back.expect_publish(ack=False) for _ in range(4)]  # delivered, not acknowledged
+    latest(watch, [queued, inflight], timeout=6, fresh=True,
+           until=lambda v: (number(v[queued]), number(v[inflight])) == (0, 4))
+    for p in held:
+        back.ack(PUBACK, p.pid)
+    latest(watch, [queued, inflight], timeout=6, fresh=True,
+           until=lambda v: (number(v[queued]), number(v[inflight])) == (0, 0))
 
 
 AUTHZ_TOPICS = [
