@@ -1042,6 +1042,34 @@ TEST(config_alerts, certificate_expiry_days_defaults_to_30_and_0_turns_it_off) {
             "alerts.certificate_expiry_days");
 }
 
+TEST(config_alerts, rate_baseline_keys_have_defaults_ranges_and_0_turns_checks_off) {
+  const auto defaults = load_string("");
+  const auto& d = defaults.cfg->alerts;
+  EXPECT_EQ(d.baseline_interval, std::chrono::seconds{10});
+  EXPECT_EQ(d.baseline_warmup, 30u);
+  EXPECT_EQ(d.baseline_factor, 10u);
+  EXPECT_EQ(d.baseline_min_rate, 10u);
+  EXPECT_EQ(d.fleet_publish_ceiling, 0u);
+  const auto r = load_string("[alerts]\nbaseline_interval = 1\nbaseline_warmup = 3\nbaseline_factor = 0\n"
+                             "baseline_min_rate = 0\nfleet_publish_ceiling = 5000\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  const auto& a = r.cfg->alerts;
+  EXPECT_EQ(a.baseline_interval, std::chrono::seconds{1});
+  EXPECT_EQ(a.baseline_warmup, 3u);
+  EXPECT_EQ(a.baseline_factor, 0u);
+  EXPECT_EQ(a.baseline_min_rate, 0u);
+  EXPECT_EQ(a.fleet_publish_ceiling, 5000u);
+  const auto e = only_error(load_string("[alerts]\nbaseline_interval = 0\n", "f.toml"));
+  EXPECT_EQ(e.key, "alerts.baseline_interval");
+  EXPECT_EQ(e.line, 2u);
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_warmup = 0\n")).key, "alerts.baseline_warmup");
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_factor = -1\n")).key, "alerts.baseline_factor");
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_min_rate = 100000001\n")).key,
+            "alerts.baseline_min_rate");
+  EXPECT_EQ(only_error(load_string("[alerts]\nfleet_publish_ceiling = \"many\"\n")).key,
+            "alerts.fleet_publish_ceiling");
+}
+
 TEST(config_alerts, webhook_is_off_by_default_and_read_with_its_keys) {
   EXPECT_FALSE(load_string("").cfg->alerts.webhook);
   const auto r = load_string("[alerts]\nwebhook = \"https://hooks.example.com:8443/alerts?team=ops\"\n"
