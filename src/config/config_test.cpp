@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config/config.hpp"
@@ -1043,22 +1044,16 @@ TEST(config_alerts, certificate_expiry_days_defaults_to_30_and_0_turns_it_off) {
 }
 
 TEST(config_alerts, rate_baseline_keys_have_defaults_ranges_and_0_turns_checks_off) {
-  const auto defaults = load_string("");
-  const auto& d = defaults.cfg->alerts;
-  EXPECT_EQ(d.baseline_interval, std::chrono::seconds{10});
-  EXPECT_EQ(d.baseline_warmup, 30u);
-  EXPECT_EQ(d.baseline_factor, 10u);
-  EXPECT_EQ(d.baseline_min_rate, 10u);
-  EXPECT_EQ(d.fleet_publish_ceiling, 0u);
+  const auto keys = [](const load_result& r) {
+    const auto& a = r.cfg->alerts;
+    return std::tuple{a.baseline_interval.count(), a.baseline_warmup, a.baseline_factor, a.baseline_min_rate,
+                      a.fleet_publish_ceiling};
+  };
+  EXPECT_EQ(keys(load_string("")), std::tuple(10, 30u, 10u, 10u, 0u));
   const auto r = load_string("[alerts]\nbaseline_interval = 1\nbaseline_warmup = 3\nbaseline_factor = 0\n"
                              "baseline_min_rate = 0\nfleet_publish_ceiling = 5000\n");
   ASSERT_TRUE(r.ok()) << all_diagnostics(r);
-  const auto& a = r.cfg->alerts;
-  EXPECT_EQ(a.baseline_interval, std::chrono::seconds{1});
-  EXPECT_EQ(a.baseline_warmup, 3u);
-  EXPECT_EQ(a.baseline_factor, 0u);
-  EXPECT_EQ(a.baseline_min_rate, 0u);
-  EXPECT_EQ(a.fleet_publish_ceiling, 5000u);
+  EXPECT_EQ(keys(r), std::tuple(1, 3u, 0u, 0u, 5000u));
   const auto e = only_error(load_string("[alerts]\nbaseline_interval = 0\n", "f.toml"));
   EXPECT_EQ(e.key, "alerts.baseline_interval");
   EXPECT_EQ(e.line, 2u);
