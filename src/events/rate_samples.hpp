@@ -25,7 +25,7 @@ namespace firehook::events {
 
 struct rate_sample {
   std::string method;   // of the identity: "certificate", "password", "jwt", "anonymous"
-  std::string identity; // its name (empty for anonymous clients)
+  std::string identity; // its name ("anonymous" for anonymous clients, judged by client id)
   std::string client_id;
   std::uint32_t published = 0;           // PUBLISH packets received from the client in the interval
   std::uint32_t received = 0;            // PUBLISH packets sent to it in the interval
