@@ -10,6 +10,7 @@
 #include "app/command_config.hpp"
 #include "app/posture.hpp"
 #include "audit/alert_outputs.hpp"
+#include "audit/baselines.hpp"
 #include "audit/certificate_expiry.hpp"
 #include "audit/detectors.hpp"
 #include "audit/reader.hpp"
@@ -63,6 +64,12 @@ void add_alert_sinks(const config::config& cfg, broker::broker& b) {
       audit::detector_settings{a.auth_failures, a.probing, a.flapping, a.shared_credential, a.window,
                                a.max_tracked, a.rate_limited, a.address_changes},
       b.shared_events()));
+  if (a.baseline_factor > 0 || a.fleet_publish_ceiling > 0) {
+    b.events().add_sink(std::make_shared<audit::baselines>(
+        audit::baseline_settings{a.baseline_interval, a.baseline_warmup, a.baseline_factor,
+                                 a.baseline_min_rate, a.fleet_publish_ceiling, a.window, a.max_tracked},
+        b.rate_samples(), b.stats(), b.shared_events()));
+  }
   if (a.certificate_expiry_days > 0) {
     b.events().add_sink(std::make_shared<audit::certificate_expiry>(
         a.certificate_expiry_days, [&cfg] { return listener_certificates(cfg); }, b.shared_events()));

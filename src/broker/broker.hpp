@@ -26,6 +26,7 @@
 #include "broker/transport.hpp"
 #include "config/config.hpp"
 #include "events/hub.hpp"
+#include "events/rate_samples.hpp"
 #include "events/statistics.hpp"
 #include "router/retained_store.hpp"
 #include "security/auth_factory.hpp"
@@ -103,6 +104,10 @@ public:
   events::emitter& shard_events(unsigned index) { return events_.producer(index); }
   events::emitter& shared_events() { return events_.shared(); }
 
+  // Each client's message counts per [alerts] baseline_interval, from the shards to the rate-baseline
+  // detector (audit/baselines.hpp); at most alerts.max_tracked wait. Any thread.
+  events::rate_samples& rate_samples() { return rate_samples_; }
+
   // The bans in force (ban_list.hpp) and the counts of failed logins and connects that earn them
   // (security/login_guard.hpp). Any thread.
   ban_list& bans() { return bans_; }
@@ -173,6 +178,7 @@ private:
   router::retained_store retained_;
   events::statistics stats_;
   std::unique_ptr<std::atomic<std::int64_t>[]> clients_by_listener_; // one per listener
+  events::rate_samples rate_samples_{cfg_->alerts.max_tracked};
   ban_list bans_{events_.shared(), stats_};
   security::login_guard guard_{cfg_->abuse, clock_};
   std::atomic<std::uint64_t> next_subscriber_{1};

@@ -6,6 +6,7 @@
 // bounded time) for verdicts to come back.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <filesystem>
@@ -519,6 +520,40 @@ TEST(rates, subscribes_have_a_rate_of_their_own) {
   EXPECT_EQ(ack_ids(net.received(0, c)), std::vector<std::uint16_t>{7});
   // Subscribed before the PUBLISH was read: it gets its own message back.
   EXPECT_EQ(only<mqtt::publish>(net.received(0, c)).size(), 1u);
+}
+
+TEST(rates, every_baseline_interval_each_session_with_traffic_is_sampled_once) {
+  network net(config_text, 1);
+  net.at(0).on_tick(); // the first interval starts
+  const auto sub = net.connect(0, connect_packet(protocol_version::v5, "sub"));
+  subscribe(net, 0, sub, "t");
+  const auto pub = net.connect(0, connect_packet(protocol_version::v5, "pub"));
+  net.connect(0, connect_packet(protocol_version::v5, "idle"));
+  for (std::uint16_t id = 1; id <= 3; ++id) {
+    net.at(0).on_packet(pub, mqtt::packet(qos1("t", id)));
+  }
+  net.pump(idle);
+  net.clock().advance(9s);
+  net.at(0).on_tick();
+  EXPECT_TRUE(net.the_broker().rate_samples().take().empty()); // not yet [alerts] baseline_interval (10 s)
+  net.clock().advance(1s);
+  net.at(0).on_tick();
+  auto samples = net.the_broker().rate_samples().take();
+  std::sort(samples.begin(), samples.end(),
+            [](const auto& a, const auto& b) { return a.client_id < b.client_id; });
+  ASSERT_EQ(samples.size(), 2u); // the idle client has none
+  EXPECT_EQ(samples[0].client_id, "pub");
+  EXPECT_EQ(samples[0].method, "anonymous");
+  EXPECT_EQ(samples[0].published, 3u);
+  EXPECT_EQ(samples[0].received, 0u);
+  EXPECT_EQ(samples[0].interval, 10s);
+  EXPECT_EQ(samples[1].client_id, "sub");
+  EXPECT_EQ(samples[1].published, 0u);
+  EXPECT_EQ(samples[1].received, 3u);
+  // The counts started again.
+  net.clock().advance(10s);
+  net.at(0).on_tick();
+  EXPECT_TRUE(net.the_broker().rate_samples().take().empty());
 }
 
 // --- durable store --------------------------------------------------------------------------------

@@ -122,6 +122,9 @@ void shard::dispatch(const connection& c, mqtt::packet&& p) {
     return;
   }
   session_slot& slot = it->second;
+  if (std::holds_alternative<mqtt::publish>(p)) {
+    ++slot.published;
+  }
   slot.s->on_packet(std::move(p));
   if (slot.s->congested()) {
     slot.s->relieve(backlog(slot)); // its acknowledgements may have made room

@@ -75,7 +75,7 @@ public:
   void on_decode_error(connection_id id, std::error_code ec);
   // The connection is gone (peer, error, or after our close).
   void on_closed(connection_id id);
-  // Every ~100 ms: due timers, statistics, $SYS (shard 0), retained expiry (shard 0).
+  // Every ~100 ms: due timers, statistics, rate samples, $SYS (shard 0), retained expiry (shard 0).
   void on_tick();
   void count_bytes(std::uint64_t in, std::uint64_t out);
   // SIGTERM phase 1: publish the wills of the connected clients.
@@ -137,6 +137,9 @@ private:
     std::optional<connection_id> conn; // while connected
     std::uint64_t epoch = 0;           // registry claim of the connection that made or resumed it
     unsigned changes_in_flight = 0;    // subscription changes not yet acknowledged by every shard
+    // PUBLISH packets from the client and to it since the last rate sample (sample_rates).
+    std::uint32_t published = 0;
+    std::uint32_t delivered = 0;
     std::vector<message::handover_request> deferred; // takeovers waiting for those changes
     std::shared_ptr<const security::identity> who;   // of the current or last connection
     bool running = false;                            // run_actions() is draining it
@@ -183,7 +186,8 @@ private:
   void record_refused_publish(const session_slot& slot, session::publish_refused& x);
   void record_subscriptions(const session_slot& slot, const session::apply_subscriptions& x);
   void send_packet(connection_id id, mqtt::protocol_version v, const mqtt::packet& p);
-  void send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p);
+  // To the slot's connection (which it has), counted in slot.delivered.
+  void send_publish(session_slot& slot, const session::send_publish& p);
   // `may_slow`: a client's PUBLISH, whose publisher is slowed when the message reaches a
   // congested subscriber (not a will, not $SYS).
   void route(const mqtt::message_ptr& m, subscriber_id publisher, bool may_slow = false);
@@ -236,7 +240,7 @@ private:
   // in output_held_, sent by release_output once that batch is committed.
   bool hold_output(subscriber_id sid, session::action& a);
   void release_output();
-  void send_action(const session_slot& slot, session::action& a);
+  void send_action(session_slot& slot, session::action& a);
   void schedule_store_flush();
   // Submits what this turn wrote (one batch per turn); its acknowledgements wait for the commit.
   void flush_store();
@@ -253,6 +257,9 @@ private:
   void count_messages_held();
   void publish_sys();
   void report_drops();
+  // Every [alerts] baseline_interval: one rate sample per session that published or received since
+  // the last, to broker::rate_samples() (audit/baselines.hpp); the counts start again.
+  void sample_rates(base::time_point now);
 
   broker& broker_;
   const unsigned shard_index_;
@@ -331,6 +338,7 @@ private:
   base::time_point next_sys_{};
   base::time_point next_census_{};                              // of count_messages_held()
   std::int64_t queued_counted_ = 0, inflight_counted_ = 0; // this shard's share of the gauges
+  base::time_point last_sample_{}; // of sample_rates; {} until the first tick
   bool shutting_down_ = false;
 
   std::vector<std::byte> wire_; // encode scratch

@@ -43,7 +43,7 @@ void shard::run_actions(subscriber_id sid) {
                      },
                      [&](session::send_publish& x) {
                        if (slot.conn && !hold_output(sid, a)) {
-                         send_publish(*slot.conn, slot.s->version(), x);
+                         send_publish(slot, x);
                        }
                      },
                      [&](session::close_connection& x) { closed_by_session(slot, sid, x); },
@@ -137,9 +137,11 @@ void shard::send_packet(connection_id id, mqtt::protocol_version v, const mqtt::
   transport_.send(id, wire_);
 }
 
-void shard::send_publish(connection_id id, mqtt::protocol_version v, const session::send_publish& p) {
+void shard::send_publish(session_slot& slot, const session::send_publish& p) {
+  const connection_id id = *slot.conn;
+  ++slot.delivered;
   wire_.clear();
-  mqtt::encode_publish_header(p.header, p.message->payload.size(), v, wire_);
+  mqtt::encode_publish_header(p.header, p.message->payload.size(), slot.s->version(), wire_);
   transport_.send(id, wire_);
   if (!p.message->payload.empty()) {
     transport_.send_payload(id, p.message);

@@ -125,12 +125,12 @@ void shard::release_output() {
   }
 }
 
-void shard::send_action(const session_slot& slot, session::action& a) {
+void shard::send_action(session_slot& slot, session::action& a) {
   if (!slot.conn) {
     return; // gone meanwhile: the session sends it again when the client is back
   }
   if (auto* p = std::get_if<session::send_publish>(&a)) {
-    send_publish(*slot.conn, slot.s->version(), *p);
+    send_publish(slot, *p);
   } else if (auto* q = std::get_if<session::send_packet>(&a)) {
     send_packet(*slot.conn, slot.s->version(), q->packet);
   }

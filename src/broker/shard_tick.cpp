@@ -2,6 +2,7 @@
 #include <chrono>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "broker/shard.hpp"
 
@@ -31,6 +32,7 @@ void shard::on_tick() {
   }
   flush_statistics();
   report_drops();
+  sample_rates(now);
   if (shard_index_ != 0) {
     return;
   }
@@ -124,6 +126,38 @@ void shard::report_drops() {
     }
   }
   drop_reports_.clear();
+}
+
+void shard::sample_rates(base::time_point now) {
+  const auto& a = broker_.cfg().alerts;
+  if (!a.enabled || a.baseline_factor == 0) {
+    return; // the counts are not read (and wrap around harmlessly)
+  }
+  if (last_sample_ == base::time_point{}) {
+    last_sample_ = now;
+    return;
+  }
+  if (now - last_sample_ < a.baseline_interval) {
+    return;
+  }
+  const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(now - last_sample_);
+  last_sample_ = now;
+  std::vector<events::rate_sample> batch;
+  for (auto& [sid, slot] : sessions_) {
+    if (slot.published == 0 && slot.delivered == 0) {
+      continue;
+    }
+    // A session that went offline within the interval is sampled too: a flood just before leaving counts.
+    if (slot.who != nullptr) {
+      batch.push_back(events::rate_sample{slot.who->method, slot.who->name, slot.s->client_id(),
+                                          slot.published, slot.delivered, interval});
+    }
+    slot.published = 0;
+    slot.delivered = 0;
+  }
+  if (!batch.empty()) {
+    broker_.rate_samples().add(std::move(batch));
+  }
 }
 
 void shard::publish_own(mqtt::message_ptr m) {

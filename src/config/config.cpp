@@ -1086,6 +1086,11 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     section.integer("window", a.window, 1, 86'400);
     section.integer("max_tracked", a.max_tracked, 100, 10'000'000);
     section.integer("certificate_expiry_days", a.certificate_expiry_days, 0, 3650);
+    section.integer("baseline_interval", a.baseline_interval, 1, 3600);
+    section.integer("baseline_warmup", a.baseline_warmup, 1, 100'000);
+    section.integer("baseline_factor", a.baseline_factor, 0, 1'000'000);
+    section.integer("baseline_min_rate", a.baseline_min_rate, 0, 100'000'000);
+    section.integer("fleet_publish_ceiling", a.fleet_publish_ceiling, 0, 1'000'000'000);
     read_webhook(section, a, base);
     section.finish();
   }

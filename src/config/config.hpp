@@ -302,6 +302,15 @@ struct alert_settings {
   // A server or CA certificate of a TLS listener that expires within this many days raises an
   // alert (at start-up, after a reload of the listener's files, once a day). 0 = off. 0..3650
   std::uint32_t certificate_expiry_days = 30;
+  // Rate baselines (docs/audit.md#rate-baselines): every baseline_interval each client's publish
+  // and receive rates are compared with the learned rate of its identity, and the broker's received
+  // rate with fleet_publish_ceiling.
+  std::chrono::seconds baseline_interval{10}; // 1..3600
+  std::uint32_t baseline_warmup = 30;         // samples before an identity is judged. 1..100'000
+  std::uint32_t baseline_factor = 10;         // times the learned rate that alerts; 0 = off. 0..1'000'000
+  std::uint32_t baseline_min_rate = 10;       // messages/s below which nothing alerts. 0..100'000'000
+  // Messages/s received by the broker from all clients together; 0 = off. 0..1'000'000'000
+  std::uint32_t fleet_publish_ceiling = 0;
   // Where each alert is POSTed as JSON (docs/audit.md#webhook); absent: no webhook.
   std::optional<webhook_settings> webhook;
 };

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "config/config.hpp"
@@ -1043,6 +1044,28 @@ TEST(config_alerts, certificate_expiry_days_defaults_to_30_and_0_turns_it_off) {
   EXPECT_EQ(load_string("[alerts]\ncertificate_expiry_days = 0\n").cfg->alerts.certificate_expiry_days, 0u);
   EXPECT_EQ(only_error(load_string("[alerts]\ncertificate_expiry_days = 4000\n")).key,
             "alerts.certificate_expiry_days");
+}
+
+TEST(config_alerts, rate_baseline_keys_have_defaults_ranges_and_0_turns_checks_off) {
+  const auto keys = [](const load_result& r) {
+    const auto& a = r.cfg->alerts;
+    return std::tuple{a.baseline_interval.count(), a.baseline_warmup, a.baseline_factor, a.baseline_min_rate,
+                      a.fleet_publish_ceiling};
+  };
+  EXPECT_EQ(keys(load_string("")), std::tuple(10, 30u, 10u, 10u, 0u));
+  const auto r = load_string("[alerts]\nbaseline_interval = 1\nbaseline_warmup = 3\nbaseline_factor = 0\n"
+                             "baseline_min_rate = 0\nfleet_publish_ceiling = 5000\n");
+  ASSERT_TRUE(r.ok()) << all_diagnostics(r);
+  EXPECT_EQ(keys(r), std::tuple(1, 3u, 0u, 0u, 5000u));
+  const auto e = only_error(load_string("[alerts]\nbaseline_interval = 0\n", "f.toml"));
+  EXPECT_EQ(e.key, "alerts.baseline_interval");
+  EXPECT_EQ(e.line, 2u);
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_warmup = 0\n")).key, "alerts.baseline_warmup");
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_factor = -1\n")).key, "alerts.baseline_factor");
+  EXPECT_EQ(only_error(load_string("[alerts]\nbaseline_min_rate = 100000001\n")).key,
+            "alerts.baseline_min_rate");
+  EXPECT_EQ(only_error(load_string("[alerts]\nfleet_publish_ceiling = \"many\"\n")).key,
+            "alerts.fleet_publish_ceiling");
 }
 
 TEST(config_alerts, webhook_is_off_by_default_and_read_with_its_keys) {

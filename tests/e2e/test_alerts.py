@@ -141,6 +141,74 @@ def test_a_client_over_its_rate_again_and_again(start_broker, raw):
     assert a["client_id"] == cid and "went over its publish or subscribe rate 3 times" in a["reason"], a
 
 
+def paced(steps, period, each):
+    """Calls each(step) `steps` times, one every `period` seconds (not drifting)."""
+    start = time.monotonic()
+    for step in range(steps):
+        each(step)
+        delay = start + (step + 1) * period - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+
+def test_a_client_far_above_its_learned_rate_and_a_steady_one(start_broker, clients, tmp_path):
+    """Rate baselines (1 s intervals, judged after 3): a meter that published 5 messages a second
+    for a while and then 100 a second (20 times) raises rate_baseline naming its identity; a client
+    publishing 20 a second throughout raises none."""
+    settings = {"broker": {"state_dir": str(tmp_path / "st")},
+                "alerts": {"baseline_interval": 1, "baseline_warmup": 3, "baseline_factor": 10,
+                           "baseline_min_rate": 10}}
+    cfg, _ = write_config(tmp_path, settings, name="users.toml")
+    subprocess.run([firehook_binary(), "user", "-c", str(cfg), "add", "meter-7", "--password-stdin"],
+                   input="s3cret-pass\n", text=True, check=True, capture_output=True, timeout=60)
+    b = start_broker(settings)
+    meter = password_client(clients, b, V5, "meter-7", "s3cret-pass")
+    steady = clients(b, V5, client_id=unique("steady"))
+
+    def learn(step):  # every 50 ms: the steady client 20/s, the meter 5/s
+        steady.publish("plant/steady", b"%d" % step, 0)
+        if step % 4 == 0:
+            meter.publish("plant/meter", b"%d" % step, 0)
+
+    paced(120, 0.05, learn)  # 6 s: a few samples past the warm-up
+    assert alerts(b, "rate_baseline") == [], "5/s and 20/s are their usual rates"
+
+    def burst(step):  # the meter 100/s
+        steady.publish("plant/steady", b"%d" % step, 0)
+        for i in range(5):
+            meter.publish("plant/meter", b"%d-%d" % (step, i), 0)
+
+    paced(50, 0.05, burst)  # 2.5 s
+    a = b.wait_for_event("alert", subject="rate_baseline", timeout=5)
+    assert (a["identity"], a["method"], a["client_id"]) == ("meter-7", "password", meter.client_id), a
+    assert 'identity "meter-7" published' in a["reason"] and "more than 10 times its learned rate" in a["reason"], a
+    assert a["count"] >= 50, a
+    time.sleep(1.5)
+    found = alerts(b, "rate_baseline")
+    assert len(found) == 1, "one alert per identity per window, none for the steady client: %r" % found
+
+
+def test_the_fleet_ceiling(start_broker, clients):
+    """Every second the broker's received rate is compared with fleet_publish_ceiling (60/s here):
+    two clients at 10/s each stay under it, at 100/s each they go over it."""
+    b = start_broker({"alerts": {"baseline_interval": 1, "baseline_factor": 0, "fleet_publish_ceiling": 60}})
+    pubs = [clients(b, V5, client_id=unique("fleet")) for _ in range(2)]
+
+    def each(per_step):
+        def publish(step):
+            for p in pubs:
+                for i in range(per_step):
+                    p.publish("fleet/t", b"%d-%d" % (step, i), 0)
+        return publish
+
+    paced(30, 0.1, each(1))  # 3 s at 20/s in all
+    assert alerts(b, "fleet_ceiling") == []
+    paced(25, 0.1, each(10))  # 2.5 s at 200/s in all
+    a = b.wait_for_event("alert", subject="fleet_ceiling", timeout=5)
+    assert a["count"] > 60 and "above alerts.fleet_publish_ceiling = 60/s" in a["reason"], a
+    assert alerts(b, "rate_baseline") == [], "baseline_factor = 0 turns that check off"
+
+
 # ----------------------------------------------------------------------------------------------
 # Where alerts go: $SYS/broker/alerts/<detector>, the webhook; the certificate_expiry detector.
 
