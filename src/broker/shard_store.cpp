@@ -92,12 +92,15 @@ void shard::rewrite_stored(subscriber_id sid, const session_slot& slot, const se
 }
 
 bool shard::hold_output(subscriber_id sid, session::action& a) {
-  const auto it = output_held_.find(sid);
-  if (it == output_held_.end()) {
-    return false;
+  if (output_held_.empty()) {
+    return false; // no QoS 2 record of any session waits: nothing on the publish path to look up
   }
   if (const auto* p = std::get_if<session::send_packet>(&a); p && !std::holds_alternative<mqtt::pubrel>(p->packet)) {
     return false; // acknowledgements of its own messages, SUBACK, PINGRESP: not in the delivery order
+  }
+  const auto it = output_held_.find(sid);
+  if (it == output_held_.end()) {
+    return false;
   }
   held_output& h = it->second;
   if (h.barrier <= committed_generation_ && h.sends.empty()) {
