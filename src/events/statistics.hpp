@@ -29,7 +29,14 @@ namespace firehook::events {
   X(messages_sent, counter, "messages/sent", "firehook_messages_sent_total",                                 \
     "PUBLISH packets sent to clients (resends included)")                                                    \
   X(messages_dropped, counter, "messages/dropped", "firehook_messages_dropped_total",                        \
-    "deliveries dropped: over a session's bounds or the client's Maximum Packet Size")                       \
+    "deliveries dropped, for every reason below")                                                            \
+  X(messages_dropped_queue_full, counter, "messages/dropped/queue_full",                                     \
+    "firehook_messages_dropped_queue_full_total",                                                            \
+    "deliveries dropped over a session's bounds: QoS 0 to a full session, offline queues (queue_overflow)")  \
+  X(messages_dropped_too_large, counter, "messages/dropped/too_large", "firehook_messages_dropped_too_large_total", \
+    "deliveries dropped because they exceed the client's Maximum Packet Size")                               \
+  X(messages_expired, counter, "messages/expired", "firehook_messages_expired_total",                        \
+    "deliveries discarded because their Message Expiry Interval passed before they were sent")               \
   X(messages_queued, gauge, "messages/queued", "firehook_messages_queued",                                   \
     "QoS 1/2 messages waiting in sessions' queues, online and offline (counted every second)")               \
   X(messages_inflight, gauge, "messages/inflight", "firehook_messages_inflight",                             \

@@ -214,7 +214,9 @@ private:
   void persist();
   void pump();
   void resend_inflight();
-  bool expired(const mqtt::message& m) const;
+  // The message's expiry interval has passed: counted (messages_expired), the caller discards it.
+  bool expired(const mqtt::message& m);
+  // Counts a dropped delivery (in all and by reason) and reports the session's drops once.
   void drop(bool too_large);
 
   // lifecycle (session.cpp)

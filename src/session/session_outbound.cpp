@@ -27,12 +27,17 @@ std::uint64_t footprint(const delivery& d) {
   return sizeof(delivery) + mqtt::footprint(*d.message) + d.subscription_ids.size() * sizeof(std::uint32_t);
 }
 
-bool session::expired(const mqtt::message& m) const {
-  return m.expires_at && *m.expires_at <= clock_.now();
+bool session::expired(const mqtt::message& m) {
+  if (m.expires_at && *m.expires_at <= clock_.now()) {
+    stats_.add(events::stat::messages_expired);
+    return true;
+  }
+  return false;
 }
 
 void session::drop(bool too_large) {
   stats_.add(events::stat::messages_dropped);
+  stats_.add(too_large ? events::stat::messages_dropped_too_large : events::stat::messages_dropped_queue_full);
   ++(too_large ? dropped_.too_large : dropped_.over_bound);
   if (!drops_reported_) {
     drops_reported_ = true;

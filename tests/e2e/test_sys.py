@@ -131,6 +131,39 @@ def test_clients_cannot_publish_to_sys(start_broker, clients, version):
     assert late.expect(2).payload.startswith(b"firehook "), "the retained $SYS value was replaced"
 
 
+DROP_TOPICS = ["$SYS/broker/messages/dropped", "$SYS/broker/messages/dropped/queue_full",
+               "$SYS/broker/messages/dropped/too_large", "$SYS/broker/messages/expired"]
+
+
+def test_drops_are_counted_by_reason(start_broker, clients):
+    """Each reason has its counter: over a session's bounds, over the client's Maximum Packet Size,
+    and (not a drop) a Message Expiry Interval that passed while the message waited."""
+    b = start_broker({"limits": {"max_queued_messages": 2}, "broker": {"sys_interval": 1}})
+    small = clients(b, V5, props={"MaximumPacketSize": 200})
+    small.subscribe("why/big", 1)
+    cid = unique("why")
+    session = {"clean": False, "props": {"SessionExpiryInterval": 60}}
+    sub = clients(b, V5, client_id=cid, **session)
+    sub.subscribe("why/q", 1)
+    sub.disconnect()
+    b.wait_for_event("client_disconnected", client_id=cid)
+    pub = clients(b, V5)
+    pub.publish("why/big", b"L" * 500, 1)  # too large for `small`: 1
+    pub.publish("why/q", b"brief", 1, props={"MessageExpiryInterval": 1})
+    for i in range(3):  # the queue holds 2: "brief" and "0"; "1" and "2" are dropped
+        pub.publish("why/q", str(i).encode(), 1)
+    time.sleep(1.5)  # "brief" expires while it waits
+    sub = clients(b, V5, client_id=cid, **session)
+    assert [m.payload for m in sub.expect_n(1)] == [b"0"]
+    watch = clients(b, V311)
+    for topic in DROP_TOPICS:
+        watch.subscribe(topic, 0)
+    want = {"$SYS/broker/messages/dropped": 3, "$SYS/broker/messages/dropped/queue_full": 2,
+            "$SYS/broker/messages/dropped/too_large": 1, "$SYS/broker/messages/expired": 1}
+    got = latest(watch, DROP_TOPICS, timeout=4, until=lambda v: {t: number(v[t]) for t in v} == want)
+    assert {t: number(v) for t, v in got.items()} == want
+
+
 def test_drops_are_counted_and_logged(start_broker, clients, version):
     """Past the per-session bound a delivery is dropped, never silently: $SYS counts it and the
     broker logs a line (docs/broker.md)."""
