@@ -140,6 +140,11 @@ std::vector<risk> assess(const config::config& cfg, const std::filesystem::path&
         r.add(severity::medium, std::move(d),
               "bind client ids to identities (auth.certificate.client_id = \"must_match\")");
       }
+      for (auto d : config::idle_deny_warnings(*loaded.topics)) {
+        r.add(severity::low, std::move(d),
+              "correct the pattern or roles to what the rule was meant to deny (topics explain shows what a "
+              "client may do), or remove it");
+      }
     }
   }
 

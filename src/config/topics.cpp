@@ -641,6 +641,50 @@ std::vector<diagnostic> client_id_grant_warnings(const config& cfg, const topics
   return out;
 }
 
+namespace {
+
+// Whether some topic matches both patterns from levels a[i..] and b[j..]. A placeholder matches
+// any one level, like '+' (a grant's bindings only narrow it).
+bool may_meet(const std::vector<pattern_level>& a, std::size_t i, const std::vector<pattern_level>& b,
+              std::size_t j) {
+  using kind = pattern_level::kind;
+  if ((i < a.size() && a[i].type == kind::multi_wildcard) || (j < b.size() && b[j].type == kind::multi_wildcard)) {
+    return true; // '#' matches whatever the other has left, nothing included ("a/#" matches "a")
+  }
+  if (i == a.size() || j == b.size()) {
+    return i == a.size() && j == b.size();
+  }
+  const bool fixed = a[i].type == kind::literal && b[j].type == kind::literal;
+  return (!fixed || a[i].text == b[j].text) && may_meet(a, i + 1, b, j + 1);
+}
+
+} // namespace
+
+std::vector<diagnostic> idle_deny_warnings(const topics_file& topics) {
+  std::vector<diagnostic> out;
+  for (std::size_t i = 0; i < topics.denies.size(); ++i) {
+    const deny_rule& deny = topics.denies[i];
+    const auto reaches = [&](const std::vector<grant>& grants) {
+      return std::any_of(grants.begin(), grants.end(), [&](const grant& g) {
+        return deny.roles == std::vector<std::string>{"*"} ||
+               std::find(deny.roles.begin(), deny.roles.end(), g.role) != deny.roles.end();
+      });
+    };
+    const bool effective = std::any_of(topics.topics.begin(), topics.topics.end(), [&](const topic_definition& t) {
+      return ((deny.publish && reaches(t.publish)) || (deny.subscribe && reaches(t.subscribe))) &&
+             may_meet(deny.pattern.levels, 0, t.pattern.levels, 0);
+    });
+    if (!effective) {
+      out.push_back(diagnostic{topics.file, deny.at.line, deny.at.column, "deny[" + std::to_string(i) + "]",
+                               "the deny rule for \"" + deny.pattern.text +
+                                   "\" has no effect: nothing grants its roles a topic it matches, so that is "
+                                   "denied already (a typo in its pattern or roles?)",
+                               true});
+    }
+  }
+  return out;
+}
+
 topics_load_result load_topics_file(const std::filesystem::path& path) {
   std::string text;
   if (auto unreadable = detail::read_file(path, text)) {

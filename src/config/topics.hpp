@@ -174,4 +174,10 @@ topics_load_result load_topics_string(std::string_view toml, std::string_view fi
 // certificates with client_id = "any"). None when no listener admits such clients.
 std::vector<diagnostic> client_id_grant_warnings(const config& cfg, const topics_file& topics);
 
+// Warnings about deny rules that deny nothing: no grant of the rule's action (publish, subscribe)
+// to one of its roles (any role for "*") is on a topic pattern that can match a topic the rule
+// matches. What nothing grants is denied already, so such a rule is dead, and most likely a typo
+// in its pattern or roles that leaves what it was meant to deny granted. One warning per rule.
+std::vector<diagnostic> idle_deny_warnings(const topics_file& topics);
+
 } // namespace firehook::config

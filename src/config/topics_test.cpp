@@ -457,6 +457,50 @@ client_id = "any"
   EXPECT_EQ(client_id_grant_warnings(*cfg.cfg, *topics.topics).size(), 3u);
 }
 
+TEST(topics_file, deny_rules_that_deny_nothing_are_warned_about) {
+  const auto topics = load_topics_string(R"([roles.device]
+[roles.app]
+[[topic]]
+pattern = "sites/{site}/telemetry"
+description = "x"
+publish = ["device"]
+subscribe = ["app"]
+[[topic]]
+pattern = "internal/#"
+description = "x"
+subscribe = ["app"]
+[[deny]]
+pattern = "sites/+/telemetry"
+roles = ["app"]
+only = "subscribe"
+[[deny]]
+pattern = "interal/#"
+roles = ["*"]
+[[deny]]
+pattern = "internal/secrets"
+roles = ["device"]
+[[deny]]
+pattern = "sites/a/telemetry/#"
+roles = ["device"]
+only = "publish"
+[[deny]]
+pattern = "internal/+/x"
+roles = ["app"]
+only = "publish"
+)",
+                                         "topics.toml");
+  ASSERT_TRUE(topics.ok()) << all_diagnostics(topics);
+  const auto w = idle_deny_warnings(*topics.topics);
+  // deny[0] (apps reading telemetry) and deny[3] ('#' meets the topic's end) deny what is granted;
+  // deny[1] is a typo, deny[2] names a role granted nothing there, deny[4] an action not granted.
+  ASSERT_EQ(w.size(), 3u);
+  EXPECT_EQ(w[0].key, "deny[1]");
+  EXPECT_EQ(w[0].to_string().substr(0, 27), "topics.toml:16:1: warning: ");
+  EXPECT_THAT(w[0].message, HasSubstr("\"interal/#\" has no effect"));
+  EXPECT_EQ(w[1].key, "deny[2]");
+  EXPECT_EQ(w[2].key, "deny[4]");
+}
+
 TEST(identity_source, round_trips) {
   for (std::string_view text : {"client_id", "username", "cert.cn", "cert.ou", "cert.san_dns", "cert.san_uri",
                                 "cert.san_email", "claim.site", "attr.building"}) {

@@ -157,6 +157,20 @@ def test_risky_grants_in_the_topics_file_are_reported_where_they_are(tmp_path):
     assert f"MEDIUM {topics}:{grant_line}:" in p.stdout and "a wildcard over the first level" in p.stdout, p.stdout
 
 
+def test_a_deny_rule_that_denies_nothing_is_reported_where_it_is(tmp_path):
+    settings = good(tmp_path)
+    topics = Path(settings["topics"])
+    # A typo: thermostats are granted nothing under "internal/" anyway, and nothing under "interal/".
+    text = topics.read_text() + '\n[[deny]]\npattern = "interal/#"\nroles = ["thermostat"]\n'
+    topics.write_text(text)
+    deny_line = len(text.splitlines()) - 2  # the [[deny]] header
+    p, path, _ = posture(tmp_path, settings)
+    assert p.returncode == 0, p.stdout  # low
+    assert f"LOW    {topics}:{deny_line}:" in p.stdout and '"interal/#" has no effect' in p.stdout, p.stdout
+    # The example's own deny rules all deny something.
+    assert p.stdout.count("has no effect") == 1, p.stdout
+
+
 def test_rates_and_budgets_turned_off(tmp_path):
     crt, key = openssl_cert(tmp_path, "server", P256)
     gateways = dict(tls_listener(crt, key), name="gateways", port=8884, rate_limits={"publish_rate": 0})
