@@ -35,6 +35,9 @@ The scenarios of AUDIT_COST (fan-in QoS 1, 100 pairs QoS 0, plain connections) a
 build with its audit log off ([audit] enabled = false), interleaved likewise: the table "The audit
 log on and off" says what the audit log costs (issue 13: within 10%).
 
+Once per comparison, the build also gets an admin endpoint and 10,000 idle clients, and its
+`/metrics` is scraped while they are connected: "Metrics scrape with many clients connected".
+
 Everything a run writes is kept under BUILD/bench-results/ (one JSON line per run, broker logs).
 Python 3 standard library only; the broker binaries, openssl, taskset and mosquitto are external.
 """
@@ -54,6 +57,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +68,7 @@ BACKPRESSURE_END = "<!-- End of the backpressure section. -->"
 BACKPRESSURE_TITLE = "Backpressure at default limits (issue 12)"
 
 LISTENER_RE = re.compile(r'^firehook: listener "[^"]+" (mqtts?) on (\S+):(\d+)\s*$')
+ADMIN_RE = re.compile(r'^firehook: listener "admin" http on (\S+):(\d+)\s*$')
 
 
 # --- scenarios -------------------------------------------------------------------------------
@@ -507,7 +512,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
     ap.add_argument("--quick", action="store_true", help="short runs: a smoke test of the pipeline")
-    ap.add_argument("--only", default="", help="comma-separated scenario keys, and `unpinned` for the scaling runs (default: all)")
+    ap.add_argument("--only", default="", help="comma-separated scenario keys, `unpinned` for the scaling runs and `scrape` for the "
+                    "metrics scrape with 10,000 clients (default: all)")
     ap.add_argument("--micro", default="", help="a file with the micro-benchmarks' output, quoted in RESULTS.md")
     ap.add_argument("--mosquitto", default=shutil.which("mosquitto") or "/usr/sbin/mosquitto")
     ap.add_argument("--baseline", default="",
@@ -628,6 +634,14 @@ def main():
                 if sc.key in ("fanin_q0", "pairs_q0"):
                     one(sc, "firehook", None, None, 0, run)
 
+    if not opt.only or "scrape" in opt.only.split(","):
+        conns = 1000 if opt.quick else 10000
+        try:
+            machine["scrape"] = measure_scrape(firehook, bench_bin, tmp / "scrape", tls_files, broker_cpus,
+                                               gen_cpus, conns, outdir)
+        except (OSError, subprocess.SubprocessError) as e:
+            machine["scrape"] = {"error": str(e)}
+        print(f"compare.py: metrics scrape: {machine['scrape']}", file=sys.stderr)
     machine["load_after"] = sh("cat /proc/loadavg")
     elapsed = time.monotonic() - t_start
     print(f"compare.py: load after: {machine['load_after']}; {elapsed:.0f} s", file=sys.stderr)
@@ -670,6 +684,8 @@ def write_results(out, opt, machine, selected, results, failures, findings, comm
                                       outdir, kinds)) + "\n"
     else:
         top = old_main or "# Firehook vs Mosquitto: side-by-side benchmark\n\n"
+        if machine.get("scrape"):  # --only scrape: its section replaces the file's
+            top = replace_scrape_section(top, "\n".join(scrape_section(machine)) + "\n")
     if backpressure_scenarios:
         backpressure = "\n".join(
             [BACKPRESSURE_BEGIN] + backpressure_section(opt, machine, backpressure_scenarios, results, failures,
@@ -731,6 +747,7 @@ def main_section(opt, machine, selected, results, failures, commands, broker_com
     if "baseline" in kinds:
         L += before_and_after(selected, results, machine)
     L += audit_cost(selected, results)
+    L += scrape_section(machine)
     L.append("### Generator and broker CPU (medians; 1.00 = one core busy all the time)")
     L.append("")
     L.append("A generator near 1.00 on its core could be what limits a closed-loop figure; a pinned broker near "
@@ -1071,6 +1088,93 @@ def audit_cost(selected, results):
     L += paired_rows(rows, results, "audit_off", "firehook", (">=", 0.9))
     L.append("")
     return L
+
+
+def measure_scrape(firehook, bench_bin, workdir, tls_files, broker_cpus, gen_cpus, conns, outdir):
+    """Issue 13: how long a GET /metrics takes while `conns` clients are connected. The broker
+    (one shard, pinned like the scenarios) gets an admin endpoint; firehook-bench opens the
+    connections and holds them; this process scrapes every 0.2 s meanwhile and keeps the times of
+    the scrapes that saw them all connected, and of a few before the first connection."""
+    workdir.mkdir()
+    conf = workdir / "firehook.toml"
+    conf.write_text(firehook_config(workdir, 1, False, tls_files, rates=has_rate_limits(firehook),
+                                    budgets=address_budgets(firehook))
+                    + '[admin]\naddress = "127.0.0.1"\nport = 0\n')
+    token = subprocess.run([str(firehook), "admin", "-c", str(conf), "token", "add", "bench"], capture_output=True,
+                           text=True, check=True, timeout=30).stdout.strip()
+    log_path = outdir / "scrape.broker.log"
+    prefix = ["taskset", "-c", broker_cpus] if broker_cpus is not None else []
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(prefix + [str(firehook), "serve", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port = admin = None
+        deadline = time.monotonic() + 20
+        while (port is None or admin is None) and time.monotonic() < deadline and proc.poll() is None:
+            for line in log_path.read_text().splitlines():
+                m, a = LISTENER_RE.match(line), ADMIN_RE.match(line)
+                port = int(m.group(3)) if m else port
+                admin = int(a.group(2)) if a else admin
+            time.sleep(0.02)
+        if port is None or admin is None:
+            return {"error": f"the broker did not report its listeners; see {log_path}"}
+
+        def scrape():
+            req = urllib.request.Request(f"http://127.0.0.1:{admin}/metrics",
+                                         headers={"Authorization": f"Bearer {token}"})
+            t0 = time.perf_counter()
+            with urllib.request.urlopen(req, timeout=10) as r:
+                body = r.read()
+            took = time.perf_counter() - t0
+            m = re.search(rb"^firehook_clients_connected (\d+)", body, re.M)
+            return took, int(m.group(1)) if m else -1, len(body)
+
+        idle = [scrape()[0] for _ in range(10)]
+        gen = subprocess.Popen((["taskset", "-c", gen_cpus] if gen_cpus is not None else [])
+                               + [str(bench_bin), "conn", "--connections", str(conns), "--hold", "6", "--port",
+                                  str(port), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        loaded, size = [], 0
+        while gen.poll() is None:
+            took, connected, size = scrape()
+            if connected >= conns:
+                loaded.append(took)
+            time.sleep(0.2)
+        gen.communicate(timeout=60)
+        if not loaded:
+            return {"error": f"no scrape saw {conns} clients connected (generator exit status {gen.returncode})"}
+        return {"clients": conns, "scrapes": len(loaded), "median_ms": statistics.median(loaded) * 1e3,
+                "max_ms": max(loaded) * 1e3, "idle_median_ms": statistics.median(idle) * 1e3, "bytes": size}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+SCRAPE_TITLE = "## Metrics scrape with many clients connected"
+
+
+def replace_scrape_section(text, section):
+    """`text` with its scrape section (up to the next heading) replaced by `section`, or with
+    `section` added at the end when it had none."""
+    lines = text.splitlines(keepends=True)
+    if SCRAPE_TITLE + "\n" not in lines:
+        return text.rstrip("\n") + "\n\n" + section
+    start = lines.index(SCRAPE_TITLE + "\n")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("#")), len(lines))
+    return "".join(lines[:start]) + section + "".join(lines[end:])
+
+
+def scrape_section(machine):
+    s = machine.get("scrape")
+    if not s:
+        return []
+    L = [SCRAPE_TITLE, ""]
+    if "error" in s:
+        return L + [f"Not measured: {s['error']}.", ""]
+    return L + [f"`GET /metrics` on the admin endpoint (plain HTTP on loopback, bearer token) while "
+                f"{s['clients']:,} clients were connected to the pinned broker: median {s['median_ms']:.2f} ms, "
+                f"at most {s['max_ms']:.2f} ms over {s['scrapes']} scrapes ({s['bytes']:,} bytes each); with no "
+                f"client connected: median {s['idle_median_ms']:.2f} ms. The figures are the statistics table's "
+                "counters: no shard is asked for anything and nothing is counted per client at scrape time "
+                "(docs/monitoring.md).", ""]
 
 
 def busy_note(machine, results, selected):

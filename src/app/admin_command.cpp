@@ -1,5 +1,6 @@
 #include "app/admin_command.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -34,11 +35,18 @@ void append_process_metrics(std::string& out) {
   admin::append_metric(out, "firehook_process_resident_bytes", "gauge",
                        "resident memory of the broker process",
                        static_cast<double>(resident) * static_cast<double>(::sysconf(_SC_PAGESIZE)));
+  // Since Linux 6.2 the size of /proc/self/fd is the number of open descriptors: one stat. Listing
+  // the folder (older kernels) costs about 2 µs per descriptor, 20 ms with 10,000 clients.
   std::size_t fds = 0;
-  std::error_code ec;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    ++fds;
+  struct stat st {};
+  if (::stat("/proc/self/fd", &st) == 0 && st.st_size > 0) {
+    fds = static_cast<std::size_t>(st.st_size);
+  } else {
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+      ++fds;
+    }
   }
   admin::append_metric(out, "firehook_process_open_fds", "gauge",
                        "open file descriptors of the broker process", static_cast<double>(fds));
