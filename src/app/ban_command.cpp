@@ -135,7 +135,7 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
     }
     const auto kind = registry::ban_kind_of(text("kind").value_or(""));
     if (!kind) {
-      return {400, error_body("\"kind\" must be \"address\", \"client_id\" or \"username\"")};
+      return {400, error_body("\"kind\" must be \"address\", \"client_id\", \"username\" or \"certificate\"")};
     }
     const auto subject = text("subject");
     if (!subject) {
@@ -169,11 +169,13 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
     const auto rest = path.substr(6);
     const auto slash = rest.find('/');
     const auto kind = registry::ban_kind_of(rest.substr(0, slash));
-    const auto subject =
-        slash == std::string_view::npos ? std::nullopt : percent_decoded(rest.substr(slash + 1));
+    auto subject = slash == std::string_view::npos ? std::nullopt : percent_decoded(rest.substr(slash + 1));
     if (!kind || !subject || subject->empty()) {
-      return {400, error_body("the path must be /bans/KIND/SUBJECT (KIND: address, client_id, username)")};
+      return {400, error_body(
+                       "the path must be /bans/KIND/SUBJECT (KIND: address, client_id, username, certificate)")};
     }
+    std::string ignored;
+    subject = registry::check_subject(*kind, *subject, ignored).value_or(*subject); // a fingerprint as stored
     if (!bans.remove(*kind, *subject, "admin " + std::string(who))) {
       return {404, error_body("no such ban")};
     }
@@ -187,7 +189,7 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
 
 ban_command::ban_command(CLI::App& app) {
   ban_ = app.add_subcommand(
-      "ban", "ban an address or network, a client id or a user name (bans.db in the state dir)");
+      "ban", "ban an address or network, a client id, a user name or a client certificate (bans.db in the state dir)");
   ban_->require_subcommand(1);
   ban_->fallthrough();
   ban_->add_option("-c,--config", config_path_, "configuration file (TOML) naming the state dir");
@@ -195,9 +197,15 @@ ban_command::ban_command(CLI::App& app) {
     auto* address = sub->add_option("address", address_, "an IPv4 or IPv6 address or network (CIDR)");
     auto* client = sub->add_option("--client-id", client_id_, "a client id");
     auto* user = sub->add_option("--username", username_, "a user name");
-    address->excludes(client);
-    address->excludes(user);
-    client->excludes(user);
+    auto* cert = sub->add_option("--certificate", certificate_,
+                                 "a client certificate's SHA-256 fingerprint (openssl x509 -fingerprint -sha256)");
+    for (auto* a : {address, client, user}) {
+      for (auto* b : {client, user, cert}) {
+        if (a != b) {
+          a->excludes(b);
+        }
+      }
+    }
   };
   add_ = ban_->add_subcommand("add", "add a ban (or replace the one of the same subject)");
   selectors(add_);
@@ -239,12 +247,17 @@ int ban_command::run(std::ostream& out, std::ostream& err) {
     } else if (!username_.empty()) {
       kind = registry::ban_kind::username;
       subject = username_;
+    } else if (!certificate_.empty()) {
+      kind = registry::ban_kind::certificate;
+      subject = certificate_;
     }
     if (subject.empty()) {
-      err << "firehook ban: name an address or network, --client-id or --username\n";
+      err << "firehook ban: name an address or network, --client-id, --username or --certificate\n";
       return 1;
     }
     if (remove_->parsed()) {
+      std::string ignored;
+      subject = registry::check_subject(kind, subject, ignored).value_or(subject); // a fingerprint as stored
       if (!store.remove(kind, subject)) {
         err << "firehook ban: no ban of " << registry::to_string(kind) << " \"" << subject << "\"\n";
         return 1;

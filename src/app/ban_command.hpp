@@ -58,6 +58,7 @@ private:
   std::string address_;
   std::string client_id_;
   std::string username_;
+  std::string certificate_;
   std::string for_;
   std::string reason_;
   bool permanent_ = false;

@@ -94,8 +94,11 @@ void admission::submit(connection_id id, connection& c, credentials&& who) {
 }
 
 bool admission::refuse_banned(connection_id id, connection& c, std::string_view client_id) {
-  const auto ban =
-      broker_.bans().find(c.peer_address, client_id, c.connect->username, ban_list::now_seconds());
+  // The certificate is the connection's until it is handed to authentication, then the identity's.
+  const security::certificate_info* cert =
+      c.certificate ? &*c.certificate : (c.who && c.who->certificate ? &*c.who->certificate : nullptr);
+  const auto ban = broker_.bans().find(c.peer_address, client_id, c.connect->username, ban_list::now_seconds(),
+                                       cert != nullptr ? std::string_view(cert->fingerprint_sha256) : "");
   if (!ban) {
     return false;
   }

@@ -48,6 +48,9 @@ std::shared_ptr<const ban_list::snapshot> ban_list::index(std::vector<registry::
     case registry::ban_kind::username:
       s->usernames[b.subject] = i;
       break;
+    case registry::ban_kind::certificate:
+      s->certificates[b.subject] = i;
+      break;
     }
   }
   return s;
@@ -91,8 +94,8 @@ std::optional<registry::ban> ban_list::find_address(const base::address_bytes& a
 }
 
 std::optional<registry::ban> ban_list::find(std::string_view peer_address, std::string_view client_id,
-                                            const std::optional<std::string>& username,
-                                            std::int64_t now) const {
+                                            const std::optional<std::string>& username, std::int64_t now,
+                                            std::string_view fingerprint) const {
   if (const auto a = base::parse_address(peer_address)) {
     if (auto b = find_address(*a, now)) {
       return b;
@@ -107,6 +110,9 @@ std::optional<registry::ban> ban_list::find(std::string_view peer_address, std::
     return std::nullopt;
   };
   if (auto b = look(s->client_ids, client_id); b && !client_id.empty()) {
+    return b;
+  }
+  if (auto b = look(s->certificates, fingerprint); b && !fingerprint.empty()) {
     return b;
   }
   if (username) {

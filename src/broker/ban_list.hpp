@@ -1,6 +1,6 @@
 #pragma once
 // The bans in force (docs/hardening.md, "Bans"): addresses and networks, client ids, user names,
-// each until a time or for ever. Read by every acceptor (an address banned is closed at accept,
+// client certificates, each until a time or for ever. Read by every acceptor (an address banned is closed at accept,
 // before TLS) and every CONNECT (0x8A Banned before any password check); added to by the shards
 // (automatic bans: login failures, flapping), the admin endpoint and, through the database,
 // `firehook ban` in another process.
@@ -14,7 +14,7 @@
 //
 // Lookups: an immutable snapshot (shared_ptr<const snapshot>, swapped on change) indexed by kind:
 // address bans by prefix length, then by masked network (one map lookup per distinct prefix
-// length in force), client ids and user names by hash. A lookup takes the mutex only to copy
+// length in force), client ids, user names and certificate fingerprints by hash. A lookup takes the mutex only to copy
 // the pointer.
 //
 // Threads: every member is thread safe; mutex_ guards everything below it. Times are Unix seconds
@@ -48,9 +48,11 @@ public:
 
   // The ban in force on this address (IPv4 as ::ffff:a.b.c.d), if any.
   std::optional<registry::ban> find_address(const base::address_bytes& address, std::int64_t now) const;
-  // The ban in force on the CONNECT's address, client id or user name, if any.
+  // The ban in force on the CONNECT's address, client id, user name or client certificate (its
+  // SHA-256 fingerprint in lower-case hex; empty without one), if any.
   std::optional<registry::ban> find(std::string_view peer_address, std::string_view client_id,
-                                    const std::optional<std::string>& username, std::int64_t now) const;
+                                    const std::optional<std::string>& username, std::int64_t now,
+                                    std::string_view fingerprint = {}) const;
 
   // Adds (or replaces) a ban; in force at once, in the database by the next poll().
   void add(registry::ban b);
@@ -73,7 +75,7 @@ private:
   struct snapshot {
     std::vector<registry::ban> bans;
     std::map<unsigned, std::map<base::address_bytes, std::size_t>> networks; // prefix -> network -> ban
-    std::unordered_map<std::string, std::size_t> client_ids, usernames;
+    std::unordered_map<std::string, std::size_t> client_ids, usernames, certificates;
   };
   static std::shared_ptr<const snapshot> index(std::vector<registry::ban> bans);
   std::shared_ptr<const snapshot> current() const;

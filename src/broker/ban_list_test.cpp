@@ -31,6 +31,11 @@ TEST(ban_list, addresses_networks_client_ids_and_user_names_are_found_until_they
   EXPECT_TRUE(bans.find("198.51.100.1", "sensor-1", std::nullopt, 150));
   EXPECT_TRUE(bans.find("198.51.100.1", "other", std::string("dev1"), 150));
   EXPECT_FALSE(bans.find("198.51.100.1", "other", std::string("dev2"), 150));
+  const std::string stolen(64, 'c');
+  bans.add(ban{ban_kind::certificate, stolen, "stolen", "manual", 100, 200});
+  EXPECT_EQ(bans.find("198.51.100.1", "other", std::nullopt, 150, stolen)->kind, ban_kind::certificate);
+  EXPECT_FALSE(bans.find("198.51.100.1", "other", std::nullopt, 150, std::string(64, 'd')));
+  EXPECT_FALSE(bans.find("198.51.100.1", "other", std::nullopt, 150)); // no certificate
   // Expired: not found even before poll() forgets it; then forgotten, one event each.
   EXPECT_FALSE(bans.find_address(address("192.0.2.7"), 200));
   EXPECT_TRUE(bans.poll(200)); // bans were added since the last poll
@@ -40,7 +45,7 @@ TEST(ban_list, addresses_networks_client_ids_and_user_names_are_found_until_they
   for (const auto& e : events.events) {
     expired += e.type == events::event_type::ban && e.change == "expired";
   }
-  EXPECT_EQ(expired, 3);
+  EXPECT_EQ(expired, 4);
   EXPECT_FALSE(bans.poll(201));
   EXPECT_TRUE(bans.remove(ban_kind::username, "dev1", "test"));
   EXPECT_FALSE(bans.remove(ban_kind::username, "dev1", "test"));

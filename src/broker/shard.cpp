@@ -398,6 +398,12 @@ void shard::drop_banned() {
   connections_.for_each([&](connection_id id, connection& c) {
     std::string client_id;
     std::optional<std::string> username;
+    std::string_view fingerprint;
+    if (c.certificate) {
+      fingerprint = c.certificate->fingerprint_sha256;
+    } else if (c.who && c.who->certificate) {
+      fingerprint = c.who->certificate->fingerprint_sha256;
+    }
     if (c.connect) {
       client_id = c.connect->client_id;
       username = c.connect->username;
@@ -409,7 +415,7 @@ void shard::drop_banned() {
         username = c.who->name;
       }
     }
-    if (const auto b = broker_.bans().find(c.peer_address, client_id, username, now)) {
+    if (const auto b = broker_.bans().find(c.peer_address, client_id, username, now, fingerprint)) {
       banned.emplace_back(id,
                           "banned (" + std::string(registry::to_string(b->kind)) + " " + b->subject + ")");
     }

@@ -1,6 +1,7 @@
 #include "registry/ban_store.hpp"
 
 #include <array>
+#include <cctype>
 
 #include "base/address_range.hpp"
 
@@ -18,6 +19,21 @@ CREATE TABLE bans (
   expires INTEGER,
   PRIMARY KEY (kind, subject)
 ) WITHOUT ROWID;
+)sql"},
+    // SQLite cannot change a CHECK constraint: the table is made again with the new kind.
+    migration{"bans of certificates", R"sql(
+CREATE TABLE bans_new (
+  kind TEXT NOT NULL CHECK (kind IN ('address', 'client_id', 'username', 'certificate')),
+  subject TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  source TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  expires INTEGER,
+  PRIMARY KEY (kind, subject)
+) WITHOUT ROWID;
+INSERT INTO bans_new SELECT kind, subject, reason, source, created, expires FROM bans;
+DROP TABLE bans;
+ALTER TABLE bans_new RENAME TO bans;
 )sql"},
 };
 
@@ -46,12 +62,14 @@ std::string_view to_string(ban_kind k) {
     return "client_id";
   case ban_kind::username:
     return "username";
+  case ban_kind::certificate:
+    return "certificate";
   }
   return "";
 }
 
 std::optional<ban_kind> ban_kind_of(std::string_view text) {
-  for (const auto k : {ban_kind::address, ban_kind::client_id, ban_kind::username}) {
+  for (const auto k : {ban_kind::address, ban_kind::client_id, ban_kind::username, ban_kind::certificate}) {
     if (to_string(k) == text) {
       return k;
     }
@@ -70,6 +88,23 @@ std::optional<std::string> check_subject(ban_kind kind, std::string_view subject
   }
   if (kind == ban_kind::address && !base::address_range::parse(subject, error)) {
     return std::nullopt;
+  }
+  if (kind == ban_kind::certificate) {
+    std::string hex;
+    for (const char ch : subject) {
+      if (std::isxdigit(static_cast<unsigned char>(ch))) {
+        hex += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      } else if (ch != ':') {
+        hex.clear();
+        break;
+      }
+    }
+    if (hex.size() != 64) {
+      error = "must be a SHA-256 fingerprint: 64 hex digits, pairs may be separated by ':' "
+              "(openssl x509 -noout -fingerprint -sha256 -in device.crt)";
+      return std::nullopt;
+    }
+    return hex;
   }
   return std::string(subject);
 }

@@ -24,15 +24,16 @@
 
 namespace firehook::registry {
 
-enum class ban_kind : std::uint8_t { address, client_id, username };
+// certificate: a client certificate, by the SHA-256 fingerprint of its DER form.
+enum class ban_kind : std::uint8_t { address, client_id, username, certificate };
 
-// "address", "client_id", "username".
+// "address", "client_id", "username", "certificate".
 std::string_view to_string(ban_kind k);
 std::optional<ban_kind> ban_kind_of(std::string_view text);
 
 struct ban {
   ban_kind kind = ban_kind::address;
-  std::string subject; // "192.0.2.7", "2001:db8::/64", a client id, a user name
+  std::string subject; // "192.0.2.7", "2001:db8::/64", a client id, a user name, a fingerprint
   std::string reason;
   std::string source; // who or what made it
   std::int64_t created = 0;
@@ -43,8 +44,9 @@ struct ban {
 };
 
 // The subject in its stored form, or nullopt with `error` set: an address ban's subject must be an
-// IPv4 or IPv6 address or network (CIDR), and is stored as written; a client id or user name must
-// not be empty nor hold a NUL.
+// IPv4 or IPv6 address or network (CIDR), and is stored as written; a certificate's is 64 hex digits,
+// with or without ':' between pairs (as `openssl x509 -fingerprint -sha256` prints it), stored in
+// lower case without separators; a client id or user name must not be empty nor hold a NUL.
 std::optional<std::string> check_subject(ban_kind kind, std::string_view subject, std::string& error);
 
 class ban_store {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <sqlite3.h>
+
 #include "base/temp_dir.hpp"
 #include "registry/ban_store.hpp"
 
@@ -54,7 +56,41 @@ TEST(ban_store, subjects_are_checked) {
   EXPECT_FALSE(check_subject(ban_kind::client_id, "", error));
   EXPECT_EQ(check_subject(ban_kind::username, "bob", error), "bob");
   EXPECT_EQ(ban_kind_of("client_id"), ban_kind::client_id);
+  EXPECT_EQ(ban_kind_of("certificate"), ban_kind::certificate);
   EXPECT_FALSE(ban_kind_of("device"));
+  // Fingerprints as openssl prints them are stored in lower case without the colons.
+  const std::string colons = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:"
+                             "67:89";
+  EXPECT_EQ(check_subject(ban_kind::certificate, colons, error),
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  EXPECT_FALSE(check_subject(ban_kind::certificate, colons.substr(3), error)); // 31 bytes
+  EXPECT_FALSE(check_subject(ban_kind::certificate, "sensor-1", error));
+  EXPECT_NE(error.find("SHA-256 fingerprint"), std::string::npos) << error;
+}
+
+TEST(ban_store, a_database_of_the_first_schema_keeps_its_bans_and_takes_certificates) {
+  const base::temp_dir dir("firehook-bans");
+  const auto path = dir.path() / "bans.db";
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, R"sql(
+CREATE TABLE bans (
+  kind TEXT NOT NULL CHECK (kind IN ('address', 'client_id', 'username')),
+  subject TEXT NOT NULL, reason TEXT NOT NULL, source TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER,
+  PRIMARY KEY (kind, subject)) WITHOUT ROWID;
+INSERT INTO bans VALUES ('username', 'mallory', 'lost', 'manual', 5, NULL);
+PRAGMA user_version = 1;
+)sql",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  ban_store s(path);
+  const ban cert{ban_kind::certificate, std::string(64, 'a'), "stolen", "manual", 6, std::nullopt};
+  s.put(cert);
+  const auto all = s.list();
+  ASSERT_EQ(all.size(), 2U);
+  EXPECT_EQ(all[0], cert);
+  EXPECT_EQ(all[1].subject, "mallory");
 }
 
 } // namespace

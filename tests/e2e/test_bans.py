@@ -197,6 +197,14 @@ def test_cli_and_admin_bans_disconnect_refuse_and_survive_a_restart(ban_broker, 
     assert status == 201 and json.loads(text)["source"] == "admin ops", text
     status, text = admin(b, "POST", "/bans", json.dumps({"kind": "device", "subject": "x"}))
     assert status == 400 and "kind" in json.loads(text)["error"]
+    status, text = admin(b, "POST", "/bans", json.dumps({"kind": "certificate", "subject": "AB:CD"}))
+    assert status == 400 and "SHA-256 fingerprint" in json.loads(text)["error"], text
+    # A certificate's fingerprint as openssl prints it is stored in lower case, without colons, and
+    # removed by either spelling.
+    printed = ":".join(["AB"] * 32)
+    status, text = admin(b, "POST", "/bans", json.dumps({"kind": "certificate", "subject": printed}))
+    assert status == 201 and json.loads(text)["subject"] == "ab" * 32, text
+    assert admin(b, "DELETE", "/bans/certificate/" + printed)[0] == 200
     status, text = curl(b, "/bans", t)
     listed = {(x["kind"], x["subject"]) for x in json.loads(text)["bans"]}
     assert {("client_id", "victim"), ("username", "dev1")} <= listed, text

@@ -687,6 +687,54 @@ def test_crl_update_drops_revoked_live_client(tls_broker, tls_files, clients, pk
     assert "certificate revoked" in error.lower(), error
 
 
+def test_a_banned_certificate_is_dropped_and_refused_until_the_ban_is_removed(tls_broker, clients, pki):
+    """`firehook ban add --certificate FINGERPRINT` (as openssl prints it): the live client with that
+    certificate gets DISCONNECT 0x98 within a second, its next CONNECT 0x8A Banned, another
+    device's certificate is untouched; once the ban is removed it connects again."""
+    doomed_cert = pki.clients["doomed"]
+    printed = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", str(doomed_cert.cert)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    fingerprint = printed.split("=", 1)[1]  # "AB:CD:..."
+
+    def ban(*args):
+        p = subprocess.run([firehook_binary(), "ban", "-c", str(tls_broker.config_path), *args],
+                           capture_output=True, text=True, timeout=15)
+        assert p.returncode == 0, p
+        return p.stdout
+
+    def connect_doomed():
+        c = TlsRawClient("127.0.0.1", port_of(tls_broker), client_context(pki, doomed_cert), V5)
+        return c, c.connect(client_id="doomed", expect_rc=None)
+
+    doomed, _ = connect_doomed()
+    keeper = tls_client(clients, tls_broker, pki, pki.clients["device-1"])
+    try:
+        out = ban("add", "--certificate", fingerprint, "--for", "10m", "--reason", "stolen")
+        assert fingerprint.replace(":", "").lower() in out, out
+        started = time.monotonic()
+        got = doomed.wait_closed(timeout=3)
+        assert [(p.type, p.reason) for p in got] == [(DISCONNECT, 0x98)], got
+        assert time.monotonic() - started < 1.5
+    finally:
+        doomed.close()
+    again, ack = connect_doomed()
+    again.close()
+    assert ack.reason == 0x8A, ack
+    refused = tls_broker.wait_for_event("auth_denied", client_id="doomed", subject="ban")
+    assert "banned (certificate " + fingerprint.replace(":", "").lower() in refused["reason"], refused
+    assert not keeper.disconnected.is_set()
+
+    ban("remove", "--certificate", fingerprint)
+    deadline = time.monotonic() + 3  # the broker reads the database every 500 ms
+    while True:
+        c, ack = connect_doomed()
+        c.close()
+        if ack.reason == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ack.reason == 0, ack
+
+
 def test_sighup_with_unchanged_files_keeps_everyone(tls_broker, clients, pki):
     live = tls_client(clients, tls_broker, pki, pki.clients["device-1"])
     since = len(tls_broker.stderr_text())
