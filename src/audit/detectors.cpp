@@ -60,6 +60,9 @@ void detectors::consume(const events::event& e) {
             std::to_string(s_.auth_failures) + " refused CONNECTs for user name \"" + e.username + "\" within " + window,
             s_.auth_failures);
     }
+    if (e.subject == "limits.duplicate") {
+      refused_duplicate(e);
+    }
     break;
   case events::event_type::publish_refused:
   case events::event_type::subscribe_refused:
@@ -138,6 +141,21 @@ void detectors::shared(const events::event& e) {
   if (places.size() >= 2 && !suspects_.contains(who) && suspects_.size() < s_.max_tracked) {
     suspects_.emplace(who, e);
   }
+}
+
+void detectors::refused_duplicate(const events::event& e) {
+  if (!s_.shared_credential || e.identity.empty()) {
+    return;
+  }
+  auto& last = shared_alerted_[e.method + ":" + e.identity];
+  if (last != std::chrono::system_clock::time_point{} && e.time - last < s_.window) {
+    return;
+  }
+  last = e.time;
+  raise(e, "shared_credential",
+        "identity \"" + e.identity + "\" (" + e.method + ") tried to connect from " + e.peer +
+            " while it was connected; limits.duplicate = \"refuse_new\" refused it",
+        2);
 }
 
 void detectors::hopping(const events::event& e) {

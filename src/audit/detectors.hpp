@@ -16,7 +16,9 @@
 //                       flood that keeps coming back: a firmware loop, a stolen credential)
 //   shared_credential   one identity (not anonymous) connected from two peer addresses at once for
 //                       longer than a takeover takes (2 s: a device that moved and reconnected
-//                       replaces its old connection by then), a copied certificate, password or token
+//                       replaces its old connection by then), a copied certificate, password or token;
+//                       with limits.duplicate = "refuse_new", at once when a second CONNECT of a
+//                       connected identity is refused
 //   address_hopping     one identity (not anonymous) connected from `address_changes` distinct peer
 //                       addresses within `window`, one after the other: faster than a device moves
 //                       (a copied credential used from many places in turn, so never twice at once)
@@ -75,6 +77,7 @@ private:
   bool count(counter& c, const std::string& key, std::uint32_t threshold, std::chrono::system_clock::time_point t);
   void raise(const events::event& about, std::string_view detector, std::string reason, std::uint64_t n);
   void shared(const events::event& e);
+  void refused_duplicate(const events::event& e); // limits.duplicate = "refuse_new" refused a CONNECT
   void hopping(const events::event& e);
 
   const detector_settings s_;

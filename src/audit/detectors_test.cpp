@@ -129,6 +129,22 @@ TEST_F(Detectors, OneCredentialAtTwoAddressesOnlyWhenItLastsLongerThanATakeover)
   EXPECT_TRUE(out.events.empty());
 }
 
+TEST_F(Detectors, ASecondConnectionRefusedByRefuseNewIsASharedCredentialAtOnce) {
+  detectors d({}, out);
+  auto refused = ev(event_type::auth_denied, "10.0.0.9", "dev-7", "dev-7", std::chrono::seconds(1));
+  refused.subject = "limits.duplicate";
+  d.consume(refused);
+  ASSERT_EQ(out.events.size(), 1U);
+  EXPECT_EQ(out.events[0].subject, "shared_credential");
+  EXPECT_THAT(out.events[0].reason, HasSubstr("tried to connect from 10.0.0.9 while it was connected"));
+  refused.time += std::chrono::seconds(5); // the clone retries: one alert per window
+  d.consume(refused);
+  EXPECT_EQ(out.events.size(), 1U);
+  auto wrong_password = ev(event_type::auth_denied, "10.0.0.9", "dev-8", "dev-8", std::chrono::seconds(1));
+  d.consume(wrong_password);
+  EXPECT_EQ(out.events.size(), 1U);
+}
+
 TEST_F(Detectors, OneCredentialFromAddressesThatChangeFasterThanADeviceMoves) {
   detectors d({.shared_credential = false, .address_changes = 3}, out);
   auto from = [&](std::string peer, int second, std::string identity = "dev-7") {

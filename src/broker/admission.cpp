@@ -244,7 +244,8 @@ std::optional<session_registry::claim_result> admission::claim_session(connectio
   const bool anonymous = c.who->method == "anonymous";
   const auto& lim = broker_.cfg().limits;
   const session_registry::claim_limits limits{anonymous ? 0 : lim.max_sessions_per_identity,
-                                              anonymous ? 0 : lim.max_connections_per_identity};
+                                              anonymous ? 0 : lim.max_connections_per_identity,
+                                              !anonymous && lim.duplicate == 1};
   std::string& client_id = c.connect->client_id;
   // An assigned client id must be new: it never resumes or takes over a session, even if a client
   // chose the same text (128 random bits: it would have had to guess them). A client id the
@@ -280,6 +281,11 @@ std::optional<session_registry::claim_result> admission::claim_session(connectio
     rc = mqtt::reason_code::quota_exceeded;
     why = "the identity has " + std::to_string(lim.max_connections_per_identity) + " connections";
     subject = "limits.max_connections_per_identity";
+    break;
+  case session_registry::claim_status::already_connected:
+    rc = mqtt::reason_code::quota_exceeded;
+    why = "the identity is connected already (limits.duplicate = \"refuse_new\")";
+    subject = "limits.duplicate";
     break;
   case session_registry::claim_status::in_use:
     rc = mqtt::reason_code::server_unavailable;

@@ -28,6 +28,10 @@ session_registry::claim_result session_registry::claim(const std::string& client
       return result;
     }
   }
+  if (limits.refuse_new && who != nullptr && who->second.connections > 0) {
+    result.status = claim_status::already_connected;
+    return result;
+  }
   const bool connects = found == entries_.end() || squatted || !found->second.connected;
   if (connects && limits.max_connections != 0 && who != nullptr &&
       who->second.connections >= limits.max_connections) {

@@ -40,11 +40,15 @@ public:
     in_use,               // `fresh` was asked and the client id has a session
     too_many_sessions,    // the identity holds max_sessions sessions already
     too_many_connections, // the identity holds max_connections connections already
+    already_connected,    // `refuse_new` and the identity has a connection already
   };
 
   struct claim_limits {
     std::uint32_t max_sessions = 0;    // 0: no limit
     std::uint32_t max_connections = 0; // 0: no limit
+    // [limits] duplicate = "refuse_new": while the identity has a connection, it gets no other,
+    // not even a takeover of its own session (a cloned device cannot push the real one off).
+    bool refuse_new = false;
   };
 
   struct claim_result {

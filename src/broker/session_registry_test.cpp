@@ -116,5 +116,19 @@ TEST(session_registry, connections_per_identity_are_limited_but_a_takeover_is_no
   (void)a;
 }
 
+TEST(session_registry, refuse_new_gives_a_connected_identity_no_second_connection_not_even_a_takeover) {
+  session_registry r;
+  session_registry::claim_limits limits;
+  limits.refuse_new = true;
+  const auto a = r.claim("a", 0, "certificate:dev-1", limits);
+  ASSERT_EQ(a.status, status::ok);
+  EXPECT_EQ(r.claim("a", 1, "certificate:dev-1", limits).status, status::already_connected);
+  EXPECT_EQ(r.claim("b", 1, "certificate:dev-1", limits).status, status::already_connected);
+  EXPECT_EQ(r.claim("c", 1, "certificate:dev-2", limits).status, status::ok); // another identity
+  // Once its connection has gone, the identity resumes its session.
+  r.disconnected("a", a.epoch);
+  EXPECT_EQ(r.claim("a", 1, "certificate:dev-1", limits).status, status::ok);
+}
+
 } // namespace
 } // namespace firehook::broker

@@ -278,6 +278,7 @@ void read_limits(table_reader& section, limit_settings& out) {
   section.integer("max_retained_message_bytes", out.max_retained_message_bytes, 1, std::int64_t{1} << 31);
   section.integer("max_sessions_per_identity", out.max_sessions_per_identity, 0, 10'000'000);
   section.integer("max_connections_per_identity", out.max_connections_per_identity, 0, 10'000'000);
+  section.choice("duplicate", out.duplicate, {{"takeover", std::uint8_t{0}}, {"refuse_new", std::uint8_t{1}}});
   section.integer("max_pending_auth", out.max_pending_auth, 1, 1'000'000);
   section.integer("max_pending_auth_per_address", out.max_pending_auth_per_address, 1, 1'000'000);
   // A Message Expiry Interval is a Four Byte Integer (MQTT 5.0 §3.3.2.3.3).

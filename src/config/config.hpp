@@ -145,6 +145,9 @@ struct limit_settings {
   // 0 = no limit. 0..10'000'000
   std::uint32_t max_sessions_per_identity = 100;    // sessions, connected or offline
   std::uint32_t max_connections_per_identity = 100; // connections
+  // A CONNECT of an identity that is connected already: 0 = admitted ("takeover": with the same
+  // client id it takes the session over), 1 = refused ("refuse_new", 0x97; 3.1.1: 0x03).
+  std::uint8_t duplicate = 0;
   // CONNECTs waiting for a password or token check: in all, and from one peer address. 1..1'000'000
   std::uint32_t max_pending_auth = 4096;
   std::uint32_t max_pending_auth_per_address = 32;

@@ -109,6 +109,7 @@ max_queued_messages = 0
 max_queued_bytes = 4096
 slow_subscriber_timeout = 5
 queue_overflow = "drop_oldest"
+duplicate = "refuse_new"
 max_subscriptions_per_client = 7
 max_topic_levels = 8
 max_topic_length = 256
@@ -143,6 +144,7 @@ allow_anonymous = true
   EXPECT_EQ(cfg.limits.max_queued_messages, 0u);
   EXPECT_EQ(cfg.limits.slow_subscriber_timeout, std::chrono::seconds(5));
   EXPECT_EQ(cfg.limits.queue_overflow, 1u);
+  EXPECT_EQ(cfg.limits.duplicate, 1u);
   EXPECT_EQ(cfg.limits.max_queued_bytes, 4096u);
   EXPECT_EQ(cfg.limits.max_subscriptions_per_client, 7u);
   EXPECT_EQ(cfg.limits.max_topic_levels, 8);

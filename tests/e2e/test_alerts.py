@@ -10,7 +10,7 @@ import subprocess
 import time
 
 from conftest import firehook_binary, write_config
-from pahoclient import V5, unique
+from pahoclient import V311, V5, unique
 from pki import pki  # noqa: F401  (pki is a fixture)
 from rawclient import PUBACK, SUBACK, RawClient, sub_options, subscribe_packet
 
@@ -83,6 +83,37 @@ def test_one_credential_from_two_addresses_at_once(start_broker, tmp_path):
     finally:
         first.close()
         second.close()
+
+
+def test_refuse_new_keeps_the_connected_device_and_refuses_its_clone(start_broker, tmp_path):
+    """[limits] duplicate = "refuse_new": the clone of a connected identity is refused (5.0 0x97,
+    3.1.1 0x03), even with the same client id (no takeover), and that is a shared_credential alert
+    at once; once the real device has gone, it reconnects."""
+    b = meter_broker(start_broker, tmp_path, limits={"duplicate": "refuse_new"})
+    real = RawClient(b.host, b.port, V5, source=("127.0.0.1", 0))
+    try:
+        real.connect(client_id="meter-9", username="meter-9", password=b"s3cret-pass")
+        for version, client_id, code in ((V5, "meter-9", 0x97), (V311, "meter-9", 0x03), (V5, "meter-9-b", 0x97)):
+            clone = RawClient(b.host, b.port, version, source=("127.0.0.2", 0))
+            ack = clone.connect(client_id=client_id, username="meter-9", password=b"s3cret-pass", expect_rc=None)
+            assert ack.reason == code, (version, client_id, ack)
+            assert clone.wait_closed() == []
+        assert real.is_open(), "the connected device keeps its connection"
+        a = b.wait_for_event("alert", subject="shared_credential", timeout=5)
+        assert a["peer"] == "127.0.0.2" and "while it was connected" in a["reason"], a
+        assert len(alerts(b, "shared_credential")) == 1, "one alert per window"
+        # (The log writes the two identical refusals of client id meter-9 once within 10 s.)
+        denied = b.events("auth_denied", identity="meter-9")
+        assert {e["client_id"] for e in denied} == {"meter-9", "meter-9-b"}, denied
+        assert all(e["subject"] == "limits.duplicate" for e in denied), denied
+    finally:
+        real.close()
+    b.wait_for_event("client_disconnected", client_id="meter-9")
+    again = RawClient(b.host, b.port, V5, source=("127.0.0.2", 0))
+    try:
+        assert again.connect(client_id="meter-9", username="meter-9", password=b"s3cret-pass").reason == 0
+    finally:
+        again.close()
 
 
 def test_one_credential_from_addresses_that_change_faster_than_a_device_moves(start_broker, tmp_path):
