@@ -343,7 +343,8 @@ device_command::device_command(CLI::App& app) {
   add_->add_option("--role", roles_, "a role of the device (repeatable)")->allow_extra_args(false);
   add_->add_option("--attr", attributes_, "an attribute KEY=VALUE (repeatable), e.g. building=b1")
       ->allow_extra_args(false);
-  add_->add_option("--username", username_, "the password user of the same device, if any");
+  add_->add_option("--username", username_,
+                   "the password user of the same device, if any: refused too while the device is disabled");
   add_->add_option("--token-subject", token_subject_, "the token subject of the same device, if any");
   issuing(add_);
 

@@ -208,6 +208,17 @@ bool device_registry::contains(std::string_view name) {
   return device_exists(c, name);
 }
 
+std::optional<std::pair<std::string, device_state>>
+device_registry::linked_to_user(std::string_view username) {
+  connection c = db_->lock();
+  statement s = c.prepare("SELECT name, state FROM devices WHERE username = ?1 ORDER BY name LIMIT 1");
+  s.bind(1, username);
+  if (!s.step()) {
+    return std::nullopt;
+  }
+  return std::pair(s.column_text(0), device_state_of(s.column_text(1)).value_or(device_state::revoked));
+}
+
 std::vector<device_record> device_registry::list() {
   connection c = db_->lock();
   std::vector<device_record> out;

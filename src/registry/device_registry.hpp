@@ -28,6 +28,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "registry/credential_store.hpp"
@@ -111,6 +112,8 @@ public:
   std::optional<device_record> find(std::string_view name);
   // Whether a device of that name exists: one indexed read, for the broker's shard threads.
   bool contains(std::string_view name);
+  // The name and state of the device linked to the password user `username`, if any.
+  std::optional<std::pair<std::string, device_state>> linked_to_user(std::string_view username);
   // Every device, by name.
   std::vector<device_record> list();
 

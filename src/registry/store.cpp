@@ -76,6 +76,7 @@ CREATE TABLE device_certificates (
   retire_at INTEGER
 ) STRICT;
 CREATE INDEX device_certificates_by_device ON device_certificates (device_name);
+CREATE INDEX devices_by_username ON devices (username);
 )sql"},
 }};
 

@@ -355,3 +355,30 @@ def test_an_imported_intermediate_issues_certificates_that_carry_it(fleet):
     # A certificate may not outlive the intermediate.
     too_long = fleet.firehook("device", "add", "d2", "--days", 365, expect=1)
     assert "outlive the CA" in too_long.stderr
+
+
+def test_a_linked_password_user_is_refused_while_its_device_is_disabled(fleet, start_broker, raw, version):
+    fleet.init_ca()
+    r = subprocess.run([firehook_binary(), "user", "add", "gw-user", "--password-stdin", "-c", str(fleet.config)],
+                       input="s3cret\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fleet.firehook("device", "add", "gw", "--username", "gw-user")
+    overrides = dict(fleet.overrides)
+    overrides["listener"] = fleet.overrides["listener"] + [
+        {"name": "plain", "address": "127.0.0.1", "port": 0, "protocol": "mqtt", "auth": ["password"],
+         "allow_anonymous": False}]
+    broker = start_broker(overrides)
+
+    def login(password=b"s3cret"):
+        c = raw(broker, version, listener="plain")
+        try:
+            return c.connect(client_id="gw", username="gw-user", password=password, expect_rc=None).reason
+        finally:
+            c.close()
+
+    assert login() == 0
+    fleet.firehook("device", "disable", "gw")
+    assert login() == BAD_USER_OR_PASSWORD[version]
+    assert login(b"wrong") == BAD_USER_OR_PASSWORD[version]  # the same answer as a wrong password
+    fleet.firehook("device", "enable", "gw")
+    assert login() == 0
