@@ -11,6 +11,8 @@
 #include "app/admin_command.hpp"
 #include "app/audit_command.hpp"
 #include "app/ban_command.hpp"
+#include "app/ca_command.hpp"
+#include "app/device_command.hpp"
 #include "app/file_check.hpp"
 #include "app/logging.hpp"
 #include "app/topics_command.hpp"
@@ -211,6 +213,8 @@ int main(int argc, char** argv) {
   firehook::app::audit_command audit_cmd(app);
   firehook::app::admin_command admin_cmd(app);
   firehook::app::ban_command ban_cmd(app);
+  firehook::app::ca_command ca_cmd(app);
+  firehook::app::device_command device_cmd(app);
 
   CLI11_PARSE(app, argc, argv);
   if (serve_cmd->parsed()) {
@@ -224,6 +228,12 @@ int main(int argc, char** argv) {
   }
   if (ban_cmd.parsed()) {
     return ban_cmd.run(std::cout, std::cerr);
+  }
+  if (ca_cmd.parsed()) {
+    return ca_cmd.run(std::cout, std::cerr);
+  }
+  if (device_cmd.parsed()) {
+    return device_cmd.run(std::cout, std::cerr);
   }
   if (admin_cmd.parsed()) {
     return admin_cmd.run(std::cout, std::cerr);

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "app/cli_text.hpp"
 #include "config/config.hpp"
 #include "registry/credential_store.hpp"
 
@@ -19,12 +20,6 @@ namespace firehook::app {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A mistake of the person at the keyboard: printed as it is, exit code 1.
-class usage_error : public std::runtime_error {
-public:
-  using std::runtime_error::runtime_error;
-};
 
 // Turns terminal echo off until destroyed, so a typed password does not appear on screen.
 class echo_off {
@@ -90,72 +85,14 @@ std::string read_password(std::istream& in, std::ostream& err, bool from_stdin, 
   return password;
 }
 
-registry::attribute_map parse_attributes(const std::vector<std::string>& given) {
-  registry::attribute_map out;
-  for (const auto& kv : given) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos) {
-      throw usage_error("--attr " + kv + ": expected KEY=VALUE");
-    }
-    std::string key = kv.substr(0, eq);
-    if (auto why = registry::check_attribute(key, kv.substr(eq + 1)); !why.empty()) {
-      throw usage_error("--attr " + kv + ": " + why);
-    }
-    if (!out.emplace(key, kv.substr(eq + 1)).second) {
-      throw usage_error("--attr " + key + " is given twice");
-    }
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) {
-      out += separator;
-    }
-    out += item;
-  }
-  return out;
-}
-
-std::string utc_time(std::chrono::system_clock::time_point t) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(t);
-  std::tm parts{};
-  ::gmtime_r(&seconds, &parts);
-  char text[32];
-  const std::size_t n = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return std::string(text, n);
-}
-
 void print_users(const std::vector<registry::user_record>& users, std::ostream& out) {
-  std::vector<std::array<std::string, 5>> rows;
+  std::vector<std::vector<std::string>> rows;
   rows.push_back({"NAME", "ROLES", "ATTRIBUTES", "HASH", "UPDATED"});
   for (const auto& u : users) {
-    std::vector<std::string> attributes;
-    for (const auto& [key, value] : u.attributes) {
-      attributes.push_back(key + "=" + value);
-    }
-    rows.push_back({u.name, u.roles.empty() ? "-" : join(u.roles, ","),
-                    attributes.empty() ? "-" : join(attributes, ","),
+    rows.push_back({u.name, join_or_dash(u.roles), join_or_dash(u.attributes),
                     std::string(registry::to_string(u.kind)), utc_time(u.updated_at)});
   }
-  std::array<std::size_t, 5> width{};
-  for (const auto& row : rows) {
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      width[i] = std::max(width[i], row[i].size());
-    }
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (std::size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) {
-        line.append(width[i] - row[i].size() + 2, ' ');
-      }
-    }
-    out << line << '\n';
-  }
+  print_table(rows, out);
 }
 
 } // namespace
@@ -244,7 +181,12 @@ int user_command::run_checked(std::istream& in, std::ostream& out, std::ostream&
       throw usage_error(why);
     }
   }
-  const auto attributes = parse_attributes(attributes_);
+  registry::attribute_map attributes;
+  try {
+    attributes = parse_attributes(attributes_);
+  } catch (const std::invalid_argument& e) {
+    throw usage_error(e.what());
+  }
   for (auto it = roles_.begin(); it != roles_.end(); ++it) {
     if (auto why = registry::check_role(*it); !why.empty()) {
       throw usage_error("--role: " + why);

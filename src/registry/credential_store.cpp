@@ -181,19 +181,8 @@ std::int64_t now_seconds() {
 }
 
 void validate_roles_and_attributes(const std::vector<std::string>& roles, const attribute_map& attributes) {
-  std::set<std::string_view> seen;
-  for (const auto& role : roles) {
-    if (auto why = check_role(role); !why.empty()) {
-      throw credential_error(why);
-    }
-    if (!seen.insert(role).second) {
-      throw credential_error("role \"" + role + "\" is given twice");
-    }
-  }
-  for (const auto& [key, value] : attributes) {
-    if (auto why = check_attribute(key, value); !why.empty()) {
-      throw credential_error(why);
-    }
+  if (auto why = check_roles_and_attributes(roles, attributes); !why.empty()) {
+    throw credential_error(why);
   }
 }
 
@@ -302,6 +291,25 @@ std::string check_attribute(std::string_view key, std::string_view value) {
   }
   if (auto why = check_text("attribute value", value, true); !why.empty()) {
     return why + " (attribute \"" + std::string(key) + "\")";
+  }
+  return {};
+}
+
+std::string check_roles_and_attributes(const std::vector<std::string>& roles,
+                                       const attribute_map& attributes) {
+  std::set<std::string_view> seen;
+  for (const auto& role : roles) {
+    if (auto why = check_role(role); !why.empty()) {
+      return why;
+    }
+    if (!seen.insert(role).second) {
+      return "role \"" + role + "\" is given twice";
+    }
+  }
+  for (const auto& [key, value] : attributes) {
+    if (auto why = check_attribute(key, value); !why.empty()) {
+      return why;
+    }
   }
   return {};
 }

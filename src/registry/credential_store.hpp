@@ -91,6 +91,9 @@ struct user_record {
 std::string check_user_name(std::string_view name);
 std::string check_role(std::string_view role);
 std::string check_attribute(std::string_view key, std::string_view value);
+// Every role and attribute is acceptable and no role is given twice (for devices too).
+std::string check_roles_and_attributes(const std::vector<std::string>& roles,
+                                       const attribute_map& attributes);
 
 // A Mosquitto hash is well formed: $6$ or $7$ with a valid iteration count (1..10'000'000),
 // base64 salt of 1..64 bytes and a 64-byte hash. Returns "" or why not.

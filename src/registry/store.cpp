@@ -15,7 +15,14 @@ namespace {
 // Credentials (schema version 1). Names are the primary key: a user is renamed by removing
 // and adding it. Roles keep the order they were given in; attributes are a key=value map.
 // STRICT tables make SQLite refuse a value of the wrong type instead of converting it.
-constexpr std::array<migration, 1> migrations{{
+//
+// Devices (schema version 2, registry/device_registry.hpp): one row per device, named by its
+// identity; roles and attributes as users have them; the certificates issued to it, by serial
+// (upper-case hex of whole bytes, as the TLS layer reports it) and SHA-256 fingerprint of the DER (lower-case
+// hex). `retire_at` is set when a rotation replaces a certificate: the broker refuses it from then
+// on. `username` and `token_subject` link the password user and the token subject of the same
+// device, so that the later revocation work can block every credential of it.
+constexpr std::array<migration, 2> migrations{{
     {"credentials: users, their roles and attributes", R"sql(
 CREATE TABLE users (
   name TEXT PRIMARY KEY NOT NULL,
@@ -36,6 +43,41 @@ CREATE TABLE user_attributes (
   PRIMARY KEY (user_name, key)
 ) STRICT;
 )sql"},
+    {"devices: the device registry and the certificates issued to devices", R"sql(
+CREATE TABLE devices (
+  name TEXT PRIMARY KEY NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('active', 'disabled', 'revoked')),
+  username TEXT,
+  token_subject TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_seen_at INTEGER,
+  last_address TEXT
+) STRICT;
+CREATE TABLE device_roles (
+  device_name TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  role TEXT NOT NULL,
+  PRIMARY KEY (device_name, role)
+) STRICT;
+CREATE TABLE device_attributes (
+  device_name TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (device_name, key)
+) STRICT;
+CREATE TABLE device_certificates (
+  serial TEXT PRIMARY KEY NOT NULL,
+  device_name TEXT NOT NULL REFERENCES devices(name) ON DELETE CASCADE,
+  fingerprint_sha256 TEXT NOT NULL UNIQUE,
+  not_before INTEGER NOT NULL,
+  not_after INTEGER NOT NULL,
+  issued_at INTEGER NOT NULL,
+  retire_at INTEGER
+) STRICT;
+CREATE INDEX device_certificates_by_device ON device_certificates (device_name);
+CREATE INDEX devices_by_username ON devices (username);
+)sql"},
 }};
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
@@ -45,15 +87,14 @@ CREATE TABLE user_attributes (
                     (file != nullptr && *file != '\0' ? " (" + std::string(file) + ")" : std::string()));
 }
 
-// Creates each missing folder above `file` with mode 0700: the folder holds password hashes.
-// Folders that exist are left as they are.
-void create_parents(const std::filesystem::path& file) {
-  const std::filesystem::path parent = file.parent_path();
-  if (parent.empty()) {
+} // namespace
+
+void create_private_folders(const std::filesystem::path& folder) {
+  if (folder.empty()) {
     return;
   }
   std::filesystem::path partial;
-  for (const auto& part : parent) {
+  for (const auto& part : folder) {
     partial /= part;
     if (::mkdir(partial.c_str(), 0700) == 0 || errno == EEXIST) {
       continue;
@@ -69,6 +110,8 @@ void create_parents(const std::filesystem::path& file) {
                       std::generic_category().message(error));
   }
 }
+
+namespace {
 
 // Creates the database file with mode 0600 before SQLite sees it, so it never exists with
 // wider permissions; SQLite then gives its -wal and -shm files the same mode.
@@ -180,7 +223,7 @@ std::int64_t connection::changes() const {
 }
 
 store::store(const std::filesystem::path& path, std::span<const migration> migrations) : path_(path) {
-  create_parents(path_);
+  create_private_folders(path_.parent_path()); // it holds password hashes
   create_private_file(path_);
   // NOMUTEX: the store's own mutex serialises every use of the connection. NOFOLLOW: a
   // symbolic link planted in place of the database is refused, not followed.

@@ -48,6 +48,11 @@ struct migration {
   std::string_view sql; // one or more statements
 };
 
+// Creates `folder` and each missing folder above it with mode 0700; folders that exist are left as
+// they are. For the folders of secrets: the database (password hashes), the CA key, device bundles.
+// Throws store_error naming the folder that cannot be created.
+void create_private_folders(const std::filesystem::path& folder);
+
 // The registry's migrations, oldest first.
 std::span<const migration> registry_migrations();
 

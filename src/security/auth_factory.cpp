@@ -18,7 +18,12 @@ auth_methods make_auth_methods(const config::config& cfg) {
       switch (method) {
       case config::auth_method::certificate:
         if (!certificate) {
-          certificate = std::make_shared<const certificate_authenticator>(cfg.auth.certificate);
+          // Registered devices live beside the password users (registry/device_registry.hpp); two
+          // connections: the shards' quick lookups never wait behind the pool's writes.
+          const auto path = registry::credential_database_path(cfg);
+          certificate = std::make_shared<const certificate_authenticator>(
+              cfg.auth.certificate, registry::device_registry::open(path),
+              registry::device_registry::open(path));
         }
         chain.push_back(certificate);
         break;

@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "base/temp_dir.hpp"
 #include "security/certificate_authenticator.hpp"
 
 namespace firehook::security {
@@ -129,6 +130,84 @@ TEST(certificate_authenticator, in_a_chain_before_password_the_certificate_decid
   const auto denied = chain.authenticate(req);
   EXPECT_EQ(denied.decision, verdict::deny);
   EXPECT_EQ(denied.reason, mqtt::reason_code::not_authorized);
+}
+
+// With the device registry: a certificate whose name is a registered device is that device.
+class certificate_with_registry : public ::testing::Test {
+protected:
+  certificate_authenticator make_with_registry() {
+    return certificate_authenticator(
+        config::certificate_auth_settings{certificate_identity::cn, client_id_binding::must_match}, devices_);
+  }
+
+  base::temp_dir dir_{"firehook-cert-auth"};
+  std::shared_ptr<registry::device_registry> devices_ = registry::device_registry::open(dir_ / "firehook.db");
+  certificate_info cert_ = [] {
+    auto c = device_cert();
+    c.fingerprint_sha256 = "f00d";
+    return c;
+  }();
+};
+
+TEST_F(certificate_with_registry, a_registered_device_gets_its_roles_and_attributes) {
+  devices_->add({"dev-42",
+                 {"thermostat", "sensors"},
+                 {{"building", "b1"}, {"room", "r7"}},
+                 std::nullopt,
+                 std::nullopt});
+  const auto a = make_with_registry();
+  const auto request = request_with(&cert_, "dev-42");
+  EXPECT_FALSE(a.quick(request)); // a registered device: off the shard threads
+  EXPECT_TRUE(a.quick(request_with(nullptr, "dev-42")));
+  const auto r = a.authenticate(request);
+  ASSERT_EQ(r.decision, verdict::allow) << r.detail;
+  // The device's roles, then the OU values it lacks.
+  EXPECT_THAT(r.who.roles, ElementsAre("thermostat", "sensors", "floor3"));
+  EXPECT_EQ(r.who.attributes.at("building"), "b1");
+  EXPECT_EQ(r.who.attributes.at("room"), "r7");
+  const auto seen = devices_->find("dev-42");
+  EXPECT_TRUE(seen->last_seen_at);
+  EXPECT_EQ(seen->last_address, "127.0.0.1");
+}
+
+TEST_F(certificate_with_registry, an_unknown_name_is_handled_as_without_a_registry) {
+  const auto a = make_with_registry();
+  EXPECT_TRUE(a.quick(request_with(&cert_, "dev-42"))); // decided on the shard, as before
+  const auto r = a.authenticate(request_with(&cert_, "dev-42"));
+  ASSERT_EQ(r.decision, verdict::allow) << r.detail;
+  EXPECT_THAT(r.who.roles, ElementsAre("sensors", "floor3"));
+  EXPECT_TRUE(r.who.attributes.empty());
+}
+
+TEST_F(certificate_with_registry, a_disabled_or_revoked_device_is_refused_as_a_wrong_credential) {
+  devices_->add({"dev-42", {}, {}, std::nullopt, std::nullopt});
+  const auto a = make_with_registry();
+  for (const auto state : {registry::device_state::disabled, registry::device_state::revoked}) {
+    devices_->set_state("dev-42", state);
+    const auto r = a.authenticate(request_with(&cert_, "dev-42"));
+    EXPECT_EQ(r.decision, verdict::deny);
+    EXPECT_EQ(r.reason, mqtt::reason_code::bad_user_name_or_password);
+    EXPECT_THAT(r.detail, HasSubstr(std::string(registry::to_string(state))));
+  }
+  devices_->set_state("dev-42", registry::device_state::active);
+  EXPECT_EQ(a.authenticate(request_with(&cert_, "dev-42")).decision, verdict::allow);
+}
+
+TEST_F(certificate_with_registry, a_certificate_retired_by_a_rotation_is_refused_after_its_grace_period) {
+  devices_->add({"dev-42", {}, {}, std::nullopt, std::nullopt},
+                registry::device_certificate{"0A1B", "f00d", 0, 0, registry::unix_now(), std::nullopt});
+  const auto a = make_with_registry();
+  devices_->rotate_certificate("dev-42", {"0C1D", "beef", 0, 0, registry::unix_now(), std::nullopt}, 3600);
+  EXPECT_EQ(a.authenticate(request_with(&cert_, "dev-42")).decision, verdict::allow); // in its grace period
+  devices_->rotate_certificate("dev-42", {"0E1F", "cafe", 0, 0, registry::unix_now(), std::nullopt}, -1);
+  // The second rotation retired "beef" at once but left "f00d" at its earlier end: still allowed.
+  EXPECT_EQ(a.authenticate(request_with(&cert_, "dev-42")).decision, verdict::allow);
+  auto rotated = cert_;
+  rotated.fingerprint_sha256 = "beef";
+  const auto r = a.authenticate(request_with(&rotated, "dev-42"));
+  EXPECT_EQ(r.decision, verdict::deny);
+  EXPECT_EQ(r.reason, mqtt::reason_code::bad_user_name_or_password);
+  EXPECT_THAT(r.detail, HasSubstr("rotation"));
 }
 
 } // namespace

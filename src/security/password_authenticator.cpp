@@ -31,6 +31,19 @@ auth_result password_authenticator::authenticate(const connect_request& request)
   case registry::check_result::outcome::ok:
     break;
   }
+  if (devices_ != nullptr) {
+    // Checked after the password, so that a wrong password and a disabled device take the same time.
+    try {
+      if (const auto device = devices_->linked_to_user(checked.user.name);
+          device && device->second != registry::device_state::active) {
+        return auth_result::deny(std::string(method_name), bad,
+                                 "user of device \"" + device->first + "\", which is " +
+                                     std::string(registry::to_string(device->second)));
+      }
+    } catch (const std::exception& e) {
+      return auth_result::deny(std::string(method_name), bad, std::string("device registry: ") + e.what());
+    }
+  }
   identity who;
   who.name = std::move(checked.user.name);
   who.method = std::string(method_name);
@@ -46,8 +59,10 @@ auth_result password_authenticator::authenticate(const connect_request& request)
 }
 
 std::shared_ptr<const password_authenticator> make_password_authenticator(const config::config& cfg) {
-  return std::make_shared<const password_authenticator>(
-      registry::credential_store::open(registry::credential_database_path(cfg)));
+  // One connection for both: they are the same database.
+  auto db = std::make_shared<registry::store>(registry::credential_database_path(cfg));
+  return std::make_shared<const password_authenticator>(std::make_shared<registry::credential_store>(db),
+                                                        std::make_shared<registry::device_registry>(db));
 }
 
 } // namespace firehook::security

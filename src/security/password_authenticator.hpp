@@ -9,6 +9,10 @@
 //   store error (file gone, corrupt) deny bad_user_name_or_password, detail says what failed
 //   right password                   allow: name = user name, method "password", the user's roles
 //                                    and attributes from the store
+//   right password, but the user is  deny bad_user_name_or_password, as a wrong password (no
+//   linked to a device that is       oracle); the detail names the device
+//   disabled or revoked (`firehook
+//   device add --username`)
 //
 // A client sees the same reason code (0x86 / 3.1.1 0x04) and about the same delay for an unknown
 // user and a wrong password; only the detail, which goes to the log, differs.
@@ -26,14 +30,17 @@
 
 #include "config/config.hpp"
 #include "registry/credential_store.hpp"
+#include "registry/device_registry.hpp"
 #include "security/authenticator.hpp"
 
 namespace firehook::security {
 
 class password_authenticator final : public authenticator {
 public:
-  explicit password_authenticator(std::shared_ptr<registry::credential_store> store)
-      : store_(std::move(store)) {}
+  // `devices` (may be null): the device registry, for users linked to a device.
+  explicit password_authenticator(std::shared_ptr<registry::credential_store> store,
+                                  std::shared_ptr<registry::device_registry> devices = nullptr)
+      : store_(std::move(store)), devices_(std::move(devices)) {}
 
   std::string_view method() const override { return "password"; }
   auth_result authenticate(const connect_request& request) const override;
@@ -42,11 +49,13 @@ public:
 
 private:
   std::shared_ptr<registry::credential_store> store_;
+  std::shared_ptr<registry::device_registry> devices_;
 };
 
 // Opens the credential store of `cfg` ([auth.password] database, or <broker.state_dir>/firehook.db
-// when that is empty), creating an empty one when missing. Start-up and reload only: throws
-// registry::store_error or registry::credential_error naming the file when it cannot be opened.
+// when that is empty), creating an empty one when missing, and the device registry in it.
+// Start-up and reload only: throws registry::store_error or registry::credential_error naming the
+// file when it cannot be opened.
 std::shared_ptr<const password_authenticator> make_password_authenticator(const config::config& cfg);
 
 } // namespace firehook::security

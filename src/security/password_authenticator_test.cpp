@@ -107,6 +107,20 @@ TEST_F(password_authenticator_test, imported_mosquitto_hash_logs_in_and_is_upgra
   EXPECT_EQ(admin_->find_user("alice")->kind, registry::hash_kind::argon2id);
 }
 
+TEST_F(password_authenticator_test, a_user_linked_to_a_disabled_device_is_refused_as_a_wrong_password) {
+  const auto devices = registry::device_registry::open(dir_ / "state" / "firehook.db");
+  devices->add({"sensor-9", {}, {}, std::string("dev1"), std::nullopt});
+  EXPECT_EQ(login("dev1", "right").decision, verdict::allow);
+  devices->set_state("sensor-9", registry::device_state::disabled);
+  const auto r = login("dev1", "right");
+  EXPECT_EQ(r.decision, verdict::deny);
+  EXPECT_EQ(r.reason, mqtt::reason_code::bad_user_name_or_password);
+  EXPECT_THAT(r.detail, HasSubstr("sensor-9"));
+  EXPECT_THAT(r.detail, HasSubstr("disabled"));
+  devices->set_state("sensor-9", registry::device_state::active);
+  EXPECT_EQ(login("dev1", "right").decision, verdict::allow);
+}
+
 TEST_F(password_authenticator_test, factory_uses_the_configured_database) {
   config::config cfg;
   cfg.broker.state_dir = dir_ / "unused";

@@ -1,0 +1,80 @@
+#pragma once
+// `firehook device ...`: the device registry (registry/device_registry.hpp) and the certificates
+// the CA of `firehook ca init` issues to devices. The registry is in the credential database of
+// the configuration -c names ([auth.password] database, default <state_dir>/firehook.db); the CA
+// in <state_dir>/ca.
+//
+//   firehook device [-c FILE] add NAME [--role R]... [--attr K=V]... [--csr FILE] [--out DIR]
+//                   [--days N] [--san-uri URI] [--host H] [--port P] [--username U] [--token-subject S]
+//   firehook device [-c FILE] list [--json]
+//   firehook device [-c FILE] show NAME [--json]
+//   firehook device [-c FILE] disable NAME | enable NAME | remove NAME
+//   firehook device [-c FILE] rotate NAME [--csr FILE] [--out DIR] [--days N] [--grace DURATION]
+//
+// add: with --csr, signs the public key of the device's own request (the recommended path: the
+// private key never leaves the device); without it, makes an EC P-256 key too. The certificate's
+// CN is NAME whatever the request asks for. Prints, or with --out writes to one folder (mode 0700):
+// NAME.crt, NAME.key (mode 0600, only when made here), ca.crt (the device CA), broker-ca.crt (the
+// CA that signed the broker's certificate, when one of the known bundles verifies it) and
+// connect.txt: the exact mosquitto_pub and mosquitto_sub commands, for the first TLS listener of
+// the configuration that asks for client certificates and uses the certificate method (--host and
+// --port override its address, e.g. the name devices reach it by).
+//
+// --username links the device's password user: its logins are refused while the device is
+// disabled. --token-subject is recorded only (the token method does not read it yet).
+//
+// rotate: issues a new certificate; the old ones stay valid for the grace period (default 7d) and
+// the broker refuses them after it. A running broker sees every change at the device's next
+// CONNECT: disable does not drop a connected device (the revocation work will).
+//
+// Exit codes: 0 done; 1 error (unknown device, device exists, bad name, unreadable or invalid
+// request, no CA yet...), with a one-line message on stderr, as `firehook user` and `ban`.
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace firehook::app {
+
+class device_command {
+public:
+  // Keeps pointers into `app`, which must outlive this object; not movable (CLI11 writes into it).
+  explicit device_command(CLI::App& app);
+  device_command(const device_command&) = delete;
+  device_command& operator=(const device_command&) = delete;
+
+  bool parsed() const;
+  int run(std::ostream& out, std::ostream& err);
+
+private:
+  int run_checked(std::ostream& out, std::ostream& err);
+
+  CLI::App* device_ = nullptr;
+  CLI::App* add_ = nullptr;
+  CLI::App* list_ = nullptr;
+  CLI::App* show_ = nullptr;
+  CLI::App* disable_ = nullptr;
+  CLI::App* enable_ = nullptr;
+  CLI::App* remove_ = nullptr;
+  CLI::App* rotate_ = nullptr;
+
+  std::string config_path_;
+  std::string name_;
+  std::vector<std::string> roles_;
+  std::vector<std::string> attributes_; // KEY=VALUE as given
+  std::string csr_;
+  std::string out_dir_;
+  std::uint32_t days_ = 365;
+  std::string san_uri_;
+  std::string host_;
+  std::uint16_t port_ = 0;
+  std::string username_;
+  std::string token_subject_;
+  std::string grace_ = "7d";
+  bool json_ = false;
+};
+
+} // namespace firehook::app

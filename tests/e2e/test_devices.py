@@ -1,0 +1,384 @@
+"""Device provisioning end to end (issue 15, "The registry and the certificate authority").
+
+The flow a user follows: `firehook ca init`, a device makes its own key and request with
+`openssl req`, `firehook device add NAME --csr FILE --out DIR --role R --attr K=V`, and the
+mosquitto_pub command that `device add` prints is run as printed. The broker's TLS listener trusts
+the test PKI (its server certificate) and the new device CA (`ca` is both in one bundle). A second
+device, `monitor`, is provisioned without a request (firehook makes its key) and reads what the
+first publishes over a raw TLS client, so each delivery is seen, not assumed.
+
+The topics file binds one topic to `attr.building`: the attribute that `device add --attr` stores
+must reach the certificate identity for it to work.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import ssl
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import firehook_binary, write_config
+from pki import pki  # noqa: F401  (pki is a fixture)
+from rawclient import TlsRawClient
+
+TOPICS = """\
+[roles.sensors]
+description = "Sensors provisioned with firehook device add"
+
+[roles.monitor]
+description = "Reads what the sensors publish"
+
+[[topic]]
+pattern = "devices/{device}/status"
+description = "Each device's status, under its own name"
+publish = [{ role = "sensors", where = { device = "cert.cn" } }]
+subscribe = ["monitor"]
+
+[[topic]]
+pattern = "buildings/{building}/telemetry"
+description = "Telemetry of one building"
+publish = [{ role = "sensors", where = { building = "attr.building" } }]
+subscribe = ["monitor"]
+"""
+
+BAD_USER_OR_PASSWORD = {4: 0x04, 5: 0x86}
+
+
+class Fleet:
+    """A state dir, a configuration for the commands and the broker, and the files they share."""
+
+    def __init__(self, tmp_path, pki):
+        self.dir = tmp_path
+        self.pki = pki
+        self.state = tmp_path / "state"
+        tls = tmp_path / "tls"
+        tls.mkdir()
+        shutil.copyfile(pki.server.cert, tls / "server.crt")
+        shutil.copyfile(pki.server.key, tls / "server.key")
+        self.listener_ca = tls / "ca.crt"
+        (tmp_path / "topics.toml").write_text(TOPICS)
+        self.overrides = {
+            "topics": str(tmp_path / "topics.toml"),
+            "broker": {"state_dir": str(self.state)},
+            "auth": {"certificate": {"identity": "cn", "client_id": "must_match"}},
+            "listener": [{
+                "name": "tls", "address": "127.0.0.1", "port": 0, "protocol": "mqtts",
+                "auth": ["certificate"], "allow_anonymous": False,
+                "tls": {"cert": str(tls / "server.crt"), "key": str(tls / "server.key"),
+                        "ca": str(self.listener_ca), "client_certificates": "required"},
+            }],
+        }
+        cli = tmp_path / "cli"
+        cli.mkdir()
+        self.config, _ = write_config(cli, self.overrides)
+
+    def firehook(self, *args, expect=0):
+        r = subprocess.run([firehook_binary(), *map(str, args), "-c", str(self.config)], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == expect, (f"firehook {' '.join(map(str, args))}: exit {r.returncode}, expected "
+                                        f"{expect}\nstdout:\n{r.stdout}\nstderr:\n{r.stderr}")
+        return r
+
+    def init_ca(self):
+        self.firehook("ca", "init")
+        # The listener trusts the test PKI and the device CA.
+        self.listener_ca.write_text(Path(self.pki.ca).read_text() + (self.state / "ca" / "ca.crt").read_text())
+
+    def make_request(self, name, cn="whatever"):
+        """A key and request made as a device makes them; the CN it asks for is ignored."""
+        key, csr = self.dir / f"{name}-own.key", self.dir / f"{name}.csr"
+        subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={cn}"],
+                       check=True, capture_output=True, timeout=30)
+        return key, csr
+
+    def context(self, bundle, name):
+        ctx = ssl.create_default_context(cafile=str(bundle / "broker-ca.crt"))
+        ctx.load_cert_chain(str(bundle / f"{name}.crt"), str(bundle / f"{name}.key"))
+        return ctx
+
+
+def printed_command(stdout, program):
+    """The `program ...` line that device add printed, split as a shell would."""
+    for line in stdout.splitlines():
+        if line.strip().startswith(program + " "):
+            return shlex.split(line.strip())
+    pytest.fail(f"no {program} line in:\n{stdout}")
+
+
+def replace_option(argv, option, value):
+    out = list(argv)
+    out[out.index(option) + 1] = value
+    return out
+
+
+@pytest.fixture
+def fleet(tmp_path, pki):
+    return Fleet(tmp_path, pki)
+
+
+@pytest.fixture
+def provisioned(fleet, start_broker):
+    """The CA, sensor-1 (from its own request, building b1) and monitor, and a broker running."""
+    fleet.init_ca()
+    own_key, csr = fleet.make_request("sensor-1", cn="not-the-name")
+    sensor = fleet.dir / "sensor-1-bundle"
+    added = fleet.firehook("device", "add", "sensor-1", "--csr", csr, "--out", sensor, "--role", "sensors",
+                           "--attr", "building=b1")
+    # The device keeps its key beside the files of the bundle, as the printed command expects.
+    shutil.copyfile(own_key, sensor / "sensor-1.key")
+    monitor = fleet.dir / "monitor-bundle"
+    fleet.firehook("device", "add", "monitor", "--out", monitor, "--role", "monitor")
+    broker = start_broker(fleet.overrides)
+    host, port = broker.listeners["tls"]
+    fleet.broker, fleet.sensor, fleet.monitor = broker, sensor, monitor
+    # The configured port is 0: the command printed says PORT; the real one is known now.
+    fleet.publish = replace_option(printed_command(added.stdout, "mosquitto_pub"), "-p", str(port))
+    fleet.port = port
+    return fleet
+
+
+def monitor_client(fleet, version):
+    c = TlsRawClient("127.0.0.1", fleet.port, fleet.context(fleet.monitor, "monitor"), version)
+    c.connect(client_id="monitor")
+    return c
+
+
+def run(argv):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30)
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def test_ca_init_writes_a_private_key_and_refuses_to_run_twice(fleet):
+    r = fleet.firehook("ca", "init")
+    key, cert = fleet.state / "ca" / "ca.key", fleet.state / "ca" / "ca.crt"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-text"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "CA:TRUE" in text and "prime256v1" in text
+    assert str(cert) in r.stdout
+    again = fleet.firehook("ca", "init", expect=1)
+    assert "exists" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+
+
+def test_device_add_with_a_csr_issues_a_client_certificate_for_the_name(fleet):
+    fleet.init_ca()
+    own_key, csr = fleet.make_request("sensor-1", cn="admin")
+    bundle = fleet.dir / "bundle"
+    fleet.firehook("device", "add", "sensor-1", "--csr", csr, "--out", bundle, "--days", "30")
+    assert stat.S_IMODE(bundle.stat().st_mode) == 0o700
+    assert not (bundle / "sensor-1.key").exists()  # the key stayed with the device
+    cert = bundle / "sensor-1.crt"
+    text = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-text", "-subject"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "subject=CN = sensor-1" in text  # never the CN the request asked for
+    assert "TLS Web Client Authentication" in text and "Digital Signature" in text
+    assert "CA:FALSE" in text
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(bundle / "ca.crt"), "-purpose", "sslclient",
+                               str(cert)], capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # The certificate is the request's key's.
+    pub = lambda *a: subprocess.run(["openssl", *a], capture_output=True, check=True).stdout  # noqa: E731
+    assert pub("x509", "-in", str(cert), "-noout", "-pubkey") == pub("pkey", "-in", str(own_key), "-pubout")
+    shown = json.loads(fleet.firehook("device", "show", "sensor-1", "--json").stdout)
+    serial = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-serial"], capture_output=True,
+                            text=True, check=True).stdout.strip().split("=")[1].lstrip("0")
+    assert [c["serial"].lstrip("0") for c in shown["certificates"]] == [serial]
+    assert shown["state"] == "active"
+
+
+def test_the_printed_command_connects_and_a_reader_gets_the_message(provisioned, version):
+    sub = monitor_client(provisioned, version)
+    try:
+        assert sub.subscribe("devices/+/status").codes[0] < 0x80
+        r = run(provisioned.publish)
+        assert r.returncode == 0, f"{shlex.join(provisioned.publish)}:\n{r.stdout}{r.stderr}"
+        p = sub.expect_publish()
+        assert (p.topic, p.payload) == ("devices/sensor-1/status", b"online")
+    finally:
+        sub.close()
+
+
+def test_a_rule_bound_to_an_attribute_works_for_the_device(provisioned, version):
+    sub = monitor_client(provisioned, version)
+    try:
+        assert sub.subscribe("buildings/+/telemetry").codes[0] < 0x80
+        own = replace_option(replace_option(provisioned.publish, "-t", "buildings/b1/telemetry"), "-m", "21.5")
+        other = replace_option(own, "-t", "buildings/b2/telemetry")
+        # QoS 1 so that a refusal is an answer (5.0: PUBACK 0x87; 3.1.1: the broker disconnects).
+        run(other + ["-q", "1"])
+        r = run(own + ["-q", "1"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        p = sub.expect_publish()
+        assert (p.topic, p.payload) == ("buildings/b1/telemetry", b"21.5")  # b2 never arrived
+    finally:
+        sub.close()
+
+
+def refused_connect(fleet, version):
+    c = TlsRawClient("127.0.0.1", fleet.port, fleet.context(fleet.sensor, "sensor-1"), version)
+    try:
+        return c.connect(client_id="sensor-1", expect_rc=None).reason
+    finally:
+        c.close()
+
+
+def test_disable_refuses_the_next_connection_as_a_wrong_credential_and_enable_lets_it_back(provisioned, version):
+    assert refused_connect(provisioned, version) == 0
+    provisioned.firehook("device", "disable", "sensor-1")
+    assert refused_connect(provisioned, version) == BAD_USER_OR_PASSWORD[version]
+    r = run(provisioned.publish)
+    assert r.returncode != 0
+    listed = json.loads(provisioned.firehook("device", "list", "--json").stdout)["devices"]
+    assert {d["name"]: d["state"] for d in listed} == {"monitor": "active", "sensor-1": "disabled"}
+    provisioned.firehook("device", "enable", "sensor-1")
+    assert refused_connect(provisioned, version) == 0
+    assert run(provisioned.publish).returncode == 0
+    shown = json.loads(provisioned.firehook("device", "show", "sensor-1", "--json").stdout)
+    assert shown["last_address"] == "127.0.0.1" and shown["last_seen_at"]
+
+
+def test_rotate_issues_a_new_certificate_and_remove_forgets_the_device(provisioned):
+    own_key, csr = provisioned.make_request("sensor-1-new")
+    out = provisioned.dir / "rotated"
+    provisioned.firehook("device", "rotate", "sensor-1", "--csr", csr, "--out", out, "--grace", "1h")
+    shown = json.loads(provisioned.firehook("device", "show", "sensor-1", "--json").stdout)
+    assert len(shown["certificates"]) == 2
+    assert shown["certificates"][0]["retire_at"] and shown["certificates"][1]["retire_at"] is None
+    # In its grace period the old certificate still connects; the new one does too.
+    assert refused_connect(provisioned, 5) == 0
+    shutil.copyfile(own_key, out / "sensor-1.key")
+    c = TlsRawClient("127.0.0.1", provisioned.port, provisioned.context(out, "sensor-1"), 5)
+    try:
+        c.connect(client_id="sensor-1")
+    finally:
+        c.close()
+    listed = provisioned.firehook("device", "list").stdout
+    assert listed.splitlines()[0].split()[:2] == ["NAME", "STATE"] and "sensor-1" in listed
+    provisioned.firehook("device", "remove", "sensor-1")
+    assert "sensor-1" not in provisioned.firehook("device", "list").stdout
+
+
+def test_bad_input_exits_1_with_one_line(fleet):
+    # Before `ca init`: no CA yet.
+    _, csr = fleet.make_request("s")
+    no_ca = fleet.firehook("device", "add", "s1", "--csr", csr, expect=1)
+    assert "no CA yet" in no_ca.stderr
+    fleet.init_ca()
+    fleet.firehook("device", "add", "s1")
+    cases = [
+        (["device", "add", "s1"], "exists"),
+        (["device", "add", "bad name"], "may hold only"),
+        (["device", "add", ".hidden"], "must start with"),
+        (["device", "add", "s2", "--csr", fleet.dir / "missing.csr"], "cannot read"),
+        (["device", "add", "s2", "--attr", "novalue"], "expected KEY=VALUE"),
+        (["device", "show", "nobody"], 'no device "nobody"'),
+        (["device", "disable", "nobody"], 'no device "nobody"'),
+        (["device", "rotate", "nobody"], 'no device "nobody"'),
+        (["device", "remove", "nobody"], 'no device "nobody"'),
+        (["device", "rotate", "s1", "--grace", "soon"], "--grace"),
+    ]
+    garbage = fleet.dir / "garbage.csr"
+    garbage.write_text("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n")
+    cases.append((["device", "add", "s3", "--csr", garbage], "not a PEM certificate signing request"))
+    # A request whose signature does not match its key (altered after signing).
+    _, good = fleet.make_request("t")
+    der = subprocess.run(["openssl", "req", "-in", str(good), "-outform", "DER"], capture_output=True,
+                         check=True).stdout
+    tampered = bytearray(der)
+    tampered[-5] ^= 0x01  # inside the signature
+    forged = fleet.dir / "forged.csr"
+    forged_der = fleet.dir / "forged.der"
+    forged_der.write_bytes(bytes(tampered))
+    pem = subprocess.run(["openssl", "req", "-inform", "DER", "-in", str(forged_der), "-out", str(forged)],
+                         capture_output=True)
+    if pem.returncode == 0:
+        cases.append((["device", "add", "s4", "--csr", forged], "signature is wrong"))
+    for args, message in cases:
+        r = fleet.firehook(*args, expect=1)
+        assert message in r.stderr, f"{args}: {r.stderr}"
+        assert len(r.stderr.strip().splitlines()) == 1, f"{args}: {r.stderr}"
+        assert r.stderr.startswith("firehook device: "), r.stderr
+    assert [d["name"] for d in json.loads(fleet.firehook("device", "list", "--json").stdout)["devices"]] == ["s1"]
+
+
+def test_a_device_without_a_request_gets_a_key_of_its_own(fleet):
+    fleet.init_ca()
+    r = fleet.firehook("device", "add", "gadget", "--role", "sensors")
+    assert "-----BEGIN PRIVATE KEY-----" in r.stdout and "-----BEGIN CERTIFICATE-----" in r.stdout
+    assert "mosquitto_pub" in r.stdout and "-i gadget" in r.stdout
+    bundle = fleet.dir / "gadget-2"
+    fleet.firehook("device", "add", "gadget-2", "--out", bundle)
+    assert stat.S_IMODE((bundle / "gadget-2.key").stat().st_mode) == 0o600
+    assert (bundle / "connect.txt").read_text().startswith("mosquitto_pub ")
+    assert os.path.exists(bundle / "broker-ca.crt")
+
+
+def test_an_imported_intermediate_issues_certificates_that_carry_it(fleet):
+    d = fleet.dir / "pki"
+    d.mkdir()
+
+    def ossl(*args):
+        subprocess.run(["openssl", *map(str, args)], cwd=d, check=True, capture_output=True, timeout=30)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    ossl("req", "-x509", *ec, "-keyout", "root.key", "-out", "root.crt", "-subj", "/CN=Company root", "-days", 30)
+    ossl("req", "-new", *ec, "-keyout", "inter.key", "-out", "inter.csr", "-subj", "/CN=Company devices")
+    (d / "ext.cnf").write_text("[v3]\nbasicConstraints = critical,CA:TRUE,pathlen:0\n"
+                               "keyUsage = critical,keyCertSign,cRLSign\nsubjectKeyIdentifier = hash\n"
+                               "authorityKeyIdentifier = keyid\n")
+    ossl("x509", "-req", "-in", "inter.csr", "-CA", "root.crt", "-CAkey", "root.key", "-CAcreateserial",
+         "-days", 20, "-extfile", "ext.cnf", "-extensions", "v3", "-out", "inter.crt")
+    (d / "chain.crt").write_text((d / "inter.crt").read_text() + (d / "root.crt").read_text())
+    # A key that is not the certificate's is refused, and nothing is written.
+    refused = fleet.firehook("ca", "init", "--import-cert", d / "root.crt", "--import-key", d / "inter.key",
+                             expect=1)
+    assert "is not the key of" in refused.stderr
+    assert not (fleet.state / "ca" / "ca.key").exists()
+    fleet.firehook("ca", "init", "--import-cert", d / "chain.crt", "--import-key", d / "inter.key")
+    bundle = fleet.dir / "d1"
+    fleet.firehook("device", "add", "d1", "--out", bundle, "--days", 5)
+    # The device presents its certificate and the intermediate: a verifier that knows only the root
+    # builds the chain.
+    verified = subprocess.run(["openssl", "verify", "-CAfile", str(d / "root.crt"), "-untrusted",
+                               str(bundle / "d1.crt"), "-purpose", "sslclient", str(bundle / "d1.crt")],
+                              capture_output=True, text=True)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # A certificate may not outlive the intermediate.
+    too_long = fleet.firehook("device", "add", "d2", "--days", 365, expect=1)
+    assert "outlive the CA" in too_long.stderr
+
+
+def test_a_linked_password_user_is_refused_while_its_device_is_disabled(fleet, start_broker, raw, version):
+    fleet.init_ca()
+    r = subprocess.run([firehook_binary(), "user", "add", "gw-user", "--password-stdin", "-c", str(fleet.config)],
+                       input="s3cret\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    fleet.firehook("device", "add", "gw", "--username", "gw-user")
+    overrides = dict(fleet.overrides)
+    overrides["listener"] = fleet.overrides["listener"] + [
+        {"name": "plain", "address": "127.0.0.1", "port": 0, "protocol": "mqtt", "auth": ["password"],
+         "allow_anonymous": False}]
+    broker = start_broker(overrides)
+
+    def login(password=b"s3cret"):
+        c = raw(broker, version, listener="plain")
+        try:
+            return c.connect(client_id="gw", username="gw-user", password=password, expect_rc=None).reason
+        finally:
+            c.close()
+
+    assert login() == 0
+    fleet.firehook("device", "disable", "gw")
+    assert login() == BAD_USER_OR_PASSWORD[version]
+    assert login(b"wrong") == BAD_USER_OR_PASSWORD[version]  # the same answer as a wrong password
+    fleet.firehook("device", "enable", "gw")
+    assert login() == 0
