@@ -92,11 +92,15 @@ struct alert_webhook::impl {
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     bool done = false;
+    bool cancelled = false;
     std::string failure; // empty: accepted
 
     explicit attempt(asio::io_context& io) : resolver(io) {}
     beast::tcp_stream* lowest() { return tls ? &beast::get_lowest_layer(*tls) : plain ? &*plain : nullptr; }
+    // On the worker's thread, between two steps of run(): a cancel that comes after the name is
+    // resolved and before the stream exists has nothing to close, so run() looks at `cancelled`.
     void cancel() {
+      cancelled = true;
       resolver.cancel();
       if (auto* s = lowest()) {
         boost::system::error_code ignored;
@@ -162,6 +166,9 @@ struct alert_webhook::impl {
       }
       const auto endpoints =
           co_await a.resolver.async_resolve(u.host, std::to_string(u.port), asio::use_awaitable);
+      if (a.cancelled) {
+        throw std::runtime_error("stopping");
+      }
       auto req = request(std::move(body));
       unsigned status = 0;
       if (ctx) {
