@@ -135,7 +135,7 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
     }
     const auto kind = registry::ban_kind_of(text("kind").value_or(""));
     if (!kind) {
-      return {400, error_body("\"kind\" must be \"address\", \"client_id\", \"username\" or \"certificate\"")};
+      return {400, error_body("\"kind\" must be \"address\", \"client_id\", \"username\", \"certificate\" or \"token_subject\"")};
     }
     const auto subject = text("subject");
     if (!subject) {
@@ -172,7 +172,7 @@ http_answer ban_http(broker::ban_list& bans, std::string_view method, std::strin
     auto subject = slash == std::string_view::npos ? std::nullopt : percent_decoded(rest.substr(slash + 1));
     if (!kind || !subject || subject->empty()) {
       return {400, error_body(
-                       "the path must be /bans/KIND/SUBJECT (KIND: address, client_id, username, certificate)")};
+                       "the path must be /bans/KIND/SUBJECT (KIND: address, client_id, username, certificate, token_subject)")};
     }
     std::string ignored;
     subject = registry::check_subject(*kind, *subject, ignored).value_or(*subject); // a fingerprint as stored

@@ -36,12 +36,14 @@ int ca_command::run(std::ostream& out, std::ostream& err) {
     const auto ca = import_cert_.empty()
                         ? registry::certificate_authority::create(files, name_, days_)
                         : registry::certificate_authority::import(files, import_cert_, import_key_);
+    ca.write_crl({}); // empty until a device is revoked: a listener can name it from the start
     out << (import_cert_.empty() ? "created" : "imported") << " CA " << ca.subject() << ": "
-        << files.certificate.string() << ", key " << files.key.string() << " (mode 0600)\n"
+        << files.certificate.string() << ", key " << files.key.string() << " (mode 0600), CRL "
+        << files.crl.string() << "\n"
         << "add " << files.certificate.string()
-        << " to the `ca` bundle of a TLS listener ([listener.tls] ca) so that the broker trusts the devices "
-           "it "
-           "issues\n";
+        << " to the `ca` bundle of a TLS listener ([listener.tls] ca) so that the broker trusts the devices it "
+           "issues, and name "
+        << files.crl.string() << " as its crl so that `firehook device revoke` refuses their certificates\n";
     return 0;
   } catch (const std::exception& e) {
     err << "firehook ca: " << e.what() << '\n';

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -19,6 +20,8 @@
 #include "app/ban_command.hpp"
 #include "app/cli_text.hpp"
 #include "app/command_config.hpp"
+#include "broker/ban_list.hpp"
+#include "registry/ban_store.hpp"
 #include "registry/certificate_authority.hpp"
 #include "registry/device_registry.hpp"
 
@@ -359,6 +362,11 @@ device_command::device_command(CLI::App& app) {
   named(enable_);
   remove_ = device_->add_subcommand("remove", "remove the device from the registry");
   named(remove_);
+  revoke_ = device_->add_subcommand(
+      "revoke", "revoke the device for good: certificates, client id, password user and token subject blocked, "
+                "connections dropped, sessions ended");
+  named(revoke_);
+  revoke_->add_option("--reason", reason_, "why, for the bans and the audit log");
   rotate_ = device_->add_subcommand("rotate", "issue a new certificate; the old one ends after --grace");
   named(rotate_);
   rotate_->add_option("--grace", grace_,
@@ -377,6 +385,48 @@ int device_command::run(std::ostream& out, std::ostream& err) {
     err << "firehook device: " << e.what() << '\n';
     return 1;
   }
+}
+
+void device_command::revoke(const config::config& cfg, registry::device_registry& devices, std::ostream& out) {
+  const auto d = devices.find(name_);
+  if (!d) {
+    throw usage_error("no device \"" + name_ + "\" in " + devices.path().string());
+  }
+  devices.set_state(name_, registry::device_state::revoked);
+  out << "revoked device " << name_ << '\n';
+  // The CRL, from the registry: every certificate of every revoked device.
+  std::vector<std::string> serials;
+  for (const auto& r : devices.list()) {
+    if (r.state == registry::device_state::revoked) {
+      for (const auto& c : r.certificates) {
+        serials.push_back(c.serial_hex);
+      }
+    }
+  }
+  const auto files = registry::ca_files::in(cfg.broker.state_dir);
+  registry::certificate_authority::load(files).write_crl(serials);
+  out << "  CRL " << files.crl.string() << ": " << serials.size() << " certificate(s) of revoked devices\n";
+  // The bans: what a running broker enforces within half a second, on every credential of it.
+  const char* user = std::getenv("USER");
+  const std::string why = "device " + name_ + " revoked" + (user != nullptr ? std::string(" by ") + user : "") +
+                          (reason_.empty() ? "" : ": " + reason_);
+  registry::ban_store bans(cfg.broker.state_dir / "bans.db");
+  const auto ban = [&](registry::ban_kind kind, const std::string& subject) {
+    bans.put(registry::ban{kind, subject, why, std::string(broker::revocation_source), registry::unix_now(),
+                           std::nullopt});
+    out << "  banned " << registry::to_string(kind) << ' ' << subject << '\n';
+  };
+  ban(registry::ban_kind::client_id, name_);
+  for (const auto& c : d->certificates) {
+    ban(registry::ban_kind::certificate, c.fingerprint_sha256);
+  }
+  if (d->username) {
+    ban(registry::ban_kind::username, *d->username);
+  }
+  if (d->token_subject) {
+    ban(registry::ban_kind::token_subject, *d->token_subject);
+  }
+  out << "a running broker drops its connections and ends its sessions within a second\n";
 }
 
 int device_command::run_checked(std::ostream& out, std::ostream& err) {
@@ -422,10 +472,21 @@ int device_command::run_checked(std::ostream& out, std::ostream& err) {
     }
     return 0;
   }
-  if (disable_->parsed() || enable_->parsed()) {
-    if (!devices->find(name_)) {
+  if (revoke_->parsed()) {
+    revoke(*cfg, *devices, out);
+    return 0;
+  }
+  if (disable_->parsed() || enable_->parsed() || remove_->parsed()) {
+    const auto d = devices->find(name_);
+    if (!d) {
       throw unknown();
     }
+    if (d->state == registry::device_state::revoked) {
+      // Kept for good: its certificates must stay in the CRL, which is made from the registry.
+      throw usage_error("device \"" + name_ + "\" is revoked, for good; provision the device again under a new name");
+    }
+  }
+  if (disable_->parsed() || enable_->parsed()) {
     const auto state = disable_->parsed() ? registry::device_state::disabled : registry::device_state::active;
     devices->set_state(name_, state);
     out << (disable_->parsed() ? "disabled" : "enabled") << " device " << name_
@@ -436,9 +497,7 @@ int device_command::run_checked(std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (remove_->parsed()) {
-    if (!devices->remove(name_)) {
-      throw unknown();
-    }
+    devices->remove(name_);
     out << "removed device " << name_
         << " (its certificates stay valid at the TLS layer until they expire: disable a device to refuse "
            "it)\n";

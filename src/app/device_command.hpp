@@ -9,6 +9,7 @@
 //   firehook device [-c FILE] list [--json]
 //   firehook device [-c FILE] show NAME [--json]
 //   firehook device [-c FILE] disable NAME | enable NAME | remove NAME
+//   firehook device [-c FILE] revoke NAME [--reason TEXT]
 //   firehook device [-c FILE] rotate NAME [--csr FILE] [--out DIR] [--days N] [--grace DURATION]
 //
 // add: with --csr, signs the public key of the device's own request (the recommended path: the
@@ -25,7 +26,13 @@
 //
 // rotate: issues a new certificate; the old ones stay valid for the grace period (default 7d) and
 // the broker refuses them after it. A running broker sees every change at the device's next
-// CONNECT: disable does not drop a connected device (the revocation work will).
+// CONNECT: disable does not drop a connected device; revoke does.
+//
+// revoke: for good. The device's state becomes revoked (enable and remove then refuse it); the CA's
+// CRL (<state_dir>/ca/crl.pem) is signed again with every certificate of every revoked device; and
+// permanent bans (bans.db, source "device revoke") block its client id, certificates, password
+// user and token subject. A running broker reads the bans within 500 ms: it drops the device's
+// connections (5.0: DISCONNECT 0x98) and ends its sessions, queued messages included.
 //
 // Exit codes: 0 done; 1 error (unknown device, device exists, bad name, unreadable or invalid
 // request, no CA yet...), with a one-line message on stderr, as `firehook user` and `ban`.
@@ -36,6 +43,13 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+namespace firehook::config {
+struct config;
+}
+namespace firehook::registry {
+class device_registry;
+}
 
 namespace firehook::app {
 
@@ -51,6 +65,7 @@ public:
 
 private:
   int run_checked(std::ostream& out, std::ostream& err);
+  void revoke(const config::config& cfg, registry::device_registry& devices, std::ostream& out);
 
   CLI::App* device_ = nullptr;
   CLI::App* add_ = nullptr;
@@ -60,6 +75,8 @@ private:
   CLI::App* enable_ = nullptr;
   CLI::App* remove_ = nullptr;
   CLI::App* rotate_ = nullptr;
+  CLI::App* revoke_ = nullptr;
+  std::string reason_;
 
   std::string config_path_;
   std::string name_;

@@ -9,8 +9,8 @@
 namespace firehook::base {
 
 std::optional<address_bytes> parse_address(std::string_view text) {
-  if (text.size() >= INET6_ADDRSTRLEN) {
-    return std::nullopt;
+  if (text.empty() || text.size() >= INET6_ADDRSTRLEN) {
+    return std::nullopt; // empty: its data() may be null, which memcpy must not get
   }
   char buffer[INET6_ADDRSTRLEN] = {};
   std::memcpy(buffer, text.data(), text.size());

@@ -97,8 +97,14 @@ bool admission::refuse_banned(connection_id id, connection& c, std::string_view 
   // The certificate is the connection's until it is handed to authentication, then the identity's.
   const security::certificate_info* cert =
       c.certificate ? &*c.certificate : (c.who && c.who->certificate ? &*c.who->certificate : nullptr);
-  const auto ban = broker_.bans().find(c.peer_address, client_id, c.connect->username, ban_list::now_seconds(),
-                                       cert != nullptr ? std::string_view(cert->fingerprint_sha256) : "");
+  ban_list::subjects of{c.peer_address, client_id, c.connect->username, {}, {}};
+  if (cert != nullptr) {
+    of.fingerprint = cert->fingerprint_sha256;
+  }
+  if (c.who && c.who->method == "jwt") {
+    of.token_subject = c.who->name;
+  }
+  const auto ban = broker_.bans().find(of, ban_list::now_seconds());
   if (!ban) {
     return false;
   }

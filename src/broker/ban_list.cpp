@@ -51,6 +51,9 @@ std::shared_ptr<const ban_list::snapshot> ban_list::index(std::vector<registry::
     case registry::ban_kind::certificate:
       s->certificates[b.subject] = i;
       break;
+    case registry::ban_kind::token_subject:
+      s->token_subjects[b.subject] = i;
+      break;
     }
   }
   return s;
@@ -93,10 +96,8 @@ std::optional<registry::ban> ban_list::find_address(const base::address_bytes& a
   return std::nullopt;
 }
 
-std::optional<registry::ban> ban_list::find(std::string_view peer_address, std::string_view client_id,
-                                            const std::optional<std::string>& username, std::int64_t now,
-                                            std::string_view fingerprint) const {
-  if (const auto a = base::parse_address(peer_address)) {
+std::optional<registry::ban> ban_list::find(const subjects& of, std::int64_t now) const {
+  if (const auto a = base::parse_address(of.peer_address)) {
     if (auto b = find_address(*a, now)) {
       return b;
     }
@@ -104,19 +105,19 @@ std::optional<registry::ban> ban_list::find(std::string_view peer_address, std::
   const auto s = current();
   const auto look = [&](const std::unordered_map<std::string, std::size_t>& in,
                         std::string_view key) -> std::optional<registry::ban> {
+    if (key.empty()) {
+      return std::nullopt;
+    }
     if (const auto it = in.find(std::string(key)); it != in.end() && !s->bans[it->second].expired(now)) {
       return s->bans[it->second];
     }
     return std::nullopt;
   };
-  if (auto b = look(s->client_ids, client_id); b && !client_id.empty()) {
-    return b;
-  }
-  if (auto b = look(s->certificates, fingerprint); b && !fingerprint.empty()) {
-    return b;
-  }
-  if (username) {
-    return look(s->usernames, *username);
+  for (auto b : {look(s->client_ids, of.client_id), look(s->certificates, of.fingerprint),
+                 look(s->token_subjects, of.token_subject), look(s->usernames, of.username.value_or(""))}) {
+    if (b) {
+      return b;
+    }
   }
   return std::nullopt;
 }

@@ -38,6 +38,10 @@
 
 namespace firehook::broker {
 
+// The source of the bans `firehook device revoke` makes: the sessions of a client id banned so
+// are ended too, not only its connections (docs/provisioning.md, "Revocation").
+inline constexpr std::string_view revocation_source = "device revoke";
+
 class ban_list {
 public:
   // `events` (thread safe: the hub's shared emitter) and `stats` must outlive the list.
@@ -48,11 +52,16 @@ public:
 
   // The ban in force on this address (IPv4 as ::ffff:a.b.c.d), if any.
   std::optional<registry::ban> find_address(const base::address_bytes& address, std::int64_t now) const;
-  // The ban in force on the CONNECT's address, client id, user name or client certificate (its
-  // SHA-256 fingerprint in lower-case hex; empty without one), if any.
-  std::optional<registry::ban> find(std::string_view peer_address, std::string_view client_id,
-                                    const std::optional<std::string>& username, std::int64_t now,
-                                    std::string_view fingerprint = {}) const;
+  // What a connection is known by; an empty field (or no user name) matches no ban of its kind.
+  struct subjects {
+    std::string_view peer_address;
+    std::string_view client_id;
+    std::optional<std::string_view> username;
+    std::string_view fingerprint;   // of its client certificate: SHA-256, lower-case hex
+    std::string_view token_subject; // of its token, once authenticated by one
+  };
+  // The ban in force on any of them, if any.
+  std::optional<registry::ban> find(const subjects& of, std::int64_t now) const;
 
   // Adds (or replaces) a ban; in force at once, in the database by the next poll().
   void add(registry::ban b);
@@ -75,7 +84,7 @@ private:
   struct snapshot {
     std::vector<registry::ban> bans;
     std::map<unsigned, std::map<base::address_bytes, std::size_t>> networks; // prefix -> network -> ban
-    std::unordered_map<std::string, std::size_t> client_ids, usernames, certificates;
+    std::unordered_map<std::string, std::size_t> client_ids, usernames, certificates, token_subjects;
   };
   static std::shared_ptr<const snapshot> index(std::vector<registry::ban> bans);
   std::shared_ptr<const snapshot> current() const;

@@ -28,19 +28,22 @@ TEST(ban_list, addresses_networks_client_ids_and_user_names_are_found_until_they
   EXPECT_TRUE(bans.find_address(address("2001:db8:1:2:ffff::1"), 150));
   EXPECT_FALSE(bans.find_address(address("2001:db8:1:3::1"), 150));
   EXPECT_EQ(bans.find_address(address("10.20.30.40"), 150)->subject, "10.0.0.0/8");
-  EXPECT_TRUE(bans.find("198.51.100.1", "sensor-1", std::nullopt, 150));
-  EXPECT_TRUE(bans.find("198.51.100.1", "other", std::string("dev1"), 150));
-  EXPECT_FALSE(bans.find("198.51.100.1", "other", std::string("dev2"), 150));
+  EXPECT_TRUE(bans.find({"198.51.100.1", "sensor-1", {}, {}, {}}, 150));
+  EXPECT_TRUE(bans.find({"198.51.100.1", "other", "dev1", {}, {}}, 150));
+  EXPECT_FALSE(bans.find({"198.51.100.1", "other", "dev2", {}, {}}, 150));
   const std::string stolen(64, 'c');
   bans.add(ban{ban_kind::certificate, stolen, "stolen", "manual", 100, 200});
-  EXPECT_EQ(bans.find("198.51.100.1", "other", std::nullopt, 150, stolen)->kind, ban_kind::certificate);
-  EXPECT_FALSE(bans.find("198.51.100.1", "other", std::nullopt, 150, std::string(64, 'd')));
-  EXPECT_FALSE(bans.find("198.51.100.1", "other", std::nullopt, 150)); // no certificate
+  EXPECT_EQ(bans.find({"198.51.100.1", "other", {}, stolen, {}}, 150)->kind, ban_kind::certificate);
+  EXPECT_FALSE(bans.find({"198.51.100.1", "other", {}, std::string(64, 'd'), {}}, 150));
+  EXPECT_FALSE(bans.find({"198.51.100.1", "other", {}, {}, {}}, 150)); // no certificate
+  bans.add(ban{ban_kind::token_subject, "meter-3", "revoked", "device revoke", 100, std::nullopt});
+  EXPECT_EQ(bans.find({"198.51.100.1", "other", {}, {}, "meter-3"}, 150)->kind, ban_kind::token_subject);
+  EXPECT_FALSE(bans.find({"198.51.100.1", "meter-3", {}, {}, {}}, 150)); // a client id, not a token subject
   // Expired: not found even before poll() forgets it; then forgotten, one event each.
   EXPECT_FALSE(bans.find_address(address("192.0.2.7"), 200));
   EXPECT_TRUE(bans.poll(200)); // bans were added since the last poll
-  EXPECT_EQ(bans.list(200).size(), 2U);
-  EXPECT_EQ(stats.get(events::stat::bans_active), 2);
+  EXPECT_EQ(bans.list(200).size(), 3U);
+  EXPECT_EQ(stats.get(events::stat::bans_active), 3);
   int expired = 0;
   for (const auto& e : events.events) {
     expired += e.type == events::event_type::ban && e.change == "expired";
@@ -66,7 +69,7 @@ TEST(ban_list, bans_are_written_by_poll_and_changes_of_another_process_are_read)
   EXPECT_EQ(cli.list().size(), 1U);
   cli.put(ban{ban_kind::client_id, "c1", "by hand", "manual", now, std::nullopt});
   EXPECT_TRUE(bans.poll(now)); // a ban added by another process: connected clients are checked
-  EXPECT_TRUE(bans.find("198.51.100.1", "c1", std::nullopt, now));
+  EXPECT_TRUE(bans.find({"198.51.100.1", "c1", {}, {}, {}}, now));
   cli.remove(ban_kind::address, "192.0.2.7");
   EXPECT_FALSE(bans.poll(now));
   EXPECT_FALSE(bans.find_address(address("192.0.2.7"), now));

@@ -396,32 +396,46 @@ void shard::drop_banned() {
   const auto now = ban_list::now_seconds();
   std::vector<std::pair<connection_id, std::string>> banned;
   connections_.for_each([&](connection_id id, connection& c) {
+    ban_list::subjects of{c.peer_address, {}, {}, {}, {}};
     std::string client_id;
-    std::optional<std::string> username;
-    std::string_view fingerprint;
     if (c.certificate) {
-      fingerprint = c.certificate->fingerprint_sha256;
+      of.fingerprint = c.certificate->fingerprint_sha256;
     } else if (c.who && c.who->certificate) {
-      fingerprint = c.who->certificate->fingerprint_sha256;
+      of.fingerprint = c.who->certificate->fingerprint_sha256;
+    }
+    if (c.who && c.who->method == "jwt") {
+      of.token_subject = c.who->name;
     }
     if (c.connect) {
-      client_id = c.connect->client_id;
-      username = c.connect->username;
+      of.client_id = c.connect->client_id;
+      of.username = c.connect->username;
     } else if (c.state == connection::phase::connected) {
       if (const auto s = sessions_.find(c.sid); s != sessions_.end()) {
         client_id = s->second.s->client_id();
+        of.client_id = client_id;
       }
       if (c.who && c.who->method == "password") {
-        username = c.who->name;
+        of.username = c.who->name;
       }
     }
-    if (const auto b = broker_.bans().find(c.peer_address, client_id, username, now, fingerprint)) {
+    if (const auto b = broker_.bans().find(of, now)) {
       banned.emplace_back(id,
                           "banned (" + std::string(registry::to_string(b->kind)) + " " + b->subject + ")");
     }
   });
+  // A revoked device's sessions end too, connected or offline, and their queued messages with them.
+  std::vector<subscriber_id> revoked;
+  for (const auto& [sid, slot] : sessions_) {
+    const auto b = broker_.bans().find({{}, slot.s->client_id(), {}, {}, {}}, now);
+    if (b && b->source == revocation_source) {
+      revoked.push_back(sid);
+    }
+  }
   for (const auto& [id, why] : banned) {
     disconnect(id, mqtt::reason_code::administrative_action, why);
+  }
+  for (const auto sid : revoked) {
+    end_session(sid);
   }
 }
 

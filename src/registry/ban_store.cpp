@@ -20,10 +20,10 @@ CREATE TABLE bans (
   PRIMARY KEY (kind, subject)
 ) WITHOUT ROWID;
 )sql"},
-    // SQLite cannot change a CHECK constraint: the table is made again with the new kind.
-    migration{"bans of certificates", R"sql(
+    // SQLite cannot change a CHECK constraint: the table is made again with the new kinds.
+    migration{"bans of certificates and token subjects", R"sql(
 CREATE TABLE bans_new (
-  kind TEXT NOT NULL CHECK (kind IN ('address', 'client_id', 'username', 'certificate')),
+  kind TEXT NOT NULL CHECK (kind IN ('address', 'client_id', 'username', 'certificate', 'token_subject')),
   subject TEXT NOT NULL,
   reason TEXT NOT NULL,
   source TEXT NOT NULL,
@@ -64,12 +64,15 @@ std::string_view to_string(ban_kind k) {
     return "username";
   case ban_kind::certificate:
     return "certificate";
+  case ban_kind::token_subject:
+    return "token_subject";
   }
   return "";
 }
 
 std::optional<ban_kind> ban_kind_of(std::string_view text) {
-  for (const auto k : {ban_kind::address, ban_kind::client_id, ban_kind::username, ban_kind::certificate}) {
+  for (const auto k :
+       {ban_kind::address, ban_kind::client_id, ban_kind::username, ban_kind::certificate, ban_kind::token_subject}) {
     if (to_string(k) == text) {
       return k;
     }

@@ -24,10 +24,11 @@
 
 namespace firehook::registry {
 
-// certificate: a client certificate, by the SHA-256 fingerprint of its DER form.
-enum class ban_kind : std::uint8_t { address, client_id, username, certificate };
+// certificate: a client certificate, by the SHA-256 fingerprint of its DER form; token_subject:
+// the tokens (JWT) of one subject, whenever they were issued.
+enum class ban_kind : std::uint8_t { address, client_id, username, certificate, token_subject };
 
-// "address", "client_id", "username", "certificate".
+// "address", "client_id", "username", "certificate", "token_subject".
 std::string_view to_string(ban_kind k);
 std::optional<ban_kind> ban_kind_of(std::string_view text);
 

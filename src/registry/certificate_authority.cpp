@@ -41,6 +41,10 @@ using bn_ptr = std::unique_ptr<BIGNUM, deleter<BN_free>>;
 using store_ptr = std::unique_ptr<X509_STORE, deleter<X509_STORE_free>>;
 using store_ctx_ptr = std::unique_ptr<X509_STORE_CTX, deleter<X509_STORE_CTX_free>>;
 using ext_ptr = std::unique_ptr<X509_EXTENSION, deleter<X509_EXTENSION_free>>;
+using crl_ptr = std::unique_ptr<X509_CRL, deleter<X509_CRL_free>>;
+using revoked_ptr = std::unique_ptr<X509_REVOKED, deleter<X509_REVOKED_free>>;
+using time_ptr = std::unique_ptr<ASN1_TIME, deleter<ASN1_TIME_free>>;
+using integer_ptr = std::unique_ptr<ASN1_INTEGER, deleter<ASN1_INTEGER_free>>;
 void free_chain(STACK_OF(X509) * chain) {
   sk_X509_pop_free(chain, X509_free);
 }
@@ -400,7 +404,7 @@ struct certificate_authority::impl {
 };
 
 ca_files ca_files::in(const fs::path& state_dir) {
-  return {state_dir / "ca" / "ca.crt", state_dir / "ca" / "ca.key"};
+  return {state_dir / "ca" / "ca.crt", state_dir / "ca" / "ca.key", state_dir / "ca" / "crl.pem"};
 }
 
 std::string verify_certificate(std::string_view certificate_pem, std::string_view ca_pem) {
@@ -599,6 +603,53 @@ bool certificate_authority::intermediate() const {
 
 std::int64_t certificate_authority::not_after() const {
   return unix_time(X509_get0_notAfter(impl_->certificate.get()));
+}
+
+void certificate_authority::write_crl(const std::vector<std::string>& serials_hex) const {
+  const impl& p = *impl_;
+  crl_ptr crl(X509_CRL_new());
+  const std::time_t now = ::time(nullptr);
+  time_ptr this_update(ASN1_TIME_adj(nullptr, now, 0, -backdate_seconds));
+  time_ptr next_update(ASN1_TIME_set(nullptr, static_cast<std::time_t>(not_after())));
+  if (!crl || !this_update || !next_update || X509_CRL_set_version(crl.get(), 1) != 1 || // v2
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(p.certificate.get())) != 1 ||
+      X509_CRL_set1_lastUpdate(crl.get(), this_update.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next_update.get()) != 1) {
+    fail_openssl("cannot make a CRL");
+  }
+  for (const auto& serial : serials_hex) {
+    BIGNUM* raw = nullptr;
+    if (serial.empty() || BN_hex2bn(&raw, serial.c_str()) != static_cast<int>(serial.size())) {
+      BN_free(raw);
+      fail("cannot revoke serial \"" + serial + "\": not a hex number");
+    }
+    bn_ptr bn(raw);
+    integer_ptr number(BN_to_ASN1_INTEGER(bn.get(), nullptr));
+    revoked_ptr r(X509_REVOKED_new());
+    if (!number || !r || X509_REVOKED_set_serialNumber(r.get(), number.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(r.get(), this_update.get()) != 1 ||
+        X509_CRL_add0_revoked(crl.get(), r.get()) != 1) {
+      fail_openssl("cannot add a serial to the CRL");
+    }
+    (void)r.release(); // the CRL owns it now
+  }
+  X509_CRL_sort(crl.get());
+  if (X509_CRL_sign(crl.get(), p.key.get(), digest_for(p.key.get())) == 0) {
+    fail_openssl("cannot sign the CRL");
+  }
+  bio_ptr out(BIO_new(BIO_s_mem()));
+  if (!out || PEM_write_bio_X509_CRL(out.get(), crl.get()) != 1) {
+    fail_openssl("cannot write the CRL");
+  }
+  const fs::path temporary = p.files.crl.string() + ".new";
+  std::error_code ec;
+  fs::remove(temporary, ec);
+  make_private_folder(p.files.crl);
+  write_new_file(temporary, bio_text(out.get()), 0644);
+  fs::rename(temporary, p.files.crl, ec);
+  if (ec) {
+    fail(p.files.crl.string() + ": cannot be replaced: " + ec.message());
+  }
 }
 
 } // namespace firehook::registry

@@ -44,8 +44,9 @@ public:
 struct ca_files {
   std::filesystem::path certificate; // PEM: the CA certificate, then its chain when an intermediate
   std::filesystem::path key;         // PEM private key, mode 0600
+  std::filesystem::path crl;         // PEM CRL of the revoked devices' certificates (write_crl)
 
-  // <state_dir>/ca/ca.crt and <state_dir>/ca/ca.key.
+  // <state_dir>/ca/ca.crt, <state_dir>/ca/ca.key and <state_dir>/ca/crl.pem.
   static ca_files in(const std::filesystem::path& state_dir);
 };
 
@@ -95,6 +96,12 @@ public:
   // The CA's subject in one-line RFC 2253 form.
   std::string subject() const;
   std::int64_t not_after() const;
+  // A CRL (v2, signed with the CA's key) listing `serials_hex` (upper-case hex, as
+  // issued_certificate::serial_hex), this update now and the next at the CA's own end: the broker
+  // is its only reader and it is signed again at every change, so it never goes stale while the
+  // CA is valid. Written to files.crl through a temporary file and a rename, so that a broker
+  // watching it never reads half of it. Throws ca_error.
+  void write_crl(const std::vector<std::string>& serials_hex) const;
   // True when the CA certificate is not self-signed (an imported intermediate): a device then
   // presents it after its own certificate, so that a broker trusting only the root can build the chain.
   bool intermediate() const;

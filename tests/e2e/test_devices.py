@@ -18,13 +18,16 @@ import shutil
 import ssl
 import stat
 import subprocess
+import time
 from pathlib import Path
 
+import jwt
 import pytest
 
 from conftest import firehook_binary, write_config
 from pki import pki  # noqa: F401  (pki is a fixture)
-from rawclient import TlsRawClient
+from rawclient import DISCONNECT, PUBACK, V5, TlsRawClient, connect_packet
+from topics_helpers import AUDIENCE, ISSUER, make_jwt_key
 
 TOPICS = """\
 [roles.sensors]
@@ -43,6 +46,11 @@ subscribe = ["monitor"]
 pattern = "buildings/{building}/telemetry"
 description = "Telemetry of one building"
 publish = [{ role = "sensors", where = { building = "attr.building" } }]
+subscribe = ["monitor"]
+
+[[topic]]
+pattern = "$SYS/broker/messages/queued"
+description = "QoS 1/2 messages waiting in sessions' queues"
 subscribe = ["monitor"]
 """
 
@@ -382,3 +390,145 @@ def test_a_linked_password_user_is_refused_while_its_device_is_disabled(fleet, s
     assert login(b"wrong") == BAD_USER_OR_PASSWORD[version]  # the same answer as a wrong password
     fleet.firehook("device", "enable", "gw")
     assert login() == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# Revocation
+
+
+def test_revoke_drops_every_credential_of_a_device_within_a_second_and_for_good(fleet, start_broker, raw, tmp_path):
+    """One device with all three credentials (its certificate, a linked password user, a token
+    subject), each connected: `device revoke` drops the three (5.0 DISCONNECT 0x98) within a second
+    of the command's end, measured here; none of them gets back in; the CA's CRL lists its
+    certificate (openssl verify says so) and the listener that names the CRL refuses the handshake."""
+    fleet.init_ca()
+    crl = fleet.state / "ca" / "crl.pem"
+    assert crl.exists(), "ca init writes an empty CRL, so a listener can name it from the start"
+    (tmp_path / "jwt").mkdir()
+    private_key, public_key = make_jwt_key(tmp_path / "jwt")
+    overrides = dict(fleet.overrides)
+    tls = dict(overrides["listener"][0]["tls"], crl=str(crl))
+    overrides["listener"] = [
+        dict(overrides["listener"][0], tls=tls),
+        {"name": "plain", "address": "127.0.0.1", "port": 0, "protocol": "mqtt", "auth": ["password"],
+         "allow_anonymous": False},
+        {"name": "tokens", "address": "127.0.0.1", "port": 0, "protocol": "mqtt", "auth": ["jwt"],
+         "allow_anonymous": False},
+    ]
+    overrides["auth"] = dict(overrides["auth"], jwt={"public_keys": [str(public_key)], "issuer": ISSUER,
+                                                     "audience": AUDIENCE})
+    r = subprocess.run([firehook_binary(), "user", "add", "gw-user", "--password-stdin", "-c", str(fleet.config)],
+                       input="s3cret\n", capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    bundle = tmp_path / "gw-bundle"
+    fleet.firehook("device", "add", "gw", "--out", bundle, "--username", "gw-user", "--token-subject", "gw-token")
+    broker = start_broker(overrides)
+    port = broker.listeners["tls"][1]
+
+    def token():
+        now = int(time.time())
+        return jwt.encode({"sub": "gw-token", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600},
+                          private_key, algorithm="RS256").encode()
+
+    def by_certificate():
+        c = TlsRawClient("127.0.0.1", port, fleet.context(bundle, "gw"), V5)
+        return c, c.connect(client_id="gw", expect_rc=None).reason
+
+    def by_password():
+        c = raw(broker, V5, listener="plain")
+        return c, c.connect(client_id="gw-p", username="gw-user", password=b"s3cret", expect_rc=None).reason
+
+    def by_token():
+        c = raw(broker, V5, listener="tokens")
+        return c, c.connect(client_id="gw-t", username="gw", password=token(), expect_rc=None).reason
+
+    live = []
+    for connect in (by_certificate, by_password, by_token):
+        c, rc = connect()
+        assert rc == 0, connect.__name__
+        live.append(c)
+    out = fleet.firehook("device", "revoke", "gw", "--reason", "stolen").stdout
+    revoked_at = time.monotonic()
+    assert "banned certificate" in out and "banned username gw-user" in out and "banned token_subject gw-token" in out
+    for c in live:
+        got = c.wait_closed(timeout=3)
+        took = time.monotonic() - revoked_at
+        assert [(p.type, p.reason) for p in got] == [(DISCONNECT, 0x98)], got
+        assert took < 1.0, f"dropped {took:.2f} s after the revocation"
+    # None of them gets back in: 0x8A Banned at CONNECT (before any password or token check) ...
+    for connect in (by_password, by_token):
+        c, rc = connect()
+        c.close()
+        assert rc == 0x8A, (connect.__name__, rc)
+    # ... and the certificate not even through the TLS handshake, once the listener has read the CRL.
+    verify = run(["openssl", "verify", "-crl_check", "-CAfile", str(fleet.state / "ca" / "ca.crt"), "-CRLfile",
+                  str(crl), str(bundle / "gw.crt")])
+    assert "certificate revoked" in verify.stdout + verify.stderr, verify
+    def certificate_refusal():
+        try:
+            c = TlsRawClient("127.0.0.1", port, fleet.context(bundle, "gw"), V5)
+        except (ssl.SSLError, OSError) as e:
+            return f"handshake: {e}"
+        try:
+            c.send(connect_packet(V5, "gw"))
+            got = c.wait_closed()
+            return f"answered {got!r}" if got else f"after the handshake: {c.tls_error}"
+        finally:
+            c.close()
+
+    deadline = time.monotonic() + 5
+    while "revoked" not in (refused := certificate_refusal()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert "revoked" in refused.lower(), refused
+    # For good: the registry says so and refuses to enable or remove it.
+    assert json.loads(fleet.firehook("device", "show", "gw", "--json").stdout)["state"] == "revoked"
+    assert "revoked" in fleet.firehook("device", "enable", "gw", expect=1).stderr
+    assert "revoked" in fleet.firehook("device", "remove", "gw", expect=1).stderr
+    e = broker.wait_for_event("ban", subject="gw-token", change="added")
+    assert e["source"] == "device revoke" and "device gw revoked" in e["reason"] and "stolen" in e["reason"], e
+
+
+def test_revoke_ends_the_sessions_of_the_device_and_their_queued_messages(fleet, start_broker, tmp_path):
+    """A revoked device's persistent session goes, offline as it is, with the messages queued for it:
+    $SYS/broker/messages/queued (read by another device) falls from 3 to 0."""
+    fleet.init_ca()
+    bundles = {}
+    for name, extra in (("sensor-1", ["--role", "sensors", "--attr", "building=b1"]),
+                        ("reader", ["--role", "monitor"]), ("watcher", ["--role", "monitor"])):
+        bundles[name] = tmp_path / f"{name}-bundle"
+        fleet.firehook("device", "add", name, "--out", bundles[name], *extra)
+    broker = start_broker(dict(fleet.overrides, broker=dict(fleet.overrides["broker"], sys_interval=1)))
+    port = broker.listeners["tls"][1]
+
+    def client(name):
+        return TlsRawClient("127.0.0.1", port, fleet.context(bundles[name], name), V5)
+
+    reader = client("reader")
+    reader.connect(client_id="reader", clean=False, props={"SessionExpiryInterval": 600})
+    assert reader.subscribe([("buildings/+/telemetry", 1)]).codes == [1]
+    reader.close()
+    broker.wait_for_event("client_disconnected", client_id="reader")
+    sensor = client("sensor-1")
+    watcher = client("watcher")
+    try:
+        sensor.connect(client_id="sensor-1")
+        for i in range(3):
+            sensor.publish("buildings/b1/telemetry", f"{i}".encode(), qos=1)
+            assert sensor.expect(PUBACK).reason == 0
+        watcher.connect(client_id="watcher")
+        watcher.subscribe([("$SYS/broker/messages/queued", 0)])
+
+        def queued_becomes(n):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                value = int(watcher.expect_publish(timeout=5).payload)
+                if value == n:
+                    return
+            pytest.fail(f"$SYS/broker/messages/queued did not become {n}")
+
+        queued_becomes(3)
+        fleet.firehook("device", "revoke", "reader")
+        queued_becomes(0)
+    finally:
+        sensor.close()
+        watcher.close()
