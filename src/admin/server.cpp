@@ -84,6 +84,17 @@ struct admin_server::impl {
     };
   }
 
+  // The resource that serves `target` (its path, or a path below it), if any.
+  const endpoints::resource* resource_of(std::string_view target) const {
+    const std::string_view path = target.substr(0, target.find('?'));
+    for (const auto& [prefix, serve] : handlers.resources) {
+      if (path == prefix || (path.starts_with(prefix) && path.substr(prefix.size()).starts_with('/'))) {
+        return &serve;
+      }
+    }
+    return nullptr;
+  }
+
   // One admin_request event. `status` 0: no HTTP answer (a failed TLS handshake).
   void record(const tcp::endpoint& peer, const credential& who, const std::string& what, unsigned status,
               const std::string& why) {
@@ -113,10 +124,8 @@ struct admin_server::impl {
       if (allowed.status == 401) {
         r.set(http::field::www_authenticate, "Bearer realm=\"firehook\"");
       }
-    } else if (std::string_view target = req.target();
-               handlers.bans &&
-               (target.substr(0, target.find('?')) == "/bans" || target.starts_with("/bans/"))) {
-      const auto a = handlers.bans(req.method_string(), target, req.body(), allowed.who.name);
+    } else if (const auto* resource = resource_of(req.target())) {
+      const auto a = (*resource)(req.method_string(), req.target(), req.body(), allowed.who.name);
       r = response{static_cast<http::status>(a.status), req.version()};
       r.set(http::field::content_type, "application/json");
       r.body() = a.body;

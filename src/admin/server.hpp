@@ -27,6 +27,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "admin/tokens.hpp"
 #include "config/config.hpp"
@@ -38,15 +40,17 @@ namespace firehook::admin {
 struct endpoints {
   std::function<std::string()> metrics;                  // the /metrics body
   std::function<std::optional<std::string>()> not_ready; // nullopt when ready, else why
-  // /bans and /bans/...: GET, POST and DELETE (app::ban_http); the status and the JSON body.
-  // `who`: the admin token's name or the client certificate's subject. Unset: 404.
+  // Resources that take any method, by path: "/bans" serves /bans and /bans/... (app::ban_http),
+  // "/devices" /devices and /devices/... (app::device_http). Each answers with a status and a JSON
+  // body. `who`: the admin token's name or the client certificate's subject. A new resource is
+  // one more entry here.
   struct answer {
     unsigned status = 200;
     std::string body;
   };
-  std::function<answer(std::string_view method, std::string_view target, std::string_view body,
-                       std::string_view who)>
-      bans;
+  using resource = std::function<answer(std::string_view method, std::string_view target, std::string_view body,
+                                        std::string_view who)>;
+  std::vector<std::pair<std::string, resource>> resources;
 };
 
 class admin_server {

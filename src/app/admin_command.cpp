@@ -12,6 +12,7 @@
 #include "admin/server.hpp"
 #include "admin/tokens.hpp"
 #include "app/ban_command.hpp"
+#include "app/device_command.hpp"
 #include "app/certificates.hpp"
 #include "app/command_config.hpp"
 #include "audit/audit_sink.hpp"
@@ -117,11 +118,19 @@ admin_endpoint::admin_endpoint(const config::config& cfg, broker::broker& b,
       }
     });
   };
-  handlers.bans = [&b](std::string_view method, std::string_view target, std::string_view body,
-                       std::string_view who) {
+  handlers.resources.emplace_back("/bans", [&b](std::string_view method, std::string_view target,
+                                                 std::string_view body, std::string_view who) {
     const auto a = ban_http(b.bans(), method, target, body, who);
     return admin::endpoints::answer{a.status, a.body};
-  };
+  });
+  // A revocation's bans go straight into the running broker's list: in force at once, stored by
+  // the next poll.
+  handlers.resources.emplace_back("/devices", [&b, &cfg](std::string_view method, std::string_view target,
+                                                         std::string_view body, std::string_view who) {
+    const auto a =
+        device_http(cfg, method, target, body, who, [&b](const registry::ban& ban) { b.bans().add_stored(ban); });
+    return admin::endpoints::answer{a.status, a.body};
+  });
   handlers.not_ready = [&b]() -> std::optional<std::string> {
     if (const std::string* why = b.refusing_connections()) {
       return *why;

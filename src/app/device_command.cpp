@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -387,46 +388,221 @@ int device_command::run(std::ostream& out, std::ostream& err) {
   }
 }
 
-void device_command::revoke(const config::config& cfg, registry::device_registry& devices, std::ostream& out) {
-  const auto d = devices.find(name_);
+revocation revoke_device(const config::config& cfg, registry::device_registry& devices, std::string_view name,
+                         std::string_view reason, std::string_view who,
+                         const std::function<void(registry::ban)>& ban) {
+  const auto d = devices.find(name);
   if (!d) {
-    throw usage_error("no device \"" + name_ + "\" in " + devices.path().string());
+    throw usage_error("no device \"" + std::string(name) + "\"");
   }
-  devices.set_state(name_, registry::device_state::revoked);
-  out << "revoked device " << name_ << '\n';
+  devices.set_state(name, registry::device_state::revoked);
+  revocation r;
   // The CRL, from the registry: every certificate of every revoked device.
-  std::vector<std::string> serials;
-  for (const auto& r : devices.list()) {
-    if (r.state == registry::device_state::revoked) {
-      for (const auto& c : r.certificates) {
-        serials.push_back(c.serial_hex);
+  for (const auto& other : devices.list()) {
+    if (other.state == registry::device_state::revoked) {
+      for (const auto& c : other.certificates) {
+        r.serials.push_back(c.serial_hex);
       }
     }
   }
   const auto files = registry::ca_files::in(cfg.broker.state_dir);
-  registry::certificate_authority::load(files).write_crl(serials);
-  out << "  CRL " << files.crl.string() << ": " << serials.size() << " certificate(s) of revoked devices\n";
+  registry::certificate_authority::load(files).write_crl(r.serials);
+  r.crl = files.crl.string();
   // The bans: what a running broker enforces within half a second, on every credential of it.
-  const char* user = std::getenv("USER");
-  const std::string why = "device " + name_ + " revoked" + (user != nullptr ? std::string(" by ") + user : "") +
-                          (reason_.empty() ? "" : ": " + reason_);
-  registry::ban_store bans(cfg.broker.state_dir / "bans.db");
-  const auto ban = [&](registry::ban_kind kind, const std::string& subject) {
-    bans.put(registry::ban{kind, subject, why, std::string(broker::revocation_source), registry::unix_now(),
-                           std::nullopt});
-    out << "  banned " << registry::to_string(kind) << ' ' << subject << '\n';
+  const std::string why = "device " + std::string(name) + " revoked" +
+                          (who.empty() ? "" : " by " + std::string(who)) +
+                          (reason.empty() ? "" : ": " + std::string(reason));
+  const auto add = [&](registry::ban_kind kind, const std::string& subject) {
+    r.bans.push_back(registry::ban{kind, subject, why, std::string(broker::revocation_source), registry::unix_now(),
+                                   std::nullopt});
+    ban(r.bans.back());
   };
-  ban(registry::ban_kind::client_id, name_);
+  add(registry::ban_kind::client_id, std::string(name));
   for (const auto& c : d->certificates) {
-    ban(registry::ban_kind::certificate, c.fingerprint_sha256);
+    add(registry::ban_kind::certificate, c.fingerprint_sha256);
   }
   if (d->username) {
-    ban(registry::ban_kind::username, *d->username);
+    add(registry::ban_kind::username, *d->username);
   }
   if (d->token_subject) {
-    ban(registry::ban_kind::token_subject, *d->token_subject);
+    add(registry::ban_kind::token_subject, *d->token_subject);
   }
-  out << "a running broker drops its connections and ends its sessions within a second\n";
+  return r;
+}
+
+namespace {
+
+http_answer json_answer(unsigned status, boost::json::value v) {
+  return {status, boost::json::serialize(v) + "\n"};
+}
+
+http_answer json_error(unsigned status, std::string_view why) {
+  return json_answer(status, boost::json::object{{"error", why}});
+}
+
+// The member `key` of `o` as a string; nullopt when absent; throws usage_error when not a string.
+std::optional<std::string> text_member(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  if (v == nullptr) {
+    return std::nullopt;
+  }
+  if (!v->is_string()) {
+    throw usage_error("\"" + std::string(key) + "\" must be a string");
+  }
+  return std::string(v->as_string());
+}
+
+// POST /devices: a device from its own request. No key is ever made here: it would cross the network.
+http_answer add_from_request(const config::config& cfg, registry::device_registry& devices,
+                             const boost::json::object& o) {
+  static constexpr std::string_view known[] = {"name", "roles", "attributes", "csr", "days",
+                                               "username", "token_subject", "san_uri"};
+  for (const auto& member : o) {
+    if (std::find(std::begin(known), std::end(known), member.key()) == std::end(known)) {
+      throw usage_error("unknown member \"" + std::string(member.key()) + "\"");
+    }
+  }
+  registry::new_device d;
+  d.name = text_member(o, "name").value_or("");
+  if (auto why = registry::check_device_name(d.name); !why.empty()) {
+    throw usage_error("\"name\": " + why);
+  }
+  if (const auto* roles = o.if_contains("roles")) {
+    if (!roles->is_array()) {
+      throw usage_error("\"roles\" must be an array of strings");
+    }
+    for (const auto& r : roles->as_array()) {
+      if (!r.is_string()) {
+        throw usage_error("\"roles\" must be an array of strings");
+      }
+      d.roles.emplace_back(r.as_string());
+    }
+  }
+  if (const auto* attributes = o.if_contains("attributes")) {
+    if (!attributes->is_object()) {
+      throw usage_error("\"attributes\" must be an object of strings");
+    }
+    for (const auto& [key, value] : attributes->as_object()) {
+      if (!value.is_string()) {
+        throw usage_error("\"attributes\" must be an object of strings");
+      }
+      d.attributes.emplace(std::string(key), std::string(value.as_string()));
+    }
+  }
+  if (auto why = registry::check_roles_and_attributes(d.roles, d.attributes); !why.empty()) {
+    throw usage_error(why);
+  }
+  d.username = text_member(o, "username");
+  d.token_subject = text_member(o, "token_subject");
+  const auto csr = text_member(o, "csr");
+  if (!csr) {
+    throw usage_error("\"csr\" (the device's certificate signing request, PEM) is required: the admin endpoint "
+                      "never makes a device's key");
+  }
+  std::uint32_t days = 365;
+  if (const auto* v = o.if_contains("days")) {
+    if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > 36500) {
+      throw usage_error("\"days\" must be a whole number of days, 1..36500");
+    }
+    days = static_cast<std::uint32_t>(v->as_int64());
+  }
+  if (devices.find(d.name)) {
+    return json_error(409, "device \"" + d.name + "\" exists");
+  }
+  std::optional<registry::certificate_authority> ca;
+  try {
+    ca = registry::certificate_authority::load(registry::ca_files::in(cfg.broker.state_dir));
+  } catch (const registry::ca_error& e) {
+    return json_error(409, e.what());
+  }
+  registry::issued_certificate issued;
+  try {
+    issued = ca->sign_request(*csr, "\"csr\"", {d.name, text_member(o, "san_uri").value_or(""), days});
+  } catch (const registry::ca_error& e) {
+    return json_error(400, e.what());
+  }
+  devices.add(d, record_of(issued));
+  if (ca->intermediate()) {
+    issued.certificate_pem += ca->certificate_pem();
+  }
+  return json_answer(201, boost::json::object{{"device", to_json(*devices.find(d.name))},
+                                              {"certificate", issued.certificate_pem},
+                                              {"ca", ca->certificate_pem()}});
+}
+
+} // namespace
+
+http_answer device_http(const config::config& cfg, std::string_view method, std::string_view target,
+                        std::string_view body, std::string_view who, const std::function<void(registry::ban)>& ban) {
+  const std::string_view path = target.substr(0, target.find('?'));
+  // "/devices", "/devices/NAME" or "/devices/NAME/ACTION".
+  std::string_view rest = path.size() > 8 ? path.substr(9) : std::string_view();
+  const std::string_view name = rest.substr(0, rest.find('/'));
+  const std::string_view action = rest.find('/') == std::string_view::npos ? "" : rest.substr(rest.find('/') + 1);
+  boost::json::object o;
+  if (method == "POST" && !body.empty()) {
+    boost::system::error_code ec;
+    auto parsed = boost::json::parse(body, ec);
+    if (ec || !parsed.is_object()) {
+      return json_error(400, "the body must be a JSON object");
+    }
+    o = std::move(parsed.as_object());
+  }
+  try {
+    auto devices = registry::device_registry::open(registry::credential_database_path(cfg));
+    if (name.empty()) {
+      if (method == "GET") {
+        boost::json::array list;
+        for (const auto& d : devices->list()) {
+          list.push_back(to_json(d));
+        }
+        return json_answer(200, boost::json::object{{"devices", std::move(list)}});
+      }
+      if (method == "POST") {
+        return add_from_request(cfg, *devices, o);
+      }
+      return json_error(405, "GET and POST /devices");
+    }
+    const auto d = devices->find(name);
+    if (!d) {
+      return json_error(404, "no device \"" + std::string(name) + "\"");
+    }
+    if (method == "GET" && action.empty()) {
+      return json_answer(200, to_json(*d));
+    }
+    const bool revoked = d->state == registry::device_state::revoked;
+    if (method == "DELETE" && action.empty()) {
+      if (revoked) {
+        return json_error(409, "the device is revoked, for good: it stays so that its certificates stay in the CRL");
+      }
+      devices->remove(name);
+      return json_answer(200, boost::json::object{{"removed", name}});
+    }
+    if (method == "POST" && (action == "disable" || action == "enable")) {
+      if (revoked) {
+        return json_error(409, "the device is revoked, for good");
+      }
+      devices->set_state(name, action == "disable" ? registry::device_state::disabled : registry::device_state::active);
+      return json_answer(200, to_json(*devices->find(name)));
+    }
+    if (method == "POST" && action == "revoke") {
+      const auto r = revoke_device(cfg, *devices, name, text_member(o, "reason").value_or(""), who, ban);
+      boost::json::array bans;
+      for (const auto& b : r.bans) {
+        bans.push_back(boost::json::object{{"kind", registry::to_string(b.kind)}, {"subject", b.subject}});
+      }
+      return json_answer(200, boost::json::object{{"device", to_json(*devices->find(name))},
+                                                  {"crl", r.crl},
+                                                  {"bans", std::move(bans)}});
+    }
+    return json_error(405, "GET or DELETE /devices/NAME; POST /devices/NAME/disable, /enable or /revoke");
+  } catch (const usage_error& e) {
+    return json_error(400, e.what());
+  } catch (const registry::device_error& e) {
+    return json_error(400, e.what());
+  } catch (const std::exception& e) {
+    return json_error(500, e.what()); // the registry or the CA could not be read or written
+  }
 }
 
 int device_command::run_checked(std::ostream& out, std::ostream& err) {
@@ -473,7 +649,16 @@ int device_command::run_checked(std::ostream& out, std::ostream& err) {
     return 0;
   }
   if (revoke_->parsed()) {
-    revoke(*cfg, *devices, out);
+    registry::ban_store bans(cfg->broker.state_dir / "bans.db");
+    const char* user = std::getenv("USER");
+    const auto r = revoke_device(*cfg, *devices, name_, reason_, user != nullptr ? user : "",
+                                 [&](const registry::ban& b) { bans.put(b); });
+    out << "revoked device " << name_ << "\n  CRL " << r.crl << ": " << r.serials.size()
+        << " certificate(s) of revoked devices\n";
+    for (const auto& b : r.bans) {
+      out << "  banned " << registry::to_string(b.kind) << ' ' << b.subject << '\n';
+    }
+    out << "a running broker drops its connections and ends its sessions within a second\n";
     return 0;
   }
   if (disable_->parsed() || enable_->parsed() || remove_->parsed()) {

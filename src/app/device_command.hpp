@@ -38,11 +38,15 @@
 // request, no CA yet...), with a one-line message on stderr, as `firehook user` and `ban`.
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "app/ban_command.hpp" // http_answer
+#include "registry/ban_store.hpp"
 
 namespace firehook::config {
 struct config;
@@ -52,6 +56,25 @@ class device_registry;
 }
 
 namespace firehook::app {
+
+// `device revoke` (the command and the admin endpoint): the registry's state, the CA's CRL and the
+// bans, each given to `ban` (the command writes them to bans.db; the admin endpoint puts them in
+// the running broker's list, and so in force at once). `who` and `reason` go into the bans'
+// reason. Throws usage_error for an unknown device, registry::ca_error without a CA.
+struct revocation {
+  std::vector<std::string> serials; // in the CRL now (every revoked device's)
+  std::string crl;                  // its file
+  std::vector<registry::ban> bans;
+};
+revocation revoke_device(const config::config& cfg, registry::device_registry& devices, std::string_view name,
+                         std::string_view reason, std::string_view who,
+                         const std::function<void(registry::ban)>& ban);
+
+// The admin endpoint's /devices (docs/admin.md): GET /devices, GET /devices/NAME, POST /devices
+// (from a CSR), POST /devices/NAME/{disable,enable,revoke}, DELETE /devices/NAME. `ban` as above.
+// 4xx with {"error": ...} for bad input; 5xx when the registry or the CA fails.
+http_answer device_http(const config::config& cfg, std::string_view method, std::string_view target,
+                        std::string_view body, std::string_view who, const std::function<void(registry::ban)>& ban);
 
 class device_command {
 public:
@@ -65,7 +88,6 @@ public:
 
 private:
   int run_checked(std::ostream& out, std::ostream& err);
-  void revoke(const config::config& cfg, registry::device_registry& devices, std::ostream& out);
 
   CLI::App* device_ = nullptr;
   CLI::App* add_ = nullptr;

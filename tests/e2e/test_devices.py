@@ -532,3 +532,83 @@ def test_revoke_ends_the_sessions_of_the_device_and_their_queued_messages(fleet,
     finally:
         sensor.close()
         watcher.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# The admin endpoint's /devices
+
+
+def admin_call(broker, token, method, path, body=None):
+    host, port = broker.listeners["admin"]
+    cmd = ["curl", "-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, f"http://{host}:{port}{path}"]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", body if isinstance(body, str) else json.dumps(body)]
+    p = run(cmd)
+    text, _, status = p.stdout.rpartition("\n")
+    return int(status), json.loads(text) if text else None
+
+
+def test_the_admin_endpoint_adds_shows_and_revokes_devices(fleet, start_broker, tmp_path):
+    """curl on /devices: POST a device's CSR (201: its certificate, which verifies against the CA),
+    GET the list and one device, bad input answered 4xx with a JSON error, and POST .../revoke
+    drops the device's live connection (0x98) within a second; every request is an audit event."""
+    fleet.init_ca()
+    overrides = dict(fleet.overrides, admin={"port": 0})
+    fleet.config, _ = write_config(fleet.dir / "cli", overrides)
+    token = fleet.firehook("admin", "token", "add", "ops").stdout.strip()
+    broker = start_broker(overrides)
+    own_key, csr = fleet.make_request("valve-7", cn="anything")
+
+    assert admin_call(broker, None, "GET", "/devices")[0] == 401
+    body = {"name": "valve-7", "roles": ["sensors"], "attributes": {"building": "b1"}, "csr": csr.read_text()}
+    status, added = admin_call(broker, token, "POST", "/devices", body)
+    assert status == 201, added
+    assert added["device"]["name"] == "valve-7" and added["device"]["roles"] == ["sensors"], added
+    bundle = tmp_path / "valve-7"
+    bundle.mkdir()
+    (bundle / "valve-7.crt").write_text(added["certificate"])
+    (bundle / "ca.crt").write_text(added["ca"])
+    shutil.copyfile(own_key, bundle / "valve-7.key")
+    verify = run(["openssl", "verify", "-CAfile", str(bundle / "ca.crt"), str(bundle / "valve-7.crt")])
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+    for bad, code, words in ((dict(body), 409, "exists"),
+                             (dict(body, name="v8", csr="not a request"), 400, "csr"),
+                             ({"name": "v9", "roles": ["sensors"]}, 400, "csr"),
+                             (dict(body, name="v10", colour="red"), 400, "unknown member"),
+                             (dict(body, name="../etc"), 400, "name"),
+                             ("[1, 2]", 400, "JSON object")):
+        status, answer = admin_call(broker, token, "POST", "/devices", bad)
+        assert status == code and words in answer["error"], (bad, status, answer)
+    status, listed = admin_call(broker, token, "GET", "/devices")
+    assert status == 200 and [d["name"] for d in listed["devices"]] == ["valve-7"], listed
+    assert admin_call(broker, token, "GET", "/devices/valve-7")[1]["state"] == "active"
+    assert admin_call(broker, token, "GET", "/devices/nope")[0] == 404
+    assert admin_call(broker, token, "PUT", "/devices/valve-7")[0] == 405
+
+    port = broker.listeners["tls"][1]
+    ctx = ssl.create_default_context(cafile=str(fleet.pki.ca))
+    ctx.load_cert_chain(str(bundle / "valve-7.crt"), str(bundle / "valve-7.key"))
+    live = TlsRawClient("127.0.0.1", port, ctx, V5)
+    try:
+        assert live.connect(client_id="valve-7").reason == 0
+        status, revoked = admin_call(broker, token, "POST", "/devices/valve-7/revoke", {"reason": "leaking"})
+        revoked_at = time.monotonic()
+        assert status == 200 and revoked["device"]["state"] == "revoked", revoked
+        assert {b["kind"] for b in revoked["bans"]} == {"client_id", "certificate"}, revoked
+        got = live.wait_closed(timeout=3)
+        assert [(p.type, p.reason) for p in got] == [(DISCONNECT, 0x98)], got
+        assert time.monotonic() - revoked_at < 1.0
+    finally:
+        live.close()
+    assert admin_call(broker, token, "DELETE", "/devices/valve-7")[0] == 409
+    assert admin_call(broker, token, "POST", "/devices/valve-7/enable")[0] == 409
+    e = broker.wait_for_event("ban", subject="valve-7", change="added")
+    assert "device valve-7 revoked by ops: leaking" == e["reason"], e
+    broker.stop()
+    records = [json.loads(line) for f in sorted((fleet.state / "audit").glob("audit*.log"))
+               for line in f.read_text().splitlines() if line.strip()]
+    done = {r["subject"] for r in records if r.get("event") == "admin_request" and r.get("identity") == "ops"}
+    assert {"POST /devices", "POST /devices/valve-7/revoke", "GET /devices/valve-7"} <= done, done
