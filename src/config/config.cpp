@@ -756,6 +756,7 @@ jwt_auth_settings read_jwt(diagnostics_sink& sink, const toml::table& table,
   }
   read_text(section, "identity_claim", out.identity_claim);
   read_text(section, "roles_claim", out.roles_claim);
+  read_text(section, "client_id_claim", out.client_id_claim);
   section.finish();
   return out;
 }

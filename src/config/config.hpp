@@ -206,6 +206,8 @@ struct jwt_auth_settings {
   std::vector<std::string> required_claims; // must be present
   std::string identity_claim = "sub";       // the claim that names the identity
   std::string roles_claim = "roles";        // a string or array of strings: the identity's roles
+  // A string claim: the one client id the token's holder may use (and {client_id} binds to it).
+  std::string client_id_claim = "client_id";
 };
 
 // What happens to a PUBLISH the topics file does not allow: 5.0 clients always get PUBACK/PUBREC

@@ -383,6 +383,21 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   if (exp) {
     who.expires_at = *exp + leeway;
   }
+  // The client id the issuer gave the token: its holder may use that one only, so {client_id}
+  // proves something for it, as for a certificate that must match.
+  if (const auto* bound = claims->if_contains(settings_.client_id_claim)) {
+    if (!bound->is_string() || bound->get_string().empty()) {
+      return deny("client id claim " + log_quoted(settings_.client_id_claim) + " is not a non-empty string");
+    }
+    who.client_id = std::string(sv(bound->get_string()));
+    if (request.client_id.empty()) {
+      who.assigns_client_id = true;
+    } else if (request.client_id != *who.client_id) {
+      return auth_result::deny(std::string(method_name), mqtt::reason_code::client_identifier_not_valid,
+                               "the token is for client id " + log_quoted(*who.client_id) + ", not " +
+                                   log_quoted(request.client_id));
+    }
+  }
   return auth_result::allow(std::move(who));
 }
 

@@ -17,7 +17,10 @@
 //   allow    with identity {name: the identity claim, method "jwt", claims: every top-level
 //            claim whose value is a string or a number, as text; roles: the roles claim;
 //            expires_at: exp + leeway, the same instant at which this token would no longer be
-//            accepted by a new CONNECT, so that the broker closes the connection then}.
+//            accepted by a new CONNECT, so that the broker closes the connection then;
+//            client_id: the client_id claim, when the token has one}.
+//   deny     (client_identifier_not_valid: 0x85, 3.1.1 0x02) for a good token whose client_id
+//            claim is not the CONNECT's client id (an empty one is assigned the claim's).
 //
 // Keys: verification_key (security/jwk.hpp) decides which key verifies which alg; an
 // HS* token is checked with hmac_secret_file only, never with a public key (algorithm

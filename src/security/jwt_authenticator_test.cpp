@@ -334,6 +334,34 @@ TEST_F(JwtAuth, IdentityAndRolesComeFromTheConfiguredClaims) {
   expect_denied(*a, token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), c), "identity claim \"device_id\"");
 }
 
+TEST_F(JwtAuth, AClientIdClaimIsTheOnlyClientIdTheTokenMayUse) {
+  const auto a = make();
+  auto c = claims();
+  const auto tok = [&] { return token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), c); };
+  EXPECT_FALSE(run(*a, tok()).who.client_id) << "no claim: any client id, bound to none";
+  c["client_id"] = "device-17";
+  auto r = run(*a, tok());
+  ASSERT_EQ(r.decision, verdict::allow) << r.detail;
+  EXPECT_EQ(r.who.client_id, "device-17");
+  EXPECT_FALSE(r.who.assigns_client_id);
+  c["client_id"] = "device-18";
+  r = run(*a, tok());
+  EXPECT_EQ(r.decision, verdict::deny);
+  EXPECT_EQ(r.reason, mqtt::reason_code::client_identifier_not_valid);
+  EXPECT_THAT(r.detail, HasSubstr("for client id \"device-18\", not \"device-17\""));
+  // A CONNECT without a client id is given the token's.
+  const std::string held = tok(); // the request only views it
+  connect_request empty;
+  empty.client_id = "";
+  empty.password = held;
+  r = a->authenticate(empty);
+  ASSERT_EQ(r.decision, verdict::allow) << r.detail;
+  EXPECT_EQ(r.who.client_id, "device-18");
+  EXPECT_TRUE(r.who.assigns_client_id);
+  c["client_id"] = 18;
+  expect_denied(*a, tok(), "client id claim \"client_id\"");
+}
+
 TEST_F(JwtAuth, AlgNoneIsRefusedInAnySpelling) {
   const auto a = make();
   const std::string payload = b64(boost::json::serialize(claims()));

@@ -158,7 +158,7 @@ std::optional<compiled_pattern> substitute(const config::topic_pattern& pattern,
           why_not = rejected;
         } else if (source->type == identity_source::kind::client_id) {
           why_not = "client_id is not bound to the identity (only a certificate with "
-                    "auth.certificate.client_id = \"must_match\" or \"assign\" binds it)";
+                    "auth.certificate.client_id = \"must_match\" or \"assign\", or a token with a client_id claim, binds it)";
         } else {
           why_not = source->text() + " is missing";
         }

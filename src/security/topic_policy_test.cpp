@@ -164,7 +164,7 @@ TEST_F(fleet_policy, client_id_placeholder_binds_only_a_client_id_the_identity_i
   for (const auto& s : chosen.skipped()) {
     if (s.rule->pattern == "devices/{client_id}/status") {
       EXPECT_EQ(s.reason, "client_id is not bound to the identity (only a certificate with "
-                          "auth.certificate.client_id = \"must_match\" or \"assign\" binds it)");
+                          "auth.certificate.client_id = \"must_match\" or \"assign\", or a token with a client_id claim, binds it)");
       explained = true;
     }
   }

@@ -235,3 +235,24 @@ def test_connection_closed_when_token_expires(jwt_broker, raw, version, keys):
         assert got[0].reason == 0xA0, f"DISCONNECT reason {got[0].reason:#04x}, expected 0xa0"
     else:
         assert got == [], f"3.1.1 has no server DISCONNECT; got {got!r}"
+
+
+def test_a_client_id_claim_is_the_only_client_id_the_token_may_use(jwt_broker, raw, version, keys):
+    """[auth.jwt] client_id_claim ("client_id"): the token's holder uses that client id or none
+    (5.0: then assigned it); another one is refused with 0x85 Client Identifier not valid (3.1.1: 0x02)."""
+    token = sign(keys, claims(client_id="meter-11"))
+
+    def connect(client_id):
+        r = raw(jwt_broker, version)
+        r.send(connect_packet(version, client_id, username="device-1", password=token))
+        ack = r.expect(CONNACK)
+        r.close()
+        return ack
+
+    assert connect("meter-11").reason == 0
+    assert connect("meter-12").reason == (0x85 if version == V5 else 0x02)
+    e = jwt_broker.wait_for_event("auth_denied", client_id="meter-12")
+    assert 'the token is for client id "meter-11", not "meter-12"' in e["reason"], e
+    if version == V5:
+        ack = connect("")
+        assert ack.reason == 0 and ack.props.get("AssignedClientIdentifier") == "meter-11", ack
