@@ -166,6 +166,11 @@ std::optional<enrollment_request> parse_enrollment_request(std::string_view payl
     why = "request larger than " + std::to_string(max_enrollment_request) + " bytes";
     return std::nullopt;
   }
+  if (payload.empty()) {
+    // mosquitto_rr 2.0.11 (Debian 12) sends an empty message with -f and -s: say so plainly.
+    why = "request is empty";
+    return std::nullopt;
+  }
   enrollment_request r;
   if (payload.starts_with("-----BEGIN")) {
     r.csr_pem = std::string(payload);

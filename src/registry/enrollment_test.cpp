@@ -162,6 +162,7 @@ TEST_F(enrollment_test, bad_requests_are_refused_with_a_reason) {
   const auto t = token();
   EXPECT_THAT(enroll_as("a", t, "hello").reason, HasSubstr("neither a JSON object nor a PEM"));
   EXPECT_THAT(enroll_as("a", t, "{}").reason, HasSubstr("\"csr\" is missing"));
+  EXPECT_EQ(enroll_as("a", t, "").reason, "request is empty");
   EXPECT_THAT(enroll_as("a", t, "{\"csr\": \"x\", \"admin\": true}").reason, HasSubstr("unknown or mistyped key"));
   EXPECT_THAT(enroll_as("a", t, json_request("not a request")).reason, HasSubstr("bad certificate request"));
   EXPECT_THAT(enroll_as("a", t, std::string(5000, ' ')).reason, HasSubstr("larger than 4096"));
