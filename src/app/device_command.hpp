@@ -10,6 +10,7 @@
 //   firehook device [-c FILE] show NAME [--json]
 //   firehook device [-c FILE] disable NAME | enable NAME | remove NAME
 //   firehook device [-c FILE] rotate NAME [--csr FILE] [--out DIR] [--days N] [--grace DURATION]
+//   firehook device [-c FILE] enroll-token --template T [--count N] [--expires DURATION]
 //
 // add: with --csr, signs the public key of the device's own request (the recommended path: the
 // private key never leaves the device); without it, makes an EC P-256 key too. The certificate's
@@ -27,6 +28,10 @@
 // the broker refuses them after it. A running broker sees every change at the device's next
 // CONNECT: disable does not drop a connected device (the revocation work will).
 //
+// enroll-token: makes N (default 1, at most 10000) one-time enrollment tokens for template T (an
+// [[enrollment.template]] of the configuration), valid for DURATION (default 24h, at most 365d),
+// and prints them one per line, once: only their SHA-256 is stored (registry/enrollment.hpp).
+//
 // Exit codes: 0 done; 1 error (unknown device, device exists, bad name, unreadable or invalid
 // request, no CA yet...), with a one-line message on stderr, as `firehook user` and `ban`.
 
@@ -36,6 +41,8 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "config/config.hpp"
 
 namespace firehook::app {
 
@@ -51,6 +58,7 @@ public:
 
 private:
   int run_checked(std::ostream& out, std::ostream& err);
+  int make_enrollment_tokens(const config::config& cfg, std::ostream& out);
 
   CLI::App* device_ = nullptr;
   CLI::App* add_ = nullptr;
@@ -60,6 +68,7 @@ private:
   CLI::App* enable_ = nullptr;
   CLI::App* remove_ = nullptr;
   CLI::App* rotate_ = nullptr;
+  CLI::App* enroll_token_ = nullptr;
 
   std::string config_path_;
   std::string name_;
@@ -74,6 +83,9 @@ private:
   std::string username_;
   std::string token_subject_;
   std::string grace_ = "7d";
+  std::string template_;
+  unsigned count_ = 1;
+  std::string expires_ = "24h";
   bool json_ = false;
 };
 
