@@ -365,8 +365,10 @@ device_command::device_command(CLI::App& app) {
   rotate_->add_option("--grace", grace_,
                       "how long the old certificate stays valid: 90s, 10m, 2h, 7d (default 7d)");
   issuing(rotate_);
-  enroll_token_ = device_->add_subcommand("enroll-token", "make one-time tokens with which devices enrol over MQTT");
-  enroll_token_->add_option("--template", template_, "the [[enrollment.template]] the devices get")->required();
+  enroll_token_ =
+      device_->add_subcommand("enroll-token", "make one-time tokens with which devices enrol over MQTT");
+  enroll_token_->add_option("--template", template_, "the [[enrollment.template]] the devices get")
+      ->required();
   enroll_token_->add_option("--count", count_, "how many tokens (default 1)")->check(CLI::Range(1, 10000));
   enroll_token_->add_option("--expires", expires_, "how long they are valid: 90s, 10m, 2h, 7d (default 24h)");
 }

@@ -124,7 +124,9 @@ public:
   // listener's chain has "enrollment"; and the rights of every claim identity (method
   // "enrollment"), compiled once, which replace the topics file's for them.
   enrollment_worker* enrollment() { return enrollment_.get(); }
-  const std::shared_ptr<const security::topic_policy>& enrollment_policy() const { return enrollment_policy_; }
+  const std::shared_ptr<const security::topic_policy>& enrollment_policy() const {
+    return enrollment_policy_;
+  }
 
   // Reloads (reloader.hpp): the one entry point, and what the broker reads from files. The server
   // watches these with its TLS material and says what each reload must be followed by. Null when

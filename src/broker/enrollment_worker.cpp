@@ -5,8 +5,8 @@ namespace firehook::broker {
 enrollment_worker::enrollment_worker(std::shared_ptr<registry::enrollment_tokens> tokens,
                                      config::enrollment_settings templates, registry::ca_files ca,
                                      std::size_t max_pending)
-    : tokens_(std::move(tokens)), templates_(std::move(templates)), ca_(std::move(ca)), max_pending_(max_pending),
-      worker_([this] { work(); }) {}
+    : tokens_(std::move(tokens)), templates_(std::move(templates)), ca_(std::move(ca)),
+      max_pending_(max_pending), worker_([this] { work(); }) {}
 
 enrollment_worker::~enrollment_worker() {
   stop();

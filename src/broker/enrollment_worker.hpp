@@ -39,8 +39,9 @@ public:
   using callback = std::function<void(registry::enrollment_outcome)>;
 
   // Reads the CA from `ca` at each request, so that `firehook ca init` after start-up is seen.
-  enrollment_worker(std::shared_ptr<registry::enrollment_tokens> tokens, config::enrollment_settings templates,
-                    registry::ca_files ca, std::size_t max_pending = 64);
+  enrollment_worker(std::shared_ptr<registry::enrollment_tokens> tokens,
+                    config::enrollment_settings templates, registry::ca_files ca,
+                    std::size_t max_pending = 64);
   enrollment_worker(const enrollment_worker&) = delete;
   enrollment_worker& operator=(const enrollment_worker&) = delete;
   ~enrollment_worker();

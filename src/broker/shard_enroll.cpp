@@ -47,9 +47,9 @@ void shard::enrollment_request(subscriber_id sid, session_slot& slot, const mqtt
   slot.enrollment_asked = true;
   const std::uint64_t epoch = slot.epoch;
   if (m->payload.size() > registry::max_enrollment_request) {
-    enrollment_answered(sid, epoch, std::move(e), m,
-                        refusal("request larger than " + std::to_string(registry::max_enrollment_request) +
-                                " bytes"));
+    enrollment_answered(
+        sid, epoch, std::move(e), m,
+        refusal("request larger than " + std::to_string(registry::max_enrollment_request) + " bytes"));
     return;
   }
   const auto hash = slot.who->claims.find("token_sha256");
@@ -62,9 +62,10 @@ void shard::enrollment_request(subscriber_id sid, session_slot& slot, const mqtt
   // The event and the request travel with the job: the answer is reported even if the
   // connection has gone by then (the device may be registered all the same).
   auto answered = [this, sid, epoch, e, m](registry::enrollment_outcome o) mutable {
-    transport_.post_to_shard(shard_index_, [this, sid, epoch, e = std::move(e), m, o = std::move(o)]() mutable {
-      enrollment_answered(sid, epoch, std::move(e), m, std::move(o));
-    });
+    transport_.post_to_shard(shard_index_,
+                             [this, sid, epoch, e = std::move(e), m, o = std::move(o)]() mutable {
+                               enrollment_answered(sid, epoch, std::move(e), m, std::move(o));
+                             });
   };
   if (!worker->submit(std::move(job), std::move(answered))) {
     enrollment_answered(sid, epoch, std::move(e), m, refusal("server busy, try again later"));

@@ -922,7 +922,8 @@ void read_enrollment(diagnostics_sink& sink, table_reader& section, enrollment_s
     const std::string path = "enrollment.template[" + std::to_string(i) + "]";
     const auto* table = element.as_table();
     if (table == nullptr) {
-      sink.error(element.source(), path, "must be a table (got " + std::string(type_name(element.type())) + ")");
+      sink.error(element.source(), path,
+                 "must be a table (got " + std::string(type_name(element.type())) + ")");
       continue;
     }
     auto t = read_enrollment_template(sink, *table, path);
@@ -975,8 +976,9 @@ void check_enrollment_listeners(diagnostics_sink& sink, const toml::table& docum
     const toml::node* node = document.at_path(path).node();
     const toml::source_region where = node != nullptr ? node->source() : document.source();
     if (out.enrollment.templates.empty()) {
-      sink.error(where, path,
-                 "\"enrollment\" needs at least one [[enrollment.template]] saying what an enrolled device gets");
+      sink.error(
+          where, path,
+          "\"enrollment\" needs at least one [[enrollment.template]] saying what an enrolled device gets");
     }
     if (!l.tls) {
       sink.error(where, path,

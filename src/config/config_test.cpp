@@ -871,7 +871,7 @@ TEST(config_tls_auth, duplicate_methods_in_a_chain_are_errors) {
 TEST(config_tls_auth, unknown_methods_are_errors) {
   const diagnostic d = only_error(load_string("[[listener]]\nauth = [\"ldap\"]\n"));
   EXPECT_EQ(d.key, "listener[0].auth[0]");
-  EXPECT_EQ(d.message, "unknown authentication method \"ldap\" (must be one of certificate, password, jwt)");
+  EXPECT_EQ(d.message, "unknown authentication method \"ldap\" (must be one of certificate, password, jwt, enrollment)");
   EXPECT_THAT(only_error(load_string("[[listener]]\nauth = [\"anonymous\"]\n")).message,
               HasSubstr("allow_anonymous = true"));
   EXPECT_EQ(only_error(load_string("[[listener]]\nauth = [\"password\", 3]\n")).message,

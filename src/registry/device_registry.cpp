@@ -167,7 +167,8 @@ void insert_device(connection& c, const new_device& device, const std::optional<
     role.bind(1, device.name).bind(2, position++).bind(3, r).run();
     role.reset();
   }
-  statement attribute = c.prepare("INSERT INTO device_attributes (device_name, key, value) VALUES (?1, ?2, ?3)");
+  statement attribute =
+      c.prepare("INSERT INTO device_attributes (device_name, key, value) VALUES (?1, ?2, ?3)");
   for (const auto& [key, value] : device.attributes) {
     attribute.bind(1, device.name).bind(2, key).bind(3, value).run();
     attribute.reset();

@@ -1,10 +1,11 @@
 #include "registry/enrollment.hpp"
 
+#include <sodium.h>
+
 #include <array>
 #include <ctime>
 
 #include <boost/json.hpp>
-#include <sodium.h>
 
 namespace firehook::registry {
 namespace {
@@ -130,14 +131,14 @@ token_check enrollment_tokens::check(std::string_view token_hash, std::int64_t n
   }
   out.template_name = s.column_text(0);
   out.expires_at = s.column_int(1);
-  out.status = !s.column_is_null(2)     ? token_status::used
+  out.status = !s.column_is_null(2)    ? token_status::used
                : out.expires_at <= now ? token_status::expired
-                                        : token_status::valid;
+                                       : token_status::valid;
   return out;
 }
 
-token_status enrollment_tokens::redeem(std::string_view token_hash, std::int64_t now, const new_device& device,
-                                       const device_certificate& cert) {
+token_status enrollment_tokens::redeem(std::string_view token_hash, std::int64_t now,
+                                       const new_device& device, const device_certificate& cert) {
   return db_->transaction([&](connection& c) {
     // The claim and its check are one statement inside BEGIN IMMEDIATE: of two redeems of one
     // token, whichever writes second finds used_at set and changes nothing.
@@ -256,8 +257,8 @@ enrollment_outcome enroll(enrollment_tokens& tokens, const config::enrollment_se
     device.name = std::string(name);
     device.roles = t->roles;
     device.attributes = attribute_map(t->attributes.begin(), t->attributes.end());
-    const device_certificate cert{issued.serial_hex, issued.fingerprint_sha256, issued.not_before,
-                                  issued.not_after, now, std::nullopt};
+    const device_certificate cert{
+        issued.serial_hex, issued.fingerprint_sha256, issued.not_before, issued.not_after, now, std::nullopt};
     try {
       if (const auto status = tokens.redeem(token_hash, now, device, cert); status != token_status::valid) {
         return refuse(std::string(to_string(status)));

@@ -21,8 +21,8 @@ std::string device_csr(const std::string& cn) {
   EVP_PKEY* key = EVP_EC_gen("P-256");
   X509_REQ* req = X509_REQ_new();
   X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
-                             reinterpret_cast<const unsigned char*>(cn.data()), static_cast<int>(cn.size()), -1,
-                             0);
+                             reinterpret_cast<const unsigned char*>(cn.data()), static_cast<int>(cn.size()),
+                             -1, 0);
   X509_REQ_set_pubkey(req, key);
   X509_REQ_sign(req, key, EVP_sha256());
   BIO* b = BIO_new(BIO_s_mem());
@@ -153,8 +153,9 @@ TEST_F(enrollment_test, a_request_for_more_than_the_template_is_refused_and_keep
               HasSubstr("attributes mismatch"));
   // Asking for exactly what the template gives is fine, and the token was not spent above.
   const auto ok = enroll_as(
-      "a", t, json_request(csr, ", \"template\": \"thermostat\", \"roles\": [\"thermostats\"], \"attributes\": "
-                                "{\"building\": \"b1\"}"));
+      "a", t,
+      json_request(csr, ", \"template\": \"thermostat\", \"roles\": [\"thermostats\"], \"attributes\": "
+                        "{\"building\": \"b1\"}"));
   EXPECT_TRUE(ok.issued) << ok.reason;
 }
 
@@ -163,7 +164,8 @@ TEST_F(enrollment_test, bad_requests_are_refused_with_a_reason) {
   EXPECT_THAT(enroll_as("a", t, "hello").reason, HasSubstr("neither a JSON object nor a PEM"));
   EXPECT_THAT(enroll_as("a", t, "{}").reason, HasSubstr("\"csr\" is missing"));
   EXPECT_EQ(enroll_as("a", t, "").reason, "request is empty");
-  EXPECT_THAT(enroll_as("a", t, "{\"csr\": \"x\", \"admin\": true}").reason, HasSubstr("unknown or mistyped key"));
+  EXPECT_THAT(enroll_as("a", t, "{\"csr\": \"x\", \"admin\": true}").reason,
+              HasSubstr("unknown or mistyped key"));
   EXPECT_THAT(enroll_as("a", t, json_request("not a request")).reason, HasSubstr("bad certificate request"));
   EXPECT_THAT(enroll_as("a", t, std::string(5000, ' ')).reason, HasSubstr("larger than 4096"));
   // A bare PEM request is a request too; the name taken by another device is refused, token kept.

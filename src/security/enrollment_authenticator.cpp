@@ -77,7 +77,8 @@ auth_result enrollment_authenticator::authenticate(const connect_request& reques
   who.client_id = name;
   who.assigns_client_id = true;
   const auto until = std::chrono::system_clock::now() + claim_lifetime;
-  who.expires_at = std::min(until, std::chrono::system_clock::time_point(std::chrono::seconds(token.expires_at)));
+  who.expires_at =
+      std::min(until, std::chrono::system_clock::time_point(std::chrono::seconds(token.expires_at)));
   return auth_result::allow(std::move(who));
 }
 

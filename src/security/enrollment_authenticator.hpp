@@ -36,7 +36,8 @@ constexpr std::chrono::minutes claim_lifetime{5};
 class enrollment_authenticator final : public authenticator {
 public:
   enrollment_authenticator(std::shared_ptr<registry::enrollment_tokens> tokens,
-                           std::shared_ptr<registry::device_registry> devices, config::enrollment_settings templates)
+                           std::shared_ptr<registry::device_registry> devices,
+                           config::enrollment_settings templates)
       : tokens_(std::move(tokens)), devices_(std::move(devices)), templates_(std::move(templates)) {}
 
   std::string_view method() const override { return "enrollment"; }

@@ -9,12 +9,14 @@ namespace {
 
 using ::testing::HasSubstr;
 
+config::enrollment_settings one_template() {
+  config::enrollment_settings s;
+  s.templates.push_back({"thermostat", {"thermostats"}, {}, 30});
+  return s;
+}
+
 class enrollment_authenticator_test : public ::testing::Test {
 protected:
-  enrollment_authenticator_test() {
-    templates_.templates.push_back({"thermostat", {"thermostats"}, {}, 30});
-  }
-
   auth_result login(std::string_view name, std::string_view password) const {
     connect_request r;
     r.listener = "enroll";
@@ -28,8 +30,7 @@ protected:
   std::shared_ptr<registry::device_registry> devices_ = registry::device_registry::open(dir_ / "firehook.db");
   std::shared_ptr<registry::enrollment_tokens> tokens_ =
       std::make_shared<registry::enrollment_tokens>(devices_->database());
-  config::enrollment_settings templates_;
-  enrollment_authenticator auth_{tokens_, devices_, templates_};
+  enrollment_authenticator auth_{tokens_, devices_, one_template()};
 };
 
 TEST_F(enrollment_authenticator_test, a_valid_token_gives_a_claim_identity_bound_to_the_name) {
@@ -61,10 +62,8 @@ TEST_F(enrollment_authenticator_test, refuses_bad_tokens_and_names_as_a_wrong_pa
   const auto good = tokens_->create("thermostat", 1, now + 60).front();
   devices_->add({"taken", {}, {}, std::nullopt, std::nullopt});
   const std::pair<std::pair<std::string, std::string>, std::string> cases[] = {
-      {{"d", "fhe1_00"}, "unknown token"},
-      {{"d", expired}, "token expired"},
-      {{"d", orphan}, "not configured"},
-      {{"a/b", good}, "may hold only"},
+      {{"d", "fhe1_00"}, "unknown token"}, {{"d", expired}, "token expired"},
+      {{"d", orphan}, "not configured"},   {{"a/b", good}, "may hold only"},
       {{"taken", good}, "exists"},
   };
   for (const auto& [login_as, why] : cases) {
