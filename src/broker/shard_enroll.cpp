@@ -10,17 +10,6 @@
 
 namespace firehook::broker {
 
-namespace {
-
-registry::enrollment_outcome refusal(std::string reason) {
-  registry::enrollment_outcome o;
-  o.reason = std::move(reason);
-  o.response = R"({"status":"refused","reason":")" + o.reason + R"("})"; // our own text, no quotes in it
-  return o;
-}
-
-} // namespace
-
 void shard::enrollment_request(subscriber_id sid, session_slot& slot, const mqtt::message_ptr& m, bool will) {
   if (will) {
     return; // a claim identity publishes nothing; its rights allowed only the request topic anyway
@@ -47,15 +36,17 @@ void shard::enrollment_request(subscriber_id sid, session_slot& slot, const mqtt
   slot.enrollment_asked = true;
   const std::uint64_t epoch = slot.epoch;
   if (m->payload.size() > registry::max_enrollment_request) {
-    enrollment_answered(
-        sid, epoch, std::move(e), m,
-        refusal("request larger than " + std::to_string(registry::max_enrollment_request) + " bytes"));
+    enrollment_answered(sid, epoch, std::move(e), m,
+                        registry::refused_enrollment("request larger than " +
+                                                     std::to_string(registry::max_enrollment_request) +
+                                                     " bytes"));
     return;
   }
   const auto hash = slot.who->claims.find("token_sha256");
   enrollment_worker* worker = broker_.enrollment();
   if (worker == nullptr || hash == slot.who->claims.end()) {
-    enrollment_answered(sid, epoch, std::move(e), m, refusal("enrollment is not enabled"));
+    enrollment_answered(sid, epoch, std::move(e), m,
+                        registry::refused_enrollment("enrollment is not enabled"));
     return;
   }
   auto job = enrollment_job{slot.who->name, hash->second, m->payload};
@@ -68,7 +59,8 @@ void shard::enrollment_request(subscriber_id sid, session_slot& slot, const mqtt
                              });
   };
   if (!worker->submit(std::move(job), std::move(answered))) {
-    enrollment_answered(sid, epoch, std::move(e), m, refusal("server busy, try again later"));
+    enrollment_answered(sid, epoch, std::move(e), m,
+                        registry::refused_enrollment("server busy, try again later"));
   }
 }
 

@@ -29,13 +29,6 @@ std::string utc_text(std::int64_t t) {
   return std::string(buf.data(), n);
 }
 
-std::string refused(const std::string& reason) {
-  boost::json::object o;
-  o["status"] = "refused";
-  o["reason"] = reason;
-  return boost::json::serialize(o);
-}
-
 boost::json::array to_json(const std::vector<std::string>& list) {
   boost::json::array a;
   for (const auto& s : list) {
@@ -72,6 +65,16 @@ std::string template_mismatch(const enrollment_request& r, const config::enrollm
 }
 
 } // namespace
+
+enrollment_outcome refused_enrollment(std::string reason) {
+  enrollment_outcome out;
+  boost::json::object o;
+  o["status"] = "refused";
+  o["reason"] = reason;
+  out.response = boost::json::serialize(o);
+  out.reason = std::move(reason);
+  return out;
+}
 
 std::string hash_enrollment_token(std::string_view token) {
   std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
@@ -223,9 +226,9 @@ enrollment_outcome enroll(enrollment_tokens& tokens, const config::enrollment_se
                           std::string_view payload, std::int64_t now) {
   enrollment_outcome out;
   const auto refuse = [&](std::string reason) {
-    out.reason = std::move(reason);
-    out.response = refused(out.reason);
-    return out;
+    auto refusal = refused_enrollment(std::move(reason));
+    refusal.template_name = out.template_name;
+    return refusal;
   };
   try {
     const token_check token = tokens.check(token_hash, now);
@@ -286,9 +289,10 @@ enrollment_outcome enroll(enrollment_tokens& tokens, const config::enrollment_se
     return out;
   } catch (const std::exception& e) {
     // The database or the CA files: the operator's problem, reported in the event, not to the device.
-    out.reason = std::string("internal error: ") + e.what();
-    out.response = refused("internal error");
-    return out;
+    auto refusal = refused_enrollment("internal error");
+    refusal.template_name = out.template_name;
+    refusal.reason = std::string("internal error: ") + e.what();
+    return refusal;
   }
 }
 

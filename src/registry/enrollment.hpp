@@ -95,6 +95,10 @@ struct enrollment_outcome {
   std::string response;      // the JSON payload published on the response topic
 };
 
+// A refusal: `reason`, and the JSON response {"status":"refused","reason":...} that carries it.
+// For refusals the broker makes itself (too large, server busy) as well as enroll()'s.
+enrollment_outcome refused_enrollment(std::string reason);
+
 // The whole request of device `name`, who authenticated with the token whose hash is `token_hash`:
 // parse `payload`, check it against the token's template of `templates`, sign its CSR with the CA
 // of `ca` (CN = `name`, never the CSR's; the template's lifetime), then redeem the token and
