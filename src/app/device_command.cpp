@@ -25,6 +25,7 @@
 #include "registry/ban_store.hpp"
 #include "registry/certificate_authority.hpp"
 #include "registry/device_registry.hpp"
+#include "registry/enrollment.hpp"
 
 namespace firehook::app {
 namespace {
@@ -373,6 +374,35 @@ device_command::device_command(CLI::App& app) {
   rotate_->add_option("--grace", grace_,
                       "how long the old certificate stays valid: 90s, 10m, 2h, 7d (default 7d)");
   issuing(rotate_);
+  enroll_token_ =
+      device_->add_subcommand("enroll-token", "make one-time tokens with which devices enrol over MQTT");
+  enroll_token_->add_option("--template", template_, "the [[enrollment.template]] the devices get")
+      ->required();
+  enroll_token_->add_option("--count", count_, "how many tokens (default 1)")->check(CLI::Range(1, 10000));
+  enroll_token_->add_option("--expires", expires_, "how long they are valid: 90s, 10m, 2h, 7d (default 24h)");
+}
+
+int device_command::make_enrollment_tokens(const config::config& cfg, std::ostream& out) {
+  const config::enrollment_template* t = cfg.enrollment.find(template_);
+  if (t == nullptr) {
+    std::string known;
+    for (const auto& each : cfg.enrollment.templates) {
+      known += (known.empty() ? "" : ", ") + each.name;
+    }
+    throw usage_error("no [[enrollment.template]] named \"" + template_ + "\" in the configuration (" +
+                      (known.empty() ? std::string("it has none") : "known: " + known) + ")");
+  }
+  const auto seconds = parse_duration(expires_);
+  if (!seconds || *seconds <= 0 || *seconds > 365 * 86400) {
+    throw usage_error("--expires must be a duration up to 365d: 90s, 10m, 2h, 7d (got \"" + expires_ + "\")");
+  }
+  const auto expires_at = registry::unix_now() + *seconds;
+  auto tokens = registry::enrollment_tokens::open(registry::credential_database_path(cfg));
+  // Printed once: the database keeps only their hashes.
+  for (const auto& token : tokens->create(t->name, count_, expires_at)) {
+    out << token << '\n';
+  }
+  return 0;
 }
 
 bool device_command::parsed() const {
@@ -609,6 +639,9 @@ int device_command::run_checked(std::ostream& out, std::ostream& err) {
   const auto cfg = command_config(config_path_, err);
   if (!cfg) {
     return 1;
+  }
+  if (enroll_token_->parsed()) {
+    return make_enrollment_tokens(*cfg, out);
   }
   const fs::path path = registry::credential_database_path(*cfg);
   const bool creates = add_->parsed();

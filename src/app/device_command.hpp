@@ -11,6 +11,7 @@
 //   firehook device [-c FILE] disable NAME | enable NAME | remove NAME
 //   firehook device [-c FILE] revoke NAME [--reason TEXT]
 //   firehook device [-c FILE] rotate NAME [--csr FILE] [--out DIR] [--days N] [--grace DURATION]
+//   firehook device [-c FILE] enroll-token --template T [--count N] [--expires DURATION]
 //
 // add: with --csr, signs the public key of the device's own request (the recommended path: the
 // private key never leaves the device); without it, makes an EC P-256 key too. The certificate's
@@ -34,6 +35,10 @@
 // user and token subject. A running broker reads the bans within 500 ms: it drops the device's
 // connections (5.0: DISCONNECT 0x98) and ends its sessions, queued messages included.
 //
+// enroll-token: makes N (default 1, at most 10000) one-time enrollment tokens for template T (an
+// [[enrollment.template]] of the configuration), valid for DURATION (default 24h, at most 365d),
+// and prints them one per line, once: only their SHA-256 is stored (registry/enrollment.hpp).
+//
 // Exit codes: 0 done; 1 error (unknown device, device exists, bad name, unreadable or invalid
 // request, no CA yet...), with a one-line message on stderr, as `firehook user` and `ban`.
 
@@ -46,11 +51,9 @@
 #include <CLI/CLI.hpp>
 
 #include "app/ban_command.hpp" // http_answer
+#include "config/config.hpp"
 #include "registry/ban_store.hpp"
 
-namespace firehook::config {
-struct config;
-}
 namespace firehook::registry {
 class device_registry;
 }
@@ -88,6 +91,7 @@ public:
 
 private:
   int run_checked(std::ostream& out, std::ostream& err);
+  int make_enrollment_tokens(const config::config& cfg, std::ostream& out);
 
   CLI::App* device_ = nullptr;
   CLI::App* add_ = nullptr;
@@ -99,6 +103,7 @@ private:
   CLI::App* rotate_ = nullptr;
   CLI::App* revoke_ = nullptr;
   std::string reason_;
+  CLI::App* enroll_token_ = nullptr;
 
   std::string config_path_;
   std::string name_;
@@ -113,6 +118,9 @@ private:
   std::string username_;
   std::string token_subject_;
   std::string grace_ = "7d";
+  std::string template_;
+  unsigned count_ = 1;
+  std::string expires_ = "24h";
   bool json_ = false;
 };
 

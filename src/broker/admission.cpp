@@ -330,6 +330,11 @@ void admission::report(const connection& c, mqtt::reason_code rc, std::string_vi
 
 std::shared_ptr<const topic_rights> admission::rights_for(const security::identity& who,
                                                           std::string_view client_id) const {
+  if (who.method == "enrollment") {
+    // A claim identity may only ask for its certificate, with or without a topics file: fixed
+    // rights, checked by the same topic_rights as everyone's (security/enrollment_authenticator.hpp).
+    return std::make_shared<const topic_rights>(broker_.enrollment_policy(), who, client_id);
+  }
   auto policy = broker_.policy();
   if (!policy) {
     return nullptr; // no topics file: every topic

@@ -9,9 +9,11 @@
 #include <stdexcept>
 
 #include "broker/authentication.hpp"
+#include "broker/enrollment_worker.hpp"
 #include "broker/persistence.hpp"
 #include "broker/shard.hpp"
 #include "security/auth_factory.hpp"
+#include "security/enrollment_authenticator.hpp"
 #include "security/jwt_authenticator.hpp"
 #include "store/store.hpp"
 
@@ -44,6 +46,16 @@ broker::broker(std::shared_ptr<const config::config> cfg, unsigned shard_count, 
       cfg_->authorization.on_denied_publish == config::denied_publish::disconnect;
   auth_ = std::make_unique<authentication>(methods_.by_listener, auth_workers, cfg_->limits.max_pending_auth,
                                            cfg_->limits.max_pending_auth_per_address);
+  const bool enrolls = std::any_of(cfg_->listeners.begin(), cfg_->listeners.end(), [](const auto& l) {
+    return std::find(l.auth.begin(), l.auth.end(), config::auth_method::enrollment) != l.auth.end();
+  });
+  if (enrolls) {
+    enrollment_ = std::make_unique<enrollment_worker>(
+        registry::enrollment_tokens::open(registry::credential_database_path(*cfg_)), cfg_->enrollment,
+        registry::ca_files::in(cfg_->broker.state_dir));
+  }
+  // Always there, so that rights_for() never has a claim identity without its fixed rights.
+  enrollment_policy_ = security::enrollment_policy();
   if (!cfg_->topics.empty()) {
     topics_ = std::make_shared<security::policy_file>(cfg_->topics); // throws with the file's errors
   }
@@ -184,6 +196,9 @@ void broker::refuse_connections_while(const std::atomic<bool>& refuse, std::stri
 
 void broker::stop_authentication() {
   auth_->stop();
+  if (enrollment_) {
+    enrollment_->stop();
+  }
 }
 
 std::size_t broker::listener_index(std::string_view name) const {

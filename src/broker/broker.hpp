@@ -55,6 +55,7 @@ struct connection_info {
 };
 
 class authentication;
+class enrollment_worker;
 namespace persist {
 struct instant;
 }
@@ -119,6 +120,14 @@ public:
   // Any thread: the pointer is swapped under a mutex on reload, never changed in place.
   std::shared_ptr<const security::topic_policy> policy() const;
 
+  // Enrollment over MQTT (docs/provisioning.md): the worker that handles requests, null when no
+  // listener's chain has "enrollment"; and the rights of every claim identity (method
+  // "enrollment"), compiled once, which replace the topics file's for them.
+  enrollment_worker* enrollment() { return enrollment_.get(); }
+  const std::shared_ptr<const security::topic_policy>& enrollment_policy() const {
+    return enrollment_policy_;
+  }
+
   // Reloads (reloader.hpp): the one entry point, and what the broker reads from files. The server
   // watches these with its TLS material and says what each reload must be followed by. Null when
   // not configured (no topics file; no listener uses tokens).
@@ -134,7 +143,8 @@ public:
   const std::string* refusing_connections() const {
     return refuse_ != nullptr && refuse_->load(std::memory_order_relaxed) ? &refuse_why_ : nullptr;
   }
-  // Stops the authentication workers; CONNECTs still waiting are dropped. Call before the shards stop.
+  // Stops the authentication workers and the enrollment worker; CONNECTs and enrollment requests
+  // still waiting are dropped. Call before the shards stop.
   void stop_authentication();
 
   // The durable store (docs/store.md), opened by the constructor in <state_dir>/store; null when
@@ -188,6 +198,8 @@ private:
   std::shared_ptr<security::policy_file> topics_;
   reloader reloads_;
   std::unique_ptr<authentication> auth_;
+  std::unique_ptr<enrollment_worker> enrollment_;
+  std::shared_ptr<const security::topic_policy> enrollment_policy_;
   std::vector<std::atomic<shard*>> shards_;
   // Held by detach(), committed() and publish(): nothing reaches a shard that is gone.
   std::mutex attach_mutex_;

@@ -53,6 +53,7 @@
 #include "broker/transport.hpp"
 #include "events/emitter.hpp"
 #include "mqtt/packet.hpp"
+#include "registry/enrollment.hpp"
 #include "session/session.hpp"
 #include "store/batch.hpp"
 
@@ -147,6 +148,7 @@ private:
     bool dirty = false;                              // in dirty_: its record is written this turn
     bool chosen_client_id = false; // its connection chose the client id (not assigned): flapping counts it
     std::uint16_t listener = 0;    // of its connection (broker::listener_index), while connected
+    bool enrollment_asked = false; // a claim identity's connection sent its one request (shard_enroll.cpp)
   };
 
   struct timer {
@@ -207,6 +209,15 @@ private:
   void announce_location(subscriber_id sid, location here);
   void announce_presence(subscriber_id sid, const session_slot& slot, bool is_online);
   void publish_subscription_count();
+
+  // enrollment over MQTT (shard_enroll.cpp)
+  // A claim identity's PUBLISH, already allowed by its rights (only its request topic): handed to
+  // the enrollment worker, never routed. Its will is dropped: a claim identity publishes nothing.
+  void enrollment_request(subscriber_id sid, session_slot& slot, const mqtt::message_ptr& m, bool will);
+  // The worker's answer (or a refusal made here): the event, the response on the response topic,
+  // then the claim connection is closed.
+  void enrollment_answered(subscriber_id sid, std::uint64_t epoch, events::event e,
+                           const mqtt::message_ptr& request, registry::enrollment_outcome&& outcome);
 
   // backpressure (shard_flow.cpp)
   void congestion_changed(subscriber_id sid, const session_slot& slot, bool congested);

@@ -48,6 +48,10 @@ void shard::run_actions(subscriber_id sid) {
                      },
                      [&](session::close_connection& x) { closed_by_session(slot, sid, x); },
                      [&](session::route_message& x) {
+                       if (slot.who && slot.who->method == "enrollment") {
+                         enrollment_request(sid, slot, x.message, x.will);
+                         return;
+                       }
                        if (x.will) {
                          events::event e = session_event(events::event_type::will_published, slot);
                          e.topic = x.message->topic;

@@ -503,9 +503,11 @@ std::optional<string_element> read_auth_chain(diagnostics_sink& sink, table_read
       method = auth_method::password;
     } else if (text == "jwt") {
       method = auth_method::jwt;
+    } else if (text == "enrollment") {
+      method = auth_method::enrollment;
     } else {
       std::string message = "unknown authentication method " + quoted_value(text) +
-                            " (must be one of certificate, password, jwt)";
+                            " (must be one of certificate, password, jwt, enrollment)";
       if (text == "anonymous") {
         message += "; clients without credentials are let in by allow_anonymous = true";
       }
@@ -847,6 +849,95 @@ void check_listeners(diagnostics_sink& sink, const std::vector<listener_entry>& 
   }
 }
 
+bool template_name_ok(std::string_view name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
+// One [[enrollment.template]]. Roles and attribute values are checked again by the device
+// registry when a device is enrolled; here the shape, so that a mistake stops start-up.
+enrollment_template read_enrollment_template(diagnostics_sink& sink, const toml::table& table,
+                                             const std::string& path) {
+  enrollment_template out;
+  table_reader section(sink, table, path);
+  if (const auto* name = section.string("name")) {
+    if (template_name_ok(name->get())) {
+      out.name = name->get();
+    } else {
+      section.error(*name, "name",
+                    "must be 1 to 64 characters of A-Z a-z 0-9 _ - (got " + quoted_value(name->get()) + ")");
+    }
+  } else if (table.get("name") == nullptr) {
+    sink.error(table.source(), path + ".name", "is required: tokens name their template by it");
+  }
+  const toml::node* roles_node = section.find("roles");
+  if (const auto roles = section.strings("roles")) {
+    for (const string_element& role : *roles) {
+      if (role.text().empty()) {
+        sink.error(role.value->source(), role.path, "must not be empty");
+      } else if (std::find(out.roles.begin(), out.roles.end(), role.text()) != out.roles.end()) {
+        sink.error(role.value->source(), role.path, quoted_value(role.text()) + " is listed twice");
+      } else {
+        out.roles.push_back(role.text());
+      }
+    }
+  }
+  if (roles_node == nullptr || (roles_node->is_array() && roles_node->as_array()->empty())) {
+    // A device without a role would get no right at all: almost certainly a mistake.
+    sink.error(roles_node != nullptr ? roles_node->source() : table.source(), path + ".roles",
+               "must name at least one role of the topics file");
+  }
+  if (const auto* attributes = section.table("attributes")) {
+    for (const auto& [key, value] : *attributes) {
+      const std::string key_path = path + ".attributes." + std::string(key.str());
+      if (const auto* text = value.as_string()) {
+        out.attributes.emplace(std::string(key.str()), text->get());
+      } else {
+        sink.error(value.source(), key_path,
+                   "must be a string (got " + std::string(type_name(value.type())) + ")");
+      }
+    }
+  }
+  section.integer("days", out.days, 1, 3650);
+  section.finish();
+  return out;
+}
+
+// [enrollment] with its [[enrollment.template]] entries.
+void read_enrollment(diagnostics_sink& sink, table_reader& section, enrollment_settings& out) {
+  const toml::node* node = section.find("template");
+  if (node == nullptr) {
+    section.finish();
+    return;
+  }
+  const auto* list = node->as_array();
+  if (list == nullptr) {
+    section.error(*node, "template",
+                  "must be an array of tables: write [[enrollment.template]], not [enrollment.template]");
+    section.finish();
+    return;
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const toml::node& element = *list->get(i);
+    const std::string path = "enrollment.template[" + std::to_string(i) + "]";
+    const auto* table = element.as_table();
+    if (table == nullptr) {
+      sink.error(element.source(), path,
+                 "must be a table (got " + std::string(type_name(element.type())) + ")");
+      continue;
+    }
+    auto t = read_enrollment_template(sink, *table, path);
+    if (!t.name.empty() && out.find(t.name) != nullptr) {
+      sink.error(table->get("name")->source(), path + ".name",
+                 quoted_value(t.name) + " is already the name of another template");
+      continue;
+    }
+    out.templates.push_back(std::move(t));
+  }
+  section.finish();
+}
+
 void read_listeners(diagnostics_sink& sink, table_reader& root, config& out, bool jwt_configured,
                     const std::filesystem::path& base) {
   std::vector<listener_entry> entries;
@@ -871,6 +962,30 @@ void read_listeners(diagnostics_sink& sink, table_reader& root, config& out, boo
   check_listeners(sink, entries);
   for (listener_entry& entry : entries) {
     out.listeners.push_back(std::move(entry.settings));
+  }
+}
+
+// A listener whose chain has "enrollment" needs a template for its tokens to name, and TLS: the
+// token is a bearer secret sent in the CONNECT password.
+void check_enrollment_listeners(diagnostics_sink& sink, const toml::table& document, const config& out) {
+  for (std::size_t i = 0; i < out.listeners.size(); ++i) {
+    const auto& l = out.listeners[i];
+    if (std::find(l.auth.begin(), l.auth.end(), auth_method::enrollment) == l.auth.end()) {
+      continue;
+    }
+    const std::string path = "listener[" + std::to_string(i) + "].auth";
+    const toml::node* node = document.at_path(path).node();
+    const toml::source_region where = node != nullptr ? node->source() : document.source();
+    if (out.enrollment.templates.empty()) {
+      sink.error(
+          where, path,
+          "\"enrollment\" needs at least one [[enrollment.template]] saying what an enrolled device gets");
+    }
+    if (!l.tls) {
+      sink.error(where, path,
+                 "\"enrollment\" needs a TLS listener (protocol = \"mqtts\"): the enrollment token is a "
+                 "secret sent in the CONNECT password");
+    }
   }
 }
 
@@ -1121,6 +1236,10 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
     table_reader section(sink, *table, "audit");
     read_audit(section, out.audit, base);
   }
+  if (const auto* table = root.table("enrollment")) {
+    table_reader section(sink, *table, "enrollment");
+    read_enrollment(sink, section, out.enrollment);
+  }
   // Before the listeners: whether [auth.jwt] exists decides their default chain.
   const bool jwt_configured = read_auth(sink, root, out.auth, base);
   read_listeners(sink, root, out, jwt_configured, base);
@@ -1136,6 +1255,7 @@ load_result load_string(std::string_view toml_text, std::string_view file_name) 
   }
   out.broker.state_dir = resolve(base, out.broker.state_dir);
   fill_state_dir_defaults(out);
+  check_enrollment_listeners(sink, document, out);
 
   load_result result;
   if (!sink.has_errors()) {
@@ -1151,6 +1271,15 @@ load_result load_file(const std::filesystem::path& path) {
     return load_result{.cfg = nullptr, .diagnostics = {std::move(*unreadable)}};
   }
   return load_string(text, path.string());
+}
+
+const enrollment_template* enrollment_settings::find(std::string_view name) const {
+  for (const auto& t : templates) {
+    if (t.name == name) {
+      return &t;
+    }
+  }
+  return nullptr;
 }
 
 diagnostic diagnostic_at(const std::filesystem::path& path, std::string_view key, std::string message) {

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -57,7 +58,9 @@ struct tls_settings {
 };
 
 // The authentication methods a listener's chain may name, asked in the listener's order.
-enum class auth_method : std::uint8_t { certificate, password, jwt };
+// "enrollment": a one-time enrollment token (user name = the wanted device name, password = the
+// token) gives a claim identity that may only ask for its certificate (docs/provisioning.md).
+enum class auth_method : std::uint8_t { certificate, password, jwt, enrollment };
 
 struct broker_settings {
   std::uint16_t shards = 0;                 // threads; 0 = one per CPU core. 0..256
@@ -373,6 +376,20 @@ struct auth_settings {
   std::optional<jwt_auth_settings> jwt; // [auth.jwt]
 };
 
+// [[enrollment.template]]: what a device enrolled over MQTT gets (docs/provisioning.md). An
+// enrollment token names one template; the device gets exactly its roles, attributes and lifetime.
+struct enrollment_template {
+  std::string name;                                           // unique, [A-Za-z0-9_-]{1,64}
+  std::vector<std::string> roles;                             // at least one, no duplicates
+  std::map<std::string, std::string, std::less<>> attributes; // string values
+  std::uint32_t days = 365;                                   // certificate lifetime, 1..3650
+};
+
+struct enrollment_settings {
+  std::vector<enrollment_template> templates; // in file order
+  const enrollment_template* find(std::string_view name) const;
+};
+
 struct config {
   broker_settings broker;
   log_settings log;
@@ -385,6 +402,7 @@ struct config {
   alert_settings alerts;
   store_settings store;
   abuse_settings abuse;
+  enrollment_settings enrollment; // [enrollment]
   // The topics file (topic definitions and ACLs); resolved against the config file's folder.
   // Empty: no topic ACLs, every connected client may publish and subscribe to every topic
   // (as without an ACL file in other brokers); `firehook check` and start-up warn about it.

@@ -871,7 +871,7 @@ TEST(config_tls_auth, duplicate_methods_in_a_chain_are_errors) {
 TEST(config_tls_auth, unknown_methods_are_errors) {
   const diagnostic d = only_error(load_string("[[listener]]\nauth = [\"ldap\"]\n"));
   EXPECT_EQ(d.key, "listener[0].auth[0]");
-  EXPECT_EQ(d.message, "unknown authentication method \"ldap\" (must be one of certificate, password, jwt)");
+  EXPECT_EQ(d.message, "unknown authentication method \"ldap\" (must be one of certificate, password, jwt, enrollment)");
   EXPECT_THAT(only_error(load_string("[[listener]]\nauth = [\"anonymous\"]\n")).message,
               HasSubstr("allow_anonymous = true"));
   EXPECT_EQ(only_error(load_string("[[listener]]\nauth = [\"password\", 3]\n")).message,
@@ -1363,6 +1363,93 @@ TEST(config_admin, client_subjects_must_be_subjects_and_need_a_client_ca) {
   ASSERT_TRUE(crl.ok()) << all_diagnostics(crl);
   ASSERT_EQ(crl.diagnostics.size(), 1u) << all_diagnostics(crl);
   EXPECT_EQ(crl.diagnostics[0].key, "admin.tls.crl");
+}
+
+} // namespace
+} // namespace firehook::config
+
+namespace firehook::config {
+namespace {
+
+constexpr std::string_view enrollment_listener = R"(
+[[listener]]
+name = "enroll"
+protocol = "mqtts"
+port = 8884
+auth = ["enrollment", "password"]
+[listener.tls]
+cert = "c"
+key = "k"
+)";
+
+TEST(config_enrollment, templates_are_read_in_order) {
+  const load_result result = load_string(std::string(R"(
+[[enrollment.template]]
+name = "thermostat"
+roles = ["thermostats", "readers"]
+attributes = { building = "b1", floor = "3" }
+days = 30
+
+[[enrollment.template]]
+name = "gateway"
+roles = ["gateways"]
+)") + std::string(enrollment_listener));
+  ASSERT_TRUE(result.ok()) << all_diagnostics(result);
+  const auto& e = result.cfg->enrollment;
+  ASSERT_EQ(e.templates.size(), 2u);
+  EXPECT_EQ(e.templates[0].name, "thermostat");
+  EXPECT_EQ(e.templates[0].roles, (std::vector<std::string>{"thermostats", "readers"}));
+  EXPECT_EQ(e.templates[0].attributes.at("floor"), "3");
+  EXPECT_EQ(e.templates[0].days, 30u);
+  EXPECT_EQ(e.templates[1].days, 365u);
+  EXPECT_EQ(e.find("gateway"), &e.templates[1]);
+  EXPECT_EQ(e.find("nope"), nullptr);
+  EXPECT_EQ(result.cfg->listeners[0].auth, (std::vector{auth_method::enrollment, auth_method::password}));
+}
+
+TEST(config_enrollment, bad_templates_are_errors_at_their_keys) {
+  const load_result result = load_string(R"([[enrollment.template]]
+name = "a b"
+roles = []
+days = 0
+colour = "red"
+
+[[enrollment.template]]
+name = "t"
+roles = ["r", "r"]
+attributes = { k = 1 }
+
+[[enrollment.template]]
+name = "t"
+roles = ["r"]
+)",
+                                         "f.toml");
+  EXPECT_FALSE(result.ok());
+  const std::string all = all_diagnostics(result);
+  EXPECT_THAT(all, HasSubstr("f.toml:2:8: enrollment.template[0].name: must be 1 to 64 characters"));
+  EXPECT_THAT(all, HasSubstr("f.toml:3:9: enrollment.template[0].roles: must name at least one role"));
+  EXPECT_THAT(all, HasSubstr("enrollment.template[0].days: must be between 1 and 3650 (got 0)"));
+  EXPECT_THAT(all, HasSubstr("enrollment.template[0].colour: unknown key"));
+  EXPECT_THAT(all, HasSubstr("f.toml:9:15: enrollment.template[1].roles[1]: \"r\" is listed twice"));
+  EXPECT_THAT(all, HasSubstr("enrollment.template[1].attributes.k: must be a string (got integer)"));
+  EXPECT_THAT(all, HasSubstr("f.toml:13:8: enrollment.template[2].name: \"t\" is already the name"));
+}
+
+TEST(config_enrollment, the_method_needs_a_template_and_tls) {
+  const diagnostic d = only_error(load_string(enrollment_listener, "f.toml"));
+  EXPECT_EQ(d.key, "listener[0].auth");
+  EXPECT_EQ(d.line, 6u);
+  EXPECT_THAT(d.message, HasSubstr("needs at least one [[enrollment.template]]"));
+  const diagnostic plain = only_error(load_string(R"([[enrollment.template]]
+name = "t"
+roles = ["r"]
+[[listener]]
+port = 1883
+auth = ["enrollment"]
+)",
+                                                  "f.toml"));
+  EXPECT_EQ(plain.line, 6u);
+  EXPECT_THAT(plain.message, HasSubstr("needs a TLS listener"));
 }
 
 } // namespace

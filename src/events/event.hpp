@@ -48,7 +48,9 @@ namespace firehook::events {
   X(alert, warn, "a detector saw unusual activity (audit/detectors.hpp)")                                    \
   X(store, warn, "the durable store lost something to damage at start-up, or could not write")               \
   X(ban, warn, "a ban was made, removed or expired")                                                         \
-  X(login_delayed, warn, "a CONNECT was held before its credentials were checked: failed logins (tarpit)")
+  X(login_delayed, warn, "a CONNECT was held before its credentials were checked: failed logins (tarpit)")   \
+  X(enrollment_issued, info, "a device enrolled with a one-time token and was issued its certificate")       \
+  X(enrollment_refused, warn, "an enrollment request was refused: token, template, request")
 
 enum class event_type : std::uint8_t {
 #define FIREHOOK_EVENT_ENUM(name, level, what) name,

@@ -144,40 +144,49 @@ std::shared_ptr<device_registry> device_registry::open(const std::filesystem::pa
   return std::make_shared<device_registry>(std::make_shared<store>(path));
 }
 
-void device_registry::add(const new_device& device, const std::optional<device_certificate>& first) {
+void insert_device(connection& c, const new_device& device, const std::optional<device_certificate>& first) {
   if (auto why = check_device_name(device.name); !why.empty()) {
     throw device_error(why);
   }
   if (auto why = check_roles_and_attributes(device.roles, device.attributes); !why.empty()) {
     throw device_error(why);
   }
-  db_->transaction([&](connection& c) {
-    if (device_exists(c, device.name)) {
-      throw device_error("device \"" + device.name + "\" exists");
-    }
-    const std::int64_t now = unix_now();
-    auto s = c.prepare("INSERT INTO devices (name, state, username, token_subject, created_at, updated_at) "
-                       "VALUES (?1, 'active', ?2, ?3, ?4, ?4)");
-    s.bind(1, device.name).bind(4, now);
-    bind_optional(s, 2, device.username);
-    bind_optional(s, 3, device.token_subject);
-    s.run();
-    statement role = c.prepare("INSERT INTO device_roles (device_name, position, role) VALUES (?1, ?2, ?3)");
-    std::int64_t position = 0;
-    for (const auto& r : device.roles) {
-      role.bind(1, device.name).bind(2, position++).bind(3, r).run();
-      role.reset();
-    }
-    statement attribute =
-        c.prepare("INSERT INTO device_attributes (device_name, key, value) VALUES (?1, ?2, ?3)");
-    for (const auto& [key, value] : device.attributes) {
-      attribute.bind(1, device.name).bind(2, key).bind(3, value).run();
-      attribute.reset();
-    }
-    if (first) {
-      insert_certificate(c, device.name, *first);
-    }
-  });
+  if (device_exists(c, device.name)) {
+    throw device_error("device \"" + device.name + "\" exists");
+  }
+  const std::int64_t now = unix_now();
+  auto s = c.prepare("INSERT INTO devices (name, state, username, token_subject, created_at, updated_at) "
+                     "VALUES (?1, 'active', ?2, ?3, ?4, ?4)");
+  s.bind(1, device.name).bind(4, now);
+  bind_optional(s, 2, device.username);
+  bind_optional(s, 3, device.token_subject);
+  s.run();
+  statement role = c.prepare("INSERT INTO device_roles (device_name, position, role) VALUES (?1, ?2, ?3)");
+  std::int64_t position = 0;
+  for (const auto& r : device.roles) {
+    role.bind(1, device.name).bind(2, position++).bind(3, r).run();
+    role.reset();
+  }
+  statement attribute =
+      c.prepare("INSERT INTO device_attributes (device_name, key, value) VALUES (?1, ?2, ?3)");
+  for (const auto& [key, value] : device.attributes) {
+    attribute.bind(1, device.name).bind(2, key).bind(3, value).run();
+    attribute.reset();
+  }
+  if (first) {
+    insert_certificate(c, device.name, *first);
+  }
+}
+
+void device_registry::add(const new_device& device, const std::optional<device_certificate>& first) {
+  // Checked before the transaction too, so that bad input never takes the write lock.
+  if (auto why = check_device_name(device.name); !why.empty()) {
+    throw device_error(why);
+  }
+  if (auto why = check_roles_and_attributes(device.roles, device.attributes); !why.empty()) {
+    throw device_error(why);
+  }
+  db_->transaction([&](connection& c) { insert_device(c, device, first); });
 }
 
 bool device_registry::remove(std::string_view name) {

@@ -91,6 +91,10 @@ std::string check_device_name(std::string_view name);
 // Unix seconds now.
 std::int64_t unix_now();
 
+// The insertion of device_registry::add, for a caller that adds a device inside a transaction of
+// its own (enrollment.cpp: the token is consumed in the same one). Throws as add() does.
+void insert_device(connection& c, const new_device& device, const std::optional<device_certificate>& first);
+
 class device_registry {
 public:
   // Uses `db`, which must have run registry_migrations().
@@ -100,6 +104,7 @@ public:
   static std::shared_ptr<device_registry> open(const std::filesystem::path& path);
 
   const std::filesystem::path& path() const { return db_->path(); }
+  const std::shared_ptr<store>& database() const { return db_; }
 
   // Adds an active device, with `first` as its first certificate when given, in one transaction.
   // Throws device_error when the name, a role or an attribute is invalid, a role is given twice,

@@ -22,7 +22,9 @@ namespace {
 // hex). `retire_at` is set when a rotation replaces a certificate: the broker refuses it from then
 // on. `username` and `token_subject` link the password user and the token subject of the same
 // device, so that the later revocation work can block every credential of it.
-constexpr std::array<migration, 2> migrations{{
+// Migration 3: one-time enrollment tokens (enrollment.hpp). Only the SHA-256 of a token is kept,
+// so a copy of the database does not enrol devices; `used_by` names the device it enrolled.
+constexpr std::array<migration, 3> migrations{{
     {"credentials: users, their roles and attributes", R"sql(
 CREATE TABLE users (
   name TEXT PRIMARY KEY NOT NULL,
@@ -77,6 +79,16 @@ CREATE TABLE device_certificates (
 ) STRICT;
 CREATE INDEX device_certificates_by_device ON device_certificates (device_name);
 CREATE INDEX devices_by_username ON devices (username);
+)sql"},
+    {"enrollment tokens: hashes of one-time tokens, their template and expiry", R"sql(
+CREATE TABLE enrollment_tokens (
+  hash TEXT PRIMARY KEY NOT NULL,
+  template TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  used_at INTEGER,
+  used_by TEXT
+) STRICT;
 )sql"},
 }};
 

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "security/certificate_authenticator.hpp"
+#include "security/enrollment_authenticator.hpp"
 #include "security/jwt_authenticator.hpp"
 #include "security/password_authenticator.hpp"
 
@@ -12,6 +13,7 @@ auth_methods make_auth_methods(const config::config& cfg) {
   auth_methods m;
   std::shared_ptr<const authenticator> certificate;
   std::shared_ptr<const authenticator> password;
+  std::shared_ptr<const authenticator> enrollment;
   for (const auto& l : cfg.listeners) {
     std::vector<std::shared_ptr<const authenticator>> chain;
     for (const config::auth_method method : l.auth) {
@@ -39,6 +41,16 @@ auth_methods make_auth_methods(const config::config& cfg) {
           m.jwt = std::make_shared<jwt_authenticator>(*cfg.auth.jwt);
         }
         chain.push_back(m.jwt);
+        break;
+      case config::auth_method::enrollment:
+        if (!enrollment) {
+          // The loader refuses "enrollment" without a template.
+          const auto path = registry::credential_database_path(cfg);
+          auto devices = registry::device_registry::open(path);
+          enrollment = std::make_shared<const enrollment_authenticator>(
+              std::make_shared<registry::enrollment_tokens>(devices->database()), devices, cfg.enrollment);
+        }
+        chain.push_back(enrollment);
         break;
       }
     }
