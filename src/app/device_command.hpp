@@ -22,8 +22,8 @@
 // the configuration that asks for client certificates and uses the certificate method (--host and
 // --port override its address, e.g. the name devices reach it by).
 //
-// --username links the device's password user: its logins are refused while the device is
-// disabled. --token-subject is recorded only (the token method does not read it yet).
+// --username links the device's password user and --token-subject its tokens' subject: their logins
+// are refused while the device is disabled.
 //
 // rotate: issues a new certificate; the old ones stay valid for the grace period (default 7d) and
 // the broker refuses them after it. A running broker sees every change at the device's next

@@ -219,9 +219,19 @@ bool device_registry::contains(std::string_view name) {
 
 std::optional<std::pair<std::string, device_state>>
 device_registry::linked_to_user(std::string_view username) {
+  return linked("SELECT name, state FROM devices WHERE username = ?1 ORDER BY name LIMIT 1", username);
+}
+
+std::optional<std::pair<std::string, device_state>>
+device_registry::linked_to_token_subject(std::string_view subject) {
+  return linked("SELECT name, state FROM devices WHERE token_subject = ?1 ORDER BY name LIMIT 1", subject);
+}
+
+std::optional<std::pair<std::string, device_state>> device_registry::linked(std::string_view sql,
+                                                                            std::string_view value) {
   connection c = db_->lock();
-  statement s = c.prepare("SELECT name, state FROM devices WHERE username = ?1 ORDER BY name LIMIT 1");
-  s.bind(1, username);
+  statement s = c.prepare(sql);
+  s.bind(1, value);
   if (!s.step()) {
     return std::nullopt;
   }

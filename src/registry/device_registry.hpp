@@ -119,6 +119,8 @@ public:
   bool contains(std::string_view name);
   // The name and state of the device linked to the password user `username`, if any.
   std::optional<std::pair<std::string, device_state>> linked_to_user(std::string_view username);
+  // The same for the device whose tokens have the subject `subject`.
+  std::optional<std::pair<std::string, device_state>> linked_to_token_subject(std::string_view subject);
   // Every device, by name.
   std::vector<device_record> list();
 
@@ -137,6 +139,9 @@ public:
              std::int64_t min_interval = 60);
 
 private:
+  // The name and state of the device the query `sql` (one parameter: `value`) finds, if any.
+  std::optional<std::pair<std::string, device_state>> linked(std::string_view sql, std::string_view value);
+
   std::shared_ptr<store> db_;
 };
 

@@ -38,7 +38,9 @@ auth_methods make_auth_methods(const config::config& cfg) {
       case config::auth_method::jwt:
         if (!m.jwt) {
           // The loader refuses "jwt" in a listener's chain without [auth.jwt].
-          m.jwt = std::make_shared<jwt_authenticator>(*cfg.auth.jwt);
+          // A disabled device's token subject is refused (registry/device_registry.hpp).
+          m.jwt = std::make_shared<jwt_authenticator>(
+              *cfg.auth.jwt, jwt_options{{}, registry::device_registry::open(registry::credential_database_path(cfg))});
         }
         chain.push_back(m.jwt);
         break;

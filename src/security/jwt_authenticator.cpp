@@ -383,6 +383,18 @@ auth_result jwt_authenticator::authenticate(const connect_request& request) cons
   if (exp) {
     who.expires_at = *exp + leeway;
   }
+  if (options_.devices) {
+    // After the signature, so that a disabled device's token costs what a good one does.
+    try {
+      if (const auto device = options_.devices->linked_to_token_subject(who.name);
+          device && device->second != registry::device_state::active) {
+        return deny("token subject of device \"" + device->first + "\", which is " +
+                    std::string(registry::to_string(device->second)));
+      }
+    } catch (const std::exception& e) {
+      return deny(std::string("device registry: ") + e.what());
+    }
+  }
   // The client id the issuer gave the token: its holder may use that one only, so {client_id}
   // proves something for it, as for a certificate that must match.
   if (const auto* bound = claims->if_contains(settings_.client_id_claim)) {

@@ -18,7 +18,8 @@
 //            claim whose value is a string or a number, as text; roles: the roles claim;
 //            expires_at: exp + leeway, the same instant at which this token would no longer be
 //            accepted by a new CONNECT, so that the broker closes the connection then;
-//            client_id: the client_id claim, when the token has one}.
+//            client_id: the client_id claim, when the token has one}; with a device registry,
+//            a good token of a device that is not active is denied too (0x86, as a bad token).
 //   deny     (client_identifier_not_valid: 0x85, 3.1.1 0x02) for a good token whose client_id
 //            claim is not the CONNECT's client id (an empty one is assigned the claim's).
 //
@@ -53,6 +54,7 @@
 #include <vector>
 
 #include "base/reload.hpp"
+#include "registry/device_registry.hpp"
 #include "config/config.hpp"
 #include "security/authenticator.hpp"
 #include "security/jwk.hpp"
@@ -62,6 +64,9 @@ namespace firehook::security {
 struct jwt_options {
   // The wall clock tokens are checked against. Empty: std::chrono::system_clock::now.
   std::function<std::chrono::system_clock::time_point()> now;
+  // The device registry: a good token whose subject is the token subject of a device that is not
+  // active (disabled, revoked) is refused like a bad token. Null: no such check.
+  std::shared_ptr<registry::device_registry> devices;
 };
 
 class jwt_authenticator final : public authenticator, public base::reloadable {

@@ -362,6 +362,21 @@ TEST_F(JwtAuth, AClientIdClaimIsTheOnlyClientIdTheTokenMayUse) {
   expect_denied(*a, tok(), "client id claim \"client_id\"");
 }
 
+TEST_F(JwtAuth, ATokenOfADeviceThatIsNotActiveIsRefusedAsABadToken) {
+  auto devices = registry::device_registry::open(dir_.path() / "devices.db");
+  devices->add(registry::new_device{"meter-9", {}, {}, std::nullopt, std::string("device-17")});
+  jwt_options o;
+  o.now = [this] { return std::chrono::system_clock::time_point(seconds(now_.load())); };
+  o.devices = devices;
+  const jwt_authenticator a(settings_, std::move(o));
+  const auto tok = token(k().ed, jws_alg::eddsa, head(jws_alg::eddsa), claims());
+  EXPECT_EQ(run(a, tok).decision, verdict::allow);
+  devices->set_state("meter-9", registry::device_state::disabled);
+  expect_denied(a, tok, "token subject of device \"meter-9\", which is disabled");
+  devices->set_state("meter-9", registry::device_state::active);
+  EXPECT_EQ(run(a, tok).decision, verdict::allow);
+}
+
 TEST_F(JwtAuth, AlgNoneIsRefusedInAnySpelling) {
   const auto a = make();
   const std::string payload = b64(boost::json::serialize(claims()));

@@ -612,3 +612,34 @@ def test_the_admin_endpoint_adds_shows_and_revokes_devices(fleet, start_broker, 
                for line in f.read_text().splitlines() if line.strip()]
     done = {r["subject"] for r in records if r.get("event") == "admin_request" and r.get("identity") == "ops"}
     assert {"POST /devices", "POST /devices/valve-7/revoke", "GET /devices/valve-7"} <= done, done
+
+
+def test_a_token_of_a_disabled_device_is_refused_as_a_bad_token(fleet, start_broker, raw, tmp_path, version):
+    (tmp_path / "jwt").mkdir()
+    private_key, public_key = make_jwt_key(tmp_path / "jwt")
+    overrides = dict(fleet.overrides, listener=[
+        {"name": "tokens", "address": "127.0.0.1", "port": 0, "protocol": "mqtt", "auth": ["jwt"],
+         "allow_anonymous": False}])
+    overrides["auth"] = dict(overrides["auth"], jwt={"public_keys": [str(public_key)], "issuer": ISSUER,
+                                                     "audience": AUDIENCE})
+    fleet.init_ca()
+    fleet.firehook("device", "add", "meter-2", "--token-subject", "meter-2-token")
+    broker = start_broker(overrides)
+
+    def login():
+        now = int(time.time())
+        token = jwt.encode({"sub": "meter-2-token", "iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600},
+                           private_key, algorithm="RS256").encode()
+        c = raw(broker, version, listener="tokens")
+        try:
+            return c.connect(client_id="meter-2", username="meter-2", password=token, expect_rc=None).reason
+        finally:
+            c.close()
+
+    assert login() == 0
+    fleet.firehook("device", "disable", "meter-2")
+    assert login() == BAD_USER_OR_PASSWORD[version]
+    e = broker.wait_for_event("auth_denied", client_id="meter-2")
+    assert 'token subject of device "meter-2", which is disabled' in e["reason"], e
+    fleet.firehook("device", "enable", "meter-2")
+    assert login() == 0
