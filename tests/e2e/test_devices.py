@@ -365,6 +365,17 @@ def test_an_imported_intermediate_issues_certificates_that_carry_it(fleet):
     assert "outlive the CA" in too_long.stderr
 
 
+def refused_while_disabled(fleet, name, login, version, also_while_disabled):
+    """`login()` (a CONNACK reason) succeeds, is refused as a wrong credential while device `name`
+    is disabled (and `also_while_disabled()` holds then), and succeeds again once it is enabled."""
+    assert login() == 0
+    fleet.firehook("device", "disable", name)
+    assert login() == BAD_USER_OR_PASSWORD[version]
+    assert also_while_disabled()
+    fleet.firehook("device", "enable", name)
+    assert login() == 0
+
+
 def test_a_linked_password_user_is_refused_while_its_device_is_disabled(fleet, start_broker, raw, version):
     fleet.init_ca()
     r = subprocess.run([firehook_binary(), "user", "add", "gw-user", "--password-stdin", "-c", str(fleet.config)],
@@ -384,12 +395,9 @@ def test_a_linked_password_user_is_refused_while_its_device_is_disabled(fleet, s
         finally:
             c.close()
 
-    assert login() == 0
-    fleet.firehook("device", "disable", "gw")
-    assert login() == BAD_USER_OR_PASSWORD[version]
-    assert login(b"wrong") == BAD_USER_OR_PASSWORD[version]  # the same answer as a wrong password
-    fleet.firehook("device", "enable", "gw")
-    assert login() == 0
+    refused_while_disabled(fleet, "gw", login, version,
+                           # the same answer as a wrong password
+                           lambda: login(b"wrong") == BAD_USER_OR_PASSWORD[version])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -636,10 +644,5 @@ def test_a_token_of_a_disabled_device_is_refused_as_a_bad_token(fleet, start_bro
         finally:
             c.close()
 
-    assert login() == 0
-    fleet.firehook("device", "disable", "meter-2")
-    assert login() == BAD_USER_OR_PASSWORD[version]
-    e = broker.wait_for_event("auth_denied", client_id="meter-2")
-    assert 'token subject of device "meter-2", which is disabled' in e["reason"], e
-    fleet.firehook("device", "enable", "meter-2")
-    assert login() == 0
+    refused_while_disabled(fleet, "meter-2", login, version, lambda: 'token subject of device "meter-2", which is '
+                           'disabled' in broker.wait_for_event("auth_denied", client_id="meter-2")["reason"])
