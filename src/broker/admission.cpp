@@ -94,17 +94,9 @@ void admission::submit(connection_id id, connection& c, credentials&& who) {
 }
 
 bool admission::refuse_banned(connection_id id, connection& c, std::string_view client_id) {
-  // The certificate is the connection's until it is handed to authentication, then the identity's.
-  const security::certificate_info* cert =
-      c.certificate ? &*c.certificate : (c.who && c.who->certificate ? &*c.who->certificate : nullptr);
-  ban_list::subjects of{c.peer_address, client_id, c.connect->username, {}, {}};
-  if (cert != nullptr) {
-    of.fingerprint = cert->fingerprint_sha256;
-  }
-  if (c.who && c.who->method == "jwt") {
-    of.token_subject = c.who->name;
-  }
-  const auto ban = broker_.bans().find(of, ban_list::now_seconds());
+  const auto ban = broker_.bans().find(
+      {c.peer_address, client_id, c.connect->username, c.certificate_fingerprint(), c.token_subject()},
+      ban_list::now_seconds());
   if (!ban) {
     return false;
   }

@@ -40,6 +40,17 @@ struct connection {
   std::unique_ptr<security::certificate_info> certificate;
   // Who the client is, once the authentication chain allowed it; moves to the session.
   std::shared_ptr<const security::identity> who;
+
+  // Its client certificate's SHA-256 fingerprint (before CONNECT or after authentication); "" without.
+  std::string_view certificate_fingerprint() const {
+    return certificate ? std::string_view(certificate->fingerprint_sha256)
+                       : who && who->certificate ? std::string_view(who->certificate->fingerprint_sha256)
+                                                 : std::string_view();
+  }
+  // The subject of the token it authenticated with; "" for other methods.
+  std::string_view token_subject() const {
+    return who && who->method == "jwt" ? std::string_view(who->name) : std::string_view();
+  }
   // What it may publish and receive (null without a topics file): made once the client id is
   // final, checked against the will, then handed to the session.
   std::shared_ptr<const topic_rights> rights;

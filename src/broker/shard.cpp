@@ -396,16 +396,8 @@ void shard::drop_banned() {
   const auto now = ban_list::now_seconds();
   std::vector<std::pair<connection_id, std::string>> banned;
   connections_.for_each([&](connection_id id, connection& c) {
-    ban_list::subjects of{c.peer_address, {}, {}, {}, {}};
+    ban_list::subjects of{c.peer_address, {}, {}, c.certificate_fingerprint(), c.token_subject()};
     std::string client_id;
-    if (c.certificate) {
-      of.fingerprint = c.certificate->fingerprint_sha256;
-    } else if (c.who && c.who->certificate) {
-      of.fingerprint = c.who->certificate->fingerprint_sha256;
-    }
-    if (c.who && c.who->method == "jwt") {
-      of.token_subject = c.who->name;
-    }
     if (c.connect) {
       of.client_id = c.connect->client_id;
       of.username = c.connect->username;
